@@ -1,0 +1,129 @@
+//! Training checkpoints: trainable weights, optimizer state and the position in the data.
+//!
+//! The frozen weights are not saved: a resumed run rebuilds the model from the same
+//! source (checkpoint file or seed), so only what training changed needs keeping. A
+//! checkpoint folder is written whole beside the old one and swapped in by renames, so a
+//! kill at any moment leaves one complete checkpoint.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use spam_model::Classifier;
+use tch::Tensor;
+
+use crate::optim::AdamW;
+use crate::report::Report;
+use crate::trainer::trainable_parameters;
+
+/// Where in the run a checkpoint was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches of the current epoch completed.
+    pub batch: usize,
+    /// Steps taken in all (the next step's number).
+    pub global_step: usize,
+    pub examples_seen: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    position: Position,
+    report: Report,
+}
+
+const WEIGHTS: &str = "trainable.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const STATE: &str = "state.json";
+
+/// Writes a checkpoint into `dir` (replacing the one there).
+pub fn save(dir: &Path, model: &Classifier, optimizer: &AdamW, position: &Position, report: &Report) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
+    let staging = sibling(dir, "new");
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir_all(&staging).with_context(|| format!("could not create {}", staging.display()))?;
+    let params = trainable_parameters(model);
+    let params: Vec<(String, Tensor)> =
+        params.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu))).collect();
+    Tensor::write_safetensors(&params, staging.join(WEIGHTS))
+        .with_context(|| format!("could not write {}", staging.join(WEIGHTS).display()))?;
+    let state: Vec<(String, Tensor)> =
+        optimizer.state().into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu))).collect();
+    Tensor::write_safetensors(&state, staging.join(OPTIMIZER))
+        .with_context(|| format!("could not write {}", staging.join(OPTIMIZER).display()))?;
+    let json = serde_json::to_vec_pretty(&State { position: *position, report: report.clone() })?;
+    fs::write(staging.join(STATE), json)?;
+    // Swap: dir -> dir.old, staging -> dir, drop dir.old. `load` falls back to dir.old if a
+    // kill lands between the two renames.
+    let old = sibling(dir, "old");
+    if old.exists() {
+        fs::remove_dir_all(&old)?;
+    }
+    if dir.exists() {
+        fs::rename(dir, &old)?;
+    }
+    fs::rename(&staging, dir).with_context(|| format!("could not move the checkpoint into {}", dir.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+/// Restores a checkpoint into `model` and `optimizer`, returning where the run was.
+pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Position, Report)> {
+    let dir = if dir.join(STATE).is_file() {
+        dir.to_path_buf()
+    } else if sibling(dir, "old").join(STATE).is_file() {
+        sibling(dir, "old")
+    } else {
+        bail!("no checkpoint in {}: was the run started with a run directory?", dir.display());
+    };
+    let state_path = dir.join(STATE);
+    let state: State = serde_json::from_slice(
+        &fs::read(&state_path).with_context(|| format!("could not read {}", state_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a checkpoint state file", state_path.display()))?;
+    let weights_path = dir.join(WEIGHTS);
+    let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&weights_path)
+        .with_context(|| format!("could not read {}", weights_path.display()))?
+        .into_iter()
+        .collect();
+    let params = trainable_parameters(model);
+    // Check everything before copying anything, so a bad checkpoint changes nothing.
+    for (name, p) in &params {
+        let Some(t) = saved.get(name) else {
+            bail!("{} has no tensor `{name}`: it belongs to another model or trainable mode", weights_path.display());
+        };
+        if t.size() != p.size() {
+            bail!("{}: tensor `{name}` has shape {:?}, the model needs {:?}", weights_path.display(), t.size(), p.size());
+        }
+    }
+    let opt_path = dir.join(OPTIMIZER);
+    let opt_state: BTreeMap<String, Tensor> = Tensor::read_safetensors(&opt_path)
+        .with_context(|| format!("could not read {}", opt_path.display()))?
+        .into_iter()
+        .collect();
+    optimizer
+        .load_state(&opt_state)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", opt_path.display()))?;
+    tch::no_grad(|| {
+        for (name, mut p) in params {
+            if let Some(t) = saved.get(&name) {
+                p.copy_(&t.to_device(p.device()).to_kind(p.kind()));
+            }
+        }
+    });
+    Ok((state.position, state.report))
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.with_file_name(format!("{name}.{suffix}"))
+}

@@ -1,0 +1,112 @@
+//! Training settings. Every default is the chapter's.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optim::AdamWConfig;
+use crate::schedule::LrSchedule;
+
+/// Settings of one fine-tuning run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Passes over the training split (chapter: 5).
+    pub epochs: usize,
+    /// Examples per batch (chapter: 8).
+    pub batch_size: usize,
+    /// AdamW settings (chapter: lr 5e-5, weight decay 0.1).
+    pub optimizer: AdamWConfig,
+    pub schedule: LrSchedule,
+    /// Evaluate train and validation loss every this many steps (chapter: 50).
+    pub eval_freq: usize,
+    /// Batches used by each periodic loss and accuracy estimate (chapter: 5).
+    pub eval_iter: usize,
+    /// Batches whose gradients add up before one optimizer update (chapter: 1).
+    pub grad_accum_steps: usize,
+    /// Target value left out of the loss (PyTorch's `ignore_index`; chapter: none).
+    pub ignore_index: Option<i64>,
+    /// Clip the global gradient norm to this value before each update.
+    pub clip_grad_norm: Option<f64>,
+    /// Stop when validation loss has not improved for this many evaluations.
+    pub early_stopping_patience: Option<usize>,
+    /// Seed of the data order, of dropout and of the new head (chapter: 123).
+    pub seed: u64,
+    /// Drop the last incomplete training batch (chapter: true).
+    pub drop_last: bool,
+    /// Also write a checkpoint every this many steps (one is always written per epoch).
+    pub checkpoint_every: Option<usize>,
+    /// Run the closing accuracy pass over the whole of train, validation and test.
+    pub final_eval: bool,
+    /// How the run computes; `auto` takes the fastest path that gives the same math.
+    pub engine: Engine,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 8,
+            optimizer: AdamWConfig::default(),
+            schedule: LrSchedule::Constant,
+            eval_freq: 50,
+            eval_iter: 5,
+            grad_accum_steps: 1,
+            ignore_index: None,
+            clip_grad_norm: None,
+            early_stopping_patience: None,
+            seed: 123,
+            drop_last: true,
+            checkpoint_every: None,
+            final_eval: true,
+            engine: Engine::Auto,
+        }
+    }
+}
+
+/// Which computation path a run takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// The cached path where it is exact, the plain path otherwise.
+    #[default]
+    Auto,
+    /// Every step runs the whole model, as the chapter does.
+    Plain,
+    /// Frozen blocks run once per example; steps run the trainable blocks only.
+    Cached,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Engine::Auto),
+            "plain" => Ok(Engine::Plain),
+            "cached" => Ok(Engine::Cached),
+            _ => Err(format!("unknown engine `{s}`: expected auto, plain or cached")),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings before any work starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size == 0 {
+            return Err("batch size must be at least 1".into());
+        }
+        if self.eval_freq == 0 {
+            return Err("eval frequency must be at least 1 step".into());
+        }
+        if self.grad_accum_steps == 0 {
+            return Err("gradient accumulation steps must be at least 1".into());
+        }
+        if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
+            return Err(format!("learning rate must be positive, got {}", self.optimizer.lr));
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c > 0.0) {
+                return Err(format!("gradient clipping norm must be positive, got {c}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! The two computation paths of a run.
+//!
+//! *Plain* runs the whole model on token ids at every step, as the chapter does.
+//! *Cached* runs the frozen blocks once per example (no grad, batched) and keeps their
+//! output; every step and every evaluation then runs only the trainable blocks on it. With
+//! dropout 0 in the frozen blocks the frozen blocks compute the same thing every time, so
+//! both paths give the same losses up to float rounding.
+
+use std::cmp::Reverse;
+
+use anyhow::Result;
+use spam_model::Classifier;
+use tch::{Device, Kind, Tensor};
+use tracing::info;
+
+use crate::batch::{PadTo, make_batch};
+use crate::config::Engine;
+use crate::trainer::{Split, TrainData, eval_batches, loss_of};
+
+/// Batch size of the cache build and of evaluation passes: bigger than training's 8
+/// because no gradients are kept.
+const EVAL_BATCH: usize = 32;
+
+/// A batch ready for the model: token ids (plain) or cached hidden states.
+#[derive(Debug)]
+pub struct Batch {
+    pub input: Tensor,
+    pub lengths: Tensor,
+    pub labels: Tensor,
+}
+
+enum Cache {
+    /// Fixed padding: `[rows, cols, emb]` per split, every position (the trainable blocks
+    /// attend over padding too).
+    Padded([Tensor; 3]),
+    /// Dynamic padding: each example's true-length `[len, emb]`; batches pad with zeros,
+    /// which no classified position can see under the causal mask.
+    Ragged([Vec<Tensor>; 3]),
+}
+
+pub struct Runner<'a> {
+    model: &'a Classifier,
+    data: &'a TrainData,
+    device: Device,
+    cache: Option<Cache>,
+    why_plain: Option<String>,
+    frozen_blocks: usize,
+}
+
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+fn split_index(split: Split) -> usize {
+    match split {
+        Split::Train => 0,
+        Split::Validation => 1,
+        Split::Test => 2,
+    }
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        model: &'a Classifier,
+        data: &'a TrainData,
+        engine: Engine,
+        device: Device,
+        quiet: bool,
+    ) -> Result<Self> {
+        let frozen_blocks = model.num_trainable_frozen_blocks();
+        let why_plain = match engine {
+            Engine::Plain => Some("plain path requested".to_string()),
+            _ => cache_blocker(model, data.pad),
+        };
+        if engine == Engine::Cached {
+            if let Some(why) = &why_plain {
+                anyhow::bail!("the cached path cannot be used here: {why}; use --engine auto or plain");
+            }
+        }
+        let mut runner = Self { model, data, device, cache: None, why_plain, frozen_blocks };
+        if runner.why_plain.is_none() {
+            let start = std::time::Instant::now();
+            runner.cache = Some(runner.build_cache(quiet));
+            info!("prefix cache built in {:.1} s", start.elapsed().as_secs_f64());
+        }
+        Ok(runner)
+    }
+
+    /// Which path the run takes, and why, for the log and `metrics.json`.
+    pub fn describe(&self) -> String {
+        match (&self.cache, &self.why_plain) {
+            (Some(_), _) => format!(
+                "cached (blocks 0..{} run once per example; steps run the trainable part)",
+                self.frozen_blocks
+            ),
+            (None, Some(why)) => format!("plain ({why})"),
+            (None, None) => "plain".into(),
+        }
+    }
+
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    fn build_cache(&self, quiet: bool) -> Cache {
+        let bar = crate::progress::Progress::cache_bar(
+            quiet,
+            (self.data.train.len() + self.data.validation.len() + self.data.test.len()) as u64,
+        );
+        let out = tch::no_grad(|| match self.data.pad {
+            PadTo::Fixed(_) => Cache::Padded([Split::Train, Split::Validation, Split::Test].map(|split| {
+                let examples = split.of(self.data);
+                let mut parts = Vec::new();
+                for chunk in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
+                    let b = make_batch(examples, &chunk, self.data.pad, self.data.pad_id, self.device);
+                    parts.push(self.model.forward_prefix(&b.ids));
+                    bar.inc(chunk.len() as u64);
+                }
+                if parts.is_empty() {
+                    Tensor::zeros([0], (Kind::Float, self.device))
+                } else {
+                    Tensor::cat(&parts, 0)
+                }
+            })),
+            PadTo::Dynamic => Cache::Ragged([Split::Train, Split::Validation, Split::Test].map(|split| {
+                let examples = split.of(self.data);
+                // Length-sorted batches waste no compute on padding.
+                let mut order: Vec<usize> = (0..examples.len()).collect();
+                order.sort_by_key(|&i| Reverse(examples.ids[i].len()));
+                let mut rows: Vec<Option<Tensor>> = (0..examples.len()).map(|_| None).collect();
+                for chunk in order.chunks(EVAL_BATCH) {
+                    let b = make_batch(examples, chunk, PadTo::Dynamic, self.data.pad_id, self.device);
+                    let hidden = self.model.forward_prefix(&b.ids);
+                    for (r, &i) in chunk.iter().enumerate() {
+                        let len = examples.ids[i].len().max(1) as i64;
+                        rows[i] = Some(hidden.get(r as i64).narrow(0, 0, len).copy());
+                    }
+                    bar.inc(chunk.len() as u64);
+                }
+                rows.into_iter().flatten().collect()
+            })),
+        });
+        bar.finish_and_clear();
+        out
+    }
+
+    /// The batch of training examples at `indices`.
+    pub fn train_batch(&self, indices: &[usize]) -> Batch {
+        self.batch(Split::Train, indices)
+    }
+
+    fn batch(&self, split: Split, indices: &[usize]) -> Batch {
+        let examples = split.of(self.data);
+        let b = make_batch(examples, indices, self.data.pad, self.data.pad_id, self.device);
+        let input = match &self.cache {
+            None => b.ids,
+            Some(Cache::Padded(h)) => {
+                let idx = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>())
+                    .to_device(self.device);
+                h[split_index(split)].index_select(0, &idx)
+            }
+            Some(Cache::Ragged(rows)) => {
+                let rows = &rows[split_index(split)];
+                let cols = b.ids.size()[1];
+                let padded: Vec<Tensor> = indices
+                    .iter()
+                    .map(|&i| {
+                        let r = &rows[i];
+                        let pad = cols - r.size()[0];
+                        if pad > 0 { r.constant_pad_nd([0, 0, 0, pad]) } else { r.shallow_clone() }
+                    })
+                    .collect();
+                Tensor::stack(&padded, 0)
+            }
+        };
+        Batch { input, lengths: b.lengths, labels: b.labels }
+    }
+
+    /// Class logits `[rows, classes]`.
+    pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
+        match self.cache {
+            None => self.model.forward(&batch.input, Some(&batch.lengths), train),
+            Some(_) => self.model.forward_suffix(&batch.input, Some(&batch.lengths), train),
+        }
+    }
+
+    /// Mean loss over the first `num_batches` evaluation batches of `split`, without grad.
+    pub fn loss(&self, split: Split, num_batches: usize, ignore_index: Option<i64>) -> f64 {
+        let batches = eval_batches(self.data, split, 8, 0);
+        let take = batches.len().min(num_batches);
+        if take == 0 {
+            return f64::NAN;
+        }
+        tch::no_grad(|| {
+            let mut total = 0.0;
+            for indices in &batches[..take] {
+                let b = self.batch(split, indices);
+                total += loss_of(&self.forward(&b, false), &b.labels, ignore_index).double_value(&[]);
+            }
+            total / take as f64
+        })
+    }
+
+    /// Accuracy over the first `num_batches` batches of 8 (all of the split with `None`).
+    pub fn accuracy(&self, split: Split, num_batches: Option<usize>) -> f64 {
+        let batches = eval_batches(self.data, split, 8, 0);
+        let take = num_batches.map_or(batches.len(), |n| n.min(batches.len()));
+        let (mut correct, mut seen) = (0i64, 0i64);
+        tch::no_grad(|| {
+            for indices in &batches[..take] {
+                let b = self.batch(split, indices);
+                let predicted = self.forward(&b, false).argmax(-1, false);
+                correct += predicted.eq_tensor(&b.labels).sum(Kind::Int64).int64_value(&[]);
+                seen += indices.len() as i64;
+            }
+        });
+        if seen == 0 { f64::NAN } else { correct as f64 / seen as f64 }
+    }
+
+    /// (true, predicted) class of every example of `split`, in file order.
+    pub fn predictions(&self, split: Split) -> (Vec<usize>, Vec<usize>) {
+        let examples = split.of(self.data);
+        let mut truth = Vec::with_capacity(examples.len());
+        let mut predicted = Vec::with_capacity(examples.len());
+        tch::no_grad(|| {
+            for indices in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
+                let b = self.batch(split, &indices);
+                let p = self.forward(&b, false).argmax(-1, false);
+                let p: Vec<i64> = Vec::<i64>::try_from(&p.to_device(Device::Cpu)).unwrap_or_default();
+                predicted.extend(p.into_iter().map(|x| x.max(0) as usize));
+                truth.extend(indices.iter().map(|&i| examples.labels[i].max(0) as usize));
+            }
+        });
+        (truth, predicted)
+    }
+}
+
+/// Why the cached path would not give the plain path's math, if it would not.
+fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
+    if model.num_trainable_frozen_blocks() == 0 {
+        return Some("no frozen blocks to cache".into());
+    }
+    if model.config.model.dropout > 0.0 {
+        return Some(format!(
+            "dropout {} in the frozen blocks makes their output differ at every step",
+            model.config.model.dropout
+        ));
+    }
+    if pad == PadTo::Dynamic && !model.config.causal_mask {
+        return Some("dynamic padding without the causal mask lets positions see the padding".into());
+    }
+    None
+}

@@ -1,0 +1,79 @@
+//! Classification metrics: accuracy, per-class precision/recall/F1, confusion matrix.
+
+use serde::{Deserialize, Serialize};
+
+/// Metrics of one split. For two classes `precision`, `recall` and `f1` are those of the
+/// positive class (label 1, "spam"); `per_class` holds every class, `macro_f1` their mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub examples: usize,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub macro_f1: f64,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    pub per_class: Vec<ClassMetrics>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub label: String,
+    pub support: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl SplitMetrics {
+    /// Computes metrics from parallel slices of true and predicted class indices.
+    pub fn compute(truth: &[usize], predicted: &[usize], label_names: &[String]) -> Self {
+        let n = label_names.len().max(
+            truth.iter().chain(predicted).copied().max().map_or(0, |m| m + 1),
+        );
+        let mut confusion = vec![vec![0usize; n]; n];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            confusion[t][p] += 1;
+        }
+        let correct: usize = (0..n).map(|i| confusion[i][i]).sum();
+        let examples = truth.len().min(predicted.len());
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let per_class: Vec<ClassMetrics> = (0..n)
+            .map(|c| {
+                let tp = confusion[c][c];
+                let predicted_c: usize = (0..n).map(|t| confusion[t][c]).sum();
+                let support: usize = confusion[c].iter().sum();
+                let precision = ratio(tp, predicted_c);
+                let recall = ratio(tp, support);
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                ClassMetrics {
+                    label: label_names.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                    support,
+                    precision,
+                    recall,
+                    f1,
+                }
+            })
+            .collect();
+        let positive = if n == 2 { per_class.get(1) } else { None };
+        let macro_f1 = if n == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / n as f64 };
+        let macro_of = |f: fn(&ClassMetrics) -> f64| {
+            if n == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / n as f64 }
+        };
+        Self {
+            examples,
+            accuracy: ratio(correct, examples),
+            precision: positive.map_or_else(|| macro_of(|c| c.precision), |c| c.precision),
+            recall: positive.map_or_else(|| macro_of(|c| c.recall), |c| c.recall),
+            f1: positive.map_or(macro_f1, |c| c.f1),
+            macro_f1,
+            confusion,
+            per_class,
+        }
+    }
+}

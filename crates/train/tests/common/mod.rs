@@ -1,0 +1,60 @@
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Trainable, Weights};
+use spam_train::{Examples, PadTo, TrainData};
+use tch::Device;
+
+/// Deterministic synthetic data: label 1 rows contain token 7 somewhere, label 0 rows don't.
+pub fn synthetic(n: usize, seed: u64, vocab: i64) -> Examples {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as i64
+    };
+    let mut ids = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let len = 3 + (next() % 14) as usize;
+        let label = (i % 2) as i64;
+        let mut row: Vec<i64> = (0..len).map(|_| 10 + next() % (vocab - 10)).collect();
+        if label == 1 {
+            let at = (next() as usize) % len;
+            row[at] = 7;
+        }
+        ids.push(row);
+        labels.push(label);
+    }
+    Examples { ids, labels }
+}
+
+pub fn tiny_data(pad: PadTo) -> TrainData {
+    let vocab = Config::tiny().vocab_size;
+    TrainData {
+        train: synthetic(64, 1, vocab),
+        validation: synthetic(16, 2, vocab),
+        test: synthetic(24, 3, vocab),
+        pad,
+        pad_id: 0,
+        label_names: vec!["ham".into(), "spam".into()],
+    }
+}
+
+pub fn tiny_model(position: TokenPosition, trainable: Trainable) -> Classifier {
+    let mut cc = ClassifierConfig::new(Config::tiny(), 2);
+    cc.label_names = vec!["ham".into(), "spam".into()];
+    cc.pad_id = 0;
+    cc.token_position = position;
+    cc.trainable = trainable;
+    Classifier::new(cc, &Weights::Random { seed: 7 }, Device::Cpu, 123).expect("tiny classifier")
+}
+
+/// The real SMS Spam Collection beside the clone (override with SPAM_SHARED_DIR).
+pub fn sms_collection() -> PathBuf {
+    let shared = std::env::var_os("SPAM_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let path = shared.join("datasets/sms_spam_collection/SMSSpamCollection");
+    assert!(path.is_file(), "{} not found: set SPAM_SHARED_DIR to the shared folder", path.display());
+    path
+}

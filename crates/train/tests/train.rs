@@ -1,0 +1,156 @@
+//! The training loop: equal math on both paths, resume after a kill, NaN handling.
+
+mod common;
+
+use common::{tiny_data, tiny_model};
+use spam_model::{TokenPosition, Trainable};
+use spam_train::engine::Runner;
+use spam_train::trainer::{loss_of, trainable_parameters};
+use spam_train::{AdamW, AdamWConfig, Engine, PadTo, RunOptions, TrainConfig, train};
+use tch::Device;
+
+/// Losses of the first `steps` training steps taken along `engine`.
+fn step_losses(engine: Engine, position: TokenPosition, pad: PadTo, steps: usize) -> (Vec<f64>, String) {
+    let model = tiny_model(position, Trainable::LastBlock);
+    let data = tiny_data(pad);
+    let runner = Runner::new(&model, &data, engine, Device::Cpu, true).expect("runner");
+    let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig { lr: 1e-3, ..Default::default() });
+    let batches = spam_train::batch::shuffled_batches(data.train.len(), 8, 123, true);
+    let mut losses = Vec::new();
+    for i in 0..steps {
+        let b = runner.train_batch(&batches[i % batches.len()]);
+        let loss = loss_of(&runner.forward(&b, true), &b.labels, None);
+        losses.push(loss.double_value(&[]));
+        loss.backward();
+        opt.step(1e-3);
+        opt.zero_grad();
+    }
+    (losses, runner.describe())
+}
+
+fn assert_close(a: &[f64], b: &[f64], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let err = (x - y).abs() / y.abs().max(1e-12);
+        assert!(err <= rel, "step {i}: {x} vs {y} (relative error {err:e})");
+    }
+}
+
+#[test]
+fn cached_path_gives_the_plain_losses_last_token() {
+    let (plain, how_plain) = step_losses(Engine::Plain, TokenPosition::Last, PadTo::Fixed(16), 20);
+    let (cached, how_cached) = step_losses(Engine::Cached, TokenPosition::Last, PadTo::Fixed(16), 20);
+    assert!(how_plain.starts_with("plain"), "{how_plain}");
+    assert!(how_cached.starts_with("cached"), "{how_cached}");
+    assert_close(&cached, &plain, 1e-4);
+    // The loss really moves, so the comparison is not between constants.
+    assert!((plain[0] - plain[19]).abs() > 1e-3, "{plain:?}");
+}
+
+#[test]
+fn cached_path_gives_the_plain_losses_flexible_dynamic() {
+    let (plain, _) = step_losses(Engine::Plain, TokenPosition::Flexible, PadTo::Dynamic, 20);
+    let (cached, how) = step_losses(Engine::Cached, TokenPosition::Flexible, PadTo::Dynamic, 20);
+    assert!(how.starts_with("cached"), "{how}");
+    assert_close(&cached, &plain, 1e-4);
+}
+
+#[test]
+fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
+    let model = tiny_model(TokenPosition::Last, Trainable::All);
+    let data = tiny_data(PadTo::Fixed(16));
+    let runner = Runner::new(&model, &data, Engine::Auto, Device::Cpu, true).expect("runner");
+    assert!(runner.describe().starts_with("plain (no frozen blocks"), "{}", runner.describe());
+    let err = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect_err("cached must refuse");
+    assert!(err.to_string().contains("cannot be used"), "{err}");
+}
+
+fn small_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        eval_freq: 5,
+        eval_iter: 2,
+        optimizer: AdamWConfig { lr: 1e-3, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_loop_learns_and_reports_the_chapter_fields() {
+    let model = tiny_model(TokenPosition::Flexible, Trainable::All);
+    let data = tiny_data(PadTo::Dynamic);
+    let cfg = TrainConfig { epochs: 8, ..small_config() };
+    let report = train(&model, &data, &cfg, &RunOptions { quiet: true, ..Default::default() }).expect("train");
+    assert_eq!(report.epochs.len(), 8);
+    assert_eq!(report.steps, 8 * 8);
+    assert_eq!(report.examples_seen, 8 * 64);
+    // Step 0, 5, 10, ... of 64 steps.
+    assert_eq!(report.evals.len(), 13);
+    let fin = report.final_accuracy.as_ref().expect("final accuracy");
+    for a in [fin.train_accuracy, fin.validation_accuracy, fin.test_accuracy] {
+        assert!((0.0..=1.0).contains(&a));
+    }
+    assert!(fin.train_accuracy >= 0.9, "did not learn: {fin:?}");
+    let test = &report.per_split["test"];
+    assert_eq!(test.examples, 24);
+    assert_eq!(test.confusion.iter().flatten().sum::<usize>(), 24);
+    let json = serde_json::to_value(&report).expect("json");
+    for key in ["config", "evals", "epochs", "final", "per_split", "timing", "examples_per_second"] {
+        assert!(json.get(key).is_some(), "metrics lack `{key}`");
+    }
+}
+
+#[test]
+fn resume_after_a_kill_ends_with_the_same_metrics() {
+    let data = tiny_data(PadTo::Fixed(16));
+    let cfg = TrainConfig { checkpoint_every: Some(4), ..small_config() };
+    let quiet = |dir: &std::path::Path| RunOptions {
+        checkpoint_dir: Some(dir.to_path_buf()),
+        quiet: true,
+        ..Default::default()
+    };
+
+    let whole_dir = tempfile::tempdir().expect("tempdir");
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let whole = train(&model, &data, &cfg, &quiet(whole_dir.path())).expect("uninterrupted run");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    // "Kill" mid-epoch 2 (8 steps per epoch): the last checkpoint is at step 12.
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let killed = train(&model, &data, &cfg, &RunOptions { stop_after_steps: Some(14), ..quiet(dir.path()) });
+    assert!(killed.is_err());
+    drop(model);
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let resumed = train(&model, &data, &cfg, &RunOptions { resume: true, ..quiet(dir.path()) }).expect("resumed run");
+
+    assert_eq!(resumed.steps, whole.steps);
+    assert_eq!(resumed.final_accuracy, whole.final_accuracy);
+    assert_eq!(resumed.per_split, whole.per_split);
+    assert_eq!(resumed.epochs, whole.epochs);
+    assert_eq!(resumed.evals.len(), whole.evals.len());
+    // Steps 12 and 13 ran twice (before the kill and after the resume): the log keeps
+    // the uninterrupted sequence because the checkpoint carried it.
+    assert_close(&resumed.step_losses, &whole.step_losses, 1e-6);
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tiny_data(PadTo::Fixed(16));
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let cfg = TrainConfig {
+        optimizer: AdamWConfig { lr: 1e30, weight_decay: 0.0, ..Default::default() },
+        epochs: 3,
+        ..small_config()
+    };
+    let err = train(
+        &model,
+        &data,
+        &cfg,
+        &RunOptions { checkpoint_dir: Some(dir.path().to_path_buf()), quiet: true, ..Default::default() },
+    )
+    .expect_err("a diverging run must stop");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("training loss became"), "{msg}");
+    assert!(msg.contains("learning rate"), "{msg}");
+}

@@ -1,0 +1,600 @@
+//! GPT-2 with its output head replaced by a classification head, as in the chapter.
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Init};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Config, END_OF_TEXT, ModelSize};
+use crate::error::{ModelError, Result};
+use crate::gpt2::{Dense, Gpt2, InitMode, Layout};
+use crate::rng::SeededRng;
+use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
+use crate::weights::{Weights, build_backbone};
+
+/// File names of a saved classifier.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "classifier.json";
+
+/// Which output position feeds the classification head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPosition {
+    /// The last position (the chapter's choice; with right padding that is often a pad token).
+    #[default]
+    Last,
+    /// The first position.
+    First,
+    /// The last non-padding token, position `length - 1` (the chapter's bonus "flexible"
+    /// setting). Without lengths every position counts as real (same as `Last`).
+    Flexible,
+    /// Mean over positions of the final-normed hidden states, then the head.
+    ///
+    /// The chapter's bonus script (`--average_embeddings`, table row "last + mean-pooled
+    /// embeddings") applies the `Linear(emb, classes)` head to every position and averages
+    /// the logits over the whole sequence (`model_output.mean(dim=1)`); since the head is
+    /// linear that equals the head applied to the mean hidden state, which is what is computed
+    /// here, with the same `Linear(emb, classes)` head (no concatenation). With `lengths`
+    /// only the non-padding positions `0..length` are averaged; with `lengths = None` all
+    /// positions are, exactly as the script does.
+    Pooled,
+}
+
+impl TokenPosition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::First => "first",
+            Self::Flexible => "flexible",
+            Self::Pooled => "pooled",
+        }
+    }
+}
+
+impl fmt::Display for TokenPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenPosition {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(
+            match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                "last" => Self::Last,
+                "first" => Self::First,
+                "flexible" | "last_non_padding" => Self::Flexible,
+                "pooled" | "mean" | "average" | "average_embeddings" => Self::Pooled,
+                _ => {
+                    return Err(ModelError::InvalidConfig(format!(
+                        "unknown token position {s:?}: expected last, first, flexible or pooled"
+                    )));
+                }
+            },
+        )
+    }
+}
+
+/// Which parameters are trained (everything else is frozen).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Trainable {
+    /// The new head only.
+    LastLayer,
+    /// Head, last block and final norm (the chapter's setting).
+    #[default]
+    LastBlock,
+    /// Head, last two blocks and final norm.
+    LastTwoBlocks,
+    /// Everything.
+    All,
+    /// LoRA adapters on every projection, including the head; everything else frozen
+    /// (appendix E: scaling `alpha`, not `alpha / rank`).
+    Lora { rank: i64, alpha: f64 },
+}
+
+impl Trainable {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LastLayer => "last_layer",
+            Self::LastBlock => "last_block",
+            Self::LastTwoBlocks => "last_two_blocks",
+            Self::All => "all",
+            Self::Lora { .. } => "lora",
+        }
+    }
+}
+
+impl fmt::Display for Trainable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lora { rank, alpha } => write!(f, "lora(rank={rank}, alpha={alpha})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl FromStr for Trainable {
+    type Err = ModelError;
+    /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` (rank 16, alpha 16, the
+    /// table's 124M setting) or `lora:RANK:ALPHA`.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase().replace('-', "_");
+        let bad = || {
+            ModelError::InvalidConfig(format!(
+                "unknown trainable mode {s:?}: expected last_layer, last_block, last_two_blocks, all, lora or lora:RANK:ALPHA"
+            ))
+        };
+        Ok(match t.as_str() {
+            "last_layer" | "head" => Self::LastLayer,
+            "last_block" => Self::LastBlock,
+            "last_two_blocks" => Self::LastTwoBlocks,
+            "all" => Self::All,
+            "lora" => Self::Lora {
+                rank: 16,
+                alpha: 16.0,
+            },
+            other => {
+                let rest = other.strip_prefix("lora:").ok_or_else(bad)?;
+                let (r, a) = rest.split_once(':').ok_or_else(bad)?;
+                let rank: i64 = r.parse().map_err(|_| bad())?;
+                let alpha: f64 = a.parse().map_err(|_| bad())?;
+                if rank <= 0 {
+                    return Err(bad());
+                }
+                Self::Lora { rank, alpha }
+            }
+        })
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Everything needed to rebuild a classifier; saved as `classifier.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    pub model: Config,
+    pub size: Option<ModelSize>,
+    pub num_classes: i64,
+    pub label_names: Vec<String>,
+    /// Padded/truncated input length used in training (None: longest training example).
+    pub max_length: Option<usize>,
+    pub pad_id: i64,
+    pub token_position: TokenPosition,
+    pub trainable: Trainable,
+    #[serde(default = "default_true")]
+    pub causal_mask: bool,
+    /// LoRA adapters have been folded into the weights (the saved file has no adapters).
+    #[serde(default)]
+    pub lora_merged: bool,
+}
+
+impl ClassifierConfig {
+    /// The chapter's setting for a model size: 2 classes (`ham`, `spam`), pad id 50256, last
+    /// token, last block trainable, causal mask.
+    pub fn spam(size: ModelSize) -> Self {
+        Self {
+            model: Config::for_size(size),
+            size: Some(size),
+            num_classes: 2,
+            label_names: vec!["ham".into(), "spam".into()],
+            max_length: None,
+            pad_id: END_OF_TEXT,
+            token_position: TokenPosition::Last,
+            trainable: Trainable::LastBlock,
+            causal_mask: true,
+            lora_merged: false,
+        }
+    }
+
+    /// A classifier on an arbitrary backbone configuration (e.g. [`Config::tiny`]).
+    pub fn new(model: Config, num_classes: i64) -> Self {
+        Self {
+            model,
+            size: model.size(),
+            num_classes,
+            label_names: (0..num_classes).map(|i| format!("class_{i}")).collect(),
+            max_length: None,
+            pad_id: END_OF_TEXT.min(model.vocab_size - 1),
+            token_position: TokenPosition::Last,
+            trainable: Trainable::LastBlock,
+            causal_mask: true,
+            lora_merged: false,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        if self.num_classes < 1 {
+            return Err(ModelError::InvalidConfig(format!(
+                "num_classes must be at least 1, got {}",
+                self.num_classes
+            )));
+        }
+        if !self.label_names.is_empty() && self.label_names.len() as i64 != self.num_classes {
+            return Err(ModelError::InvalidConfig(format!(
+                "{} label names for {} classes",
+                self.label_names.len(),
+                self.num_classes
+            )));
+        }
+        if let Trainable::Lora { rank, .. } = self.trainable
+            && rank <= 0
+        {
+            return Err(ModelError::InvalidConfig(format!(
+                "LoRA rank must be positive, got {rank}"
+            )));
+        }
+        if let Some(m) = self.max_length
+            && (m == 0 || m as i64 > self.model.n_ctx)
+        {
+            return Err(ModelError::InvalidConfig(format!(
+                "max_length {m} must be in 1..={} (the context length)",
+                self.model.n_ctx
+            )));
+        }
+        Ok(())
+    }
+
+    fn adapters_present(&self) -> bool {
+        matches!(self.trainable, Trainable::Lora { .. }) && !self.lora_merged
+    }
+}
+
+/// GPT-2 with a classification head.
+#[derive(Debug)]
+pub struct Classifier {
+    pub vs: nn::VarStore,
+    pub gpt: Gpt2,
+    /// `out_head.weight` `[num_classes, e]`, `out_head.bias` `[num_classes]`
+    /// (`torch.nn.Linear` layout).
+    pub head: Dense,
+    pub config: ClassifierConfig,
+    frozen_blocks: usize,
+}
+
+impl Classifier {
+    /// Builds a classifier: loads the backbone from `weights`, adds a new
+    /// `Linear(emb, num_classes)` head initialised like `torch.nn.Linear` (uniform in
+    /// ±1/sqrt(emb)) from `head_seed`, then applies the trainable mode (freezing everything
+    /// else; in LoRA mode the adapters are also drawn from `head_seed`, after the head).
+    ///
+    /// Everything is built on the CPU with the crate's own seeded generator and then moved to
+    /// `device`, so seeds give the same numbers on every device (libtorch's global generator
+    /// is neither used nor reseeded).
+    pub fn new(
+        config: ClassifierConfig,
+        weights: &Weights,
+        device: Device,
+        head_seed: u64,
+    ) -> Result<Self> {
+        config.validate()?;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let mut gpt = build_backbone(&root, &config.model, weights)?;
+        let mut head = new_head(&root, &config);
+        if let Trainable::Lora { rank, alpha } = config.trainable
+            && !config.lora_merged
+        {
+            gpt.add_lora(&root, rank, alpha);
+            head.add_lora(&root, rank, alpha);
+        }
+        seeded_head_and_adapters(&vs, &config, head_seed);
+        let mut c = Self {
+            vs,
+            gpt,
+            head,
+            frozen_blocks: 0,
+            config,
+        };
+        c.apply_trainable();
+        if device != Device::Cpu {
+            c.vs.set_device(device);
+        }
+        Ok(c)
+    }
+
+    /// Sets `requires_grad` per the trainable mode and keeps only trainable variables in the
+    /// var store's trainable list (so `nn::AdamW.build(&classifier.vs, lr)` sees exactly them).
+    fn apply_trainable(&mut self) {
+        let n = self.gpt.n_layer();
+        let vars = self.vs.variables();
+        let trainable = |name: &str| -> bool {
+            let block_from = |k: usize| {
+                name.strip_prefix("h.")
+                    .and_then(|r| r.split('.').next())
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .is_some_and(|i| i >= n.saturating_sub(k))
+            };
+            match self.config.trainable {
+                Trainable::All => true,
+                Trainable::LastLayer => name.starts_with("out_head."),
+                Trainable::LastBlock => {
+                    name.starts_with("out_head.") || name.starts_with("ln_f.") || block_from(1)
+                }
+                Trainable::LastTwoBlocks => {
+                    name.starts_with("out_head.") || name.starts_with("ln_f.") || block_from(2)
+                }
+                Trainable::Lora { .. } => name.ends_with(".lora_a") || name.ends_with(".lora_b"),
+            }
+        };
+        for (name, t) in &vars {
+            let _ = t.set_requires_grad(trainable(name));
+        }
+        if let Ok(mut v) = self.vs.variables_.lock() {
+            v.trainable_variables
+                .retain(|var| var.tensor.requires_grad());
+        }
+        self.frozen_blocks = match self.config.trainable {
+            Trainable::LastLayer => n,
+            Trainable::LastBlock => n.saturating_sub(1),
+            Trainable::LastTwoBlocks => n.saturating_sub(2),
+            Trainable::All | Trainable::Lora { .. } => 0,
+        };
+    }
+
+    /// Variables that are trained (requires_grad), in a stable (name) order.
+    pub fn trainable_variables(&self) -> Vec<Tensor> {
+        let mut vars: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Names of the trained variables, sorted.
+    pub fn trainable_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(n, _)| n)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Number of trained parameters.
+    pub fn num_trainable_parameters(&self) -> i64 {
+        self.trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+
+    /// `k` such that the embeddings and blocks `0..k` are frozen (0 for `all` and LoRA).
+    pub fn num_trainable_frozen_blocks(&self) -> usize {
+        self.frozen_blocks
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Lengths (non-padding token counts) of a right-padded batch, as the chapter's bonus code
+    /// computes them: `(ids != pad_id).sum(1)`.
+    pub fn lengths_from_padding(&self, ids: &Tensor) -> Tensor {
+        ids.ne(self.config.pad_id)
+            .sum_dim_intlist(1, false, Kind::Int64)
+    }
+
+    /// Class logits `[b, num_classes]` of `ids` `[b, t]`. `lengths` `[b]` (int64, number of
+    /// non-padding tokens) is used by the `flexible` and `pooled` positions; `None` means
+    /// every position is a real token.
+    pub fn forward(&self, ids: &Tensor, lengths: Option<&Tensor>, train: bool) -> Tensor {
+        let k = self.frozen_blocks;
+        let hidden = if k > 0 && train {
+            // Frozen prefix: no graph needed (embeddings are frozen whenever k > 0).
+            tch::no_grad(|| {
+                let x = self.gpt.embed(ids, train);
+                self.gpt
+                    .run_blocks(&x, 0..k, self.config.causal_mask, train)
+            })
+        } else {
+            let x = self.gpt.embed(ids, train);
+            self.gpt
+                .run_blocks(&x, 0..k, self.config.causal_mask, train)
+        };
+        self.forward_suffix(&hidden, lengths, train)
+    }
+
+    /// Embeddings and the frozen blocks `0..k`, in evaluation mode under `no_grad`: a cache of
+    /// this is exact for training when dropout is 0.
+    pub fn forward_prefix(&self, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let x = self.gpt.embed(ids, false);
+            self.gpt
+                .run_blocks(&x, 0..self.frozen_blocks, self.config.causal_mask, false)
+        })
+    }
+
+    /// Blocks `k..`, final norm, token selection/pooling and head. With dropout 0,
+    /// `forward(ids, l, t) == forward_suffix(&forward_prefix(ids), l, t)`.
+    pub fn forward_suffix(&self, hidden: &Tensor, lengths: Option<&Tensor>, train: bool) -> Tensor {
+        let n = self.gpt.n_layer();
+        let x = self.gpt.run_blocks(
+            hidden,
+            self.frozen_blocks..n,
+            self.config.causal_mask,
+            train,
+        );
+        let x = self.gpt.final_norm(&x);
+        let pooled = self.select(&x, lengths);
+        self.head.forward(&pooled)
+    }
+
+    /// Picks or pools the positions of final-normed hidden states `[b, t, e]` -> `[b, e]`.
+    fn select(&self, x: &Tensor, lengths: Option<&Tensor>) -> Tensor {
+        let size = x.size();
+        let (b, t) = (size[0], size[1]);
+        match (self.config.token_position, lengths) {
+            (TokenPosition::Last, _) | (TokenPosition::Flexible, None) => x.select(1, t - 1),
+            (TokenPosition::First, _) => x.select(1, 0),
+            (TokenPosition::Flexible, Some(len)) => {
+                let idx = (len.to_device(x.device()).to_kind(Kind::Int64) - 1).clamp(0, t - 1);
+                let rows = Tensor::arange(b, (Kind::Int64, x.device()));
+                x.index(&[Some(rows), Some(idx)])
+            }
+            (TokenPosition::Pooled, None) => x.mean_dim(1, false, x.kind()),
+            (TokenPosition::Pooled, Some(len)) => {
+                let len = len.to_device(x.device()).to_kind(Kind::Int64).clamp(1, t);
+                let pos = Tensor::arange(t, (Kind::Int64, x.device())).unsqueeze(0);
+                let mask = pos
+                    .lt_tensor(&len.unsqueeze(1))
+                    .to_kind(x.kind())
+                    .unsqueeze(-1);
+                (x * &mask).sum_dim_intlist(1, false, x.kind())
+                    / mask.sum_dim_intlist(1, false, x.kind())
+            }
+        }
+    }
+
+    /// Predicted class per row.
+    pub fn predict(&self, ids: &Tensor, lengths: Option<&Tensor>) -> Tensor {
+        tch::no_grad(|| self.forward(ids, lengths, false).argmax(-1, false))
+    }
+
+    /// Saves `model.safetensors` (all variables, LoRA adapters included if any) and
+    /// `classifier.json` into `dir` (created if needed), each written atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        self.write(dir, &tensors, &self.config)
+    }
+
+    /// Saves with LoRA adapters folded into the weights (`lora_merged: true`); the saved model
+    /// has no adapters and gives the same logits up to float rounding.
+    pub fn save_merged(&self, dir: &Path) -> Result<()> {
+        if !self.config.adapters_present() {
+            return self.save(dir);
+        }
+        let mut tensors: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with(".lora_a") && !n.ends_with(".lora_b"))
+            .collect();
+        let mut merged = std::collections::HashMap::new();
+        for block in &self.gpt.blocks {
+            for lin in block.linears() {
+                merged.insert(format!("{}.weight", lin.name), lin.merged_weight());
+            }
+        }
+        merged.insert("out_head.weight".to_string(), self.head.merged_weight());
+        for (name, t) in tensors.iter_mut() {
+            if let Some(m) = merged.remove(name.as_str()) {
+                *t = m;
+            }
+        }
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut config = self.config.clone();
+        config.lora_merged = true;
+        self.write(dir, &tensors, &config)
+    }
+
+    fn write(
+        &self,
+        dir: &Path,
+        tensors: &[(String, Tensor)],
+        config: &ClassifierConfig,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        meta.insert("spam_model_config".to_string(), CONFIG_FILE.to_string());
+        write_safetensors_atomic(&dir.join(WEIGHTS_FILE), tensors, Some(meta))?;
+        let json = serde_json::to_vec_pretty(config).map_err(|e| {
+            ModelError::InvalidConfig(format!("cannot encode classifier config: {e}"))
+        })?;
+        write_atomic(&dir.join(CONFIG_FILE), |w| {
+            w.write_all(&json)?;
+            w.write_all(b"\n")
+        })
+    }
+
+    /// Loads a classifier saved by [`Classifier::save`] / [`Classifier::save_merged`].
+    pub fn load(dir: &Path, device: Device) -> Result<Self> {
+        let cfg_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ModelError::MissingFile {
+                path: cfg_path.clone(),
+                what: "classifier config",
+                hint: "a saved classifier directory holds classifier.json and model.safetensors"
+                    .into(),
+            },
+            _ => ModelError::io(&cfg_path, e),
+        })?;
+        let config: ClassifierConfig =
+            serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                path: cfg_path.clone(),
+                source,
+            })?;
+        config.validate()?;
+        let source = SafeTensorsFile::open(&dir.join(WEIGHTS_FILE))?.into_source();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let mut gpt = Gpt2::with_init(&root, &config.model, InitMode::Zeros);
+        let mut head = new_head(&root, &config);
+        if let Trainable::Lora { rank, alpha } = config.trainable
+            && !config.lora_merged
+        {
+            gpt.add_lora(&root, rank, alpha);
+            head.add_lora(&root, rank, alpha);
+        }
+        source.copy_into(&vs.variables())?;
+        let mut c = Self {
+            vs,
+            gpt,
+            head,
+            frozen_blocks: 0,
+            config,
+        };
+        c.apply_trainable();
+        if device != Device::Cpu {
+            c.vs.set_device(device);
+        }
+        Ok(c)
+    }
+}
+
+fn new_head(root: &nn::Path, config: &ClassifierConfig) -> Dense {
+    let e = config.model.n_embd;
+    Dense::new(
+        root,
+        "out_head",
+        e,
+        config.num_classes,
+        true,
+        Layout::OutIn,
+        Init::Const(0.0),
+    )
+}
+
+/// Draws the head like `torch.nn.Linear` (weight and bias uniform in ±1/sqrt(in)) and the LoRA
+/// `A` matrices like appendix E (uniform in ±1/sqrt(rank)); `B` stays zero. Each variable has
+/// its own stream of the seeded generator.
+fn seeded_head_and_adapters(vs: &nn::VarStore, config: &ClassifierConfig, seed: u64) {
+    let bound = 1.0 / (config.model.n_embd as f64).sqrt();
+    tch::no_grad(|| {
+        for (name, var) in vs.variables() {
+            let bound = if name.starts_with("out_head.") && !name.contains("lora") {
+                bound
+            } else if name.ends_with(".lora_a") {
+                1.0 / (var.size()[1] as f64).sqrt()
+            } else {
+                continue;
+            };
+            let value = SeededRng::for_name(seed, &name).uniform(&var.size(), -bound, bound);
+            var.shallow_clone().copy_(&value);
+        }
+    });
+}

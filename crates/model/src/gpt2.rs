@@ -1,0 +1,500 @@
+//! GPT-2 in tch.
+//!
+//! Variables are named exactly like the Hugging Face hub checkpoints (without the
+//! `transformer.` prefix): `wte.weight`, `wpe.weight`, `h.N.ln_1.{weight,bias}`,
+//! `h.N.attn.c_attn.{weight,bias}`, `h.N.attn.c_proj.*`, `h.N.ln_2.*`, `h.N.mlp.c_fc.*`,
+//! `h.N.mlp.c_proj.*`, `ln_f.*`. Projection weights keep GPT-2's `Conv1D` orientation
+//! `[in, out]` (OpenAI's `w` without its leading 1), so loading either format is a name map.
+//!
+//! The maths follows the chapter's `GPTModel`: pre-norm blocks, LayerNorm with eps 1e-5,
+//! GELU with the tanh approximation, attention scaled by `1/sqrt(head_dim)` with a causal mask,
+//! dropout on the embeddings, the attention weights and both residual branches, and an LM head
+//! tied to `wte`.
+use std::ops::Range;
+
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+use crate::config::Config;
+
+/// LayerNorm epsilon used by GPT-2 and the chapter.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// How new variables are filled when a model is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitMode {
+    /// GPT-2's scheme, from libtorch's global generator (see [`Gpt2::new`]).
+    Gpt2,
+    /// Zeros (and ones for LayerNorm scales): cheap, for models about to be loaded.
+    Zeros,
+}
+
+/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
+pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    let mut parts = dotted.split('.');
+    let first = parts.next().unwrap_or(dotted);
+    parts.fold(p.sub(first), |acc, part| acc.sub(part))
+}
+
+/// A LoRA adapter as in the chapter's appendix E: `alpha * (x @ A @ B)` with `A` `[in, rank]`
+/// (kaiming-uniform with `a = sqrt(5)`, i.e. `U(-1/sqrt(rank), 1/sqrt(rank))` since torch takes
+/// the fan-in of a `[in, rank]` matrix from its second dimension) and `B` `[rank, out]` zeros.
+/// Note the scaling is `alpha`, not `alpha / rank`.
+#[derive(Debug)]
+pub struct Lora {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub alpha: f64,
+}
+
+impl Lora {
+    fn new(p: &nn::Path, in_dim: i64, out_dim: i64, rank: i64, alpha: f64) -> Self {
+        let bound = 1.0 / (rank as f64).sqrt();
+        let a = p.var(
+            "lora_a",
+            &[in_dim, rank],
+            Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        );
+        let b = p.var("lora_b", &[rank, out_dim], Init::Const(0.0));
+        Self { a, b, alpha }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.matmul(&self.a).matmul(&self.b) * self.alpha
+    }
+
+    /// `alpha * A @ B`, shape `[in, out]`.
+    pub fn delta(&self) -> Tensor {
+        self.a.matmul(&self.b) * self.alpha
+    }
+}
+
+/// Weight layout of a [`Dense`] layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// GPT-2's `Conv1D`: weight `[in, out]`, `y = x @ W + b`.
+    InOut,
+    /// `torch.nn.Linear`: weight `[out, in]`, `y = x @ W^T + b` (the classifier head).
+    OutIn,
+}
+
+/// An affine layer, optionally with a LoRA adapter.
+#[derive(Debug)]
+pub struct Dense {
+    /// Variable prefix, e.g. `h.0.attn.c_attn`.
+    pub name: String,
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub layout: Layout,
+    pub in_dim: i64,
+    pub out_dim: i64,
+    pub lora: Option<Lora>,
+}
+
+impl Dense {
+    /// Creates `name.weight` (and `name.bias` if `bias`) below `p`.
+    pub fn new(
+        p: &nn::Path,
+        name: &str,
+        in_dim: i64,
+        out_dim: i64,
+        bias: bool,
+        layout: Layout,
+        weight_init: Init,
+    ) -> Self {
+        let q = sub_path(p, name);
+        let dims = match layout {
+            Layout::InOut => [in_dim, out_dim],
+            Layout::OutIn => [out_dim, in_dim],
+        };
+        let weight = q.var("weight", &dims, weight_init);
+        let bias = bias.then(|| q.var("bias", &[out_dim], Init::Const(0.0)));
+        Self {
+            name: name.to_string(),
+            weight,
+            bias,
+            layout,
+            in_dim,
+            out_dim,
+            lora: None,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = match self.layout {
+            Layout::InOut => {
+                let mut out_shape = x.size();
+                if let Some(last) = out_shape.last_mut() {
+                    *last = self.out_dim;
+                }
+                let x2 = x.reshape([-1, self.in_dim]);
+                let y = match &self.bias {
+                    Some(b) => b.addmm(&x2, &self.weight),
+                    None => x2.matmul(&self.weight),
+                };
+                y.reshape(out_shape.as_slice())
+            }
+            Layout::OutIn => x.linear(&self.weight, self.bias.as_ref()),
+        };
+        match &self.lora {
+            Some(l) => y + l.forward(x),
+            None => y,
+        }
+    }
+
+    /// Adds a LoRA adapter (`name.lora_a`, `name.lora_b`) below `p` (the model's root path).
+    pub fn add_lora(&mut self, p: &nn::Path, rank: i64, alpha: f64) {
+        let q = sub_path(p, &self.name);
+        self.lora = Some(Lora::new(&q, self.in_dim, self.out_dim, rank, alpha));
+    }
+
+    /// The weight with the LoRA update folded in (the weight itself when there is no adapter).
+    pub fn merged_weight(&self) -> Tensor {
+        tch::no_grad(|| match (&self.lora, self.layout) {
+            (None, _) => self.weight.detach().copy(),
+            (Some(l), Layout::InOut) => self.weight.detach() + l.delta(),
+            (Some(l), Layout::OutIn) => self.weight.detach() + l.delta().tr(),
+        })
+    }
+}
+
+/// LayerNorm over the last dimension (`weight` = the chapter's `scale`, `bias` = `shift`).
+#[derive(Debug)]
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    dim: i64,
+}
+
+impl LayerNorm {
+    pub fn new(p: &nn::Path, name: &str, dim: i64) -> Self {
+        let q = sub_path(p, name);
+        Self {
+            weight: q.var("weight", &[dim], Init::Const(1.0)),
+            bias: q.var("bias", &[dim], Init::Const(0.0)),
+            dim,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.layer_norm(
+            [self.dim],
+            Some(&self.weight),
+            Some(&self.bias),
+            LAYER_NORM_EPS,
+            true,
+        )
+    }
+}
+
+/// Scaled dot-product attention of `q` `[b,h,tq,d]` over `k`, `v` `[b,h,tk,d]`.
+///
+/// With `causal`, query `i` sees keys `0..=i + (tk - tq)`: the queries are taken to be the
+/// *last* `tq` positions, so a block may compute only the last position's query.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, dropout: f64) -> Tensor {
+    let tq = q.size()[2];
+    let tk = k.size()[2];
+    if !causal || tq == tk {
+        return Tensor::scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            None::<Tensor>,
+            dropout,
+            causal,
+            None,
+            false,
+        );
+    }
+    // Bottom-right aligned causal mask: true = may attend.
+    let mask = Tensor::ones([tq, tk], (Kind::Bool, q.device())).tril(tk - tq);
+    Tensor::scaled_dot_product_attention(q, k, v, Some(mask), dropout, false, None, false)
+}
+
+/// Multi-head causal self-attention with a fused `c_attn` projection (q | k | v).
+#[derive(Debug)]
+pub struct Attention {
+    pub c_attn: Dense,
+    pub c_proj: Dense,
+    n_head: i64,
+    dropout: f64,
+}
+
+impl Attention {
+    pub fn forward(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
+        let (b, t, e) = x
+            .size3()
+            .unwrap_or_else(|_| panic!("attention input must be [b, t, e]"));
+        let d = e / self.n_head;
+        // [b, t, 3e] -> [3, b, h, t, d]
+        let qkv = self
+            .c_attn
+            .forward(x)
+            .view([b, t, 3, self.n_head, d])
+            .permute([2, 0, 3, 1, 4]);
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let p = if train { self.dropout } else { 0.0 };
+        let y = attend(&q, &k, &v, causal, p);
+        let y = y.transpose(1, 2).reshape([b, t, e]);
+        self.c_proj.forward(&y).dropout(self.dropout, train)
+    }
+}
+
+/// Feed-forward part: `c_fc` (e -> 4e), GELU (tanh), `c_proj` (4e -> e).
+#[derive(Debug)]
+pub struct Mlp {
+    pub c_fc: Dense,
+    pub c_proj: Dense,
+    dropout: f64,
+}
+
+impl Mlp {
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let h = self.c_fc.forward(x).gelu("tanh");
+        self.c_proj.forward(&h).dropout(self.dropout, train)
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Debug)]
+pub struct Block {
+    pub ln_1: LayerNorm,
+    pub attn: Attention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl Block {
+    fn new(p: &nn::Path, i: usize, cfg: &Config, init: InitMode) -> Self {
+        let e = cfg.n_embd;
+        let (w, w_proj) = match init {
+            InitMode::Gpt2 => (
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+                // GPT-2: residual projections scaled by 1/sqrt(number of residual layers).
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02 / (2.0 * cfg.n_layer as f64).sqrt(),
+                },
+            ),
+            InitMode::Zeros => (Init::Const(0.0), Init::Const(0.0)),
+        };
+        let name = |s: &str| format!("h.{i}.{s}");
+        let dense =
+            |s: &str, i, o, bias, init| Dense::new(p, &name(s), i, o, bias, Layout::InOut, init);
+        Self {
+            ln_1: LayerNorm::new(p, &name("ln_1"), e),
+            attn: Attention {
+                c_attn: dense("attn.c_attn", e, 3 * e, cfg.qkv_bias, w),
+                c_proj: dense("attn.c_proj", e, e, true, w_proj),
+                n_head: cfg.n_head,
+                dropout: cfg.dropout,
+            },
+            ln_2: LayerNorm::new(p, &name("ln_2"), e),
+            mlp: Mlp {
+                c_fc: dense("mlp.c_fc", e, 4 * e, true, w),
+                c_proj: dense("mlp.c_proj", 4 * e, e, true, w_proj),
+                dropout: cfg.dropout,
+            },
+        }
+    }
+
+    /// `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+    pub fn forward(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
+        let x = x + self.attn.forward(&self.ln_1.forward(x), causal, train);
+        &x + self.mlp.forward(&self.ln_2.forward(&x), train)
+    }
+
+    /// The four projection layers of the block.
+    pub fn linears_mut(&mut self) -> [&mut Dense; 4] {
+        [
+            &mut self.attn.c_attn,
+            &mut self.attn.c_proj,
+            &mut self.mlp.c_fc,
+            &mut self.mlp.c_proj,
+        ]
+    }
+
+    /// The four projection layers of the block.
+    pub fn linears(&self) -> [&Dense; 4] {
+        [
+            &self.attn.c_attn,
+            &self.attn.c_proj,
+            &self.mlp.c_fc,
+            &self.mlp.c_proj,
+        ]
+    }
+}
+
+/// GPT-2 backbone with an LM head tied to the token embedding.
+#[derive(Debug)]
+pub struct Gpt2 {
+    /// Token embedding `[vocab, e]` (`wte.weight`).
+    pub wte: Tensor,
+    /// Position embedding `[n_ctx, e]` (`wpe.weight`).
+    pub wpe: Tensor,
+    pub blocks: Vec<Block>,
+    pub ln_f: LayerNorm,
+    config: Config,
+}
+
+impl Gpt2 {
+    /// Builds GPT-2 below `p` with GPT-2's initialisation: token embedding N(0, 0.02), position
+    /// embedding N(0, 0.01) (OpenAI's code), projection weights N(0, 0.02) with the two residual
+    /// projections of each block at N(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm 1/0.
+    /// Numbers come from libtorch's global generator on `p`'s device; for reproducible
+    /// weights use [`Gpt2::init_seeded`] (what [`crate::Weights::Random`] does).
+    pub fn new(p: &nn::Path, cfg: &Config) -> Self {
+        Self::with_init(p, cfg, InitMode::Gpt2)
+    }
+
+    /// Builds GPT-2 below `p`, choosing how the variables are filled.
+    pub fn with_init(p: &nn::Path, cfg: &Config, init: InitMode) -> Self {
+        let e = cfg.n_embd;
+        let (wte_init, wpe_init) = match init {
+            InitMode::Gpt2 => (
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.01,
+                },
+            ),
+            InitMode::Zeros => (Init::Const(0.0), Init::Const(0.0)),
+        };
+        let wte = p.sub("wte").var("weight", &[cfg.vocab_size, e], wte_init);
+        let wpe = p.sub("wpe").var("weight", &[cfg.n_ctx, e], wpe_init);
+        let blocks = (0..cfg.n_layer as usize)
+            .map(|i| Block::new(p, i, cfg, init))
+            .collect();
+        let ln_f = LayerNorm::new(p, "ln_f", e);
+        Self {
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            config: *cfg,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn n_layer(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Token plus position embeddings of `ids` `[b, t]` (t ≤ n_ctx), with embedding dropout
+    /// when `train`. Returns `[b, t, e]`.
+    ///
+    /// # Panics
+    /// If an id is outside the vocabulary or `t > n_ctx` (libtorch index error).
+    pub fn embed(&self, ids: &Tensor, train: bool) -> Tensor {
+        let t = ids.size().last().copied().unwrap_or(0);
+        let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
+        let x = Tensor::embedding(&self.wte, ids, -1, false, false)
+            + Tensor::embedding(&self.wpe, &pos, -1, false, false);
+        x.dropout(self.config.dropout, train)
+    }
+
+    /// Runs blocks `blocks` (e.g. `0..n_layer`) on hidden states `[b, t, e]`.
+    pub fn run_blocks(
+        &self,
+        x: &Tensor,
+        blocks: Range<usize>,
+        causal: bool,
+        train: bool,
+    ) -> Tensor {
+        let mut x = x.shallow_clone();
+        for block in &self.blocks[blocks] {
+            x = block.forward(&x, causal, train);
+        }
+        x
+    }
+
+    /// The final LayerNorm (`ln_f`).
+    pub fn final_norm(&self, x: &Tensor) -> Tensor {
+        self.ln_f.forward(x)
+    }
+
+    /// Vocabulary logits from final-normed hidden states, with the head tied to `wte`.
+    pub fn lm_logits(&self, hidden: &Tensor) -> Tensor {
+        hidden.linear::<Tensor>(&self.wte, None)
+    }
+
+    /// Vocabulary logits `[b, t, vocab]` of `ids` `[b, t]`, causal.
+    pub fn forward(&self, ids: &Tensor, train: bool) -> Tensor {
+        let x = self.embed(ids, train);
+        let x = self.run_blocks(&x, 0..self.blocks.len(), true, train);
+        self.lm_logits(&self.final_norm(&x))
+    }
+
+    /// Adds LoRA adapters to every projection of every block (`p` is the root path given to
+    /// [`Gpt2::new`]).
+    pub fn add_lora(&mut self, p: &nn::Path, rank: i64, alpha: f64) {
+        for block in &mut self.blocks {
+            for lin in block.linears_mut() {
+                lin.add_lora(p, rank, alpha);
+            }
+        }
+    }
+
+    /// Fills every backbone variable with GPT-2's initialisation (see [`Gpt2::new`]) drawn from
+    /// a generator seeded with `seed` (per variable name), independent of libtorch's global
+    /// generator, of the device and of other threads.
+    pub fn init_seeded(&self, seed: u64) {
+        let n_layer = self.blocks.len().max(1) as f64;
+        tch::no_grad(|| {
+            for (name, var) in self.named_tensors() {
+                let shape = var.size();
+                let mut rng = crate::rng::SeededRng::for_name(seed, &name);
+                let value = if name == "wte.weight" {
+                    rng.normal(&shape, 0.0, 0.02)
+                } else if name == "wpe.weight" {
+                    rng.normal(&shape, 0.0, 0.01)
+                } else if name.contains(".ln_") || name.starts_with("ln_f.") {
+                    let fill = if name.ends_with(".weight") { 1.0 } else { 0.0 };
+                    Tensor::full(shape.as_slice(), fill, (Kind::Float, tch::Device::Cpu))
+                } else if name.ends_with(".bias") {
+                    Tensor::zeros(shape.as_slice(), (Kind::Float, tch::Device::Cpu))
+                } else if name.ends_with(".c_proj.weight") {
+                    rng.normal(&shape, 0.0, 0.02 / (2.0 * n_layer).sqrt())
+                } else {
+                    rng.normal(&shape, 0.0, 0.02)
+                };
+                var.shallow_clone().copy_(&value);
+            }
+        });
+    }
+
+    /// All backbone variables by name (shallow clones).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![
+            ("wte.weight".to_string(), self.wte.shallow_clone()),
+            ("wpe.weight".to_string(), self.wpe.shallow_clone()),
+        ];
+        for (i, b) in self.blocks.iter().enumerate() {
+            for (n, ln) in [("ln_1", &b.ln_1), ("ln_2", &b.ln_2)] {
+                out.push((format!("h.{i}.{n}.weight"), ln.weight.shallow_clone()));
+                out.push((format!("h.{i}.{n}.bias"), ln.bias.shallow_clone()));
+            }
+            for lin in b.linears() {
+                out.push((format!("{}.weight", lin.name), lin.weight.shallow_clone()));
+                if let Some(bias) = &lin.bias {
+                    out.push((format!("{}.bias", lin.name), bias.shallow_clone()));
+                }
+            }
+        }
+        out.push(("ln_f.weight".to_string(), self.ln_f.weight.shallow_clone()));
+        out.push(("ln_f.bias".to_string(), self.ln_f.bias.shallow_clone()));
+        out
+    }
+}

@@ -1,0 +1,58 @@
+//! GPT-2 on libtorch (via `tch`), with pure-Rust loading of OpenAI's TensorFlow checkpoints
+//! and of hub safetensors files, text generation, and the classifier of the "fine-tune GPT-2
+//! for spam classification" chapter of *LLMs from scratch*.
+//!
+//! - [`Gpt2`]: the 124M/355M/774M/1558M architecture, variables named like the hub
+//!   (`wte.weight`, `h.0.attn.c_attn.weight`, ..., `ln_f.bias`).
+//! - [`Weights`]: random (seeded), an OpenAI checkpoint directory (`model.ckpt.index` +
+//!   `model.ckpt.data-00000-of-00001` + `hparams.json`, read without TensorFlow, crc32c
+//!   checked) or a `model.safetensors` (memory-mapped). Loading validates everything before
+//!   writing a single variable and names the file and tensor in every error.
+//! - [`generate`]: greedy or sampled generation from token ids, recording the top-10 logits
+//!   of every step.
+//! - [`Classifier`]: new `Linear(emb, classes)` head, trainable modes (head only, last block
+//!   and final norm, last two blocks, all, LoRA), token positions (last, first, last
+//!   non-padding, pooled), causal mask on/off; saves as safetensors + JSON.
+//!
+//! ```no_run
+//! use spam_model::{Classifier, ClassifierConfig, GenerateOptions, LanguageModel, ModelSize,
+//!                  Weights, generate};
+//! # fn main() -> Result<(), spam_model::ModelError> {
+//! let device = spam_model::DeviceChoice::Auto.resolve()?;
+//!
+//! // Check that weights loaded: greedy continuation of "Every effort moves you".
+//! let lm = LanguageModel::from_path("gpt2/124M".as_ref(), device)?;
+//! let out = generate(&lm.gpt, &[6109, 3626, 6100, 345], &GenerateOptions::default());
+//! println!("{}", serde_json::to_string(&out).unwrap_or_default());
+//!
+//! // The chapter's classifier: last block + final norm trainable, last token.
+//! let weights = Weights::detect("gpt2/124M".as_ref())?;
+//! let clf = Classifier::new(ClassifierConfig::spam(ModelSize::S124M), &weights, device, 123)?;
+//! let ids = tch::Tensor::from_slice(&[6109i64, 3626, 6100, 345]).unsqueeze(0).to_device(device);
+//! let logits = clf.forward(&ids, None, false); // [1, 2]
+//! # let _ = logits;
+//! # Ok(())
+//! # }
+//! ```
+pub mod classifier;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod generate;
+pub mod gpt2;
+pub mod rng;
+pub mod safetensors_io;
+pub mod tensors;
+pub mod tf_checkpoint;
+pub mod weights;
+
+pub use classifier::{Classifier, ClassifierConfig, TokenPosition, Trainable};
+pub use config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelSize};
+pub use device::{DeviceChoice, parse_device};
+pub use error::{ModelError, Result};
+pub use generate::{GenerateOptions, Generation, Step, generate, try_generate};
+pub use gpt2::{Block, Gpt2, InitMode};
+pub use tf_checkpoint::OpenAiCheckpoint;
+pub use weights::{LanguageModel, Weights};
+
+pub use tch;

@@ -1,0 +1,211 @@
+//! Validated, memory-mapped tensor sources and the copy into model variables.
+//!
+//! Loading never leaves a half-loaded model: every name, shape, dtype and byte range (and,
+//! for TensorFlow bundles, every crc32c) is checked before the first variable is written.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use tch::{Kind, Tensor};
+
+use crate::error::{ModelError, Result};
+
+/// Element type of a stored tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+    F64,
+    /// Anything else, with the format's own name (e.g. `DT_INT32`, `I64`).
+    Unsupported(String),
+}
+
+impl DType {
+    pub fn size(&self) -> Option<usize> {
+        match self {
+            Self::F32 => Some(4),
+            Self::F16 | Self::BF16 => Some(2),
+            Self::F64 => Some(8),
+            Self::Unsupported(_) => None,
+        }
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        match self {
+            Self::F32 => Some(Kind::Float),
+            Self::F16 => Some(Kind::Half),
+            Self::BF16 => Some(Kind::BFloat16),
+            Self::F64 => Some(Kind::Double),
+            Self::Unsupported(_) => None,
+        }
+    }
+
+    /// Name used in error messages.
+    pub fn name(&self) -> String {
+        match self {
+            Self::F32 => "float32".into(),
+            Self::F16 => "float16".into(),
+            Self::BF16 => "bfloat16".into(),
+            Self::F64 => "float64".into(),
+            Self::Unsupported(s) => s.clone(),
+        }
+    }
+}
+
+/// A read-only memory-mapped file.
+#[derive(Debug)]
+pub struct MappedFile {
+    pub path: PathBuf,
+    map: Option<Mmap>,
+}
+
+impl MappedFile {
+    /// Maps `path` read-only.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
+        let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+        // mmap of an empty file fails on some systems; an empty file has no tensors anyway.
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only and private to this process; like every mmap-based
+            // loader we assume the checkpoint is not truncated by another process while loading.
+            Some(unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?)
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            map,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
+}
+
+/// One tensor in a checkpoint file.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    /// Name inside the file (e.g. `model/h0/attn/c_attn/w` or `transformer.h.0.ln_1.weight`).
+    pub key: String,
+    pub dtype: DType,
+    /// Shape as the model sees it (OpenAI's leading 1 already dropped).
+    pub shape: Vec<i64>,
+    /// Shape as stored.
+    pub file_shape: Vec<i64>,
+    pub file: Arc<MappedFile>,
+    /// Byte range within the file, already checked to lie inside it.
+    pub start: usize,
+    pub end: usize,
+}
+
+impl RawTensor {
+    pub fn bytes(&self) -> &[u8] {
+        &self.file.bytes()[self.start..self.end]
+    }
+
+    pub fn numel(&self) -> i64 {
+        self.file_shape.iter().product()
+    }
+
+    /// A float32 CPU tensor of this data (copied).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        let kind = self
+            .dtype
+            .kind()
+            .ok_or_else(|| ModelError::UnsupportedDtype {
+                path: self.file.path.clone(),
+                tensor: self.key.clone(),
+                dtype: self.dtype.name(),
+            })?;
+        let t = Tensor::f_from_data_size(self.bytes(), &self.shape, kind).map_err(|e| {
+            ModelError::torch(
+                format!("{}: tensor `{}`", self.file.path.display(), self.key),
+                e,
+            )
+        })?;
+        Ok(if kind == Kind::Float {
+            t
+        } else {
+            t.to_kind(Kind::Float)
+        })
+    }
+}
+
+/// Tensors of a checkpoint, keyed by the model's variable names.
+#[derive(Debug, Default)]
+pub struct TensorSource {
+    /// What to name in errors about the checkpoint as a whole.
+    pub path: PathBuf,
+    pub tensors: BTreeMap<String, RawTensor>,
+}
+
+impl TensorSource {
+    pub fn get(&self, name: &str) -> Option<&RawTensor> {
+        self.tensors.get(name)
+    }
+
+    /// Checks that the source holds exactly `vars` (names and shapes, supported dtypes), then
+    /// copies every tensor into its variable. Nothing is written unless everything checks out.
+    pub fn copy_into(&self, vars: &HashMap<String, Tensor>) -> Result<()> {
+        let mut plan = Vec::with_capacity(vars.len());
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
+            let Some(raw) = self.tensors.get(name) else {
+                return Err(ModelError::MissingTensor {
+                    path: self.path.clone(),
+                    tensor: name.clone(),
+                });
+            };
+            if raw.shape != var.size() {
+                return Err(ModelError::ShapeMismatch {
+                    path: raw.file.path.clone(),
+                    tensor: raw.key.clone(),
+                    expected: var.size(),
+                    found: raw.file_shape.clone(),
+                });
+            }
+            if raw.dtype.kind().is_none() {
+                return Err(ModelError::UnsupportedDtype {
+                    path: raw.file.path.clone(),
+                    tensor: raw.key.clone(),
+                    dtype: raw.dtype.name(),
+                });
+            }
+            plan.push((var, raw));
+        }
+        let wanted: BTreeSet<&String> = vars.keys().collect();
+        if let Some((_, raw)) = self.tensors.iter().find(|(k, _)| !wanted.contains(k)) {
+            return Err(ModelError::UnexpectedTensor {
+                path: raw.file.path.clone(),
+                tensor: raw.key.clone(),
+            });
+        }
+        tch::no_grad(|| -> Result<()> {
+            for (var, raw) in plan {
+                let src = raw.to_tensor()?;
+                let mut dst = var.shallow_clone();
+                dst.f_copy_(&src).map_err(|e| {
+                    ModelError::torch(
+                        format!("{}: copying `{}`", raw.file.path.display(), raw.key),
+                        e,
+                    )
+                })?;
+            }
+            Ok(())
+        })
+    }
+}

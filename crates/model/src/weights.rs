@@ -1,0 +1,196 @@
+//! Where backbone weights come from, and a loaded language model for generation.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Tensor, nn};
+
+use crate::config::Config;
+use crate::error::{ModelError, Result};
+use crate::gpt2::{Gpt2, InitMode};
+use crate::safetensors_io::{SafeTensorsFile, infer_gpt2_config};
+use crate::tensors::TensorSource;
+use crate::tf_checkpoint::OpenAiCheckpoint;
+
+/// Source of GPT-2 backbone weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weights {
+    /// GPT-2's random initialisation, seeded (generated on the CPU, so the same seed gives the
+    /// same weights on every device).
+    Random { seed: u64 },
+    /// An OpenAI TensorFlow checkpoint: its directory, `.index` file or prefix.
+    OpenAi(PathBuf),
+    /// A hub-layout or `save_pretrained` `model.safetensors` file.
+    SafeTensors(PathBuf),
+}
+
+impl Weights {
+    /// Tells the format from a path: a directory with a `*.index` or `checkpoint` file is an
+    /// OpenAI checkpoint, a directory with `model.safetensors` (or a single `*.safetensors`) is
+    /// safetensors; a file ending in `.safetensors` is safetensors, one ending in `.index` (or
+    /// a prefix with a sibling `.index`) is an OpenAI checkpoint.
+    pub fn detect(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            if PathBuf::from(format!("{}.index", path.display())).exists() {
+                return Ok(Self::OpenAi(path.to_path_buf()));
+            }
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+                what: "weights",
+                hint: "pass an OpenAI checkpoint directory or a model.safetensors file".into(),
+            });
+        }
+        if path.is_dir() {
+            let entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| ModelError::io(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            let has_ext = |ext: &str| {
+                entries
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|x| x == ext))
+            };
+            if path.join("checkpoint").is_file() || has_ext("index") {
+                return Ok(Self::OpenAi(path.to_path_buf()));
+            }
+            if path.join("model.safetensors").is_file() {
+                return Ok(Self::SafeTensors(path.join("model.safetensors")));
+            }
+            let st: Vec<&PathBuf> = entries
+                .iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            if st.len() == 1 {
+                return Ok(Self::SafeTensors(st[0].clone()));
+            }
+            return Err(ModelError::UnknownWeights {
+                path: path.to_path_buf(),
+            });
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("safetensors") => Ok(Self::SafeTensors(path.to_path_buf())),
+            Some("index") => Ok(Self::OpenAi(path.to_path_buf())),
+            _ => Err(ModelError::UnknownWeights {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// Opens and validates the checkpoint, returning its configuration (dropout 0) and its
+    /// tensors under the model's names. `None` for random weights.
+    pub fn open(&self) -> Result<Option<(Config, TensorSource)>> {
+        match self {
+            Self::Random { .. } => Ok(None),
+            Self::OpenAi(p) => {
+                let ckpt = OpenAiCheckpoint::open(p)?;
+                Ok(Some((ckpt.config(), ckpt.tensors)))
+            }
+            Self::SafeTensors(p) => {
+                let p = if p.is_dir() {
+                    p.join("model.safetensors")
+                } else {
+                    p.clone()
+                };
+                let src = SafeTensorsFile::open(&p)?.into_gpt2_source();
+                let cfg = infer_gpt2_config(&p, &src)?;
+                Ok(Some((cfg, src)))
+            }
+        }
+    }
+
+    /// The configuration stored with the checkpoint (`None` for random weights).
+    pub fn config(&self) -> Result<Option<Config>> {
+        Ok(self.open()?.map(|(c, _)| c))
+    }
+}
+
+/// Checks that `cfg` matches the checkpoint's own configuration (dimensions only).
+pub(crate) fn check_same_dims(cfg: &Config, ckpt: &Config, path: &Path) -> Result<()> {
+    let dims = |c: &Config| (c.vocab_size, c.n_ctx, c.n_embd, c.n_layer, c.n_head);
+    if dims(cfg) != dims(ckpt) {
+        return Err(ModelError::InvalidConfig(format!(
+            "{}: the checkpoint is vocab {} / context {} / width {} / {} layers / {} heads, but the \
+             requested model is vocab {} / context {} / width {} / {} layers / {} heads; choose the \
+             matching model size",
+            path.display(),
+            ckpt.vocab_size,
+            ckpt.n_ctx,
+            ckpt.n_embd,
+            ckpt.n_layer,
+            ckpt.n_head,
+            cfg.vocab_size,
+            cfg.n_ctx,
+            cfg.n_embd,
+            cfg.n_layer,
+            cfg.n_head
+        )));
+    }
+    Ok(())
+}
+
+/// Variables of `gpt` by name.
+pub(crate) fn backbone_vars(gpt: &Gpt2) -> HashMap<String, Tensor> {
+    gpt.named_tensors().into_iter().collect()
+}
+
+/// Builds GPT-2 below `p` (on the CPU var store) filled from `weights`. For checkpoints,
+/// `cfg` must have the checkpoint's dimensions (dropout and qkv bias are taken from `cfg`).
+pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> Result<Gpt2> {
+    cfg.validate()?;
+    match weights {
+        Weights::Random { seed } => {
+            let gpt = Gpt2::with_init(p, cfg, InitMode::Zeros);
+            gpt.init_seeded(*seed);
+            Ok(gpt)
+        }
+        Weights::OpenAi(path) | Weights::SafeTensors(path) => {
+            let (ckpt_cfg, source) = weights
+                .open()?
+                .ok_or_else(|| ModelError::UnknownWeights { path: path.clone() })?;
+            check_same_dims(cfg, &ckpt_cfg, path)?;
+            let gpt = Gpt2::with_init(p, cfg, InitMode::Zeros);
+            source.copy_into(&backbone_vars(&gpt))?;
+            Ok(gpt)
+        }
+    }
+}
+
+/// A GPT-2 language model with its variables, e.g. for [`crate::generate`].
+#[derive(Debug)]
+pub struct LanguageModel {
+    pub vs: nn::VarStore,
+    pub gpt: Gpt2,
+    pub config: Config,
+}
+
+impl LanguageModel {
+    /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
+    pub fn load(weights: &Weights, device: Device) -> Result<Self> {
+        let cfg = match weights {
+            Weights::Random { .. } => Config::gpt2_124m(),
+            _ => weights.config()?.ok_or_else(|| {
+                ModelError::InvalidConfig("checkpoint without configuration".into())
+            })?,
+        };
+        Self::load_with_config(&cfg, weights, device)
+    }
+
+    /// Loads `weights` into a model of configuration `cfg` on `device`.
+    pub fn load_with_config(cfg: &Config, weights: &Weights, device: Device) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let gpt = build_backbone(&vs.root(), cfg, weights)?;
+        vs.freeze();
+        if device != Device::Cpu {
+            vs.set_device(device);
+        }
+        Ok(Self {
+            vs,
+            gpt,
+            config: *cfg,
+        })
+    }
+
+    /// Loads weights from a path, telling the format with [`Weights::detect`].
+    pub fn from_path(path: &Path, device: Device) -> Result<Self> {
+        Self::load(&Weights::detect(path)?, device)
+    }
+}

@@ -1,0 +1,200 @@
+//! Writing the split CSVs (byte-identical to pandas' `to_csv(index=None)`), reading them back,
+//! and atomic file writes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+use crate::split::Splits;
+
+/// File names written by [`write_splits`], in the order train, validation, test.
+pub const SPLIT_FILES: [&str; 3] = ["train.csv", "validation.csv", "test.csv"];
+
+/// The CSV text pandas writes for a split: header `Label,Text`, the class index, then the text
+/// quoted as Python's `csv` module does with `QUOTE_MINIMAL` (only when it holds `,`, `"`, `\r`
+/// or `\n`; quotes doubled), lines ending in `\n`.
+pub fn split_csv(ds: &Dataset) -> String {
+    let mut out = String::with_capacity(16 + ds.texts.iter().map(|t| t.len() + 4).sum::<usize>());
+    out.push_str("Label,Text\n");
+    for (label, text) in ds.labels.iter().zip(&ds.texts) {
+        out.push_str(&label.to_string());
+        out.push(',');
+        push_csv_field(&mut out, text);
+        out.push('\n');
+    }
+    out
+}
+
+fn push_csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+/// Writes `train.csv`, `validation.csv` and `test.csv` into `dir` (created if needed) and returns
+/// their paths. All three are written to temporary files first and renamed into place only once
+/// all are complete, so a failure leaves no half-written file.
+pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 3]> {
+    let dir = dir.as_ref();
+    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "create the directory", e))?;
+    let contents = splits.named().map(|(_, ds)| split_csv(ds));
+    let targets = SPLIT_FILES.map(|name| dir.join(name));
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(3);
+    let result = (|| {
+        for (target, text) in targets.iter().zip(&contents) {
+            let tmp = temp_path(target);
+            temps.push(tmp.clone());
+            write_synced(&tmp, text.as_bytes())?;
+        }
+        for (tmp, target) in temps.iter().zip(&targets) {
+            fs::rename(tmp, target).map_err(|e| DataError::io(target, "rename into place", e))?;
+        }
+        sync_dir(dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        for tmp in &temps {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+    result.map(|()| targets)
+}
+
+/// Reads a CSV written by [`write_splits`] (or by the chapter's pandas code): header
+/// `Label,Text`, integer labels. `label_names` are `"0"`, `"1"`, ... up to the largest label.
+pub fn read_split_csv(path: impl AsRef<Path>) -> Result<Dataset> {
+    let path = path.as_ref();
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes);
+    let table_err = |line: u64, message: String| DataError::Table {
+        path: path.to_path_buf(),
+        line: line as usize,
+        message,
+    };
+    let headers = rdr
+        .headers()
+        .map_err(|e| table_err(1, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_string(),
+                available: headers.iter().map(str::to_string).collect(),
+            })
+    };
+    let (label_col, text_col) = (col("Label")?, col("Text")?);
+    let mut ds = Dataset::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                return Err(match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => DataError::InvalidUtf8 {
+                        path: path.to_path_buf(),
+                        line: line as usize,
+                    },
+                    _ => table_err(line, e.to_string()),
+                });
+            }
+        }
+        let label = record.get(label_col).unwrap_or_default();
+        let class: usize = label.trim().parse().map_err(|_| DataError::UnknownLabel {
+            path: path.to_path_buf(),
+            line: line as usize,
+            label: label.to_string(),
+            expected: vec!["0".into(), "1".into(), "...".into()],
+        })?;
+        ds.labels.push(class);
+        ds.texts
+            .push(record.get(text_col).unwrap_or_default().to_string());
+    }
+    let classes = ds.labels.iter().max().map_or(0, |m| m + 1);
+    ds.label_names = (0..classes).map(|c| c.to_string()).collect();
+    Ok(ds)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let tmp = temp_path(path);
+    let result = write_synced(&tmp, bytes).and_then(|()| {
+        fs::rename(&tmp, path).map_err(|e| DataError::io(path, "rename into place", e))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    } else if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    result
+}
+
+/// A fresh temporary path next to `target` (same directory, so a rename is atomic).
+pub(crate) fn temp_path(target: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f: File = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| DataError::io(path, "create", e))?;
+    f.write_all(bytes)
+        .map_err(|e| DataError::io(path, "write", e))?;
+    f.sync_all().map_err(|e| DataError::io(path, "sync", e))
+}
+
+/// Best-effort fsync of a directory so a rename survives a crash.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_matches_python_csv() {
+        let ds = Dataset {
+            texts: vec![
+                "a".into(),
+                "b,c".into(),
+                "say \"hi\"".into(),
+                "x\ny".into(),
+                "".into(),
+            ],
+            labels: vec![0, 1, 0, 1, 0],
+            label_names: vec!["ham".into(), "spam".into()],
+        };
+        assert_eq!(
+            split_csv(&ds),
+            "Label,Text\n0,a\n1,\"b,c\"\n0,\"say \"\"hi\"\"\"\n1,\"x\ny\"\n0,\n"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The one-call pipeline: read, balance, split, write the CSVs, tokenize and pad.
+
+use std::path::{Path, PathBuf};
+
+use crate::batch::DEFAULT_BATCH_SIZE;
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+use crate::files::write_splits;
+use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
+use crate::sms::{self, ParseMode};
+use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
+use crate::table::{TableOptions, parse_labelled};
+use crate::tokenize::Tokenizer;
+
+/// What kind of file the source is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// The SMS Spam Collection (`ham`/`spam`, TAB, message), read with this mode. The source
+    /// may also be the UCI zip holding `SMSSpamCollection`.
+    Sms(ParseMode),
+    /// Any labelled CSV/TSV.
+    Table(TableOptions),
+}
+
+/// Options of [`prepare`]. [`PrepareOptions::sms`] gives the chapter's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepareOptions {
+    /// The input file.
+    pub source: PathBuf,
+    /// How to read it.
+    pub format: SourceFormat,
+    /// Undersample every class to the smallest (the chapter: yes).
+    pub balance: bool,
+    /// Seed of balancing and splitting (`random_state`; the chapter: 123).
+    pub seed: u32,
+    /// Train and validation fractions; test gets the rest (the chapter: 0.7, 0.1).
+    pub fractions: (f64, f64),
+    /// Where to write `train.csv`, `validation.csv`, `test.csv`; `None` writes nothing.
+    pub out_dir: Option<PathBuf>,
+    /// Padding policy (the chapter: longest training example).
+    pub padding: Padding,
+    /// The model context; no row is longer (GPT-2: 1024).
+    pub max_context: usize,
+    /// Training batch size; fewer training rows than this is an error (the chapter: 8).
+    pub batch_size: usize,
+}
+
+impl PrepareOptions {
+    /// The chapter's pipeline on the SMS collection (pandas-compatible parsing, balanced, seed 123,
+    /// 70/10/20, padded to the longest training example, context 1024, batch 8).
+    pub fn sms(source: impl Into<PathBuf>, out_dir: Option<PathBuf>) -> Self {
+        PrepareOptions {
+            source: source.into(),
+            format: SourceFormat::Sms(ParseMode::default()),
+            balance: true,
+            seed: DEFAULT_SEED,
+            fractions: DEFAULT_FRACTIONS,
+            out_dir,
+            padding: Padding::Longest,
+            max_context: GPT2_CONTEXT,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// Same defaults for any labelled table (balancing off).
+    pub fn table(
+        source: impl Into<PathBuf>,
+        table: TableOptions,
+        out_dir: Option<PathBuf>,
+    ) -> Self {
+        PrepareOptions {
+            format: SourceFormat::Table(table),
+            balance: false,
+            ..Self::sms(source, out_dir)
+        }
+    }
+}
+
+/// What [`prepare`] did.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Rows read from the source.
+    pub rows_read: usize,
+    /// Rows per class as read, indexed like `label_names`.
+    pub class_counts: Vec<usize>,
+    /// Class names in class-index order.
+    pub label_names: Vec<String>,
+    /// Rows after balancing (equal to `rows_read` without balancing).
+    pub balanced_rows: usize,
+    /// Rows in train, validation, test.
+    pub train_rows: usize,
+    /// Rows in validation.
+    pub validation_rows: usize,
+    /// Rows in test.
+    pub test_rows: usize,
+    /// The padded length (`Longest`/`Fixed`), else `None`.
+    pub padded_len: Option<usize>,
+    /// The CSVs written (train, validation, test), if `out_dir` was set.
+    pub files: Option<[PathBuf; 3]>,
+    /// The split texts and labels.
+    pub splits: Splits,
+    /// The split token ids.
+    pub encoded: EncodedSplits,
+}
+
+/// Runs the whole pipeline. Every check (parsing, class counts, batch size, padding) happens
+/// before anything is written, and the three CSVs are renamed into place together.
+pub fn prepare(opts: &PrepareOptions) -> Result<Prepared> {
+    let ds = read_source(&opts.source, &opts.format)?;
+    let class_counts = ds.class_counts();
+    let rows_read = ds.len();
+    let balanced = if opts.balance {
+        balance(&ds, opts.seed)?
+    } else {
+        ds
+    };
+    let splits = split(&balanced, opts.fractions, opts.seed)?;
+    if opts.batch_size == 0 {
+        return Err(DataError::InvalidOption(
+            "the batch size must be at least 1".into(),
+        ));
+    }
+    if splits.train.len() < opts.batch_size {
+        return Err(DataError::TooFewRows {
+            what: format!("the training split of {}", opts.source.display()),
+            rows: splits.train.len(),
+            batch_size: opts.batch_size,
+        });
+    }
+    let encoded = encode_splits(&Tokenizer::gpt2(), &splits, opts.padding, opts.max_context)?;
+    let files = match &opts.out_dir {
+        Some(dir) => Some(write_splits(dir, &splits)?),
+        None => None,
+    };
+    tracing::info!(
+        rows_read,
+        train = splits.train.len(),
+        validation = splits.validation.len(),
+        test = splits.test.len(),
+        padded_len = ?encoded.padded_len,
+        "prepared {}",
+        opts.source.display()
+    );
+    Ok(Prepared {
+        rows_read,
+        class_counts,
+        label_names: balanced.label_names.clone(),
+        balanced_rows: balanced.len(),
+        train_rows: splits.train.len(),
+        validation_rows: splits.validation.len(),
+        test_rows: splits.test.len(),
+        padded_len: encoded.padded_len,
+        files,
+        splits,
+        encoded,
+    })
+}
+
+/// Reads a source file in the given format (an SMS source may be the UCI zip).
+pub fn read_source(path: &Path, format: &SourceFormat) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    match format {
+        SourceFormat::Sms(mode) => {
+            if crate::unzip::is_zip(&bytes) {
+                let member = crate::unzip::read_member(path, &bytes, crate::fetch::SMS_MEMBER)?;
+                let inner = path.join(crate::fetch::SMS_MEMBER);
+                sms::parse(&inner, &member, *mode)
+            } else {
+                sms::parse(path, &bytes, *mode)
+            }
+        }
+        SourceFormat::Table(t) => parse_labelled(path, &bytes, t),
+    }
+}

@@ -1,0 +1,246 @@
+//! Any labelled CSV/TSV: text and label columns chosen by name or index, any number of classes.
+//!
+//! ```no_run
+//! use spam_data::table::{read_labelled, TableOptions};
+//! // The chapter's IMDb bonus: train.csv with columns `text,label` (0/1), 50k reviews in all.
+//! let ds = read_labelled("imdb/train.csv", &TableOptions::csv("text", "label")).unwrap();
+//! assert_eq!(ds.label_names, ["0", "1"]);
+//! ```
+
+use std::path::Path;
+
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+
+/// A column, by header name or 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// By header name (needs `has_header`).
+    Name(String),
+    /// By 0-based position.
+    Index(usize),
+}
+
+impl From<&str> for Column {
+    fn from(s: &str) -> Self {
+        Column::Name(s.to_string())
+    }
+}
+
+impl From<usize> for Column {
+    fn from(i: usize) -> Self {
+        Column::Index(i)
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Name(n) => write!(f, "{n:?}"),
+            Column::Index(i) => write!(f, "#{i}"),
+        }
+    }
+}
+
+/// How to read a labelled table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Field delimiter (`b','` or `b'\t'`).
+    pub delimiter: u8,
+    /// Whether the first record is a header.
+    pub has_header: bool,
+    /// Whether `"` quotes fields (standard CSV quoting; `""` is a literal quote).
+    pub quoting: bool,
+    /// The text column.
+    pub text_column: Column,
+    /// The label column.
+    pub label_column: Column,
+    /// The class names in class-index order. A label not listed is an error. When `None`, the
+    /// classes are the distinct labels found: sorted numerically if all are integers (so `0`/`1`
+    /// map to 0/1), otherwise in order of first appearance.
+    pub label_names: Option<Vec<String>>,
+}
+
+impl TableOptions {
+    /// A comma-separated file with a header, columns chosen by name.
+    pub fn csv(text_column: impl Into<Column>, label_column: impl Into<Column>) -> Self {
+        TableOptions {
+            delimiter: b',',
+            has_header: true,
+            quoting: true,
+            text_column: text_column.into(),
+            label_column: label_column.into(),
+            label_names: None,
+        }
+    }
+
+    /// A tab-separated file with a header.
+    pub fn tsv(text_column: impl Into<Column>, label_column: impl Into<Column>) -> Self {
+        TableOptions {
+            delimiter: b'\t',
+            ..Self::csv(text_column, label_column)
+        }
+    }
+
+    /// Sets whether there is a header row.
+    pub fn with_header(mut self, has_header: bool) -> Self {
+        self.has_header = has_header;
+        self
+    }
+
+    /// Sets the class names (in class-index order).
+    pub fn with_label_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.label_names = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// Reads a labelled CSV/TSV. Accepts a UTF-8 BOM and CRLF endings; rejects a missing file, no
+/// data rows, a record with a different number of fields, invalid UTF-8, an unknown label (with
+/// `label_names`) and a single class, naming the file and line.
+pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Dataset> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    parse_labelled(path, &bytes, opts)
+}
+
+/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
+pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .has_headers(opts.has_header)
+        .quoting(opts.quoting)
+        .from_reader(bytes);
+    let err = |line: u64, e: csv::Error| match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => DataError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            line: line as usize,
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => DataError::FieldCount {
+            path: path.to_path_buf(),
+            line: line as usize,
+            expected: *expected_len as usize,
+            found: *len as usize,
+        },
+        _ => DataError::Table {
+            path: path.to_path_buf(),
+            line: line as usize,
+            message: e.to_string(),
+        },
+    };
+    let headers: Vec<String> = if opts.has_header {
+        rdr.headers()
+            .map_err(|e| err(1, e))?
+            .iter()
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let resolve = |col: &Column, width: usize| -> Result<usize> {
+        let found = match col {
+            Column::Name(name) => headers.iter().position(|h| h.trim() == name),
+            Column::Index(i) => (*i < width.max(headers.len())).then_some(*i),
+        };
+        found.ok_or_else(|| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: col.to_string(),
+            available: if headers.is_empty() {
+                (0..width).map(|i| format!("#{i}")).collect()
+            } else {
+                headers.clone()
+            },
+        })
+    };
+
+    let mut texts = Vec::new();
+    let mut raw_labels: Vec<(usize, String)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut cols: Option<(usize, usize)> = None;
+    loop {
+        let line = rdr.position().line().max(1);
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(err(line, e)),
+        }
+        let line = record.position().map_or(line, |p| p.line()) as usize;
+        let (t, l) = match cols {
+            Some(c) => c,
+            None => {
+                let c = (
+                    resolve(&opts.text_column, record.len())?,
+                    resolve(&opts.label_column, record.len())?,
+                );
+                cols = Some(c);
+                c
+            }
+        };
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        texts.push(field(t).to_string());
+        raw_labels.push((line, field(l).trim().to_string()));
+    }
+    if texts.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+
+    let label_names = match &opts.label_names {
+        Some(names) => names.clone(),
+        None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
+    };
+    let mut labels = Vec::with_capacity(raw_labels.len());
+    for (line, label) in &raw_labels {
+        match label_names.iter().position(|n| n == label) {
+            Some(class) => labels.push(class),
+            None => {
+                return Err(DataError::UnknownLabel {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    label: label.clone(),
+                    expected: label_names,
+                });
+            }
+        }
+    }
+    let ds = Dataset {
+        texts,
+        labels,
+        label_names,
+    };
+    crate::sms::check_classes(path, &ds)?;
+    Ok(ds)
+}
+
+fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for l in labels {
+        if !seen.iter().any(|s| s == l) {
+            seen.push(l.to_string());
+        }
+    }
+    if seen.iter().all(|s| s.parse::<i64>().is_ok()) {
+        seen.sort_by_key(|s| s.parse::<i64>().unwrap_or_default());
+    }
+    seen
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_names() {
+        assert_eq!(infer_label_names(["1", "0", "1"].into_iter()), ["0", "1"]);
+        assert_eq!(infer_label_names(["10", "2"].into_iter()), ["2", "10"]);
+        assert_eq!(
+            infer_label_names(["pos", "neg", "pos"].into_iter()),
+            ["pos", "neg"]
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Safe extraction of one member from a zip archive: unsafe entry paths (absolute or with `..`,
+//! "zip-slip") make the whole archive rejected, only the wanted member is read, its size is
+//! bounded, and the output is written atomically.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use crate::error::{DataError, Result};
+
+/// Largest member this module will extract (guards against zip bombs).
+pub const MAX_MEMBER_BYTES: u64 = 1 << 30;
+
+/// Whether `bytes` start like a zip archive.
+pub fn is_zip(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+/// Reads the member named `member` (exactly, or as the last component of its path) from the zip
+/// archive `bytes`; `path` names the archive in errors.
+pub fn read_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8>> {
+    let zip_err = |e: &dyn std::fmt::Display| DataError::Zip {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| zip_err(&e))?;
+    let mut names = Vec::with_capacity(archive.len());
+    let mut found: Option<(usize, bool)> = None;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| zip_err(&e))?;
+        let name = entry.name().to_string();
+        let Some(safe) = entry.enclosed_name() else {
+            return Err(DataError::ZipSlip {
+                path: path.to_path_buf(),
+                entry: name,
+            });
+        };
+        if !entry.is_dir() {
+            let exact = name == member;
+            let base = safe.file_name().is_some_and(|f| f == member);
+            if exact || (base && found.is_none_or(|(_, was_exact)| !was_exact)) {
+                found = Some((i, exact));
+            }
+        }
+        names.push(name);
+    }
+    let Some((index, _)) = found else {
+        return Err(DataError::ZipMember {
+            path: path.to_path_buf(),
+            member: member.to_string(),
+            entries: names,
+        });
+    };
+    let entry = archive.by_index(index).map_err(|e| zip_err(&e))?;
+    if entry.size() > MAX_MEMBER_BYTES {
+        return Err(zip_err(&format!(
+            "member {member:?} is {} bytes, more than the {MAX_MEMBER_BYTES} allowed",
+            entry.size()
+        )));
+    }
+    let mut out = Vec::with_capacity(entry.size() as usize);
+    entry
+        .take(MAX_MEMBER_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| zip_err(&e))?;
+    Ok(out)
+}
+
+/// Extracts `member` from the zip file `zip_path` to `dest` atomically, after checking its sha256
+/// (lowercase hex) if given. Nothing is written when any check fails.
+pub fn extract_member(
+    zip_path: &Path,
+    member: &str,
+    dest: &Path,
+    sha256: Option<&str>,
+) -> Result<()> {
+    let bytes = std::fs::read(zip_path).map_err(|e| DataError::io(zip_path, "open", e))?;
+    let data = read_member(zip_path, &bytes, member)?;
+    if let Some(expected) = sha256 {
+        crate::download::check_sha256(&zip_path.join(member), &data, expected)?;
+    }
+    crate::files::write_atomic(dest, &data)
+}

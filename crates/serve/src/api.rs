@@ -1,0 +1,369 @@
+//! The HTTP routes: `POST /v1/classify`, `GET /healthz` and the page at `/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use tokio::sync::Semaphore;
+
+use crate::ServeOptions;
+use crate::worker::{WorkerError, WorkerHandle};
+
+/// The single page served at `/`.
+pub const INDEX_HTML: &str = include_str!("index.html");
+
+/// An error answered as JSON `{"error": "..."}` with an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (HTTP {status})")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for a person to read.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_string(&ErrorBody {
+            error: &self.message,
+        })
+        .unwrap_or_else(|_| r#"{"error":"internal error"}"#.to_string());
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<WorkerError> for ApiError {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            WorkerError::Failed(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+/// The body of `POST /v1/classify`: exactly one of `text` and `texts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    /// One message.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Several messages, classified in order.
+    #[serde(default)]
+    pub texts: Option<Vec<String>>,
+}
+
+/// The answer of `POST /v1/classify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifyResponse {
+    /// What the model can say.
+    pub model: ModelInfo,
+    /// One result per input text, in order.
+    pub results: Vec<ClassifyResult>,
+}
+
+/// The model's class names.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Class names, in class order.
+    pub labels: Vec<String>,
+}
+
+/// One text's label and class probabilities.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifyResult {
+    /// The input text.
+    pub text: String,
+    /// The predicted class name.
+    pub label: String,
+    /// Probability of each class, keyed by class name (in class order).
+    #[serde(serialize_with = "ordered_map")]
+    pub probabilities: Vec<(String, f64)>,
+}
+
+fn ordered_map<S: Serializer>(pairs: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    labels: &'a [String],
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    worker: WorkerHandle,
+    max_body_bytes: usize,
+    max_texts: usize,
+    max_text_chars: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Guard {
+    timeout: Duration,
+    in_flight: Arc<Semaphore>,
+}
+
+/// The application's routes over a running worker, with the limits of `opts` (body size,
+/// texts per request, characters per text, request timeout, requests in flight).
+/// Every error, including unknown routes and methods, is answered as `{"error": "..."}`.
+pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
+    let state = AppState {
+        worker,
+        max_body_bytes: opts.max_body_bytes,
+        max_texts: opts.max_texts,
+        max_text_chars: opts.max_text_chars,
+    };
+    let guard = Guard {
+        timeout: opts.request_timeout,
+        in_flight: Arc::new(Semaphore::new(opts.max_in_flight.max(1))),
+    };
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/v1/classify", post(classify))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(guard, guard_request))
+}
+
+/// Bounds every request in time (body upload, queueing and model included) and caps the
+/// requests being handled at once; the others wait for a slot within their time.
+async fn guard_request(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let run = async {
+        let _permit = guard.in_flight.acquire().await;
+        next.run(request).await
+    };
+    match tokio::time::timeout(guard.timeout, run).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request did not complete within {:.1} s; try again later",
+                guard.timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+async fn index() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(INDEX_HTML))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    if !state.worker.is_alive() {
+        return ApiError::from(WorkerError::Stopped).into_response();
+    }
+    axum::Json(Health {
+        status: "ok",
+        labels: state.worker.labels(),
+    })
+    .into_response()
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route for {} {}: try POST /v1/classify, GET /healthz or GET /",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn classify(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<ClassifyResponse>, ApiError> {
+    let body = body.map_err(|e| body_error(&e, state.max_body_bytes))?;
+    let texts = parse_request(&body, state.max_texts, state.max_text_chars)?;
+    let predictions = state.worker.classify(texts.clone()).await?;
+    let labels = state.worker.labels();
+    let results = texts
+        .into_iter()
+        .zip(predictions)
+        .map(|(text, p)| ClassifyResult {
+            text,
+            label: p.label,
+            probabilities: p
+                .probabilities
+                .iter()
+                .enumerate()
+                .map(|(i, &prob)| {
+                    (
+                        labels.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                        prob,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(axum::Json(ClassifyResponse {
+        model: ModelInfo {
+            labels: labels.to_vec(),
+        },
+        results,
+    }))
+}
+
+fn body_error(e: &BytesRejection, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(format!(
+            "the request body is larger than the limit of {limit} bytes"
+        ))
+    } else {
+        ApiError::new(
+            e.status(),
+            format!("could not read the request body: {}", e.body_text()),
+        )
+    }
+}
+
+/// Validates a `POST /v1/classify` body and returns its texts.
+pub fn parse_request(
+    body: &[u8],
+    max_texts: usize,
+    max_text_chars: usize,
+) -> Result<Vec<String>, ApiError> {
+    const SHAPE: &str = r#"expected a JSON object {"text": "..."} or {"texts": ["...", ...]}"#;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(format!(
+            "the request body is empty: {SHAPE}"
+        )));
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::bad_request(format!(
+            "the request body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request(format!("malformed JSON: {e}"))
+            }
+            Category::Data => ApiError::unprocessable(format!("invalid request: {e}; {SHAPE}")),
+        }
+    })?;
+    if !value.is_object() {
+        let kind = match value {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::Object(_) => "an object",
+        };
+        return Err(ApiError::unprocessable(format!(
+            "invalid type: the body is {kind}; {SHAPE}"
+        )));
+    }
+    let request: ClassifyRequest = serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable(format!("invalid request: {e}; {SHAPE}")))?;
+    let (texts, listed) = match (request.text, request.texts) {
+        (Some(text), None) => (vec![text], false),
+        (None, Some(texts)) => (texts, true),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::unprocessable(format!(
+                "give either `text` or `texts`, not both; {SHAPE}"
+            )));
+        }
+        (None, None) => {
+            return Err(ApiError::unprocessable(format!(
+                "no `text` or `texts`; {SHAPE}"
+            )));
+        }
+    };
+    if texts.is_empty() {
+        return Err(ApiError::unprocessable(
+            "`texts` is empty: give at least one text",
+        ));
+    }
+    if texts.len() > max_texts {
+        return Err(ApiError::too_large(format!(
+            "too many texts: {} (at most {max_texts} per request)",
+            texts.len()
+        )));
+    }
+    for (i, text) in texts.iter().enumerate() {
+        let name = if listed {
+            format!("texts[{i}]")
+        } else {
+            "the text".to_string()
+        };
+        if text.trim().is_empty() {
+            return Err(ApiError::unprocessable(format!(
+                "{name} is empty: give a message to classify"
+            )));
+        }
+        let chars = text.chars().count();
+        if chars > max_text_chars {
+            return Err(ApiError::too_large(format!(
+                "{name} is too long: {chars} characters (at most {max_text_chars})"
+            )));
+        }
+    }
+    Ok(texts)
+}

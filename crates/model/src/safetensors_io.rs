@@ -302,7 +302,7 @@ pub fn write_safetensors_atomic(
     }
     let mut header_bytes = serde_json::to_vec(&serde_json::Value::Object(header))
         .map_err(|e| ModelError::InvalidConfig(format!("cannot encode safetensors header: {e}")))?;
-    while header_bytes.len() % 8 != 0 {
+    while !header_bytes.len().is_multiple_of(8) {
         header_bytes.push(b' ');
     }
     write_atomic(path, |w| {

@@ -1,0 +1,68 @@
+//! Shared helpers for the fixture-based tests.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tch::Tensor;
+
+/// The committed tiny fixtures (see `scripts/make_fixtures.py`).
+pub fn tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
+}
+
+pub fn expected(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("expected.json")).expect("read expected.json");
+    serde_json::from_str(&text).expect("parse expected.json")
+}
+
+pub fn i64s(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_i64().expect("int"))
+        .collect()
+}
+
+pub fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("float") as f32)
+        .collect()
+}
+
+/// `input_ids` as a `[b, t]` tensor.
+pub fn input_ids(e: &Value) -> Tensor {
+    let rows: Vec<Vec<i64>> = e["input_ids"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(i64s)
+        .collect();
+    let t = rows[0].len() as i64;
+    let flat: Vec<i64> = rows.concat();
+    Tensor::from_slice(&flat).view([rows.len() as i64, t])
+}
+
+pub fn logits(e: &Value, key: &str) -> Tensor {
+    let shape = i64s(&e["logits_shape"]);
+    Tensor::from_slice(&f32s(&e[key])).view(shape.as_slice())
+}
+
+pub fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+/// Copies a directory tree (fixtures into a tempdir before mutating them).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}

@@ -9,10 +9,17 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::util::{project_root, run, step};
+use crate::util::{project_root, sh, step};
 
 /// Packages whose tests run, each as its own step, in dependency order.
-const PACKAGES: &[&str] = &["spam-data", "spam-model", "spam-train", "spam-cli", "spam-e2e", "xtask"];
+const PACKAGES: &[&str] = &[
+    "spam-data",
+    "spam-model",
+    "spam-train",
+    "spam-cli",
+    "spam-e2e",
+    "xtask",
+];
 
 #[derive(Args, Debug)]
 pub struct CiArgs {
@@ -42,14 +49,21 @@ pub fn run(args: &CiArgs) -> Result<()> {
     };
 
     timed("set-up: libtorch".into(), &mut || {
-        run(cargo_cmd().args(["xtask", "fetch", "--libtorch"]))
+        sh(cargo_cmd().args(["xtask", "fetch", "--libtorch"]))
     })?;
     if !args.tests_only {
         timed("cargo fmt --check".into(), &mut || {
-            run(cargo_cmd().args(["fmt", "--all", "--check"]))
+            sh(cargo_cmd().args(["fmt", "--all", "--check"]))
         })?;
         timed("cargo clippy".into(), &mut || {
-            run(cargo_cmd().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+            sh(cargo_cmd().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
         })?;
     }
     let packages: Vec<&str> = if args.packages.is_empty() {
@@ -63,19 +77,28 @@ pub fn run(args: &CiArgs) -> Result<()> {
         for p in &packages {
             cmd.args(["-p", p]);
         }
-        run(&mut cmd)
+        sh(&mut cmd)
     })?;
     let mut failed = Vec::new();
     for p in &packages {
         // Keep going after a failure so one run reports every broken crate.
-        if timed(format!("tests: {p}"), &mut || run(cargo_cmd().args(["test", "-p", p]))).is_err() {
+        if timed(format!("tests: {p}"), &mut || {
+            sh(cargo_cmd().args(["test", "-p", p]))
+        })
+        .is_err()
+        {
             failed.push(*p);
         }
     }
 
     println!("\nCI summary:");
     for (title, secs, ok) in &timings {
-        println!("  {:<28} {:>7.1} s  {}", title, secs, if *ok { "ok" } else { "FAILED" });
+        println!(
+            "  {:<28} {:>7.1} s  {}",
+            title,
+            secs,
+            if *ok { "ok" } else { "FAILED" }
+        );
     }
     println!("  {:<28} {:>7.1} s", "total", start.elapsed().as_secs_f64());
     if !failed.is_empty() {

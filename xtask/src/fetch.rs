@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::util::{project_root, run};
+use crate::util::{project_root, sh};
 
 /// The libtorch version tch 0.26 is built against; tch refuses any other.
 pub const TORCH_VERSION: &str = "2.13.0";
@@ -68,7 +68,9 @@ pub fn run(args: &FetchArgs) -> Result<()> {
         }
     }
     if all || args.weights {
-        if let Err(err) = crate::fetch_weights::run(&root, &args.size, args.from.as_deref(), args.force) {
+        if let Err(err) =
+            crate::fetch_weights::run(&root, &args.size, args.from.as_deref(), args.force)
+        {
             failures.push(format!("weights: {err:#}"));
         }
     }
@@ -83,7 +85,10 @@ pub fn run(args: &FetchArgs) -> Result<()> {
     for failure in &failures {
         eprintln!("\nfetch failed, {failure}");
     }
-    bail!("{} of the requested parts could not be fetched (see above)", failures.len())
+    bail!(
+        "{} of the requested parts could not be fetched (see above)",
+        failures.len()
+    )
 }
 
 /// The folder `.cargo/config.toml` points LIBTORCH at.
@@ -96,14 +101,20 @@ fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
     let variant = if cuda { "cuda" } else { "cpu" };
     let wanted = format!("torch {TORCH_VERSION} {variant}\n");
     if let Ok(found) = std::env::var("LIBTORCH") {
-        // cargo's [env] never overrides a variable set by the user, so theirs is what builds.
-        println!("note: LIBTORCH={found} is set in your environment; builds use it, not libtorch/");
+        // cargo's [env] sets LIBTORCH to ours unless the user set their own, which then wins.
+        if Path::new(&found) != dir.join("torch") {
+            println!(
+                "note: LIBTORCH={found} is set in your environment; builds use it, not libtorch/"
+            );
+        }
     }
     if !force {
         if let Ok(installed) = fs::read_to_string(dir.join(MARKER)) {
             // A CUDA install also serves CPU builds.
             let satisfied = installed == wanted || (!cuda && installed.ends_with("cuda\n"));
-            if satisfied && verify(&dir).is_ok() {
+            // The fast check (files and version) keeps a second run under a second; the
+            // full check, loading the libraries, ran when the install was made.
+            if satisfied && verify_files(&dir).is_ok() {
                 println!(
                     "libtorch: {} already installed in {} (nothing to do; --force reinstalls)",
                     installed.trim(),
@@ -122,20 +133,30 @@ fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
     }
     println!(
         "libtorch: installing torch {TORCH_VERSION} ({variant} set{}) into {} through pip...",
-        if cuda { ", about 4.5 GB" } else { ", about 1.2 GB" },
+        if cuda {
+            ", about 4.5 GB"
+        } else {
+            ", about 1.2 GB"
+        },
         dir.display()
     );
     let start = Instant::now();
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input"])
-        .args(["--progress-bar", "on", "--target"])
-        .arg(&staging);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+    ])
+    .args(["--progress-bar", "on", "--target"])
+    .arg(&staging);
     if cuda {
         cmd.arg(format!("torch=={TORCH_VERSION}"));
     } else {
         cmd.arg("--no-deps").args(CPU_PACKAGES);
     }
-    run(&mut cmd).context(
+    sh(&mut cmd).context(
         "pip could not install torch: is the Python package registry reachable? \
          (pip's message above says why)",
     )?;
@@ -178,24 +199,8 @@ fn find_pip() -> Result<String> {
 
 /// Checks that an install has the right version, headers and loadable libraries.
 fn verify(dir: &Path) -> Result<()> {
-    let torch = dir.join("torch");
-    let version_file = torch.join("version.py");
-    let version = fs::read_to_string(&version_file)
-        .with_context(|| format!("{} is missing", version_file.display()))?;
-    let wanted = format!("__version__ = '{TORCH_VERSION}");
-    if !version.lines().any(|l| l.starts_with(&wanted)) {
-        bail!("{} is not torch {TORCH_VERSION}", version_file.display());
-    }
-    let header = torch.join("include/torch/csrc/api/include/torch/torch.h");
-    if !header.is_file() {
-        bail!("{} is missing: the install has no C++ headers", header.display());
-    }
-    let lib = torch.join("lib");
-    for name in ["libc10.so", "libtorch_cpu.so"] {
-        if !lib.join(name).is_file() {
-            bail!("{} is missing", lib.join(name).display());
-        }
-    }
+    verify_files(dir)?;
+    let lib = dir.join("torch").join("lib");
     // Load the libraries a tch binary links against, so missing shared dependencies show
     // up now rather than as a loader error in the first test run.
     let script = format!(
@@ -214,11 +219,39 @@ fn verify(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Version, headers and library files are where tch looks for them.
+fn verify_files(dir: &Path) -> Result<()> {
+    let torch = dir.join("torch");
+    let version_file = torch.join("version.py");
+    let version = fs::read_to_string(&version_file)
+        .with_context(|| format!("{} is missing", version_file.display()))?;
+    let wanted = format!("__version__ = '{TORCH_VERSION}");
+    if !version.lines().any(|l| l.starts_with(&wanted)) {
+        bail!("{} is not torch {TORCH_VERSION}", version_file.display());
+    }
+    let header = torch.join("include/torch/csrc/api/include/torch/torch.h");
+    if !header.is_file() {
+        bail!(
+            "{} is missing: the install has no C++ headers",
+            header.display()
+        );
+    }
+    let lib = torch.join("lib");
+    for name in ["libc10.so", "libtorch_cpu.so"] {
+        if !lib.join(name).is_file() {
+            bail!("{} is missing", lib.join(name).display());
+        }
+    }
+    Ok(())
+}
+
 fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             match entry.metadata() {
                 Ok(m) if m.is_dir() => stack.push(entry.path()),

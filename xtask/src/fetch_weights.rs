@@ -1,12 +1,196 @@
-//! `cargo xtask fetch --weights`.
-use std::path::Path;
+//! `cargo xtask fetch --weights`: OpenAI's GPT-2 checkpoint into `models/gpt2/<size>/`,
+//! falling back to the hub's `model.safetensors` when OpenAI's server fails.
+//!
+//! Downloads resume (HTTP Range) from `<file>.partial`, check sizes where known and are
+//! renamed into place only when complete.
 
-use anyhow::{Result, bail};
+use std::fs;
+use std::path::{Path, PathBuf};
 
-pub fn run(_root: &Path, size: &str, _from: Option<&Path>, _force: bool) -> Result<()> {
-    bail!(
-        "downloading GPT-2 {size} weights is not implemented yet (tracked by the model issue). \
-         Meanwhile train with `--weights random`, or pass an OpenAI checkpoint folder or a \
-         .safetensors file to `--weights PATH`."
-    )
+use anyhow::{Context, Result, bail};
+use spam_data::download::{DownloadOptions, download};
+
+use crate::progress::DownloadBar;
+
+/// Files of OpenAI's release, with sizes where published (124M's data file).
+const OPENAI_FILES: &[&str] = &[
+    "checkpoint",
+    "encoder.json",
+    "hparams.json",
+    "model.ckpt.data-00000-of-00001",
+    "model.ckpt.index",
+    "model.ckpt.meta",
+    "vocab.bpe",
+];
+/// Files a checkpoint folder needs to load (the others are for TensorFlow or the encoder).
+const OPENAI_REQUIRED: &[&str] = &[
+    "hparams.json",
+    "model.ckpt.data-00000-of-00001",
+    "model.ckpt.index",
+];
+
+/// Base URLs; environment variables override them (tests point them at a local server).
+fn openai_base() -> String {
+    std::env::var("SPAM_OPENAI_BASE_URL")
+        .unwrap_or_else(|_| "https://openaipublic.blob.core.windows.net/gpt-2/models".into())
+}
+fn hub_base() -> String {
+    std::env::var("SPAM_HUB_BASE_URL")
+        .unwrap_or_else(|_| "https://huggingface.co/openai-community".into())
+}
+
+fn hub_repo(size: &str) -> Result<&'static str> {
+    Ok(match size {
+        "124M" => "gpt2",
+        "355M" => "gpt2-medium",
+        "774M" => "gpt2-large",
+        "1558M" => "gpt2-xl",
+        other => bail!("unknown model size {other:?}: use 124M, 355M, 774M or 1558M"),
+    })
+}
+
+fn expected_size(size: &str, file: &str) -> Option<u64> {
+    match (size, file) {
+        ("124M", "model.ckpt.data-00000-of-00001") => Some(497_759_232),
+        _ => None,
+    }
+}
+
+pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<()> {
+    hub_repo(size)?;
+    let dir = root.join("models").join("gpt2").join(size);
+    if let Some(source) = from {
+        return import(source, &dir);
+    }
+    if !force && complete(&dir) {
+        println!(
+            "weights: GPT-2 {size} already in {} (nothing to do; --force fetches again)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    match fetch_openai(&dir, size, force) {
+        Ok(()) => {
+            println!(
+                "weights: GPT-2 {size} (OpenAI checkpoint) in {}",
+                dir.display()
+            );
+            Ok(())
+        }
+        Err(openai_err) => {
+            eprintln!(
+                "weights: OpenAI's server failed ({openai_err:#}); trying the hub's safetensors"
+            );
+            let url = format!(
+                "{}/{}/resolve/main/model.safetensors",
+                hub_base(),
+                hub_repo(size)?
+            );
+            let dest = dir.join("model.safetensors");
+            let mut bar = DownloadBar::new("model.safetensors");
+            match download(&[&url], &dest, &DownloadOptions::default(), &mut |p| {
+                bar.update(p.downloaded, p.total)
+            }) {
+                Ok(d) => {
+                    bar.finish();
+                    println!(
+                        "weights: GPT-2 {size} (safetensors, {} bytes) in {}",
+                        d.bytes,
+                        dir.display()
+                    );
+                    Ok(())
+                }
+                Err(hub_err) => {
+                    bar.finish();
+                    bail!(
+                        "GPT-2 {size} could not be downloaded.\n  OpenAI: {openai_err:#}\n  hub: {hub_err}\n  \
+                         By hand: get the OpenAI files ({}) or the hub's model.safetensors on a machine \
+                         with internet, then `cargo xtask fetch --weights --size {size} --from DIR`; or \
+                         train from random weights with `spam-cli train --weights random`.",
+                        OPENAI_REQUIRED.join(", ")
+                    )
+                }
+            }
+        }
+    }
+}
+
+fn fetch_openai(dir: &Path, size: &str, force: bool) -> Result<()> {
+    for file in OPENAI_FILES {
+        let dest = dir.join(file);
+        if dest.exists() && !force {
+            continue;
+        }
+        let url = format!("{}/{size}/{file}", openai_base());
+        let opts = DownloadOptions {
+            expected_size: expected_size(size, file),
+            ..Default::default()
+        };
+        let mut bar = DownloadBar::new(file);
+        let result = download(&[&url], &dest, &opts, &mut |p| {
+            bar.update(p.downloaded, p.total)
+        });
+        bar.finish();
+        result?;
+    }
+    Ok(())
+}
+
+/// Whether `dir` already holds a loadable checkpoint (OpenAI files or a safetensors file).
+fn complete(dir: &Path) -> bool {
+    OPENAI_REQUIRED.iter().all(|f| dir.join(f).is_file()) || dir.join("model.safetensors").is_file()
+}
+
+/// `--from`: copies a checkpoint folder or a safetensors file into place.
+fn import(source: &Path, dir: &Path) -> Result<()> {
+    let files: Vec<PathBuf> = if source.is_file() {
+        if source.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            bail!(
+                "{} is neither a checkpoint folder nor a .safetensors file",
+                source.display()
+            );
+        }
+        vec![source.to_path_buf()]
+    } else if source.join("model.safetensors").is_file() {
+        let mut v = vec![source.join("model.safetensors")];
+        if source.join("config.json").is_file() {
+            v.push(source.join("config.json"));
+        }
+        v
+    } else if source.is_dir() {
+        let missing: Vec<&str> = OPENAI_REQUIRED
+            .iter()
+            .copied()
+            .filter(|f| !source.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} is not an OpenAI checkpoint folder: it lacks {} (or a model.safetensors)",
+                source.display(),
+                missing.join(", ")
+            );
+        }
+        OPENAI_FILES
+            .iter()
+            .map(|f| source.join(f))
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        bail!("{} does not exist", source.display());
+    };
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    for src in files {
+        let name = src
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        let dest = dir.join(&name);
+        let tmp = spam_data::download::partial_path(&dest);
+        fs::copy(&src, &tmp).with_context(|| format!("could not copy {}", src.display()))?;
+        fs::rename(&tmp, &dest)
+            .with_context(|| format!("could not move {} into place", dest.display()))?;
+        println!("weights: imported {}", dest.display());
+    }
+    Ok(())
 }

@@ -8,12 +8,16 @@ mod ci;
 mod fetch;
 mod fetch_data;
 mod fetch_weights;
+mod progress;
 mod util;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", about = "Project chores: fetch dependencies, run CI")]
+#[command(
+    name = "cargo xtask",
+    about = "Project chores: fetch dependencies, run CI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -11,7 +11,7 @@ pub fn project_root() -> PathBuf {
 }
 
 /// Runs `cmd` with inherited stdio, failing with the command line when it fails.
-pub fn run(cmd: &mut Command) -> Result<()> {
+pub fn sh(cmd: &mut Command) -> Result<()> {
     let line = format!("{cmd:?}");
     let status = cmd
         .status()

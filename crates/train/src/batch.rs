@@ -53,7 +53,11 @@ pub fn make_batch(
 ) -> BatchTensors {
     let cols = match pad {
         PadTo::Fixed(n) => n,
-        PadTo::Dynamic => indices.iter().map(|&i| examples.ids[i].len()).max().unwrap_or(1),
+        PadTo::Dynamic => indices
+            .iter()
+            .map(|&i| examples.ids[i].len())
+            .max()
+            .unwrap_or(1),
     }
     .max(1);
     let mut flat = Vec::with_capacity(indices.len() * cols);
@@ -68,7 +72,9 @@ pub fn make_batch(
         labels.push(examples.labels[i]);
     }
     BatchTensors {
-        ids: Tensor::from_slice(&flat).view([indices.len() as i64, cols as i64]).to_device(device),
+        ids: Tensor::from_slice(&flat)
+            .view([indices.len() as i64, cols as i64])
+            .to_device(device),
         lengths: Tensor::from_slice(&lengths).to_device(device),
         labels: Tensor::from_slice(&labels).to_device(device),
         rows: indices.len(),
@@ -77,12 +83,21 @@ pub fn make_batch(
 
 /// Index batches in order (no shuffling), keeping the last short batch.
 pub fn sequential_batches(n: usize, batch_size: usize) -> Vec<Vec<usize>> {
-    (0..n).collect::<Vec<_>>().chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 /// A seeded shuffle of `0..n` cut into batches: the same seed gives the same order
 /// (spam-data's generator; the order is ours, not torch's DataLoader's).
-pub fn shuffled_batches(n: usize, batch_size: usize, seed: u64, drop_last: bool) -> Vec<Vec<usize>> {
+pub fn shuffled_batches(
+    n: usize,
+    batch_size: usize,
+    seed: u64,
+    drop_last: bool,
+) -> Vec<Vec<usize>> {
     spam_data::batch_indices(n, batch_size.max(1), true, seed, drop_last).unwrap_or_default()
 }
 
@@ -94,7 +109,12 @@ impl Examples {
                 .ids
                 .iter()
                 .zip(&split.lengths)
-                .map(|(row, &len)| row[..len.min(row.len())].iter().map(|&t| i64::from(t)).collect())
+                .map(|(row, &len)| {
+                    row[..len.min(row.len())]
+                        .iter()
+                        .map(|&t| i64::from(t))
+                        .collect()
+                })
                 .collect(),
             labels: split.labels.iter().map(|&l| l as i64).collect(),
         }

@@ -41,24 +41,39 @@ const OPTIMIZER: &str = "optimizer.safetensors";
 const STATE: &str = "state.json";
 
 /// Writes a checkpoint into `dir` (replacing the one there).
-pub fn save(dir: &Path, model: &Classifier, optimizer: &AdamW, position: &Position, report: &Report) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    model: &Classifier,
+    optimizer: &AdamW,
+    position: &Position,
+    report: &Report,
+) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     let staging = sibling(dir, "new");
     if staging.exists() {
         fs::remove_dir_all(&staging)?;
     }
-    fs::create_dir_all(&staging).with_context(|| format!("could not create {}", staging.display()))?;
+    fs::create_dir_all(&staging)
+        .with_context(|| format!("could not create {}", staging.display()))?;
     let params = trainable_parameters(model);
-    let params: Vec<(String, Tensor)> =
-        params.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu))).collect();
+    let params: Vec<(String, Tensor)> = params
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu)))
+        .collect();
     Tensor::write_safetensors(&params, staging.join(WEIGHTS))
         .with_context(|| format!("could not write {}", staging.join(WEIGHTS).display()))?;
-    let state: Vec<(String, Tensor)> =
-        optimizer.state().into_iter().map(|(n, t)| (n, t.to_device(tch::Device::Cpu))).collect();
+    let state: Vec<(String, Tensor)> = optimizer
+        .state()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
+        .collect();
     Tensor::write_safetensors(&state, staging.join(OPTIMIZER))
         .with_context(|| format!("could not write {}", staging.join(OPTIMIZER).display()))?;
-    let json = serde_json::to_vec_pretty(&State { position: *position, report: report.clone() })?;
+    let json = serde_json::to_vec_pretty(&State {
+        position: *position,
+        report: report.clone(),
+    })?;
     fs::write(staging.join(STATE), json)?;
     // Swap: dir -> dir.old, staging -> dir, drop dir.old. `load` falls back to dir.old if a
     // kill lands between the two renames.
@@ -69,7 +84,8 @@ pub fn save(dir: &Path, model: &Classifier, optimizer: &AdamW, position: &Positi
     if dir.exists() {
         fs::rename(dir, &old)?;
     }
-    fs::rename(&staging, dir).with_context(|| format!("could not move the checkpoint into {}", dir.display()))?;
+    fs::rename(&staging, dir)
+        .with_context(|| format!("could not move the checkpoint into {}", dir.display()))?;
     if old.exists() {
         fs::remove_dir_all(&old)?;
     }
@@ -83,11 +99,15 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Po
     } else if sibling(dir, "old").join(STATE).is_file() {
         sibling(dir, "old")
     } else {
-        bail!("no checkpoint in {}: was the run started with a run directory?", dir.display());
+        bail!(
+            "no checkpoint in {}: was the run started with a run directory?",
+            dir.display()
+        );
     };
     let state_path = dir.join(STATE);
     let state: State = serde_json::from_slice(
-        &fs::read(&state_path).with_context(|| format!("could not read {}", state_path.display()))?,
+        &fs::read(&state_path)
+            .with_context(|| format!("could not read {}", state_path.display()))?,
     )
     .with_context(|| format!("{} is not a checkpoint state file", state_path.display()))?;
     let weights_path = dir.join(WEIGHTS);
@@ -99,10 +119,18 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Po
     // Check everything before copying anything, so a bad checkpoint changes nothing.
     for (name, p) in &params {
         let Some(t) = saved.get(name) else {
-            bail!("{} has no tensor `{name}`: it belongs to another model or trainable mode", weights_path.display());
+            bail!(
+                "{} has no tensor `{name}`: it belongs to another model or trainable mode",
+                weights_path.display()
+            );
         };
         if t.size() != p.size() {
-            bail!("{}: tensor `{name}` has shape {:?}, the model needs {:?}", weights_path.display(), t.size(), p.size());
+            bail!(
+                "{}: tensor `{name}` has shape {:?}, the model needs {:?}",
+                weights_path.display(),
+                t.size(),
+                p.size()
+            );
         }
     }
     let opt_path = dir.join(OPTIMIZER);
@@ -124,6 +152,9 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Po
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.with_file_name(format!("{name}.{suffix}"))
 }

@@ -82,7 +82,9 @@ impl std::str::FromStr for Engine {
             "auto" => Ok(Engine::Auto),
             "plain" => Ok(Engine::Plain),
             "cached" => Ok(Engine::Cached),
-            _ => Err(format!("unknown engine `{s}`: expected auto, plain or cached")),
+            _ => Err(format!(
+                "unknown engine `{s}`: expected auto, plain or cached"
+            )),
         }
     }
 }
@@ -100,7 +102,10 @@ impl TrainConfig {
             return Err("gradient accumulation steps must be at least 1".into());
         }
         if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
-            return Err(format!("learning rate must be positive, got {}", self.optimizer.lr));
+            return Err(format!(
+                "learning rate must be positive, got {}",
+                self.optimizer.lr
+            ));
         }
         if let Some(c) = self.clip_grad_norm {
             if !(c > 0.0) {

@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 
 use anyhow::Result;
-use spam_model::Classifier;
+use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
@@ -45,6 +45,10 @@ pub struct Runner<'a> {
     cache: Option<Cache>,
     why_plain: Option<String>,
     frozen_blocks: usize,
+    /// Rows per evaluation batch (the chapter evaluates with its training batch size).
+    eval_batch: usize,
+    /// Rows per prediction batch of the closing pass.
+    predict_batch: usize,
 }
 
 impl std::fmt::Debug for Runner<'_> {
@@ -62,6 +66,7 @@ fn split_index(split: Split) -> usize {
 }
 
 impl<'a> Runner<'a> {
+    /// A runner for training with batches of 8, the chapter's size.
     pub fn new(
         model: &'a Classifier,
         data: &'a TrainData,
@@ -69,21 +74,56 @@ impl<'a> Runner<'a> {
         device: Device,
         quiet: bool,
     ) -> Result<Self> {
+        Self::with_batch_size(model, data, engine, device, quiet, 8)
+    }
+
+    /// A runner whose evaluation batches have `batch_size` rows, like the training ones.
+    pub fn with_batch_size(
+        model: &'a Classifier,
+        data: &'a TrainData,
+        engine: Engine,
+        device: Device,
+        quiet: bool,
+        batch_size: usize,
+    ) -> Result<Self> {
         let frozen_blocks = model.num_trainable_frozen_blocks();
+        // Without padding, `last` means each row's own last token: batches must not pad.
+        let unpadded_last =
+            data.pad == PadTo::Dynamic && model.config.token_position == TokenPosition::Last;
         let why_plain = match engine {
             Engine::Plain => Some("plain path requested".to_string()),
+            _ if unpadded_last && batch_size > 1 => Some(
+                "the last position of a dynamically padded batch is padding for its shorter rows"
+                    .to_string(),
+            ),
             _ => cache_blocker(model, data.pad),
         };
         if engine == Engine::Cached {
             if let Some(why) = &why_plain {
-                anyhow::bail!("the cached path cannot be used here: {why}; use --engine auto or plain");
+                anyhow::bail!(
+                    "the cached path cannot be used here: {why}; use --engine auto or plain"
+                );
             }
         }
-        let mut runner = Self { model, data, device, cache: None, why_plain, frozen_blocks };
+        let eval_batch = if unpadded_last { 1 } else { batch_size.max(1) };
+        let predict_batch = if unpadded_last { 1 } else { EVAL_BATCH };
+        let mut runner = Self {
+            model,
+            data,
+            device,
+            cache: None,
+            why_plain,
+            frozen_blocks,
+            eval_batch,
+            predict_batch,
+        };
         if runner.why_plain.is_none() {
             let start = std::time::Instant::now();
             runner.cache = Some(runner.build_cache(quiet));
-            info!("prefix cache built in {:.1} s", start.elapsed().as_secs_f64());
+            info!(
+                "prefix cache built in {:.1} s",
+                start.elapsed().as_secs_f64()
+            );
         }
         Ok(runner)
     }
@@ -110,37 +150,53 @@ impl<'a> Runner<'a> {
             (self.data.train.len() + self.data.validation.len() + self.data.test.len()) as u64,
         );
         let out = tch::no_grad(|| match self.data.pad {
-            PadTo::Fixed(_) => Cache::Padded([Split::Train, Split::Validation, Split::Test].map(|split| {
-                let examples = split.of(self.data);
-                let mut parts = Vec::new();
-                for chunk in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
-                    let b = make_batch(examples, &chunk, self.data.pad, self.data.pad_id, self.device);
-                    parts.push(self.model.forward_prefix(&b.ids));
-                    bar.inc(chunk.len() as u64);
-                }
-                if parts.is_empty() {
-                    Tensor::zeros([0], (Kind::Float, self.device))
-                } else {
-                    Tensor::cat(&parts, 0)
-                }
-            })),
-            PadTo::Dynamic => Cache::Ragged([Split::Train, Split::Validation, Split::Test].map(|split| {
-                let examples = split.of(self.data);
-                // Length-sorted batches waste no compute on padding.
-                let mut order: Vec<usize> = (0..examples.len()).collect();
-                order.sort_by_key(|&i| Reverse(examples.ids[i].len()));
-                let mut rows: Vec<Option<Tensor>> = (0..examples.len()).map(|_| None).collect();
-                for chunk in order.chunks(EVAL_BATCH) {
-                    let b = make_batch(examples, chunk, PadTo::Dynamic, self.data.pad_id, self.device);
-                    let hidden = self.model.forward_prefix(&b.ids);
-                    for (r, &i) in chunk.iter().enumerate() {
-                        let len = examples.ids[i].len().max(1) as i64;
-                        rows[i] = Some(hidden.get(r as i64).narrow(0, 0, len).copy());
+            PadTo::Fixed(_) => {
+                Cache::Padded([Split::Train, Split::Validation, Split::Test].map(|split| {
+                    let examples = split.of(self.data);
+                    let mut parts = Vec::new();
+                    for chunk in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
+                        let b = make_batch(
+                            examples,
+                            &chunk,
+                            self.data.pad,
+                            self.data.pad_id,
+                            self.device,
+                        );
+                        parts.push(self.model.forward_prefix(&b.ids));
+                        bar.inc(chunk.len() as u64);
                     }
-                    bar.inc(chunk.len() as u64);
-                }
-                rows.into_iter().flatten().collect()
-            })),
+                    if parts.is_empty() {
+                        Tensor::zeros([0], (Kind::Float, self.device))
+                    } else {
+                        Tensor::cat(&parts, 0)
+                    }
+                }))
+            }
+            PadTo::Dynamic => {
+                Cache::Ragged([Split::Train, Split::Validation, Split::Test].map(|split| {
+                    let examples = split.of(self.data);
+                    // Length-sorted batches waste no compute on padding.
+                    let mut order: Vec<usize> = (0..examples.len()).collect();
+                    order.sort_by_key(|&i| Reverse(examples.ids[i].len()));
+                    let mut rows: Vec<Option<Tensor>> = (0..examples.len()).map(|_| None).collect();
+                    for chunk in order.chunks(EVAL_BATCH) {
+                        let b = make_batch(
+                            examples,
+                            chunk,
+                            PadTo::Dynamic,
+                            self.data.pad_id,
+                            self.device,
+                        );
+                        let hidden = self.model.forward_prefix(&b.ids);
+                        for (r, &i) in chunk.iter().enumerate() {
+                            let len = examples.ids[i].len().max(1) as i64;
+                            rows[i] = Some(hidden.get(r as i64).narrow(0, 0, len).copy());
+                        }
+                        bar.inc(chunk.len() as u64);
+                    }
+                    rows.into_iter().flatten().collect()
+                }))
+            }
         });
         bar.finish_and_clear();
         out
@@ -153,12 +209,19 @@ impl<'a> Runner<'a> {
 
     fn batch(&self, split: Split, indices: &[usize]) -> Batch {
         let examples = split.of(self.data);
-        let b = make_batch(examples, indices, self.data.pad, self.data.pad_id, self.device);
+        let b = make_batch(
+            examples,
+            indices,
+            self.data.pad,
+            self.data.pad_id,
+            self.device,
+        );
         let input = match &self.cache {
             None => b.ids,
             Some(Cache::Padded(h)) => {
-                let idx = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>())
-                    .to_device(self.device);
+                let idx =
+                    Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>())
+                        .to_device(self.device);
                 h[split_index(split)].index_select(0, &idx)
             }
             Some(Cache::Ragged(rows)) => {
@@ -169,26 +232,38 @@ impl<'a> Runner<'a> {
                     .map(|&i| {
                         let r = &rows[i];
                         let pad = cols - r.size()[0];
-                        if pad > 0 { r.constant_pad_nd([0, 0, 0, pad]) } else { r.shallow_clone() }
+                        if pad > 0 {
+                            r.constant_pad_nd([0, 0, 0, pad])
+                        } else {
+                            r.shallow_clone()
+                        }
                     })
                     .collect();
                 Tensor::stack(&padded, 0)
             }
         };
-        Batch { input, lengths: b.lengths, labels: b.labels }
+        Batch {
+            input,
+            lengths: b.lengths,
+            labels: b.labels,
+        }
     }
 
     /// Class logits `[rows, classes]`.
     pub fn forward(&self, batch: &Batch, train: bool) -> Tensor {
         match self.cache {
-            None => self.model.forward(&batch.input, Some(&batch.lengths), train),
-            Some(_) => self.model.forward_suffix(&batch.input, Some(&batch.lengths), train),
+            None => self
+                .model
+                .forward(&batch.input, Some(&batch.lengths), train),
+            Some(_) => self
+                .model
+                .forward_suffix(&batch.input, Some(&batch.lengths), train),
         }
     }
 
     /// Mean loss over the first `num_batches` evaluation batches of `split`, without grad.
     pub fn loss(&self, split: Split, num_batches: usize, ignore_index: Option<i64>) -> f64 {
-        let batches = eval_batches(self.data, split, 8, 0);
+        let batches = eval_batches(self.data, split, self.eval_batch, 0);
         let take = batches.len().min(num_batches);
         if take == 0 {
             return f64::NAN;
@@ -197,7 +272,8 @@ impl<'a> Runner<'a> {
             let mut total = 0.0;
             for indices in &batches[..take] {
                 let b = self.batch(split, indices);
-                total += loss_of(&self.forward(&b, false), &b.labels, ignore_index).double_value(&[]);
+                total +=
+                    loss_of(&self.forward(&b, false), &b.labels, ignore_index).double_value(&[]);
             }
             total / take as f64
         })
@@ -205,18 +281,25 @@ impl<'a> Runner<'a> {
 
     /// Accuracy over the first `num_batches` batches of 8 (all of the split with `None`).
     pub fn accuracy(&self, split: Split, num_batches: Option<usize>) -> f64 {
-        let batches = eval_batches(self.data, split, 8, 0);
+        let batches = eval_batches(self.data, split, self.eval_batch, 0);
         let take = num_batches.map_or(batches.len(), |n| n.min(batches.len()));
         let (mut correct, mut seen) = (0i64, 0i64);
         tch::no_grad(|| {
             for indices in &batches[..take] {
                 let b = self.batch(split, indices);
                 let predicted = self.forward(&b, false).argmax(-1, false);
-                correct += predicted.eq_tensor(&b.labels).sum(Kind::Int64).int64_value(&[]);
+                correct += predicted
+                    .eq_tensor(&b.labels)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]);
                 seen += indices.len() as i64;
             }
         });
-        if seen == 0 { f64::NAN } else { correct as f64 / seen as f64 }
+        if seen == 0 {
+            f64::NAN
+        } else {
+            correct as f64 / seen as f64
+        }
     }
 
     /// (true, predicted) class of every example of `split`, in file order.
@@ -225,10 +308,11 @@ impl<'a> Runner<'a> {
         let mut truth = Vec::with_capacity(examples.len());
         let mut predicted = Vec::with_capacity(examples.len());
         tch::no_grad(|| {
-            for indices in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
+            for indices in crate::batch::sequential_batches(examples.len(), self.predict_batch) {
                 let b = self.batch(split, &indices);
                 let p = self.forward(&b, false).argmax(-1, false);
-                let p: Vec<i64> = Vec::<i64>::try_from(&p.to_device(Device::Cpu)).unwrap_or_default();
+                let p: Vec<i64> =
+                    Vec::<i64>::try_from(&p.to_device(Device::Cpu)).unwrap_or_default();
                 predicted.extend(p.into_iter().map(|x| x.max(0) as usize));
                 truth.extend(indices.iter().map(|&i| examples.labels[i].max(0) as usize));
             }
@@ -249,7 +333,9 @@ fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
         ));
     }
     if pad == PadTo::Dynamic && !model.config.causal_mask {
-        return Some("dynamic padding without the causal mask lets positions see the padding".into());
+        return Some(
+            "dynamic padding without the causal mask lets positions see the padding".into(),
+        );
     }
     None
 }

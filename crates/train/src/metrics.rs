@@ -30,7 +30,12 @@ impl SplitMetrics {
     /// Computes metrics from parallel slices of true and predicted class indices.
     pub fn compute(truth: &[usize], predicted: &[usize], label_names: &[String]) -> Self {
         let n = label_names.len().max(
-            truth.iter().chain(predicted).copied().max().map_or(0, |m| m + 1),
+            truth
+                .iter()
+                .chain(predicted)
+                .copied()
+                .max()
+                .map_or(0, |m| m + 1),
         );
         let mut confusion = vec![vec![0usize; n]; n];
         for (&t, &p) in truth.iter().zip(predicted) {
@@ -61,9 +66,17 @@ impl SplitMetrics {
             })
             .collect();
         let positive = if n == 2 { per_class.get(1) } else { None };
-        let macro_f1 = if n == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / n as f64 };
+        let macro_f1 = if n == 0 {
+            0.0
+        } else {
+            per_class.iter().map(|c| c.f1).sum::<f64>() / n as f64
+        };
         let macro_of = |f: fn(&ClassMetrics) -> f64| {
-            if n == 0 { 0.0 } else { per_class.iter().map(f).sum::<f64>() / n as f64 }
+            if n == 0 {
+                0.0
+            } else {
+                per_class.iter().map(f).sum::<f64>() / n as f64
+            }
         };
         Self {
             examples,

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use spam_data::{Column, Padding, ParseMode, PrepareOptions, SourceFormat, TableOptions};
-use spam_model::{Classifier, ClassifierConfig, Config, DeviceChoice, ModelSize, TokenPosition, Trainable, Weights};
+use spam_model::{
+    Classifier, ClassifierConfig, Config, DeviceChoice, ModelSize, TokenPosition, Trainable,
+    Weights,
+};
 
 use crate::batch::{Examples, PadTo};
 use crate::config::TrainConfig;
@@ -110,12 +113,20 @@ impl RunConfig {
         let d = &self.data;
         let padding: Padding = d.padding.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let format = match d.format.as_str() {
-            "sms" => SourceFormat::Sms(d.parse_mode.parse::<ParseMode>().map_err(|e| anyhow::anyhow!("{e}"))?),
+            "sms" => SourceFormat::Sms(
+                d.parse_mode
+                    .parse::<ParseMode>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
             "table" | "csv" | "tsv" => {
                 let delimiter = match d.delimiter.as_str() {
                     "auto" => {
                         let ext = d.source.extension().and_then(|e| e.to_str()).unwrap_or("");
-                        if ext.eq_ignore_ascii_case("tsv") || ext.eq_ignore_ascii_case("txt") { b'\t' } else { b',' }
+                        if ext.eq_ignore_ascii_case("tsv") || ext.eq_ignore_ascii_case("txt") {
+                            b'\t'
+                        } else {
+                            b','
+                        }
                     }
                     "tab" | "\\t" | "\t" => b'\t',
                     s if s.len() == 1 => s.as_bytes()[0],
@@ -140,14 +151,20 @@ impl RunConfig {
             fractions: d.fractions,
             out_dir,
             padding,
-            max_context: self.model.architecture.unwrap_or_else(|| Config::for_size(self.model.size)).n_ctx as usize,
+            max_context: self
+                .model
+                .architecture
+                .unwrap_or_else(|| Config::for_size(self.model.size))
+                .n_ctx as usize,
             batch_size: self.train.batch_size,
         })
     }
 }
 
 fn column(s: &str) -> Column {
-    s.parse::<usize>().map(Column::Index).unwrap_or_else(|_| Column::Name(s.to_string()))
+    s.parse::<usize>()
+        .map(Column::Index)
+        .unwrap_or_else(|_| Column::Name(s.to_string()))
 }
 
 /// Options of [`fine_tune`] that are not part of the run's definition.
@@ -169,11 +186,18 @@ pub fn fine_tune(config: &RunConfig, options: &FineTuneOptions) -> Result<Report
 pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
     let path = run_dir.join("config.json");
     let bytes = std::fs::read(&path).with_context(|| {
-        format!("could not read {}: is {} a run directory?", path.display(), run_dir.display())
+        format!(
+            "could not read {}: is {} a run directory?",
+            path.display(),
+            run_dir.display()
+        )
     })?;
-    let config: RunConfig =
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run config", path.display()))?;
-    let options = FineTuneOptions { out_dir: Some(run_dir.to_path_buf()), ..options.clone() };
+    let config: RunConfig = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a run config", path.display()))?;
+    let options = FineTuneOptions {
+        out_dir: Some(run_dir.to_path_buf()),
+        ..options.clone()
+    };
     run(&config, &options, true)
 }
 
@@ -194,7 +218,9 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         prepared.train_rows,
         prepared.validation_rows,
         prepared.test_rows,
-        prepared.padded_len.map_or("dynamic".to_string(), |n| n.to_string())
+        prepared
+            .padded_len
+            .map_or("dynamic".to_string(), |n| n.to_string())
     ));
     let pad = match prepared.padded_len {
         Some(n) => PadTo::Fixed(n),
@@ -216,13 +242,17 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .resolve()?;
     let weights = match config.model.weights.as_str() {
-        "random" => Weights::Random { seed: config.model.init_seed },
+        "random" => Weights::Random {
+            seed: config.model.init_seed,
+        },
         path => Weights::detect(Path::new(path))?,
     };
     let mut cc = ClassifierConfig::spam(config.model.size);
     if let Some(arch) = config.model.architecture {
         if !matches!(weights, Weights::Random { .. }) {
-            bail!("an explicit architecture only works with random weights: a checkpoint brings its own");
+            bail!(
+                "an explicit architecture only works with random weights: a checkpoint brings its own"
+            );
         }
         cc.model = arch;
         cc.size = arch.size();
@@ -242,7 +272,11 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     say(format!(
         "Model: GPT-2 {} ({}), {} trainable parameters ({}), token position {}, device {:?}",
         config.model.size,
-        if matches!(weights, Weights::Random { .. }) { "random weights" } else { "pretrained" },
+        if matches!(weights, Weights::Random { .. }) {
+            "random weights"
+        } else {
+            "pretrained"
+        },
         model.num_trainable_parameters(),
         config.model.trainable.name(),
         config.model.token_position.as_str(),
@@ -260,9 +294,12 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     };
     let report = train(&model, &data, &config.train, &run_options)?;
     if let Some(dir) = out {
-        model
-            .save(&dir.join("model"))
-            .with_context(|| format!("could not save the model into {}", dir.join("model").display()))?;
+        model.save(&dir.join("model")).with_context(|| {
+            format!(
+                "could not save the model into {}",
+                dir.join("model").display()
+            )
+        })?;
         write_json(&dir.join("metrics.json"), &report)?;
         write_plots(dir, &report, data.train.len())?;
         say(format!("Run directory: {}", dir.display()));

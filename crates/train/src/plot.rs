@@ -82,7 +82,11 @@ fn draw(
         .label_style(("sans-serif", 16))
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
-    let palette = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44)];
+    let palette = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+    ];
     for (i, s) in series.iter().enumerate() {
         let color = palette[i % palette.len()];
         let style = ShapeStyle::from(&color).stroke_width(2);

@@ -29,10 +29,17 @@ impl Progress {
         );
         let step_bar = multi.add(ProgressBar::new(steps_per_epoch as u64));
         step_bar.set_style(
-            ProgressStyle::with_template("step {pos}/{len} {wide_bar} {per_sec} loss {msg} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "step {pos}/{len} {wide_bar} {per_sec} loss {msg} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Self { multi: Some(multi), epoch_bar, step_bar, quiet }
+        Self {
+            multi: Some(multi),
+            epoch_bar,
+            step_bar,
+            quiet,
+        }
     }
 
     pub fn start_epoch(&self, epoch: usize, first_batch: usize) {

@@ -29,46 +29,78 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("could not write {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("could not write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
     Ok(())
 }
 
 /// Draws `loss.png` and `accuracy.png` from a report, like the chapter's two figures.
 pub fn write_plots(dir: &Path, report: &Report, train_examples_per_epoch: usize) -> Result<()> {
-    let steps_per_epoch = (train_examples_per_epoch / report.config.batch_size.max(1)).max(1) as f64;
+    let steps_per_epoch =
+        (train_examples_per_epoch / report.config.batch_size.max(1)).max(1) as f64;
     let per_epoch = train_examples_per_epoch as f64;
     // The chapter spreads the loss points evenly over the epochs; we place each at its
     // true step, which is the same for a full run.
     let at = |step: usize| (step + 1) as f64 / steps_per_epoch;
-    let train_loss: Vec<(f64, f64)> = report.evals.iter().map(|e| (at(e.step), e.train_loss)).collect();
-    let val_loss: Vec<(f64, f64)> = report.evals.iter().map(|e| (at(e.step), e.val_loss)).collect();
+    let train_loss: Vec<(f64, f64)> = report
+        .evals
+        .iter()
+        .map(|e| (at(e.step), e.train_loss))
+        .collect();
+    let val_loss: Vec<(f64, f64)> = report
+        .evals
+        .iter()
+        .map(|e| (at(e.step), e.val_loss))
+        .collect();
     line_chart(
         &dir.join("loss.png"),
         "Loss",
         "Loss",
         &[
-            Series { label: "Training loss", points: train_loss },
-            Series { label: "Validation loss", points: val_loss },
+            Series {
+                label: "Training loss",
+                points: train_loss,
+            },
+            Series {
+                label: "Validation loss",
+                points: val_loss,
+            },
         ],
         per_epoch,
     )?;
-    let train_acc: Vec<(f64, f64)> =
-        report.epochs.iter().map(|e| (e.epoch as f64, e.train_accuracy)).collect();
-    let val_acc: Vec<(f64, f64)> = report.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect();
+    let train_acc: Vec<(f64, f64)> = report
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.train_accuracy))
+        .collect();
+    let val_acc: Vec<(f64, f64)> = report
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.val_accuracy))
+        .collect();
     line_chart(
         &dir.join("accuracy.png"),
         "Accuracy",
         "Accuracy",
         &[
-            Series { label: "Training accuracy", points: train_acc },
-            Series { label: "Validation accuracy", points: val_acc },
+            Series {
+                label: "Training accuracy",
+                points: train_acc,
+            },
+            Series {
+                label: "Validation accuracy",
+                points: val_acc,
+            },
         ],
         per_epoch,
     )

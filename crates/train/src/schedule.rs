@@ -17,7 +17,10 @@ impl LrSchedule {
     pub fn lr(&self, peak: f64, step: usize, total_steps: usize) -> f64 {
         match *self {
             LrSchedule::Constant => peak,
-            LrSchedule::WarmupCosine { warmup_steps, min_lr } => {
+            LrSchedule::WarmupCosine {
+                warmup_steps,
+                min_lr,
+            } => {
                 if step < warmup_steps {
                     peak * (step + 1) as f64 / warmup_steps as f64
                 } else {

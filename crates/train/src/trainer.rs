@@ -55,7 +55,9 @@ pub fn train(
     config.validate().map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     let device = model.vs.device();
-    let out = Printer { quiet: options.quiet };
+    let out = Printer {
+        quiet: options.quiet,
+    };
     let train_batches_per_epoch = batches_for_epoch(data, config, 0).len();
     if train_batches_per_epoch == 0 {
         bail!(
@@ -66,7 +68,14 @@ pub fn train(
     }
 
     let cache_start = Instant::now();
-    let runner = Runner::new(model, data, config.engine, device, options.quiet)?;
+    let runner = Runner::with_batch_size(
+        model,
+        data,
+        config.engine,
+        device,
+        options.quiet,
+        config.batch_size,
+    )?;
     let cache_seconds = cache_start.elapsed().as_secs_f64();
     out.line(&format!("Compute path: {}", runner.describe()));
 
@@ -136,7 +145,10 @@ pub fn train(
                 if let Some(max) = config.clip_grad_norm {
                     optimizer.clip_grad_norm(max);
                 }
-                let lr = config.schedule.lr(config.optimizer.lr, optimizer.step as usize, total_updates);
+                let lr =
+                    config
+                        .schedule
+                        .lr(config.optimizer.lr, optimizer.step as usize, total_updates);
                 optimizer.step(lr);
                 optimizer.zero_grad();
             }
@@ -175,7 +187,13 @@ pub fn train(
             steps_this_process += 1;
             if let (Some(every), Some(_)) = (config.checkpoint_every, &options.checkpoint_dir) {
                 if position.global_step % every == 0 && !last_of_epoch {
-                    checkpoint::save(&checkpoint_dir(options)?, model, &optimizer, &position, &report)?;
+                    checkpoint::save(
+                        &checkpoint_dir(options)?,
+                        model,
+                        &optimizer,
+                        &position,
+                        &report,
+                    )?;
                 }
             }
             if options.stop_after_steps == Some(steps_this_process) {
@@ -210,7 +228,13 @@ pub fn train(
         position.epoch = epoch + 1;
         position.batch = 0;
         if options.checkpoint_dir.is_some() {
-            checkpoint::save(&checkpoint_dir(options)?, model, &optimizer, &position, &report)?;
+            checkpoint::save(
+                &checkpoint_dir(options)?,
+                model,
+                &optimizer,
+                &position,
+                &report,
+            )?;
         }
         if stopped_early {
             break 'epochs;
@@ -218,7 +242,10 @@ pub fn train(
     }
     progress.finish();
     let training_seconds = train_start.elapsed().as_secs_f64();
-    out.line(&format!("Training completed in {:.2} minutes.", training_seconds / 60.0));
+    out.line(&format!(
+        "Training completed in {:.2} minutes.",
+        training_seconds / 60.0
+    ));
 
     let eval_start = Instant::now();
     if config.final_eval {
@@ -237,7 +264,10 @@ pub fn train(
             test_accuracy: acc("test"),
         });
         out.line(&format!("Training accuracy: {:.2}%", acc("train") * 100.0));
-        out.line(&format!("Validation accuracy: {:.2}%", acc("validation") * 100.0));
+        out.line(&format!(
+            "Validation accuracy: {:.2}%",
+            acc("validation") * 100.0
+        ));
         out.line(&format!("Test accuracy: {:.2}%", acc("test") * 100.0));
         report.per_split = per_split;
     }
@@ -251,7 +281,8 @@ pub fn train(
         final_eval_seconds,
         seconds_per_step: training_seconds / steps_this_process.max(1) as f64,
     });
-    report.examples_per_second = position.examples_seen as f64 / (training_seconds + prior).max(1e-9);
+    report.examples_per_second =
+        position.examples_seen as f64 / (training_seconds + prior).max(1e-9);
     report.examples_seen = position.examples_seen;
     report.steps = position.global_step;
     report.stopped_early = stopped_early;
@@ -272,7 +303,11 @@ fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
 }
 
 /// The training batches of `epoch`: a fresh seeded shuffle each epoch.
-pub(crate) fn batches_for_epoch(data: &TrainData, config: &TrainConfig, epoch: usize) -> Vec<Vec<usize>> {
+pub(crate) fn batches_for_epoch(
+    data: &TrainData,
+    config: &TrainConfig,
+    epoch: usize,
+) -> Vec<Vec<usize>> {
     let seed = spam_data::epoch_seed(config.seed, epoch as u64);
     shuffled_batches(data.train.len(), config.batch_size, seed, config.drop_last)
 }
@@ -316,7 +351,12 @@ impl Split {
 
 /// Batches in evaluation order: the chapter's loaders keep validation and test in file
 /// order; periodic train estimates use a fixed seeded order so they are reproducible.
-pub(crate) fn eval_batches(data: &TrainData, split: Split, batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+pub(crate) fn eval_batches(
+    data: &TrainData,
+    split: Split,
+    batch_size: usize,
+    seed: u64,
+) -> Vec<Vec<usize>> {
     let n = split.of(data).len();
     match split {
         Split::Train => shuffled_batches(n, batch_size, seed ^ 0xE7A1, false),
@@ -326,8 +366,12 @@ pub(crate) fn eval_batches(data: &TrainData, split: Split, batch_size: usize, se
 
 /// The parameters the optimizer updates, by name, in a stable order.
 pub fn trainable_parameters(model: &Classifier) -> Vec<(String, Tensor)> {
-    let mut params: Vec<(String, Tensor)> =
-        model.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let mut params: Vec<(String, Tensor)> = model
+        .vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
     params.sort_by(|a, b| a.0.cmp(&b.0));
     params
 }

@@ -10,11 +10,22 @@ use spam_train::{AdamW, AdamWConfig, Engine, PadTo, RunOptions, TrainConfig, tra
 use tch::Device;
 
 /// Losses of the first `steps` training steps taken along `engine`.
-fn step_losses(engine: Engine, position: TokenPosition, pad: PadTo, steps: usize) -> (Vec<f64>, String) {
+fn step_losses(
+    engine: Engine,
+    position: TokenPosition,
+    pad: PadTo,
+    steps: usize,
+) -> (Vec<f64>, String) {
     let model = tiny_model(position, Trainable::LastBlock);
     let data = tiny_data(pad);
     let runner = Runner::new(&model, &data, engine, Device::Cpu, true).expect("runner");
-    let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig { lr: 1e-3, ..Default::default() });
+    let mut opt = AdamW::new(
+        trainable_parameters(&model),
+        AdamWConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    );
     let batches = spam_train::batch::shuffled_batches(data.train.len(), 8, 123, true);
     let mut losses = Vec::new();
     for i in 0..steps {
@@ -39,7 +50,8 @@ fn assert_close(a: &[f64], b: &[f64], rel: f64) {
 #[test]
 fn cached_path_gives_the_plain_losses_last_token() {
     let (plain, how_plain) = step_losses(Engine::Plain, TokenPosition::Last, PadTo::Fixed(16), 20);
-    let (cached, how_cached) = step_losses(Engine::Cached, TokenPosition::Last, PadTo::Fixed(16), 20);
+    let (cached, how_cached) =
+        step_losses(Engine::Cached, TokenPosition::Last, PadTo::Fixed(16), 20);
     assert!(how_plain.starts_with("plain"), "{how_plain}");
     assert!(how_cached.starts_with("cached"), "{how_cached}");
     assert_close(&cached, &plain, 1e-4);
@@ -60,8 +72,13 @@ fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
     let model = tiny_model(TokenPosition::Last, Trainable::All);
     let data = tiny_data(PadTo::Fixed(16));
     let runner = Runner::new(&model, &data, Engine::Auto, Device::Cpu, true).expect("runner");
-    assert!(runner.describe().starts_with("plain (no frozen blocks"), "{}", runner.describe());
-    let err = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect_err("cached must refuse");
+    assert!(
+        runner.describe().starts_with("plain (no frozen blocks"),
+        "{}",
+        runner.describe()
+    );
+    let err = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true)
+        .expect_err("cached must refuse");
     assert!(err.to_string().contains("cannot be used"), "{err}");
 }
 
@@ -70,7 +87,10 @@ fn small_config() -> TrainConfig {
         epochs: 3,
         eval_freq: 5,
         eval_iter: 2,
-        optimizer: AdamWConfig { lr: 1e-3, ..Default::default() },
+        optimizer: AdamWConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -79,15 +99,31 @@ fn small_config() -> TrainConfig {
 fn the_loop_learns_and_reports_the_chapter_fields() {
     let model = tiny_model(TokenPosition::Flexible, Trainable::All);
     let data = tiny_data(PadTo::Dynamic);
-    let cfg = TrainConfig { epochs: 8, ..small_config() };
-    let report = train(&model, &data, &cfg, &RunOptions { quiet: true, ..Default::default() }).expect("train");
+    let cfg = TrainConfig {
+        epochs: 8,
+        ..small_config()
+    };
+    let report = train(
+        &model,
+        &data,
+        &cfg,
+        &RunOptions {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .expect("train");
     assert_eq!(report.epochs.len(), 8);
     assert_eq!(report.steps, 8 * 8);
     assert_eq!(report.examples_seen, 8 * 64);
     // Step 0, 5, 10, ... of 64 steps.
     assert_eq!(report.evals.len(), 13);
     let fin = report.final_accuracy.as_ref().expect("final accuracy");
-    for a in [fin.train_accuracy, fin.validation_accuracy, fin.test_accuracy] {
+    for a in [
+        fin.train_accuracy,
+        fin.validation_accuracy,
+        fin.test_accuracy,
+    ] {
         assert!((0.0..=1.0).contains(&a));
     }
     assert!(fin.train_accuracy >= 0.9, "did not learn: {fin:?}");
@@ -95,7 +131,15 @@ fn the_loop_learns_and_reports_the_chapter_fields() {
     assert_eq!(test.examples, 24);
     assert_eq!(test.confusion.iter().flatten().sum::<usize>(), 24);
     let json = serde_json::to_value(&report).expect("json");
-    for key in ["config", "evals", "epochs", "final", "per_split", "timing", "examples_per_second"] {
+    for key in [
+        "config",
+        "evals",
+        "epochs",
+        "final",
+        "per_split",
+        "timing",
+        "examples_per_second",
+    ] {
         assert!(json.get(key).is_some(), "metrics lack `{key}`");
     }
 }
@@ -103,7 +147,10 @@ fn the_loop_learns_and_reports_the_chapter_fields() {
 #[test]
 fn resume_after_a_kill_ends_with_the_same_metrics() {
     let data = tiny_data(PadTo::Fixed(16));
-    let cfg = TrainConfig { checkpoint_every: Some(4), ..small_config() };
+    let cfg = TrainConfig {
+        checkpoint_every: Some(4),
+        ..small_config()
+    };
     let quiet = |dir: &std::path::Path| RunOptions {
         checkpoint_dir: Some(dir.to_path_buf()),
         quiet: true,
@@ -117,11 +164,28 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     // "Kill" mid-epoch 2 (8 steps per epoch): the last checkpoint is at step 12.
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
-    let killed = train(&model, &data, &cfg, &RunOptions { stop_after_steps: Some(14), ..quiet(dir.path()) });
+    let killed = train(
+        &model,
+        &data,
+        &cfg,
+        &RunOptions {
+            stop_after_steps: Some(14),
+            ..quiet(dir.path())
+        },
+    );
     assert!(killed.is_err());
     drop(model);
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
-    let resumed = train(&model, &data, &cfg, &RunOptions { resume: true, ..quiet(dir.path()) }).expect("resumed run");
+    let resumed = train(
+        &model,
+        &data,
+        &cfg,
+        &RunOptions {
+            resume: true,
+            ..quiet(dir.path())
+        },
+    )
+    .expect("resumed run");
 
     assert_eq!(resumed.steps, whole.steps);
     assert_eq!(resumed.final_accuracy, whole.final_accuracy);
@@ -139,7 +203,11 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let data = tiny_data(PadTo::Fixed(16));
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
     let cfg = TrainConfig {
-        optimizer: AdamWConfig { lr: 1e30, weight_decay: 0.0, ..Default::default() },
+        optimizer: AdamWConfig {
+            lr: 1e30,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
         epochs: 3,
         ..small_config()
     };
@@ -147,10 +215,61 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         &model,
         &data,
         &cfg,
-        &RunOptions { checkpoint_dir: Some(dir.path().to_path_buf()), quiet: true, ..Default::default() },
+        &RunOptions {
+            checkpoint_dir: Some(dir.path().to_path_buf()),
+            quiet: true,
+            ..Default::default()
+        },
     )
     .expect_err("a diverging run must stop");
     let msg = format!("{err:#}");
     assert!(msg.contains("training loss became"), "{msg}");
     assert!(msg.contains("learning rate"), "{msg}");
+}
+
+#[test]
+fn fused_adamw_matches_the_tensor_op_adamw() {
+    tch::manual_seed(5);
+    let run = |fused: bool| {
+        // Large enough for the parallel chunked path, plus a small tensor.
+        let big =
+            tch::Tensor::randn([300_000], (tch::Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let small =
+            tch::Tensor::randn([7, 3], (tch::Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let (b0, s0) = (big.detach().copy(), small.detach().copy());
+        let mut opt = AdamW::new(
+            vec![
+                ("big".into(), big.shallow_clone()),
+                ("small".into(), small.shallow_clone()),
+            ],
+            AdamWConfig::default(),
+        );
+        opt.fused = fused;
+        for step in 0..5 {
+            let loss = (&big * &big).sum(tch::Kind::Float) * (step + 1) as f64
+                + (&small * 3.0).sin().sum(tch::Kind::Float);
+            loss.backward();
+            opt.step(1e-2);
+            opt.zero_grad();
+        }
+        let _ = (b0, s0);
+        (big.detach().copy(), small.detach().copy())
+    };
+    tch::manual_seed(5);
+    let (fb, fs) = run(true);
+    tch::manual_seed(5);
+    let (tb, ts) = run(false);
+    let diff = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]);
+    assert!(
+        diff(&fb, &tb) < 1e-6,
+        "fused and tensor paths differ by {}",
+        diff(&fb, &tb)
+    );
+    assert!(
+        diff(&fs, &ts) < 1e-6,
+        "fused and tensor paths differ by {}",
+        diff(&fs, &ts)
+    );
+    // And the parameters really moved.
+    assert!(diff(&fb, &tch::Tensor::zeros_like(&fb)) > 0.0);
 }

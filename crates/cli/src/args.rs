@@ -1,0 +1,513 @@
+//! Command-line arguments. Defaults are the chapter's; every train setting can also come
+//! from a TOML file (`--config`), which flags override.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spam_model::{DeviceChoice, ModelSize, TokenPosition, Trainable};
+use spam_train::{Engine, LrSchedule, RunConfig};
+
+/// Where `cargo xtask fetch --data` puts the SMS Spam Collection.
+pub const DEFAULT_DATA: &str = "datasets/sms_spam_collection/SMSSpamCollection";
+/// Where `cargo xtask fetch --weights` puts the GPT-2 checkpoints (one folder per size).
+pub const DEFAULT_WEIGHTS_ROOT: &str = "models/gpt2";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spam-cli",
+    version,
+    about = "Fine-tune GPT-2 into a text classifier (SMS spam by default) on libtorch",
+    after_help = "Start with `spam-cli train --help`. Data and weights come from `cargo xtask fetch`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log progress details to stderr (or set RUST_LOG).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, balance and split a dataset; write train/validation/test CSVs.
+    #[command(
+        after_help = "Example:\n  spam-cli prepare --data datasets/sms_spam_collection/SMSSpamCollection --out data/"
+    )]
+    Prepare(PrepareArgs),
+    /// Fine-tune GPT-2 and report accuracy (the chapter end to end by default).
+    #[command(
+        after_help = "Examples:\n  spam-cli train\n  spam-cli train --data SMSSpamCollection --weights random --out runs/random\n  spam-cli train --resume runs/random"
+    )]
+    Train(Box<TrainArgs>),
+    /// Accuracy, precision, recall, F1 and confusion matrix of a trained model on a file.
+    #[command(
+        after_help = "Example:\n  spam-cli eval --model runs/latest --data runs/latest/data/test.csv"
+    )]
+    Eval(EvalArgs),
+    /// Classify texts (arguments, stdin lines, or a CSV/TSV column) as CSV or JSON lines.
+    #[command(
+        after_help = "Examples:\n  spam-cli classify --model runs/latest \"You won a prize! Call now\"\n  cat messages.txt | spam-cli classify --model runs/latest --format jsonl"
+    )]
+    Classify(ClassifyArgs),
+    /// Generate text with a GPT-2 checkpoint (greedy by default: the chapter's weight check).
+    #[command(
+        after_help = "Example:\n  spam-cli generate --weights models/gpt2/124M --prompt \"Every effort moves you\" --json"
+    )]
+    Generate(GenerateArgs),
+    /// Re-run rows of the chapter's experiments table and print it with our numbers.
+    #[command(after_help = "Example:\n  spam-cli experiments --rows 1,16 --data SMSSpamCollection")]
+    Experiments(ExperimentsArgs),
+    /// Serve a trained model over HTTP, with a web page to try it.
+    #[command(after_help = "Example:\n  spam-cli serve --model runs/latest --addr 127.0.0.1:8000")]
+    Serve(ServeArgs),
+}
+
+/// Which data and how to read it.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// The SMS Spam Collection (or its UCI zip), or a labelled CSV/TSV with --format table.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// `sms` (label TAB text) or `table` (CSV/TSV with named columns).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// SMS parsing: `pandas` (the chapter's exact split, default) or `lines`.
+    #[arg(long, value_name = "MODE")]
+    pub parse_mode: Option<String>,
+    /// Table: the text column (name or 0-based index).
+    #[arg(long, value_name = "COLUMN")]
+    pub text_column: Option<String>,
+    /// Table: the label column (name or 0-based index).
+    #[arg(long, value_name = "COLUMN")]
+    pub label_column: Option<String>,
+    /// Table: `,`, `tab`, or `auto` (by file extension).
+    #[arg(long, value_name = "CHAR")]
+    pub delimiter: Option<String>,
+    /// Table: the file has no header row.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Keep every row instead of undersampling to the smallest class.
+    #[arg(long)]
+    pub no_balance: bool,
+    /// Seed of balancing and splitting (chapter: 123).
+    #[arg(long, value_name = "N")]
+    pub split_seed: Option<u32>,
+    /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
+    #[arg(long, value_name = "MODE")]
+    pub padding: Option<String>,
+}
+
+impl DataArgs {
+    pub fn apply(&self, mut c: RunConfig) -> Result<RunConfig> {
+        if let Some(d) = &self.data {
+            c.data.source = d.clone();
+        }
+        if c.data.source.as_os_str().is_empty() {
+            let default = PathBuf::from(DEFAULT_DATA);
+            if !default.is_file() {
+                bail!(
+                    "no data: {DEFAULT_DATA} does not exist. Either run `cargo xtask fetch --data` \
+                     (offline: `cargo xtask fetch --data --from PATH`), or pass --data PATH"
+                );
+            }
+            c.data.source = default;
+        }
+        if let Some(f) = &self.format {
+            c.data.format = f.clone();
+        }
+        if let Some(m) = &self.parse_mode {
+            c.data.parse_mode = m.clone();
+        }
+        if let Some(t) = &self.text_column {
+            c.data.text_column = t.clone();
+        }
+        if let Some(l) = &self.label_column {
+            c.data.label_column = l.clone();
+        }
+        if let Some(d) = &self.delimiter {
+            c.data.delimiter = d.clone();
+        }
+        if self.no_header {
+            c.data.has_header = false;
+        }
+        if self.no_balance {
+            c.data.balance = false;
+        }
+        if let Some(s) = self.split_seed {
+            c.data.split_seed = s;
+        }
+        if let Some(p) = &self.padding {
+            c.data.padding = p.clone();
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Folder for train.csv, validation.csv, test.csv.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Fewer training rows than one batch of this size is an error.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Settings from a TOML file (the keys of RUN_DIR/config.json); flags override them.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// `random`, an OpenAI checkpoint folder, or a .safetensors file. Default: models/gpt2/<size>.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<String>,
+    /// Model size: 124M, 355M, 774M or 1558M.
+    #[arg(long)]
+    pub size: Option<ModelSize>,
+    /// Run directory for metrics, plots, the model and checkpoints (default runs/latest).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in RUN_DIR from its last checkpoint (its settings are reused).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Seed of the head, data order and dropout (chapter: 123).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// `last` (chapter), `first`, `flexible` (last non-padding) or `pooled`.
+    #[arg(long)]
+    pub token_position: Option<TokenPosition>,
+    /// `last_block` (chapter), `last_layer`, `last_two_blocks`, `all` or `lora`.
+    #[arg(long)]
+    pub trainable: Option<String>,
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: i64,
+    #[arg(long, default_value_t = 16.0)]
+    pub lora_alpha: f64,
+    /// Disable the causal attention mask.
+    #[arg(long)]
+    pub no_causal_mask: bool,
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Estimate train and validation loss every N steps (chapter: 50).
+    #[arg(long, value_name = "N")]
+    pub eval_freq: Option<usize>,
+    /// Batches per periodic estimate (chapter: 5).
+    #[arg(long, value_name = "N")]
+    pub eval_iter: Option<usize>,
+    /// Batches per optimizer update.
+    #[arg(long, value_name = "N")]
+    pub grad_accum: Option<usize>,
+    /// Target value left out of the loss (the chapter's bonus uses 50256).
+    #[arg(long, value_name = "ID")]
+    pub ignore_index: Option<i64>,
+    /// Linear warmup steps, then cosine decay to --min-lr.
+    #[arg(long, value_name = "N")]
+    pub warmup_steps: Option<usize>,
+    #[arg(long, default_value_t = 0.0)]
+    pub min_lr: f64,
+    #[arg(long, value_name = "NORM")]
+    pub clip_grad_norm: Option<f64>,
+    /// Stop after N evaluations without a better validation loss.
+    #[arg(long, value_name = "N")]
+    pub early_stopping: Option<usize>,
+    /// Also checkpoint every N steps (always after each epoch).
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<usize>,
+    /// `auto` (fastest exact path), `plain` (the chapter's computation) or `cached`.
+    #[arg(long)]
+    pub engine: Option<Engine>,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// No progress bars or lines; the run directory still gets everything.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_trainable(s: &str, rank: i64, alpha: f64) -> Result<Trainable> {
+    if s == "lora" {
+        return Ok(Trainable::Lora { rank, alpha });
+    }
+    s.parse::<Trainable>().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+impl TrainArgs {
+    pub fn to_config(&self) -> Result<RunConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read {}", path.display()))?;
+                toml::from_str::<RunConfig>(&text)
+                    .with_context(|| format!("{} is not a valid run config", path.display()))?
+            }
+            None => RunConfig::default(),
+        };
+        c = self.data.apply(c)?;
+        if let Some(s) = self.size {
+            c.model.size = s;
+        }
+        match &self.weights {
+            Some(w) => c.model.weights = w.clone(),
+            None if self.config.is_none() => {
+                let dir = Path::new(DEFAULT_WEIGHTS_ROOT).join(c.model.size.to_string());
+                if !dir.exists() {
+                    bail!(
+                        "no GPT-2 {} weights: {} does not exist. Either run `cargo xtask fetch --weights` \
+                         (offline: `cargo xtask fetch --weights --from DIR`), or pass --weights PATH, \
+                         or train from random weights with --weights random",
+                        c.model.size,
+                        dir.display()
+                    );
+                }
+                c.model.weights = dir.display().to_string();
+            }
+            None => {}
+        }
+        let t = &mut c.train;
+        macro_rules! set {
+            ($field:expr, $flag:expr) => {
+                if let Some(v) = $flag {
+                    $field = v;
+                }
+            };
+        }
+        set!(t.epochs, self.epochs);
+        set!(t.batch_size, self.batch_size);
+        set!(t.optimizer.lr, self.lr);
+        set!(t.optimizer.weight_decay, self.weight_decay);
+        set!(t.seed, self.seed);
+        set!(t.eval_freq, self.eval_freq);
+        set!(t.eval_iter, self.eval_iter);
+        set!(t.grad_accum_steps, self.grad_accum);
+        set!(t.engine, self.engine);
+        if self.ignore_index.is_some() {
+            t.ignore_index = self.ignore_index;
+        }
+        if let Some(w) = self.warmup_steps {
+            t.schedule = LrSchedule::WarmupCosine {
+                warmup_steps: w,
+                min_lr: self.min_lr,
+            };
+        }
+        if self.clip_grad_norm.is_some() {
+            t.clip_grad_norm = self.clip_grad_norm;
+        }
+        if self.early_stopping.is_some() {
+            t.early_stopping_patience = self.early_stopping;
+        }
+        if self.checkpoint_every.is_some() {
+            t.checkpoint_every = self.checkpoint_every;
+        }
+        let m = &mut c.model;
+        set!(m.token_position, self.token_position);
+        if let Some(tr) = &self.trainable {
+            m.trainable = parse_trainable(tr, self.lora_rank, self.lora_alpha)?;
+        }
+        if self.no_causal_mask {
+            m.causal_mask = false;
+        }
+        set!(m.dropout, self.dropout);
+        if let Some(d) = &self.device {
+            m.device = d.clone();
+        }
+        Ok(c)
+    }
+}
+
+/// A file of labelled examples to evaluate on.
+#[derive(Args, Debug)]
+pub struct EvalDataArgs {
+    /// A split CSV written by `prepare`/`train` (Label,Text), the SMS collection, or a CSV/TSV.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// `auto` (split CSV for .csv, SMS otherwise), `sms`, or `table`.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// SMS parsing mode.
+    #[arg(long, default_value = "pandas")]
+    pub parse_mode: String,
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+}
+
+impl EvalDataArgs {
+    pub fn read(&self) -> Result<spam_data::Dataset> {
+        let is_csv = self
+            .data
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let ds = match (self.format.as_str(), is_csv) {
+            ("auto", true) => spam_data::read_split_csv(&self.data)?,
+            ("auto", false) | ("sms", _) => {
+                let mode = self.parse_mode.parse::<spam_data::ParseMode>()?;
+                spam_data::sms::read(&self.data, mode)?
+            }
+            ("table", _) => {
+                let mut o = if is_csv {
+                    spam_data::TableOptions::csv(
+                        self.text_column.as_str(),
+                        self.label_column.as_str(),
+                    )
+                } else {
+                    spam_data::TableOptions::tsv(
+                        self.text_column.as_str(),
+                        self.label_column.as_str(),
+                    )
+                };
+                o.text_column = column(&self.text_column);
+                o.label_column = column(&self.label_column);
+                spam_data::read_labelled(&self.data, &o)?
+            }
+            (other, _) => bail!("unknown --format {other:?}: use auto, sms or table"),
+        };
+        Ok(ds)
+    }
+}
+
+fn column(s: &str) -> spam_data::Column {
+    s.parse::<usize>()
+        .map(spam_data::Column::Index)
+        .unwrap_or_else(|_| spam_data::Column::Name(s.into()))
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory (or its model/ folder).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: EvalDataArgs,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OutputFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// A run directory (or its model/ folder).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    /// Texts to classify (else lines on stdin, or --file).
+    pub texts: Vec<String>,
+    /// A CSV/TSV file whose --text-column to classify.
+    #[arg(long, value_name = "FILE", conflicts_with = "texts")]
+    pub file: Option<PathBuf>,
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// The file has no header row (then --text-column is an index).
+    #[arg(long)]
+    pub no_header: bool,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+impl ClassifyArgs {
+    pub fn table_options(&self, file: &Path) -> spam_data::TableOptions {
+        let tsv = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("txt"));
+        let col = column(&self.text_column);
+        let mut o = if tsv {
+            spam_data::TableOptions::tsv(col.clone(), col.clone())
+        } else {
+            spam_data::TableOptions::csv(col.clone(), col)
+        };
+        o.has_header = !self.no_header;
+        o
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// An OpenAI checkpoint folder, or a .safetensors file (or its folder).
+    #[arg(long, value_name = "PATH")]
+    pub weights: PathBuf,
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value_t = 25)]
+    pub max_new_tokens: usize,
+    /// 0 is greedy (the chapter's check); above 0 samples.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long)]
+    pub top_k: Option<i64>,
+    #[arg(long, default_value_t = 123)]
+    pub seed: u64,
+    /// Print ids and the top-10 logits of each step as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+#[derive(Args, Debug)]
+pub struct ExperimentsArgs {
+    /// Rows of the table to run (default: every 124M row).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    pub rows: Vec<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Folder with one checkpoint folder per size (124M, 355M, ...).
+    #[arg(long, default_value = DEFAULT_WEIGHTS_ROOT, value_name = "DIR")]
+    pub weights_root: PathBuf,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Where each row's run directory and table.md go.
+    #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ExperimentsArgs {
+    pub fn base_config(&self) -> Result<RunConfig> {
+        let mut c = self.data.apply(RunConfig::default())?;
+        if let Some(e) = self.epochs {
+            c.train.epochs = e;
+        }
+        if let Some(d) = &self.device {
+            c.model.device = d.clone();
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A run directory (or its model/ folder).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+}

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_LIB");
-    let lib = match (std::env::var_os("LIBTORCH_LIB"), std::env::var_os("LIBTORCH")) {
+    let lib = match (
+        std::env::var_os("LIBTORCH_LIB"),
+        std::env::var_os("LIBTORCH"),
+    ) {
         (Some(lib), _) => PathBuf::from(lib),
         (None, Some(root)) => PathBuf::from(root).join("lib"),
         (None, None) => return,

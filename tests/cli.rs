@@ -18,6 +18,10 @@ fn runs_from_any_directory() {
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .expect("could not start spam-cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("spam-cli "));
 }

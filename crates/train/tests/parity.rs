@@ -33,22 +33,40 @@ fn examples(split: &Value) -> Examples {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect()
+        })
         .collect();
-    let labels = split["labels"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+    let labels = split["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
     Examples { ids, labels }
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 /// The classifier with the fixture's initial weights: the backbone through the safetensors
 /// loader (from a backbone-only copy with a `config.json` giving `n_head`), then the head's
 /// tensors copied into `out_head.*` by name.
 fn load_classifier(d: &Value, dir: &Path) -> Classifier {
-    let all = Tensor::read_safetensors(fixture_dir().join("initial.safetensors")).expect("read safetensors");
-    let (head, backbone): (Vec<_>, Vec<_>) = all.into_iter().partition(|(name, _)| name.starts_with("head."));
+    let all = Tensor::read_safetensors(fixture_dir().join("initial.safetensors"))
+        .expect("read safetensors");
+    let (head, backbone): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(name, _)| name.starts_with("head."));
     let backbone_path = dir.join("model.safetensors");
     Tensor::write_safetensors(&backbone, &backbone_path).expect("write backbone");
     let n_head = d["model_config"]["n_heads"].as_i64().unwrap();
@@ -57,13 +75,22 @@ fn load_classifier(d: &Value, dir: &Path) -> Classifier {
     let mut config = ClassifierConfig::new(Config::tiny(), 2);
     config.pad_id = d["pad_id"].as_i64().unwrap();
     config.max_length = Some(d["padded_length"].as_u64().unwrap() as usize);
-    let model = Classifier::new(config, &Weights::SafeTensors(backbone_path), Device::Cpu, 123).expect("classifier");
+    let model = Classifier::new(
+        config,
+        &Weights::SafeTensors(backbone_path),
+        Device::Cpu,
+        123,
+    )
+    .expect("classifier");
 
     let vars: HashMap<String, Tensor> = model.vs.variables().into_iter().collect();
     tch::no_grad(|| {
         for (name, tensor) in &head {
             let target = format!("out_head.{}", name.strip_prefix("head.").unwrap());
-            let mut var = vars.get(&target).unwrap_or_else(|| panic!("no variable {target}")).shallow_clone();
+            let mut var = vars
+                .get(&target)
+                .unwrap_or_else(|| panic!("no variable {target}"))
+                .shallow_clone();
             var.copy_(tensor);
         }
     });
@@ -95,44 +122,73 @@ fn run(engine: Engine) {
     // The forward pass before training: last-position logits of the first batch.
     let first: Vec<usize> = (0..8).collect();
     let logits = tch::no_grad(|| runner.forward(&runner.train_batch(&first), false));
-    let expected: Vec<Vec<f64>> = d["initial_last_logits_first_batch"].as_array().unwrap().iter().map(f64s).collect();
+    let expected: Vec<Vec<f64>> = d["initial_last_logits_first_batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(f64s)
+        .collect();
     for (r, row) in expected.iter().enumerate() {
         for (c, &e) in row.iter().enumerate() {
             let got = logits.double_value(&[r as i64, c as i64]);
-            assert!((got - e).abs() < 1e-5, "{engine:?}: initial logit [{r},{c}] {got} vs PyTorch {e}");
+            assert!(
+                (got - e).abs() < 1e-5,
+                "{engine:?}: initial logit [{r},{c}] {got} vs PyTorch {e}"
+            );
         }
     }
 
     let lr = d["lr"].as_f64().unwrap();
     let mut optimizer = AdamW::new(
         trainable_parameters(&model),
-        AdamWConfig { lr, weight_decay: d["weight_decay"].as_f64().unwrap(), ..AdamWConfig::default() },
+        AdamWConfig {
+            lr,
+            weight_decay: d["weight_decay"].as_f64().unwrap(),
+            ..AdamWConfig::default()
+        },
     );
     let expected = f64s(&d["step_losses"]);
     let batches = d["step_batches"].as_array().unwrap();
     assert_eq!(batches.len(), expected.len());
     let mut worst = 0.0f64;
     for (step, (indices, &want)) in batches.iter().zip(&expected).enumerate() {
-        let indices: Vec<usize> = indices.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let indices: Vec<usize> = indices
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
         let batch = runner.train_batch(&indices);
         let loss = loss_of(&runner.forward(&batch, true), &batch.labels, None);
         let got = loss.double_value(&[]);
-        assert!(close(got, want, 1e-4), "{engine:?}: step {step} loss {got} vs PyTorch {want}");
+        assert!(
+            close(got, want, 1e-4),
+            "{engine:?}: step {step} loss {got} vs PyTorch {want}"
+        );
         worst = worst.max((got - want).abs() / want.abs());
         loss.backward();
         optimizer.step(lr);
         optimizer.zero_grad();
     }
 
-    eprintln!("{engine:?}: {} step losses match PyTorch, worst relative difference {worst:.2e}", expected.len());
+    eprintln!(
+        "{engine:?}: {} step losses match PyTorch, worst relative difference {worst:.2e}",
+        expected.len()
+    );
 
     // After training: accuracy over all of train and validation, as calc_accuracy_loader.
     let train_acc = runner.accuracy(Split::Train, None);
     let val_acc = runner.accuracy(Split::Validation, None);
     let want_train = d["final"]["train_accuracy"].as_f64().unwrap();
     let want_val = d["final"]["validation_accuracy"].as_f64().unwrap();
-    assert!((train_acc - want_train).abs() < 1e-9, "{engine:?}: train accuracy {train_acc} vs {want_train}");
-    assert!((val_acc - want_val).abs() < 1e-9, "{engine:?}: validation accuracy {val_acc} vs {want_val}");
+    assert!(
+        (train_acc - want_train).abs() < 1e-9,
+        "{engine:?}: train accuracy {train_acc} vs {want_train}"
+    );
+    assert!(
+        (val_acc - want_val).abs() < 1e-9,
+        "{engine:?}: validation accuracy {val_acc} vs {want_val}"
+    );
 }
 
 #[test]

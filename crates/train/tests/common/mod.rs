@@ -9,7 +9,9 @@ use tch::Device;
 pub fn synthetic(n: usize, seed: u64, vocab: i64) -> Examples {
     let mut state = seed;
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as i64
     };
     let mut ids = Vec::new();
@@ -55,6 +57,10 @@ pub fn sms_collection() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     let path = shared.join("datasets/sms_spam_collection/SMSSpamCollection");
-    assert!(path.is_file(), "{} not found: set SPAM_SHARED_DIR to the shared folder", path.display());
+    assert!(
+        path.is_file(),
+        "{} not found: set SPAM_SHARED_DIR to the shared folder",
+        path.display()
+    );
     path
 }

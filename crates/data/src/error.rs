@@ -12,8 +12,8 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 pub enum DataError {
     /// The input file does not exist.
     #[error(
-        "{path}: no such file; download the SMS Spam Collection with `cargo xtask fetch --data`, \
-         or pass the path of `SMSSpamCollection` (or of the UCI zip)"
+        "{path}: no such file; check the path (for the SMS Spam Collection: fetch it with \
+         `cargo xtask fetch --data`, or pass the path of `SMSSpamCollection` or of the UCI zip)"
     )]
     MissingFile {
         /// The path that was looked for.

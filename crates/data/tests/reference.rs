@@ -151,3 +151,31 @@ fn synthetic_quirks_match_the_csvs_pandas_wrote() {
         q["lines"].as_u64().unwrap()
     );
 }
+
+#[test]
+fn prepare_reads_the_uci_zip_directly() {
+    use std::io::Write;
+    let data = std::fs::read(common::real_sms()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("sms+spam+collection.zip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("readme", opts).unwrap();
+    w.write_all(b"SMS Spam Collection v.1").unwrap();
+    w.start_file("SMSSpamCollection", opts).unwrap();
+    w.write_all(&data).unwrap();
+    w.finish().unwrap();
+
+    let out = dir.path().join("out");
+    let p = prepare(&PrepareOptions::sms(&zip_path, Some(out.clone()))).unwrap();
+    assert_eq!(
+        (p.rows_read, p.train_rows, p.padded_len),
+        (5572, 1045, Some(120))
+    );
+    let train = std::fs::read(out.join("train.csv")).unwrap();
+    assert_eq!(
+        common::sha256(&train),
+        "c89a1156b8476e6f4c0bfa4bc944f3d934e3db2942c5dc2a1456a65a795afcde"
+    );
+}

@@ -77,3 +77,15 @@ fn endoftext_in_data_is_plain_text() {
     assert!(!ids.contains(&spam_data::PAD_TOKEN_ID));
     assert!(ids.len() > 3);
 }
+
+#[test]
+fn pathological_inputs_do_not_panic() {
+    let tok = Tokenizer::gpt2();
+    let spaces = format!("{}x", " ".repeat(200_000));
+    assert!(!tok.encode(&spaces).is_empty());
+    let long_word = "a".repeat(200_000);
+    assert!(!tok.encode(&long_word).is_empty());
+    let mixed = "£😀&lt;#&gt;\u{96}\t\r\n".repeat(10_000);
+    let ids = tok.encode(&mixed);
+    assert_eq!(tok.decode(&ids).unwrap(), mixed);
+}

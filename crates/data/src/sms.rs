@@ -17,6 +17,12 @@
 //! only this mode writes CSVs byte-identical to the chapter's (so accuracies are comparable with
 //! the book). Use `Lines` for a faithful reading of the data (two more ham messages, quotes kept).
 //!
+//! In `PandasCompatible` mode a message equal to one of pandas' default NA strings (`NA`, `None`,
+//! `null`, ...) becomes empty, as the chapter's `to_csv` writes it. Not reproduced: pandas' column
+//! type inference (a file whose every message is a number would be written back as numbers), and
+//! pandas' acceptance of malformed lines (it reads a line without a TAB as a NaN message; here it
+//! is an error).
+//!
 //! Both modes accept a UTF-8 BOM and CRLF line endings, skip blank lines, and reject a line
 //! without a TAB, a label other than `ham`/`spam`, invalid UTF-8, an empty file and a file with a
 //! single class, naming the file and line.

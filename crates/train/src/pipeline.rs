@@ -70,6 +70,8 @@ pub struct ModelSettings {
     pub weights: String,
     pub size: ModelSize,
     pub token_position: TokenPosition,
+    /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` or `lora:RANK:ALPHA`.
+    #[serde(with = "trainable_as_str")]
     pub trainable: Trainable,
     pub causal_mask: bool,
     pub dropout: f64,
@@ -305,4 +307,31 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         say(format!("Run directory: {}", dir.display()));
     }
     Ok(report)
+}
+
+/// `Trainable` as the string the CLI takes (`"all"`, `"lora:16:16"`), so a TOML config
+/// reads `trainable = "all"`.
+mod trainable_as_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use spam_model::Trainable;
+
+    pub fn serialize<S: Serializer>(t: &Trainable, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Trainable::Lora { rank, alpha } => s.serialize_str(&format!("lora:{rank}:{alpha}")),
+            other => s.serialize_str(other.name()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Trainable, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Tagged(Trainable),
+        }
+        match Form::deserialize(d)? {
+            Form::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Form::Tagged(t) => Ok(t),
+        }
+    }
 }

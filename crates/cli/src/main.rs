@@ -133,7 +133,7 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
     let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
     let texts: Vec<String> = if let Some(file) = &a.file {
         let options = a.table_options(file);
-        spam_data::read_labelled(file, &options)?.texts
+        spam_data::read_texts(file, &options)?
     } else if !a.texts.is_empty() {
         a.texts.clone()
     } else if !std::io::stdin().is_terminal() {

@@ -68,5 +68,5 @@ pub use pad::{EncodedSplit, EncodedSplits, GPT2_CONTEXT, PAD_TOKEN_ID, Padding, 
 pub use prepare::{PrepareOptions, Prepared, SourceFormat, prepare};
 pub use sms::ParseMode;
 pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
-pub use table::{Column, TableOptions, read_labelled};
+pub use table::{Column, TableOptions, read_labelled, read_texts};
 pub use tokenize::Tokenizer;

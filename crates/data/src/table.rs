@@ -104,8 +104,24 @@ pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Data
     parse_labelled(path, &bytes, opts)
 }
 
-/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
-pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
+/// Reads only the text column of a CSV/TSV (for classifying unlabelled texts); the same
+/// checks as [`read_labelled`] apply, except those about labels.
+pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let opts = TableOptions {
+        label_column: opts.text_column.clone(),
+        ..opts.clone()
+    };
+    Ok(read_rows(path, &bytes, &opts)?.0)
+}
+
+/// The text and raw label (with its line) of every record.
+fn read_rows(
+    path: &Path,
+    bytes: &[u8],
+    opts: &TableOptions,
+) -> Result<(Vec<String>, Vec<(usize, String)>)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
@@ -188,6 +204,13 @@ pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<
             path: path.to_path_buf(),
         });
     }
+
+    Ok((texts, raw_labels))
+}
+
+/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
+pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
+    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
 
     let label_names = match &opts.label_names {
         Some(names) => names.clone(),

@@ -51,6 +51,10 @@ pub fn run(args: &CiArgs) -> Result<()> {
     timed("set-up: libtorch".into(), &mut || {
         sh(cargo_cmd().args(["xtask", "fetch", "--libtorch"]))
     })?;
+    timed(
+        "set-up: chromium (browser test of the web page)".into(),
+        &mut ensure_chromium,
+    )?;
     if !args.tests_only {
         timed("cargo fmt --check".into(), &mut || {
             sh(cargo_cmd().args(["fmt", "--all", "--check"]))
@@ -105,4 +109,37 @@ pub fn run(args: &CiArgs) -> Result<()> {
         bail!("tests failed in: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The serve crate's page test drives Debian's Chromium. Installs it when missing and we
+/// can (root with apt-get, as on CI); otherwise says how, and the test will say so too.
+fn ensure_chromium() -> Result<()> {
+    if std::path::Path::new("/usr/bin/chromium").exists()
+        || std::env::var_os("SPAM_SKIP_BROWSER").is_some()
+    {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
+    if !(is_root && has_apt) {
+        println!(
+            "chromium is not installed: install it (Debian: `apt-get install chromium`) or set \
+             SPAM_SKIP_BROWSER=1 to skip the browser test"
+        );
+        return Ok(());
+    }
+    sh(Command::new("apt-get").args(["update", "-qq"]))?;
+    sh(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }

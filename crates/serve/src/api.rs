@@ -4,9 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -170,7 +169,6 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .route("/v1/classify", post(classify))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, guard_request))
 }
@@ -234,9 +232,9 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 async fn classify(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<axum::Json<ClassifyResponse>, ApiError> {
-    let body = body.map_err(|e| body_error(&e, state.max_body_bytes))?;
+    let body = read_body(request.into_body(), state.max_body_bytes).await?;
     let texts = parse_request(&body, state.max_texts, state.max_text_chars)?;
     let predictions = state.worker.classify(texts.clone()).await?;
     let labels = state.worker.labels();
@@ -267,18 +265,52 @@ async fn classify(
     }))
 }
 
-fn body_error(e: &BytesRejection, limit: usize) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// Reads a body of at most `limit` bytes. A larger one is answered 413, after reading
+/// (and discarding) the rest of it when that is not much more than the limit, so that the
+/// client, still sending, can read the answer instead of seeing its connection reset.
+async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let drain_limit = limit.saturating_mul(4).max(DRAIN_AT_LEAST);
+    let too_large = || {
         ApiError::too_large(format!(
             "the request body is larger than the limit of {limit} bytes"
         ))
+    };
+    if body
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n > drain_limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        } else if seen > drain_limit {
+            break;
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+    }
+    if seen > limit {
+        Err(too_large())
     } else {
-        ApiError::new(
-            e.status(),
-            format!("could not read the request body: {}", e.body_text()),
-        )
+        Ok(buf)
     }
 }
+
+/// Oversized bodies up to this size (or 4 times the limit) are read to the end before the
+/// 413 answer; larger ones are cut off.
+const DRAIN_AT_LEAST: usize = 16 << 20;
 
 /// Validates a `POST /v1/classify` body and returns its texts.
 pub fn parse_request(

@@ -107,6 +107,12 @@ pub async fn serve(predictor: Predictor, opts: ServeOptions) -> Result<()> {
         .local_addr()
         .context("could not read the listening address")?;
     println!("Serving on http://{addr}");
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: {addr} is reachable from other machines; the API has no authentication"
+        );
+        tracing::warn!(%addr, "listening on a non-loopback address");
+    }
     tracing::info!(%addr, labels = ?predictor.label_names(), "serving");
     let worker = spawn_worker_with(predictor, opts.worker_options());
     serve_on(listener, worker, &opts, shutdown_signal()).await?;

@@ -1,0 +1,23 @@
+//! Serves a run directory: `cargo run -p spam-serve --example serve -- RUN_DIR [ADDR]`.
+//!
+//! Then open the printed address in a browser, or
+//! `curl -s localhost:8000/v1/classify -d '{"text": "Free entry to win a prize!"}'`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use spam_serve::{ServeOptions, serve_blocking};
+use spam_train::Predictor;
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let run_dir = PathBuf::from(args.next().context("usage: serve RUN_DIR [ADDR]")?);
+    let mut opts = ServeOptions::default();
+    if let Some(addr) = args.next() {
+        opts.addr = addr
+            .parse()
+            .with_context(|| format!("`{addr}` is not an address like 127.0.0.1:8000"))?;
+    }
+    let predictor = Predictor::load(&run_dir, tch::Device::cuda_if_available())?;
+    serve_blocking(predictor, opts)
+}

@@ -55,11 +55,16 @@ def random_params(h, seed, full):
     def normal(shape, std):
         return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
 
-    w_std = 0.02 if full else 0.15
-    proj_std = w_std / np.sqrt(2 * L)
+    if full:
+        # With GPT-2's own 0.02 the random model just repeats its last token; at 0.05 the
+        # blocks matter and greedy decoding wanders through the vocabulary.
+        w_std = proj_std = 0.05
+    else:
+        w_std = 0.15
+        proj_std = w_std / np.sqrt(2 * L)
     p = {
         "model/wte": normal((V, e), 0.1 if full else 0.3),
-        "model/wpe": normal((C, e), 0.01 if full else 0.1),
+        "model/wpe": normal((C, e), 0.05 if full else 0.1),
     }
     for i in range(L):
         b = f"model/h{i}/"

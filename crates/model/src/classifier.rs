@@ -542,7 +542,7 @@ impl Classifier {
         let source = SafeTensorsFile::open(&dir.join(WEIGHTS_FILE))?.into_source();
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
-        let mut gpt = Gpt2::with_init(&root, &config.model, InitMode::Zeros);
+        let mut gpt = Gpt2::with_init(&root, &config.model, InitMode::Uninit);
         let mut head = new_head(&root, &config);
         if let Trainable::Lora { rank, alpha } = config.trainable
             && !config.lora_merged
@@ -575,7 +575,7 @@ fn new_head(root: &nn::Path, config: &ClassifierConfig) -> Dense {
         config.num_classes,
         true,
         Layout::OutIn,
-        Init::Const(0.0),
+        Some(Init::Const(0.0)),
     )
 }
 

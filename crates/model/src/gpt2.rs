@@ -25,8 +25,19 @@ pub const LAYER_NORM_EPS: f64 = 1e-5;
 pub enum InitMode {
     /// GPT-2's scheme, from libtorch's global generator (see [`Gpt2::new`]).
     Gpt2,
-    /// Zeros (and ones for LayerNorm scales): cheap, for models about to be loaded.
+    /// Zeros (and ones for LayerNorm scales).
     Zeros,
+    /// Projection and embedding weights left uninitialised (biases and norms as in `Zeros`):
+    /// the cheapest, only for models whose every variable is overwritten next (loaders).
+    Uninit,
+}
+
+/// Creates a float variable; `None` leaves its memory uninitialised.
+fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
+    match init {
+        Some(init) => q.var(name, dims, init),
+        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
+    }
 }
 
 /// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
@@ -103,14 +114,14 @@ impl Dense {
         out_dim: i64,
         bias: bool,
         layout: Layout,
-        weight_init: Init,
+        weight_init: Option<Init>,
     ) -> Self {
         let q = sub_path(p, name);
         let dims = match layout {
             Layout::InOut => [in_dim, out_dim],
             Layout::OutIn => [out_dim, in_dim],
         };
-        let weight = q.var("weight", &dims, weight_init);
+        let weight = new_var(&q, "weight", &dims, weight_init);
         let bias = bias.then(|| q.var("bias", &[out_dim], Init::Const(0.0)));
         Self {
             name: name.to_string(),
@@ -272,17 +283,18 @@ impl Block {
         let e = cfg.n_embd;
         let (w, w_proj) = match init {
             InitMode::Gpt2 => (
-                Init::Randn {
+                Some(Init::Randn {
                     mean: 0.0,
                     stdev: 0.02,
-                },
+                }),
                 // GPT-2: residual projections scaled by 1/sqrt(number of residual layers).
-                Init::Randn {
+                Some(Init::Randn {
                     mean: 0.0,
                     stdev: 0.02 / (2.0 * cfg.n_layer as f64).sqrt(),
-                },
+                }),
             ),
-            InitMode::Zeros => (Init::Const(0.0), Init::Const(0.0)),
+            InitMode::Zeros => (Some(Init::Const(0.0)), Some(Init::Const(0.0))),
+            InitMode::Uninit => (None, None),
         };
         let name = |s: &str| format!("h.{i}.{s}");
         let dense =
@@ -358,19 +370,20 @@ impl Gpt2 {
         let e = cfg.n_embd;
         let (wte_init, wpe_init) = match init {
             InitMode::Gpt2 => (
-                Init::Randn {
+                Some(Init::Randn {
                     mean: 0.0,
                     stdev: 0.02,
-                },
-                Init::Randn {
+                }),
+                Some(Init::Randn {
                     mean: 0.0,
                     stdev: 0.01,
-                },
+                }),
             ),
-            InitMode::Zeros => (Init::Const(0.0), Init::Const(0.0)),
+            InitMode::Zeros => (Some(Init::Const(0.0)), Some(Init::Const(0.0))),
+            InitMode::Uninit => (None, None),
         };
-        let wte = p.sub("wte").var("weight", &[cfg.vocab_size, e], wte_init);
-        let wpe = p.sub("wpe").var("weight", &[cfg.n_ctx, e], wpe_init);
+        let wte = new_var(&p.sub("wte"), "weight", &[cfg.vocab_size, e], wte_init);
+        let wpe = new_var(&p.sub("wpe"), "weight", &[cfg.n_ctx, e], wpe_init);
         let blocks = (0..cfg.n_layer as usize)
             .map(|i| Block::new(p, i, cfg, init))
             .collect();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
+use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, Result};
@@ -194,8 +195,29 @@ impl TensorSource {
                 tensor: raw.key.clone(),
             });
         }
+        // Fast path: float32 data into contiguous float32 CPU variables is a plain memory copy
+        // straight from the mapped file (in parallel); anything else goes through libtorch.
+        let (direct, converted): (Vec<_>, Vec<_>) = plan.into_iter().partition(|(var, raw)| {
+            cfg!(target_endian = "little")
+                && raw.dtype == DType::F32
+                && var.device() == tch::Device::Cpu
+                && var.kind() == Kind::Float
+                && var.is_contiguous()
+                && var.numel() * 4 == raw.end - raw.start
+        });
+        let jobs: Vec<(usize, &[u8])> = direct
+            .iter()
+            .map(|(var, raw)| (var.data_ptr() as usize, raw.bytes()))
+            .collect();
+        jobs.par_iter().for_each(|&(dst, src)| {
+            // SAFETY: `dst` is the start of a contiguous float32 CPU tensor of exactly
+            // `src.len()` bytes (checked above), owned by a variable that stays alive for the
+            // whole call (borrowed from `vars`); distinct variables do not overlap, and the
+            // source is a read-only mapping.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+        });
         tch::no_grad(|| -> Result<()> {
-            for (var, raw) in plan {
+            for (var, raw) in converted {
                 let src = raw.to_tensor()?;
                 let mut dst = var.shallow_clone();
                 dst.f_copy_(&src).map_err(|e| {

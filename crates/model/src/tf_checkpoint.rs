@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -542,6 +543,7 @@ impl OpenAiCheckpoint {
             path: index_path.clone(),
             ..Default::default()
         };
+        let mut crc_jobs = Vec::with_capacity(index.entries.len());
         for (key, entry) in &index.entries {
             let Some(name) = map_openai_name(key) else {
                 return Err(ModelError::UnexpectedTensor {
@@ -612,17 +614,14 @@ impl OpenAiCheckpoint {
                     ),
                 ));
             }
-            let bytes = &file.bytes()[start as usize..end as usize];
-            let actual = crc32c::crc32c(bytes);
-            let expected = unmask_crc(entry.crc32c);
-            if actual != expected {
-                return Err(ModelError::CrcMismatch {
-                    path: data_path,
-                    tensor: key.clone(),
-                    expected,
-                    actual,
-                });
-            }
+            crc_jobs.push((
+                key.clone(),
+                data_path,
+                file.clone(),
+                start as usize,
+                end as usize,
+                unmask_crc(entry.crc32c),
+            ));
             // OpenAI stores projection weights as [1, in, out] (a 1x1 convolution).
             let shape = if key.ends_with("/w") && entry.shape.len() == 3 && entry.shape[0] == 1 {
                 entry.shape[1..].to_vec()
@@ -641,6 +640,22 @@ impl OpenAiCheckpoint {
                     end: end as usize,
                 },
             );
+        }
+        // Verify every tensor's crc32c (in parallel), reporting the first bad one in key order.
+        let bad = crc_jobs
+            .par_iter()
+            .map(|(key, path, file, start, end, expected)| {
+                let actual = crc32c::crc32c(&file.bytes()[*start..*end]);
+                (actual != *expected).then(|| ModelError::CrcMismatch {
+                    path: path.clone(),
+                    tensor: key.clone(),
+                    expected: *expected,
+                    actual,
+                })
+            })
+            .collect::<Vec<_>>();
+        if let Some(err) = bad.into_iter().flatten().next() {
+            return Err(err);
         }
         check_hparams(&hparams, &tensors, &files.hparams)?;
         Ok(Self {

@@ -138,7 +138,7 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
     cfg.validate()?;
     match weights {
         Weights::Random { seed } => {
-            let gpt = Gpt2::with_init(p, cfg, InitMode::Zeros);
+            let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
             gpt.init_seeded(*seed);
             Ok(gpt)
         }
@@ -147,7 +147,7 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
                 .open()?
                 .ok_or_else(|| ModelError::UnknownWeights { path: path.clone() })?;
             check_same_dims(cfg, &ckpt_cfg, path)?;
-            let gpt = Gpt2::with_init(p, cfg, InitMode::Zeros);
+            let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
             source.copy_into(&backbone_vars(&gpt))?;
             Ok(gpt)
         }

@@ -427,3 +427,33 @@ fn generation_greedy_and_sampled() {
         .is_err()
     );
 }
+
+#[test]
+fn cuda_matches_cpu_when_available() {
+    // Runs only where a GPU is present; the CUDA path compiles everywhere.
+    let device = spam_model::DeviceChoice::Auto
+        .resolve()
+        .expect("auto device");
+    if device == Device::Cpu {
+        assert!(
+            "cuda"
+                .parse::<spam_model::DeviceChoice>()
+                .expect("parse")
+                .resolve()
+                .is_err()
+        );
+        return;
+    }
+    let mut cc = ClassifierConfig::new(Config::tiny(), 2);
+    cc.token_position = TokenPosition::Flexible;
+    let cpu =
+        Classifier::new(cc.clone(), &Weights::Random { seed: 7 }, Device::Cpu, 123).expect("cpu");
+    let gpu = Classifier::new(cc, &Weights::Random { seed: 7 }, device, 123).expect("gpu");
+    let x = ids(&[&[5, 6, 7, 8, 0], &[9, 10, 11, 12, 13]]);
+    let l = Tensor::from_slice(&[4i64, 5]);
+    let a = cpu.forward(&x, Some(&l), false);
+    let b = gpu
+        .forward(&x.to_device(device), Some(&l.to_device(device)), false)
+        .to_device(Device::Cpu);
+    assert!(max_abs(&a, &b) < 1e-4);
+}

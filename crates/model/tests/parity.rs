@@ -39,7 +39,7 @@ fn check_logits(lm: &LanguageModel, e: &serde_json::Value, what: &str) -> (f64, 
     (chapter, hf)
 }
 
-fn check_greedy(lm: &LanguageModel, e: &serde_json::Value, what: &str) {
+fn check_greedy(lm: &LanguageModel, e: &serde_json::Value, what: &str) -> Vec<i64> {
     let g = &e["greedy"];
     let prompt = i64s(&g["prompt_ids"]);
     let want = i64s(&g["generated_ids"]);
@@ -67,6 +67,7 @@ fn check_greedy(lm: &LanguageModel, e: &serde_json::Value, what: &str) {
             );
         }
     }
+    out.generated_ids
 }
 
 #[test]

@@ -421,6 +421,20 @@ impl Classifier {
     /// `forward(ids, l, t) == forward_suffix(&forward_prefix(ids), l, t)`.
     pub fn forward_suffix(&self, hidden: &Tensor, lengths: Option<&Tensor>, train: bool) -> Tensor {
         let n = self.gpt.n_layer();
+        if let Some(pos) = self.single_position(hidden, lengths)
+            && self.frozen_blocks < n
+        {
+            // Only one position per row reaches the head, so the last block computes keys
+            // and values everywhere but the rest of its work at that position alone.
+            let x = self.gpt.run_blocks(
+                hidden,
+                self.frozen_blocks..n - 1,
+                self.config.causal_mask,
+                train,
+            );
+            let h = self.gpt.blocks[n - 1].forward_at(&x, &pos, self.config.causal_mask, train);
+            return self.head.forward(&self.gpt.final_norm(&h));
+        }
         let x = self.gpt.run_blocks(
             hidden,
             self.frozen_blocks..n,
@@ -430,6 +444,23 @@ impl Classifier {
         let x = self.gpt.final_norm(&x);
         let pooled = self.select(&x, lengths);
         self.head.forward(&pooled)
+    }
+
+    /// The one position per row the head reads (`[b]`), when the token position has one.
+    fn single_position(&self, x: &Tensor, lengths: Option<&Tensor>) -> Option<Tensor> {
+        let size = x.size();
+        let (b, t) = (size[0], size[1]);
+        let dev = x.device();
+        match (self.config.token_position, lengths) {
+            (TokenPosition::Last, _) | (TokenPosition::Flexible, None) => {
+                Some(Tensor::full([b], t - 1, (Kind::Int64, dev)))
+            }
+            (TokenPosition::First, _) => Some(Tensor::zeros([b], (Kind::Int64, dev))),
+            (TokenPosition::Flexible, Some(len)) => {
+                Some((len.to_device(dev).to_kind(Kind::Int64) - 1).clamp(0, t - 1))
+            }
+            (TokenPosition::Pooled, _) => None,
+        }
     }
 
     /// Picks or pools the positions of final-normed hidden states `[b, t, e]` -> `[b, e]`.

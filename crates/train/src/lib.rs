@@ -12,7 +12,9 @@
 //! use spam_train::{Examples, PadTo, RunOptions, TrainConfig, TrainData, train};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let config = ClassifierConfig::new(Config::tiny(), vec!["ham".into(), "spam".into()]);
+//! let mut config = ClassifierConfig::new(Config::tiny(), 2);
+//! config.label_names = vec!["ham".into(), "spam".into()];
+//! config.pad_id = 0;
 //! let model = Classifier::new(config, &Weights::Random { seed: 123 }, tch::Device::Cpu, 123)?;
 //! let examples = Examples { ids: vec![vec![1, 2, 3]; 16], labels: vec![0, 1].repeat(8) };
 //! let data = TrainData {

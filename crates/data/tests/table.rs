@@ -139,9 +139,21 @@ fn table_errors_name_file_and_line() {
 fn read_texts_takes_one_column_without_labels() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("texts.csv");
-    std::fs::write(&path, "id,text\n1,\"Hello, world\"\n2,only one class here\n").expect("write");
-    let texts = spam_data::read_texts(&path, &spam_data::TableOptions::csv("text", "text")).expect("read");
-    assert_eq!(texts, vec!["Hello, world".to_string(), "only one class here".to_string()]);
-    let err = spam_data::read_texts(&path, &spam_data::TableOptions::csv("body", "body")).expect_err("no such column");
+    std::fs::write(
+        &path,
+        "id,text\n1,\"Hello, world\"\n2,only one class here\n",
+    )
+    .expect("write");
+    let texts =
+        spam_data::read_texts(&path, &spam_data::TableOptions::csv("text", "text")).expect("read");
+    assert_eq!(
+        texts,
+        vec![
+            "Hello, world".to_string(),
+            "only one class here".to_string()
+        ]
+    );
+    let err = spam_data::read_texts(&path, &spam_data::TableOptions::csv("body", "body"))
+        .expect_err("no such column");
     assert!(err.to_string().contains("body"), "{err}");
 }

@@ -116,12 +116,11 @@ pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<Str
     Ok(read_rows(path, &bytes, &opts)?.0)
 }
 
+/// Texts, and raw labels with their line numbers.
+type Rows = (Vec<String>, Vec<(usize, String)>);
+
 /// The text and raw label (with its line) of every record.
-fn read_rows(
-    path: &Path,
-    bytes: &[u8],
-    opts: &TableOptions,
-) -> Result<(Vec<String>, Vec<(usize, String)>)> {
+fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)

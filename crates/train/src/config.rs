@@ -101,16 +101,17 @@ impl TrainConfig {
         if self.grad_accum_steps == 0 {
             return Err("gradient accumulation steps must be at least 1".into());
         }
-        if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
+        if self.optimizer.lr.is_nan() || self.optimizer.lr <= 0.0 || self.optimizer.lr.is_infinite()
+        {
             return Err(format!(
                 "learning rate must be positive, got {}",
                 self.optimizer.lr
             ));
         }
-        if let Some(c) = self.clip_grad_norm {
-            if !(c > 0.0) {
-                return Err(format!("gradient clipping norm must be positive, got {c}"));
-            }
+        if let Some(c) = self.clip_grad_norm
+            && (c.is_nan() || c <= 0.0)
+        {
+            return Err(format!("gradient clipping norm must be positive, got {c}"));
         }
         Ok(())
     }

@@ -98,12 +98,10 @@ impl<'a> Runner<'a> {
             ),
             _ => cache_blocker(model, data.pad),
         };
-        if engine == Engine::Cached {
-            if let Some(why) = &why_plain {
-                anyhow::bail!(
-                    "the cached path cannot be used here: {why}; use --engine auto or plain"
-                );
-            }
+        if engine == Engine::Cached
+            && let Some(why) = &why_plain
+        {
+            anyhow::bail!("the cached path cannot be used here: {why}; use --engine auto or plain");
         }
         let eval_batch = if unpadded_last { 1 } else { batch_size.max(1) };
         let predict_batch = if unpadded_last { 1 } else { EVAL_BATCH };

@@ -231,7 +231,8 @@ fn fused_step(
     let bc2 = bias_correction2_sqrt as f32;
     let eps = c.eps as f32;
     let neg_step = (-step_size) as f32;
-    let update = |(((p, g), m), v): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
+    type Chunks<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
+    let update = |(((p, g), m), v): Chunks<'_>| {
         for i in 0..p.len() {
             let gi = g[i];
             let pi = p[i] * decay;

@@ -185,28 +185,29 @@ pub fn train(
             }
             position.global_step += 1;
             steps_this_process += 1;
-            if let (Some(every), Some(_)) = (config.checkpoint_every, &options.checkpoint_dir) {
-                if position.global_step % every == 0 && !last_of_epoch {
-                    checkpoint::save(
-                        &checkpoint_dir(options)?,
-                        model,
-                        &optimizer,
-                        &position,
-                        &report,
-                    )?;
-                }
+            if let (Some(every), Some(_)) = (config.checkpoint_every, &options.checkpoint_dir)
+                && position.global_step % every == 0
+                && !last_of_epoch
+            {
+                checkpoint::save(
+                    &checkpoint_dir(options)?,
+                    model,
+                    &optimizer,
+                    &position,
+                    &report,
+                )?;
             }
             if options.stop_after_steps == Some(steps_this_process) {
                 progress.finish();
                 bail!(StoppedForTest);
             }
-            if let Some(patience) = config.early_stopping_patience {
-                if evals_without_improvement >= patience {
-                    progress.println(&format!(
-                        "Early stopping: validation loss has not improved for {patience} evaluations"
-                    ));
-                    stopped_early = true;
-                }
+            if let Some(patience) = config.early_stopping_patience
+                && evals_without_improvement >= patience
+            {
+                progress.println(&format!(
+                    "Early stopping: validation loss has not improved for {patience} evaluations"
+                ));
+                stopped_early = true;
             }
             if stopped_early {
                 break;

@@ -9,6 +9,8 @@
 //! through our runner and optimizer, on both computation paths, and every step's loss must
 //! match the recorded one.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -57,8 +57,10 @@ pub fn run(args: &FetchArgs) -> Result<()> {
     }
     let root = project_root();
     let mut failures = Vec::new();
-    if all || args.libtorch {
-        if let Err(err) = fetch_libtorch(&root, args.cuda, args.force) {
+    if (all || args.libtorch)
+        && let Err(err) = fetch_libtorch(&root, args.cuda, args.force)
+    {
+        {
             failures.push(format!(
                 "libtorch: {err:#}\n  By hand: `pip install --no-deps --target libtorch {}`, \
                  or point LIBTORCH at an existing libtorch {TORCH_VERSION} (its lib/ must be \
@@ -68,14 +70,14 @@ pub fn run(args: &FetchArgs) -> Result<()> {
         }
     }
     if all || args.weights {
-        if let Err(err) =
-            crate::fetch_weights::run(&root, &args.size, args.from.as_deref(), args.force)
-        {
+        let result = crate::fetch_weights::run(&root, &args.size, args.from.as_deref(), args.force);
+        if let Err(err) = result {
             failures.push(format!("weights: {err:#}"));
         }
     }
     if all || args.data {
-        if let Err(err) = crate::fetch_data::run(&root, args.from.as_deref(), args.force) {
+        let result = crate::fetch_data::run(&root, args.from.as_deref(), args.force);
+        if let Err(err) = result {
             failures.push(format!("data: {err:#}"));
         }
     }
@@ -108,8 +110,8 @@ fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
             );
         }
     }
-    if !force {
-        if let Ok(installed) = fs::read_to_string(dir.join(MARKER)) {
+    if !force && let Ok(installed) = fs::read_to_string(dir.join(MARKER)) {
+        {
             // A CUDA install also serves CPU builds.
             let satisfied = installed == wanted || (!cuda && installed.ends_with("cuda\n"));
             // The fast check (files and version) keeps a second run under a second; the

@@ -267,3 +267,74 @@ optimizer = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 
         .expect("probability");
     assert!(p > 0.5 && p <= 1.0);
 }
+
+/// `generate --json` on checkpoints written by TensorFlow and by transformers gives the
+/// chapter's greedy tokens, top-10 ids and logits (small fixtures of the model crate).
+#[test]
+fn generate_json_matches_the_chapters_model_on_both_formats() {
+    let fixtures = root().join("crates/model/tests/fixtures/tiny");
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let greedy = &expected["greedy"];
+    let prompt: Vec<String> = greedy["prompt_ids"]
+        .as_array()
+        .expect("prompt ids")
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let n = greedy["generated_ids"]
+        .as_array()
+        .expect("generated")
+        .len()
+        .to_string();
+    for source in [
+        fixtures.join("openai"),
+        fixtures.join("hub/model.safetensors"),
+        fixtures.join("hf"),
+    ] {
+        let (code, stdout, stderr) = run_cli(&[
+            "generate",
+            "--weights",
+            source.to_str().expect("utf-8"),
+            "--prompt-ids",
+            &prompt.join(","),
+            "--max-new-tokens",
+            &n,
+            "--json",
+            "--device",
+            "cpu",
+        ]);
+        assert_eq!(code, 0, "{}: {stderr}", source.display());
+        let got: serde_json::Value = serde_json::from_str(&stdout).expect("generate json");
+        assert_eq!(got["prompt_ids"], greedy["prompt_ids"]);
+        assert_eq!(
+            got["generated_ids"],
+            greedy["generated_ids"],
+            "{}",
+            source.display()
+        );
+        let steps = got["steps"].as_array().expect("steps");
+        assert_eq!(
+            steps.len(),
+            greedy["steps"].as_array().expect("steps").len()
+        );
+        for (s, e) in steps.iter().zip(greedy["steps"].as_array().expect("steps")) {
+            assert_eq!(s["top_ids"], e["top_ids"], "{}", source.display());
+            for (a, b) in s["top_logits"]
+                .as_array()
+                .expect("logits")
+                .iter()
+                .zip(e["top_logits"].as_array().expect("l"))
+            {
+                let (a, b) = (a.as_f64().expect("f"), b.as_f64().expect("f"));
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{}: logit {a} vs {b}",
+                    source.display()
+                );
+            }
+        }
+    }
+}

@@ -448,8 +448,16 @@ pub struct GenerateArgs {
     /// An OpenAI checkpoint folder, or a .safetensors file (or its folder).
     #[arg(long, value_name = "PATH")]
     pub weights: PathBuf,
-    #[arg(long)]
-    pub prompt: String,
+    /// The prompt text (GPT-2 tokens).
+    #[arg(
+        long,
+        required_unless_present = "prompt_ids",
+        conflicts_with = "prompt_ids"
+    )]
+    pub prompt: Option<String>,
+    /// The prompt as token ids instead of text, e.g. `15496,11,995`.
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
+    pub prompt_ids: Option<Vec<i64>>,
     #[arg(long, default_value_t = 25)]
     pub max_new_tokens: usize,
     /// 0 is greedy (the chapter's check); above 0 samples.

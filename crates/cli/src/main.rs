@@ -182,11 +182,11 @@ fn generate(a: args::GenerateArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let lm = spam_model::LanguageModel::from_path(&a.weights, device)?;
     let tokenizer = spam_data::Tokenizer::gpt2();
-    let prompt: Vec<i64> = tokenizer
-        .encode(&a.prompt)
-        .into_iter()
-        .map(i64::from)
-        .collect();
+    let prompt: Vec<i64> = match (&a.prompt_ids, &a.prompt) {
+        (Some(ids), _) => ids.clone(),
+        (None, Some(text)) => tokenizer.encode(text).into_iter().map(i64::from).collect(),
+        (None, None) => bail!("give --prompt TEXT or --prompt-ids ID,ID,..."),
+    };
     let opts = spam_model::GenerateOptions {
         max_new_tokens: a.max_new_tokens,
         temperature: a.temperature,

@@ -58,7 +58,10 @@ fn expected_size(size: &str, file: &str) -> Option<u64> {
 
 pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<()> {
     hub_repo(size)?;
-    let dir = root.join("models").join("gpt2").join(size);
+    // SPAM_MODELS_DIR moves the models folder (tests use a temporary one).
+    let models =
+        std::env::var_os("SPAM_MODELS_DIR").map_or_else(|| root.join("models"), PathBuf::from);
+    let dir = models.join("gpt2").join(size);
     if let Some(source) = from {
         return import(source, &dir);
     }

@@ -2,169 +2,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Cursor, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Cursor, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
+use http_server::{Route, Server};
 use spam_data::DataError;
 use spam_data::download::{DownloadOptions, download, partial_path, sha256_hex};
 use spam_data::fetch::{SmsFetchOptions, fetch_sms, install_from};
-
-/// What the server answers.
-#[derive(Clone)]
-enum Route {
-    /// The body, honouring `Range`.
-    File(Vec<u8>),
-    /// Like `File`, but the first request sends only the first `n` bytes and drops the connection.
-    DropFirst(Vec<u8>, usize),
-    /// A status without body.
-    Status(u16),
-    /// `Status` for the first `n` requests, then `File`.
-    FailFirst(u16, usize, Vec<u8>),
-    /// Accept and say nothing.
-    Hang,
-}
-
-/// (path, Range header) of every request, in order.
-type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-struct Server {
-    base: String,
-    log: RequestLog,
-}
-
-impl Server {
-    fn start(routes: Vec<(&str, Route)>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let routes: Arc<HashMap<String, Route>> = Arc::new(
-            routes
-                .into_iter()
-                .map(|(p, r)| (p.to_string(), r))
-                .collect(),
-        );
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let log2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let routes = Arc::clone(&routes);
-                let log = Arc::clone(&log2);
-                std::thread::spawn(move || handle(stream, &routes, &log));
-            }
-        });
-        Server { base, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn hits(&self, path: &str) -> Vec<Option<String>> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p == path)
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
-}
-
-fn handle(
-    mut stream: TcpStream,
-    routes: &HashMap<String, Route>,
-    log: &Mutex<Vec<(String, Option<String>)>>,
-) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut first = String::new();
-    if reader.read_line(&mut first).is_err() {
-        return;
-    }
-    let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("range")
-        {
-            range = Some(v.trim().to_string());
-        }
-    }
-    let nth = {
-        let mut log = log.lock().unwrap();
-        log.push((path.clone(), range.clone()));
-        log.iter().filter(|(p, _)| *p == path).count()
-    };
-    let start: u64 = range
-        .as_deref()
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.trim_end_matches('-').parse().ok())
-        .unwrap_or(0);
-    let send_file = |stream: &mut TcpStream, body: &[u8], cut: Option<usize>| {
-        let start = start as usize;
-        if start > 0 {
-            if start >= body.len() {
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                return;
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len() - 1,
-                body.len(),
-                body.len() - start
-            );
-        } else {
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-        }
-        let end = cut.map_or(body.len(), |c| c.min(body.len()));
-        let _ = stream.write_all(&body[start.min(end)..end]);
-        let _ = stream.flush();
-    };
-    match routes.get(&path) {
-        None => {
-            let _ = write!(
-                stream,
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-        Some(Route::Status(code)) => {
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {code} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-        Some(Route::File(body)) => send_file(&mut stream, body, None),
-        Some(Route::DropFirst(body, n)) => send_file(&mut stream, body, (nth == 1).then_some(*n)),
-        Some(Route::FailFirst(code, n, body)) => {
-            if nth <= *n {
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {code} Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            } else {
-                send_file(&mut stream, body, None);
-            }
-        }
-        Some(Route::Hang) => std::thread::sleep(Duration::from_secs(5)),
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-}
 
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()

@@ -1,0 +1,145 @@
+//! `cargo xtask fetch --weights` against a local HTTP server: the OpenAI files, a dropped
+//! connection resumed, the hub fallback, and the message when both fail.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+#[path = "../../crates/data/tests/common/http_server.rs"]
+mod http_server;
+
+use std::path::Path;
+use std::process::Command;
+
+use http_server::{Route, Server};
+
+const FILES: [&str; 7] = [
+    "checkpoint",
+    "encoder.json",
+    "hparams.json",
+    "model.ckpt.data-00000-of-00001",
+    "model.ckpt.index",
+    "model.ckpt.meta",
+    "vocab.bpe",
+];
+
+fn body(name: &str, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(7) ^ name.len() as u8)
+        .collect()
+}
+
+fn fetch(server: &Server, models: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["fetch", "--weights", "--size", "355M"])
+        .args(extra)
+        .env("SPAM_MODELS_DIR", models)
+        .env("SPAM_OPENAI_BASE_URL", server.url("/openai"))
+        .env("SPAM_HUB_BASE_URL", server.url("/hub"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn openai_files_download_and_a_dropped_connection_resumes() {
+    let mut routes: Vec<(String, Route)> = FILES
+        .iter()
+        .map(|f| (format!("/openai/355M/{f}"), Route::File(body(f, 1000))))
+        .collect();
+    // The big file drops its connection after 150 kB; the retry resumes with Range.
+    let big = body("data", 400_000);
+    routes[3].1 = Route::DropFirst(big.clone(), 150_000);
+    let server = Server::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    );
+    let models = tempfile::tempdir().unwrap();
+
+    let out = fetch(&server, models.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = models.path().join("gpt2/355M");
+    assert_eq!(
+        std::fs::read(dir.join("model.ckpt.data-00000-of-00001")).unwrap(),
+        big
+    );
+    for f in FILES {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let hits = server.hits("/openai/355M/model.ckpt.data-00000-of-00001");
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!(hits[1].as_deref(), Some("bytes=150000-"));
+    assert!(!dir.join("model.ckpt.data-00000-of-00001.partial").exists());
+
+    // A second run is a no-op.
+    let out = fetch(&server, models.path(), &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to do"));
+}
+
+#[test]
+fn falls_back_to_the_hub_then_explains_when_both_fail() {
+    let st = body("safetensors", 5000);
+    let server = Server::start(vec![(
+        "/hub/gpt2-medium/resolve/main/model.safetensors",
+        Route::File(st.clone()),
+    )]);
+    let models = tempfile::tempdir().unwrap();
+    let out = fetch(&server, models.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(models.path().join("gpt2/355M/model.safetensors")).unwrap(),
+        st
+    );
+
+    let empty = Server::start(vec![]);
+    let models = tempfile::tempdir().unwrap();
+    let out = fetch(&empty, models.path(), &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--from DIR") && stderr.contains("--weights random"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn from_imports_a_checkpoint_folder_and_rejects_others() {
+    let src = tempfile::tempdir().unwrap();
+    for f in [
+        "hparams.json",
+        "model.ckpt.index",
+        "model.ckpt.data-00000-of-00001",
+    ] {
+        std::fs::write(src.path().join(f), body(f, 64)).unwrap();
+    }
+    let server = Server::start(vec![]);
+    let models = tempfile::tempdir().unwrap();
+    let out = fetch(
+        &server,
+        models.path(),
+        &["--from", src.path().to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(models.path().join("gpt2/355M/model.ckpt.index").is_file());
+
+    std::fs::remove_file(src.path().join("model.ckpt.index")).unwrap();
+    let out = fetch(
+        &server,
+        models.path(),
+        &["--from", src.path().to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model.ckpt.index"));
+}

@@ -1,0 +1,70 @@
+//! One training step and the frozen-prefix cache build at GPT-2 124M shapes (random
+//! weights, batch 8 x 120 tokens, the chapter's `last_block` setting).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use spam_model::{Classifier, ClassifierConfig, ModelSize, Weights};
+use spam_train::engine::Runner;
+use spam_train::trainer::{loss_of, trainable_parameters};
+use spam_train::{AdamW, AdamWConfig, Engine, Examples, PadTo, TrainData};
+use tch::Device;
+
+fn data(n: usize) -> TrainData {
+    let ex = Examples {
+        ids: (0..n)
+            .map(|i| {
+                (0..30 + (i % 60) as i64)
+                    .map(|t| (t * 97 + i as i64) % 50_000)
+                    .collect()
+            })
+            .collect(),
+        labels: (0..n).map(|i| (i % 2) as i64).collect(),
+    };
+    TrainData {
+        train: ex.clone(),
+        validation: ex.clone(),
+        test: ex,
+        pad: PadTo::Fixed(120),
+        pad_id: 50256,
+        label_names: vec!["ham".into(), "spam".into()],
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let model = Classifier::new(
+        ClassifierConfig::spam(ModelSize::S124M),
+        &Weights::Random { seed: 1 },
+        Device::Cpu,
+        1,
+    )
+    .expect("124M classifier");
+    let mut group = c.benchmark_group("124M");
+    group.sample_size(10);
+
+    let small = data(16);
+    group.bench_function("cache build, 16 examples x 120 tokens", |b| {
+        b.iter(|| Runner::new(&model, &small, Engine::Cached, Device::Cpu, true).expect("runner"))
+    });
+
+    for engine in [Engine::Cached, Engine::Plain] {
+        let d = data(16);
+        let runner = Runner::new(&model, &d, engine, Device::Cpu, true).expect("runner");
+        let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+        let batch: Vec<usize> = (0..8).collect();
+        group.bench_function(
+            format!("training step, batch 8 x 120, {engine:?} path"),
+            |b| {
+                b.iter(|| {
+                    let bt = runner.train_batch(&batch);
+                    let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
+                    loss.backward();
+                    opt.step(5e-5);
+                    opt.zero_grad();
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -35,6 +35,10 @@ pub fn sms_collection() -> PathBuf {
 pub fn spam_cli() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // CI passes the binary it built with the rest of the workspace.
+        if let Some(bin) = std::env::var_os("SPAM_CLI_BIN") {
+            return PathBuf::from(bin);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root())

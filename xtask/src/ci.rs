@@ -16,6 +16,7 @@ const PACKAGES: &[&str] = &[
     "spam-data",
     "spam-model",
     "spam-train",
+    "spam-serve",
     "spam-cli",
     "spam-e2e",
     "xtask",
@@ -75,24 +76,61 @@ pub fn run(args: &CiArgs) -> Result<()> {
     } else {
         args.packages.iter().map(String::as_str).collect()
     };
+    // One build of every test binary for the whole workspace: `cargo test -p X` per crate
+    // would resolve features per crate and rebuild shared dependencies for each. The
+    // binaries are then run crate by crate, each crate a step of its own.
+    let mut binaries: Vec<TestBinary> = Vec::new();
     timed("build tests".into(), &mut || {
-        let mut cmd = cargo_cmd();
-        cmd.args(["test", "--no-run"]);
-        for p in &packages {
-            cmd.args(["-p", p]);
-        }
-        sh(&mut cmd)
+        binaries = build_tests(&cargo, &root)?;
+        Ok(())
     })?;
+    let spam_cli = binaries
+        .iter()
+        .find(|b| b.package == "spam-cli" && b.kind == "bin" && !b.test)
+        .map(|b| b.path.clone());
     let mut failed = Vec::new();
     for p in &packages {
         // Keep going after a failure so one run reports every broken crate.
-        if timed(format!("tests: {p}"), &mut || {
-            sh(cargo_cmd().args(["test", "-p", p]))
+        let ok = timed(format!("tests: {p}"), &mut || {
+            let mine: Vec<&TestBinary> = binaries
+                .iter()
+                .filter(|b| b.package == *p && b.test)
+                .collect();
+            if mine.is_empty() {
+                bail!("no test binaries were built for {p}");
+            }
+            let mut errors = Vec::new();
+            for b in mine {
+                let mut cmd = Command::new(&b.path);
+                cmd.current_dir(&b.manifest_dir).env("CARGO", &cargo);
+                if let Some(cli) = &spam_cli {
+                    // The end-to-end tests use this binary instead of building their own.
+                    cmd.env("SPAM_CLI_BIN", cli);
+                }
+                println!("     Running {} ({})", b.target, b.path.display());
+                if let Err(e) = sh(&mut cmd) {
+                    errors.push(format!("{e:#}"));
+                }
+            }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                bail!(errors.join("; "))
+            }
         })
-        .is_err()
-        {
+        .is_ok();
+        if !ok {
             failed.push(*p);
         }
+    }
+
+    // Doc tests of every library in one go, with the same features as the build above.
+    if timed("tests: doc tests".into(), &mut || {
+        sh(cargo_cmd().args(["test", "--workspace", "--doc"]))
+    })
+    .is_err()
+    {
+        failed.push("doc tests");
     }
 
     println!("\nCI summary:");
@@ -142,4 +180,73 @@ fn ensure_chromium() -> Result<()> {
             "chromium",
         ])
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// A compiled test (or binary) target, from cargo's JSON messages.
+#[derive(Debug)]
+struct TestBinary {
+    package: String,
+    target: String,
+    kind: String,
+    test: bool,
+    path: std::path::PathBuf,
+    manifest_dir: std::path::PathBuf,
+}
+
+/// `cargo test --workspace --no-run`, returning every executable it built.
+fn build_tests(cargo: &str, root: &std::path::Path) -> Result<Vec<TestBinary>> {
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("building the tests failed ({})", out.status);
+    }
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        let manifest = msg["manifest_path"].as_str().unwrap_or_default();
+        let package = std::path::Path::new(manifest)
+            .parent()
+            .and_then(|d| std::fs::read_to_string(d.join("Cargo.toml")).ok())
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("name = ")
+                        .map(|n| n.trim_matches('"').to_string())
+                })
+            })
+            .unwrap_or_default();
+        found.push(TestBinary {
+            package,
+            target: msg["target"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            kind: msg["target"]["kind"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            test: msg["profile"]["test"].as_bool().unwrap_or(false),
+            path: exe.into(),
+            manifest_dir: std::path::Path::new(manifest)
+                .parent()
+                .unwrap_or(root)
+                .to_path_buf(),
+        });
+    }
+    Ok(found)
 }

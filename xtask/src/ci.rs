@@ -50,7 +50,8 @@ pub fn run(args: &CiArgs) -> Result<()> {
     };
 
     timed("set-up: libtorch".into(), &mut || {
-        sh(cargo_cmd().args(["xtask", "fetch", "--libtorch"]))
+        // In-process: a nested `cargo xtask` could rebuild xtask itself.
+        crate::fetch::fetch_libtorch(&root, false, false)
     })?;
     timed(
         "set-up: chromium (browser test of the web page)".into(),

@@ -98,7 +98,8 @@ pub fn libtorch_dir(root: &Path) -> PathBuf {
     root.join("libtorch")
 }
 
-fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
+/// Installs libtorch unless the right one is already there (`fetch --libtorch`).
+pub fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
     let dir = libtorch_dir(root);
     let variant = if cuda { "cuda" } else { "cpu" };
     let wanted = format!("torch {TORCH_VERSION} {variant}\n");

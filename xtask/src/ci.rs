@@ -221,16 +221,7 @@ fn build_tests(cargo: &str, root: &std::path::Path) -> Result<Vec<TestBinary>> {
             continue;
         };
         let manifest = msg["manifest_path"].as_str().unwrap_or_default();
-        let package = std::path::Path::new(manifest)
-            .parent()
-            .and_then(|d| std::fs::read_to_string(d.join("Cargo.toml")).ok())
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("name = ")
-                        .map(|n| n.trim_matches('"').to_string())
-                })
-            })
-            .unwrap_or_default();
+        let package = package_name(msg["package_id"].as_str().unwrap_or_default());
         found.push(TestBinary {
             package,
             target: msg["target"]["name"]
@@ -250,4 +241,14 @@ fn build_tests(cargo: &str, root: &std::path::Path) -> Result<Vec<TestBinary>> {
         });
     }
     Ok(found)
+}
+
+/// The package name in a cargo package id: `path+file:///…/tests#spam-e2e@0.1.0`, or
+/// `path+file:///…/xtask#0.1.0` when the folder already bears the name.
+fn package_name(id: &str) -> String {
+    let (path, fragment) = id.rsplit_once('#').unwrap_or((id, ""));
+    match fragment.split_once('@') {
+        Some((name, _)) => name.to_string(),
+        None => path.rsplit('/').next().unwrap_or_default().to_string(),
+    }
 }

@@ -370,20 +370,14 @@ impl EvalDataArgs {
                         self.label_column.as_str(),
                     )
                 };
-                o.text_column = column(&self.text_column);
-                o.label_column = column(&self.label_column);
+                o.text_column = spam_data::Column::name_or_index(&self.text_column);
+                o.label_column = spam_data::Column::name_or_index(&self.label_column);
                 spam_data::read_labelled(&self.data, &o)?
             }
             (other, _) => bail!("unknown --format {other:?}: use auto, sms or table"),
         };
         Ok(ds)
     }
-}
-
-fn column(s: &str) -> spam_data::Column {
-    s.parse::<usize>()
-        .map(spam_data::Column::Index)
-        .unwrap_or_else(|_| spam_data::Column::Name(s.into()))
 }
 
 #[derive(Args, Debug)]
@@ -432,7 +426,7 @@ impl ClassifyArgs {
         let tsv = file
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("txt"));
-        let col = column(&self.text_column);
+        let col = spam_data::Column::name_or_index(&self.text_column);
         let mut o = if tsv {
             spam_data::TableOptions::tsv(col.clone(), col.clone())
         } else {

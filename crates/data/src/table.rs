@@ -21,6 +21,15 @@ pub enum Column {
     Index(usize),
 }
 
+impl Column {
+    /// A 0-based index when `s` is a number, else a header name (how the CLI and run
+    /// configs spell a column).
+    pub fn name_or_index(s: &str) -> Self {
+        s.parse::<usize>()
+            .map_or_else(|_| Column::Name(s.to_string()), Column::Index)
+    }
+}
+
 impl From<&str> for Column {
     fn from(s: &str) -> Self {
         Column::Name(s.to_string())

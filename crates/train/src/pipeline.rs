@@ -138,8 +138,8 @@ impl RunConfig {
                     delimiter,
                     has_header: d.has_header,
                     quoting: true,
-                    text_column: column(&d.text_column),
-                    label_column: column(&d.label_column),
+                    text_column: Column::name_or_index(&d.text_column),
+                    label_column: Column::name_or_index(&d.label_column),
                     label_names: None,
                 })
             }
@@ -161,12 +161,6 @@ impl RunConfig {
             batch_size: self.train.batch_size,
         })
     }
-}
-
-fn column(s: &str) -> Column {
-    s.parse::<usize>()
-        .map(Column::Index)
-        .unwrap_or_else(|_| Column::Name(s.to_string()))
 }
 
 /// Options of [`fine_tune`] that are not part of the run's definition.

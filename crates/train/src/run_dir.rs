@@ -12,7 +12,6 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -27,21 +26,15 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
+/// Writes `bytes` to `path` atomically (spam-data's temp file, fsync, rename), creating
+/// the folder first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("could not write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    Ok(())
+    Ok(spam_data::files::write_atomic(path, bytes)?)
 }
 
 /// Draws `loss.png` and `accuracy.png` from a report, like the chapter's two figures.

@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{Config, END_OF_TEXT, ModelSize};
 use crate::error::{ModelError, Result};
-use crate::gpt2::{Dense, Gpt2, InitMode, Layout};
+use crate::gpt2::{Dense, Gpt2, InitMode, Layout, Prefix};
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 use crate::weights::{Weights, build_backbone};
@@ -410,11 +410,14 @@ impl Classifier {
     /// Embeddings and the frozen blocks `0..k`, in evaluation mode under `no_grad`: a cache of
     /// this is exact for training when dropout is 0.
     pub fn forward_prefix(&self, ids: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let x = self.gpt.embed(ids, false);
-            self.gpt
-                .run_blocks(&x, 0..self.frozen_blocks, self.config.causal_mask, false)
-        })
+        self.frozen_prefix().forward(ids)
+    }
+
+    /// The embeddings and frozen blocks as a [`Prefix`] sharing this model's weights, for
+    /// computing [`Classifier::forward_prefix`] on other threads.
+    pub fn frozen_prefix(&self) -> Prefix {
+        self.gpt
+            .prefix(0..self.frozen_blocks, self.config.causal_mask)
     }
 
     /// Blocks `k..`, final norm, token selection/pooling and head. With dropout 0,

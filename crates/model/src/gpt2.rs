@@ -40,6 +40,13 @@ fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor
     }
 }
 
+/// Token plus position embeddings of `ids` `[b, t]`.
+fn embed(wte: &Tensor, wpe: &Tensor, ids: &Tensor) -> Tensor {
+    let t = ids.size().last().copied().unwrap_or(0);
+    let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
+    Tensor::embedding(wte, ids, -1, false, false) + Tensor::embedding(wpe, &pos, -1, false, false)
+}
+
 /// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
 pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
     let mut parts = dotted.split('.');
@@ -80,6 +87,14 @@ impl Lora {
     /// `alpha * A @ B`, shape `[in, out]`.
     pub fn delta(&self) -> Tensor {
         self.a.matmul(&self.b) * self.alpha
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            a: self.a.shallow_clone(),
+            b: self.b.shallow_clone(),
+            alpha: self.alpha,
+        }
     }
 }
 
@@ -170,6 +185,19 @@ impl Dense {
             (Some(l), Layout::OutIn) => self.weight.detach() + l.delta().tr(),
         })
     }
+
+    /// The same layer sharing this one's tensors (see [`Gpt2::prefix`]).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.as_ref().map(Tensor::shallow_clone),
+            layout: self.layout,
+            in_dim: self.in_dim,
+            out_dim: self.out_dim,
+            lora: self.lora.as_ref().map(Lora::shallow_clone),
+        }
+    }
 }
 
 /// LayerNorm over the last dimension (`weight` = the chapter's `scale`, `bias` = `shift`).
@@ -198,6 +226,14 @@ impl LayerNorm {
             LAYER_NORM_EPS,
             true,
         )
+    }
+
+    fn shallow_clone(&self) -> Self {
+        Self {
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.shallow_clone(),
+            dim: self.dim,
+        }
     }
 }
 
@@ -399,6 +435,25 @@ impl Block {
             &self.mlp.c_proj,
         ]
     }
+
+    /// The same block sharing this one's tensors (see [`Gpt2::prefix`]).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            ln_1: self.ln_1.shallow_clone(),
+            attn: Attention {
+                c_attn: self.attn.c_attn.shallow_clone(),
+                c_proj: self.attn.c_proj.shallow_clone(),
+                n_head: self.attn.n_head,
+                dropout: self.attn.dropout,
+            },
+            ln_2: self.ln_2.shallow_clone(),
+            mlp: Mlp {
+                c_fc: self.mlp.c_fc.shallow_clone(),
+                c_proj: self.mlp.c_proj.shallow_clone(),
+                dropout: self.mlp.dropout,
+            },
+        }
+    }
 }
 
 /// GPT-2 backbone with an LM head tied to the token embedding.
@@ -469,11 +524,7 @@ impl Gpt2 {
     /// # Panics
     /// If an id is outside the vocabulary or `t > n_ctx` (libtorch index error).
     pub fn embed(&self, ids: &Tensor, train: bool) -> Tensor {
-        let t = ids.size().last().copied().unwrap_or(0);
-        let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
-        let x = Tensor::embedding(&self.wte, ids, -1, false, false)
-            + Tensor::embedding(&self.wpe, &pos, -1, false, false);
-        x.dropout(self.config.dropout, train)
+        embed(&self.wte, &self.wpe, ids).dropout(self.config.dropout, train)
     }
 
     /// Runs blocks `blocks` (e.g. `0..n_layer`) on hidden states `[b, t, e]`.
@@ -494,6 +545,17 @@ impl Gpt2 {
     /// The final LayerNorm (`ln_f`).
     pub fn final_norm(&self, x: &Tensor) -> Tensor {
         self.ln_f.forward(x)
+    }
+
+    /// The embeddings and blocks `blocks`, sharing this model's tensors, as a value that can
+    /// move to another thread (`tch::Tensor` is `Send` but not `Sync`, so `&Gpt2` cannot).
+    pub fn prefix(&self, blocks: Range<usize>, causal: bool) -> Prefix {
+        Prefix {
+            wte: self.wte.shallow_clone(),
+            wpe: self.wpe.shallow_clone(),
+            blocks: self.blocks[blocks].iter().map(Block::shallow_clone).collect(),
+            causal,
+        }
     }
 
     /// Vocabulary logits from final-normed hidden states, with the head tied to `wte`.
@@ -567,5 +629,29 @@ impl Gpt2 {
         out.push(("ln_f.weight".to_string(), self.ln_f.weight.shallow_clone()));
         out.push(("ln_f.bias".to_string(), self.ln_f.bias.shallow_clone()));
         out
+    }
+}
+
+/// Embeddings plus the first blocks of a [`Gpt2`], evaluated without dropout and without
+/// gradient: what a frozen-prefix cache stores. Built by [`Gpt2::prefix`]; it shares the
+/// model's weights and is `Send`, so several threads can each run their own batches.
+#[derive(Debug)]
+pub struct Prefix {
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    causal: bool,
+}
+
+impl Prefix {
+    /// Hidden states `[b, t, e]` after the prefix's blocks for `ids` `[b, t]`.
+    pub fn forward(&self, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let mut x = embed(&self.wte, &self.wpe, ids);
+            for block in &self.blocks {
+                x = block.forward(&x, self.causal, false);
+            }
+            x
+        })
     }
 }

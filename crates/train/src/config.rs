@@ -71,7 +71,7 @@ pub enum Engine {
     Auto,
     /// Every step runs the whole model, as the chapter does.
     Plain,
-    /// Frozen blocks run once per example; steps run the trainable blocks only.
+    /// Frozen blocks run once per distinct input; steps run the trainable blocks only.
     Cached,
 }
 

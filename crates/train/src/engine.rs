@@ -7,13 +7,15 @@
 //! both paths give the same losses up to float rounding.
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
-use spam_model::{Classifier, TokenPosition};
+use spam_model::{Classifier, Prefix, TokenPosition};
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
-use crate::batch::{PadTo, make_batch};
+use crate::batch::{Examples, PadTo, make_batch};
 use crate::config::Engine;
 use crate::trainer::{Split, TrainData, eval_batches, loss_of};
 
@@ -29,13 +31,127 @@ pub struct Batch {
     pub labels: Tensor,
 }
 
+/// Rows per cache batch when each CPU worker runs on one libtorch thread.
+const CPU_CACHE_BATCH: usize = 8;
+
+/// The frozen blocks' output for every example. Examples with the same token ids (the SMS
+/// collection repeats some messages) share one computed row.
 enum Cache {
-    /// Fixed padding: `[rows, cols, emb]` per split, every position (the trainable blocks
-    /// attend over padding too).
-    Padded([Tensor; 3]),
+    /// Fixed padding: `[distinct inputs, cols, emb]`, every position (the trainable blocks
+    /// attend over padding too), and per split the row of each example.
+    Padded { hidden: Tensor, rows: [Vec<i64>; 3] },
     /// Dynamic padding: each example's true-length `[len, emb]`; batches pad with zeros,
     /// which no classified position can see under the causal mask.
     Ragged([Vec<Tensor>; 3]),
+}
+
+/// The distinct inputs of the three splits (after truncation to a fixed length), so each is
+/// run through the frozen blocks once.
+struct Distinct {
+    /// One row per distinct input (labels unused).
+    examples: Examples,
+    /// How many examples each distinct input stands for.
+    copies: Vec<usize>,
+    /// Per split, the distinct row of each example.
+    rows: [Vec<usize>; 3],
+}
+
+impl Distinct {
+    fn of(splits: &[&Examples; 3], pad: PadTo) -> Self {
+        let mut seen: HashMap<&[i64], usize> = HashMap::new();
+        let mut examples = Examples::default();
+        let mut copies = Vec::new();
+        let rows = splits.map(|split| {
+            split
+                .ids
+                .iter()
+                .map(|ids| {
+                    let key = match pad {
+                        PadTo::Fixed(n) => &ids[..ids.len().min(n)],
+                        PadTo::Dynamic => &ids[..],
+                    };
+                    let u = *seen.entry(key).or_insert_with(|| {
+                        examples.ids.push(key.to_vec());
+                        examples.labels.push(0);
+                        copies.push(0);
+                        copies.len() - 1
+                    });
+                    copies[u] += 1;
+                    u
+                })
+                .collect()
+        });
+        Self {
+            examples,
+            copies,
+            rows,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.copies.len()
+    }
+}
+
+/// Threads for the cache build. On the CPU, `n` workers with one libtorch thread each beat
+/// one batch at a time on `n` libtorch threads (measured ~15 % on 2 cores: every op of a
+/// block is otherwise a fork/join of the thread pool, and the small ones do not scale).
+struct Workers {
+    threads: usize,
+}
+
+impl Workers {
+    fn for_device(device: Device) -> Self {
+        let threads = if device == Device::Cpu {
+            tch::get_num_threads().max(1) as usize
+        } else {
+            1
+        };
+        Self { threads }
+    }
+
+    /// `f(state, batch)` for every batch, in parallel, each thread with its own `state()`
+    /// (made here, then moved: tensors are `Send` but not `Sync`); results in batch order.
+    fn run<S: Send, T: Send>(
+        &self,
+        state: impl Fn() -> S,
+        batches: &[Vec<usize>],
+        f: impl Fn(&S, &[usize]) -> T + Sync,
+    ) -> Vec<T> {
+        let threads = self.threads.min(batches.len()).max(1);
+        if threads == 1 {
+            let state = state();
+            return batches.iter().map(|b| f(&state, b)).collect();
+        }
+        let intra = tch::get_num_threads();
+        let next = AtomicUsize::new(0);
+        let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let state = state();
+                    let (next, f) = (&next, &f);
+                    scope.spawn(move || {
+                        tch::set_num_threads(1);
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(batch) = batches.get(i) else { break };
+                            done.push((i, f(&state, batch)));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        // The workers' setting is process-wide for libtorch's BLAS: give the steps theirs back.
+        tch::set_num_threads(intra);
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, t)| t).collect()
+    }
 }
 
 pub struct Runner<'a> {
@@ -43,6 +159,8 @@ pub struct Runner<'a> {
     data: &'a TrainData,
     device: Device,
     cache: Option<Cache>,
+    /// Distinct inputs the cache holds, and the examples they stand for.
+    cache_rows: (usize, usize),
     why_plain: Option<String>,
     frozen_blocks: usize,
     /// Rows per evaluation batch (the chapter evaluates with its training batch size).
@@ -110,6 +228,7 @@ impl<'a> Runner<'a> {
             data,
             device,
             cache: None,
+            cache_rows: (0, 0),
             why_plain,
             frozen_blocks,
             eval_batch,
@@ -117,7 +236,9 @@ impl<'a> Runner<'a> {
         };
         if runner.why_plain.is_none() {
             let start = std::time::Instant::now();
-            runner.cache = Some(runner.build_cache(quiet));
+            let (cache, rows) = runner.build_cache(quiet);
+            runner.cache = Some(cache);
+            runner.cache_rows = rows;
             info!(
                 "prefix cache built in {:.1} s",
                 start.elapsed().as_secs_f64()
@@ -130,8 +251,9 @@ impl<'a> Runner<'a> {
     pub fn describe(&self) -> String {
         match (&self.cache, &self.why_plain) {
             (Some(_), _) => format!(
-                "cached (blocks 0..{} run once per example; steps run the trainable part)",
-                self.frozen_blocks
+                "cached (blocks 0..{} run once per distinct input, {} for {} examples; \
+                 steps run the trainable part)",
+                self.frozen_blocks, self.cache_rows.0, self.cache_rows.1
             ),
             (None, Some(why)) => format!("plain ({why})"),
             (None, None) => "plain".into(),
@@ -142,62 +264,84 @@ impl<'a> Runner<'a> {
         self.cache.is_some()
     }
 
-    fn build_cache(&self, quiet: bool) -> Cache {
+    fn build_cache(&self, quiet: bool) -> (Cache, (usize, usize)) {
+        let splits = [Split::Train, Split::Validation, Split::Test].map(|s| s.of(self.data));
         let bar = crate::progress::Progress::cache_bar(
             quiet,
-            (self.data.train.len() + self.data.validation.len() + self.data.test.len()) as u64,
+            splits.iter().map(|e| e.len()).sum::<usize>() as u64,
         );
-        let out = tch::no_grad(|| match self.data.pad {
-            PadTo::Fixed(_) => {
-                Cache::Padded([Split::Train, Split::Validation, Split::Test].map(|split| {
-                    let examples = split.of(self.data);
-                    let mut parts = Vec::new();
-                    for chunk in crate::batch::sequential_batches(examples.len(), EVAL_BATCH) {
-                        let b = make_batch(
-                            examples,
-                            &chunk,
-                            self.data.pad,
-                            self.data.pad_id,
-                            self.device,
-                        );
-                        parts.push(self.model.forward_prefix(&b.ids));
-                        bar.inc(chunk.len() as u64);
-                    }
-                    if parts.is_empty() {
-                        Tensor::zeros([0], (Kind::Float, self.device))
-                    } else {
-                        Tensor::cat(&parts, 0)
-                    }
-                }))
+        let distinct = Distinct::of(&splits, self.data.pad);
+        let workers = Workers::for_device(self.device);
+        let rows_per_batch = if workers.threads > 1 { CPU_CACHE_BATCH } else { EVAL_BATCH };
+        let batches: Vec<Vec<usize>> = match self.data.pad {
+            PadTo::Fixed(_) => crate::batch::sequential_batches(distinct.len(), rows_per_batch),
+            PadTo::Dynamic => {
+                // Length-sorted batches waste no compute on padding.
+                let mut order: Vec<usize> = (0..distinct.len()).collect();
+                order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
+                order.chunks(rows_per_batch).map(<[usize]>::to_vec).collect()
+            }
+        };
+        let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
+        let (distinct, bar) = (&distinct, &bar);
+        let run_batch = move |prefix: &Prefix, chunk: &[usize]| {
+            let b = make_batch(&distinct.examples, chunk, pad, pad_id, device);
+            let hidden = prefix.forward(&b.ids);
+            bar.inc(chunk.iter().map(|&u| distinct.copies[u]).sum::<usize>() as u64);
+            hidden
+        };
+        let out = match self.data.pad {
+            PadTo::Fixed(cols) => {
+                let e = self.model.config.model.n_embd;
+                let size = [distinct.len() as i64, cols.max(1) as i64, e];
+                let hidden = Tensor::empty(size, (Kind::Float, self.device));
+                let state = || (self.model.frozen_prefix(), hidden.shallow_clone());
+                workers.run(state, &batches, |(prefix, hidden), chunk| {
+                    // Batches are consecutive distinct rows: each writes its own slice.
+                    let h = run_batch(prefix, chunk);
+                    let _ = hidden
+                        .narrow(0, chunk[0] as i64, chunk.len() as i64)
+                        .copy_(&h);
+                });
+                Cache::Padded {
+                    hidden,
+                    rows: distinct
+                        .rows
+                        .clone()
+                        .map(|r| r.into_iter().map(|u| u as i64).collect()),
+                }
             }
             PadTo::Dynamic => {
-                Cache::Ragged([Split::Train, Split::Validation, Split::Test].map(|split| {
-                    let examples = split.of(self.data);
-                    // Length-sorted batches waste no compute on padding.
-                    let mut order: Vec<usize> = (0..examples.len()).collect();
-                    order.sort_by_key(|&i| Reverse(examples.ids[i].len()));
-                    let mut rows: Vec<Option<Tensor>> = (0..examples.len()).map(|_| None).collect();
-                    for chunk in order.chunks(EVAL_BATCH) {
-                        let b = make_batch(
-                            examples,
-                            chunk,
-                            PadTo::Dynamic,
-                            self.data.pad_id,
-                            self.device,
-                        );
-                        let hidden = self.model.forward_prefix(&b.ids);
-                        for (r, &i) in chunk.iter().enumerate() {
-                            let len = examples.ids[i].len().max(1) as i64;
-                            rows[i] = Some(hidden.get(r as i64).narrow(0, 0, len).copy());
-                        }
-                        bar.inc(chunk.len() as u64);
-                    }
-                    rows.into_iter().flatten().collect()
+                let state = || self.model.frozen_prefix();
+                let parts = workers.run(state, &batches, |prefix, chunk| {
+                    let hidden = run_batch(prefix, chunk);
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(r, &u)| {
+                            let len = distinct.examples.ids[u].len().max(1) as i64;
+                            (u, hidden.get(r as i64).narrow(0, 0, len).copy())
+                        })
+                        .collect::<Vec<_>>()
+                });
+                let mut by_row: Vec<Option<Tensor>> = (0..distinct.len()).map(|_| None).collect();
+                for (u, t) in parts.into_iter().flatten() {
+                    by_row[u] = Some(t);
+                }
+                Cache::Ragged(distinct.rows.clone().map(|rows| {
+                    rows.iter()
+                        .filter_map(|&u| by_row[u].as_ref().map(Tensor::shallow_clone))
+                        .collect()
                 }))
             }
-        });
+        };
         bar.finish_and_clear();
-        out
+        let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
+        info!(
+            "prefix cache: {} distinct inputs for {} examples, {} thread(s)",
+            rows.0, rows.1, workers.threads
+        );
+        (out, rows)
     }
 
     /// The batch of training examples at `indices`.
@@ -205,7 +349,8 @@ impl<'a> Runner<'a> {
         self.batch(Split::Train, indices)
     }
 
-    fn batch(&self, split: Split, indices: &[usize]) -> Batch {
+    /// The batch of `split`'s examples at `indices`.
+    pub fn batch(&self, split: Split, indices: &[usize]) -> Batch {
         let examples = split.of(self.data);
         let b = make_batch(
             examples,
@@ -216,11 +361,11 @@ impl<'a> Runner<'a> {
         );
         let input = match &self.cache {
             None => b.ids,
-            Some(Cache::Padded(h)) => {
-                let idx =
-                    Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>())
-                        .to_device(self.device);
-                h[split_index(split)].index_select(0, &idx)
+            Some(Cache::Padded { hidden, rows }) => {
+                let rows = &rows[split_index(split)];
+                let idx = Tensor::from_slice(&indices.iter().map(|&i| rows[i]).collect::<Vec<_>>())
+                    .to_device(self.device);
+                hidden.index_select(0, &idx)
             }
             Some(Cache::Ragged(rows)) => {
                 let rows = &rows[split_index(split)];

@@ -3,7 +3,8 @@
 //! - [`train`]: the loop of the chapter's `train_classifier_simple` (AdamW, eval every
 //!   50 steps on 5 batches, accuracy after each epoch, final accuracy on every split), with
 //!   gradient accumulation, `ignore_index`, warmup + cosine, clipping and early stopping.
-//! - A faster path with the same math: frozen blocks run once per example ([`Engine`]).
+//! - A faster path with the same math: frozen blocks run once per distinct input, on every
+//!   core ([`Engine`]).
 //! - [`run_dir`]: `metrics.json`, `loss.png`, `accuracy.png`, the model, checkpoints.
 //! - [`checkpoint`]: resumable runs; a killed run resumed ends with the same metrics.
 //!

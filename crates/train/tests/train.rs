@@ -67,6 +67,48 @@ fn cached_path_gives_the_plain_losses_flexible_dynamic() {
     assert_close(&cached, &plain, 1e-4);
 }
 
+/// Data whose splits repeat rows, within a split and across splits (the SMS collection does).
+fn data_with_duplicates(pad: PadTo) -> spam_train::TrainData {
+    let mut data = tiny_data(pad);
+    for i in 0..10 {
+        let (ids, label) = (data.train.ids[i].clone(), data.train.labels[i]);
+        data.train.ids.push(ids.clone());
+        data.train.labels.push(label);
+        data.test.ids.push(ids);
+        data.test.labels.push(label);
+    }
+    data
+}
+
+#[test]
+fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
+    use spam_train::trainer::Split;
+    for (position, pad) in [
+        (TokenPosition::Last, PadTo::Fixed(16)),
+        (TokenPosition::Flexible, PadTo::Dynamic),
+    ] {
+        let model = tiny_model(position, Trainable::LastBlock);
+        let data = data_with_duplicates(pad);
+        let threads = tch::get_num_threads();
+        let cached = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached");
+        // The build's worker threads hand libtorch's thread count back.
+        assert_eq!(tch::get_num_threads(), threads);
+        let how = cached.describe();
+        assert!(how.contains("104 for 124 examples"), "{how}");
+        let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+        for split in [Split::Train, Split::Validation, Split::Test] {
+            let (a, b) = (cached.loss(split, 100, None), plain.loss(split, 100, None));
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{split:?} {pad:?}: {a} vs {b}");
+            assert_eq!(cached.predictions(split), plain.predictions(split), "{split:?}");
+        }
+        // Row by row as well: every example's logits, duplicates included.
+        let idx: Vec<usize> = (0..data.test.len()).collect();
+        let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx), false);
+        let diff = (logits(&cached) - logits(&plain)).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{pad:?}: max |delta logit| {diff}");
+    }
+}
+
 #[test]
 fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
     let model = tiny_model(TokenPosition::Last, Trainable::All);

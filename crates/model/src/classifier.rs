@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{Config, END_OF_TEXT, ModelSize};
 use crate::error::{ModelError, Result};
-use crate::gpt2::{Dense, Gpt2, InitMode, Layout, Prefix};
+use crate::gpt2::{Dense, Gpt2, InitMode, Layout};
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 use crate::weights::{Weights, build_backbone};
@@ -410,14 +410,26 @@ impl Classifier {
     /// Embeddings and the frozen blocks `0..k`, in evaluation mode under `no_grad`: a cache of
     /// this is exact for training when dropout is 0.
     pub fn forward_prefix(&self, ids: &Tensor) -> Tensor {
-        self.frozen_prefix().forward(ids)
+        tch::no_grad(|| {
+            let x = self.gpt.embed(ids, false);
+            self.gpt
+                .run_blocks(&x, 0..self.frozen_blocks, self.config.causal_mask, false)
+        })
     }
 
-    /// The embeddings and frozen blocks as a [`Prefix`] sharing this model's weights, for
-    /// computing [`Classifier::forward_prefix`] on other threads.
-    pub fn frozen_prefix(&self) -> Prefix {
-        self.gpt
-            .prefix(0..self.frozen_blocks, self.config.causal_mask)
+    /// A classifier sharing this one's weights and variable store, to run on another thread:
+    /// `tch::Tensor` is `Send` but not `Sync`, so `&Classifier` cannot cross threads but a
+    /// replica can. Updates through either are seen by both.
+    pub fn replica(&self) -> Self {
+        let mut vs = nn::VarStore::new(self.vs.device());
+        vs.variables_ = std::sync::Arc::clone(&self.vs.variables_);
+        Self {
+            vs,
+            gpt: self.gpt.shallow_clone(),
+            head: self.head.shallow_clone(),
+            config: self.config.clone(),
+            frozen_blocks: self.frozen_blocks,
+        }
     }
 
     /// Blocks `k..`, final norm, token selection/pooling and head. With dropout 0,

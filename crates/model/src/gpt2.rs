@@ -186,7 +186,7 @@ impl Dense {
         })
     }
 
-    /// The same layer sharing this one's tensors (see [`Gpt2::prefix`]).
+    /// The same layer sharing this one's tensors.
     pub fn shallow_clone(&self) -> Self {
         Self {
             name: self.name.clone(),
@@ -436,7 +436,7 @@ impl Block {
         ]
     }
 
-    /// The same block sharing this one's tensors (see [`Gpt2::prefix`]).
+    /// The same block sharing this one's tensors.
     pub fn shallow_clone(&self) -> Self {
         Self {
             ln_1: self.ln_1.shallow_clone(),
@@ -547,14 +547,14 @@ impl Gpt2 {
         self.ln_f.forward(x)
     }
 
-    /// The embeddings and blocks `blocks`, sharing this model's tensors, as a value that can
-    /// move to another thread (`tch::Tensor` is `Send` but not `Sync`, so `&Gpt2` cannot).
-    pub fn prefix(&self, blocks: Range<usize>, causal: bool) -> Prefix {
-        Prefix {
+    /// The same model sharing this one's tensors (see [`crate::Classifier::replica`]).
+    pub fn shallow_clone(&self) -> Self {
+        Self {
             wte: self.wte.shallow_clone(),
             wpe: self.wpe.shallow_clone(),
-            blocks: self.blocks[blocks].iter().map(Block::shallow_clone).collect(),
-            causal,
+            blocks: self.blocks.iter().map(Block::shallow_clone).collect(),
+            ln_f: self.ln_f.shallow_clone(),
+            config: self.config,
         }
     }
 
@@ -629,29 +629,5 @@ impl Gpt2 {
         out.push(("ln_f.weight".to_string(), self.ln_f.weight.shallow_clone()));
         out.push(("ln_f.bias".to_string(), self.ln_f.bias.shallow_clone()));
         out
-    }
-}
-
-/// Embeddings plus the first blocks of a [`Gpt2`], evaluated without dropout and without
-/// gradient: what a frozen-prefix cache stores. Built by [`Gpt2::prefix`]; it shares the
-/// model's weights and is `Send`, so several threads can each run their own batches.
-#[derive(Debug)]
-pub struct Prefix {
-    wte: Tensor,
-    wpe: Tensor,
-    blocks: Vec<Block>,
-    causal: bool,
-}
-
-impl Prefix {
-    /// Hidden states `[b, t, e]` after the prefix's blocks for `ids` `[b, t]`.
-    pub fn forward(&self, ids: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let mut x = embed(&self.wte, &self.wpe, ids);
-            for block in &self.blocks {
-                x = block.forward(&x, self.causal, false);
-            }
-            x
-        })
     }
 }

@@ -51,7 +51,7 @@ pub use config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelSize};
 pub use device::{DeviceChoice, parse_device};
 pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Generation, Step, generate, try_generate};
-pub use gpt2::{Block, Gpt2, InitMode, Prefix};
+pub use gpt2::{Block, Gpt2, InitMode};
 pub use tf_checkpoint::OpenAiCheckpoint;
 pub use weights::{LanguageModel, Weights};
 

@@ -457,3 +457,33 @@ fn cuda_matches_cpu_when_available() {
         .to_device(Device::Cpu);
     assert!(max_abs(&a, &b) < 1e-4);
 }
+
+#[test]
+fn a_replica_shares_the_weights_and_runs_on_another_thread() {
+    let mut cc = ClassifierConfig::new(Config::tiny(), 2);
+    cc.trainable = Trainable::Lora {
+        rank: 2,
+        alpha: 2.0,
+    };
+    let model =
+        Classifier::new(cc, &Weights::Random { seed: 4 }, Device::Cpu, 9).expect("tiny classifier");
+    let ids = Tensor::from_slice(&[3i64, 14, 15, 92, 65, 35]).view([2, 3]);
+    let here = model.forward(&ids, None, false);
+    let replica = model.replica();
+    let ids2 = ids.shallow_clone();
+    let there = std::thread::spawn(move || replica.forward(&ids2, None, false))
+        .join()
+        .expect("thread");
+    assert_eq!((&here - &there).abs().max().double_value(&[]), 0.0);
+    // An update through the original is seen by a replica (same tensors, same variable store).
+    let replica = model.replica();
+    tch::no_grad(|| {
+        let _ = model.head.weight.shallow_clone().fill_(0.25);
+    });
+    let after = replica.forward(&ids, None, false);
+    assert!((&after - &here).abs().max().double_value(&[]) > 1e-6);
+    assert_eq!(
+        replica.trainable_variables().len(),
+        model.trainable_variables().len()
+    );
+}

@@ -41,9 +41,14 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
 
     let small = data(16);
-    group.bench_function("cache build, 16 examples x 120 tokens", |b| {
-        b.iter(|| Runner::new(&model, &small, Engine::Cached, Device::Cpu, true).expect("runner"))
-    });
+    group.bench_function(
+        "cache build, 16 distinct inputs x 120 tokens (48 examples)",
+        |b| {
+            b.iter(|| {
+                Runner::new(&model, &small, Engine::Cached, Device::Cpu, true).expect("runner")
+            })
+        },
+    );
 
     for engine in [Engine::Cached, Engine::Plain] {
         let d = data(16);

@@ -8,15 +8,15 @@
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
-use spam_model::{Classifier, Prefix, TokenPosition};
+use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
 use crate::batch::{Examples, PadTo, make_batch};
 use crate::config::Engine;
+use crate::parallel::Workers;
 use crate::trainer::{Split, TrainData, eval_batches, loss_of};
 
 /// Batch size of the cache build and of evaluation passes: bigger than training's 8
@@ -90,67 +90,6 @@ impl Distinct {
 
     fn len(&self) -> usize {
         self.copies.len()
-    }
-}
-
-/// Threads for the cache build. On the CPU, `n` workers with one libtorch thread each beat
-/// one batch at a time on `n` libtorch threads (measured ~15 % on 2 cores: every op of a
-/// block is otherwise a fork/join of the thread pool, and the small ones do not scale).
-struct Workers {
-    threads: usize,
-}
-
-impl Workers {
-    fn for_device(device: Device) -> Self {
-        let threads = if device == Device::Cpu {
-            tch::get_num_threads().max(1) as usize
-        } else {
-            1
-        };
-        Self { threads }
-    }
-
-    /// `f(state, batch)` for every batch, in parallel, each thread with its own `state()`
-    /// (made here, then moved: tensors are `Send` but not `Sync`); results in batch order.
-    fn run<S: Send, T: Send>(
-        &self,
-        state: impl Fn() -> S,
-        batches: &[Vec<usize>],
-        f: impl Fn(&S, &[usize]) -> T + Sync,
-    ) -> Vec<T> {
-        let threads = self.threads.min(batches.len()).max(1);
-        if threads == 1 {
-            let state = state();
-            return batches.iter().map(|b| f(&state, b)).collect();
-        }
-        let intra = tch::get_num_threads();
-        let next = AtomicUsize::new(0);
-        let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    let state = state();
-                    let (next, f) = (&next, &f);
-                    scope.spawn(move || {
-                        tch::set_num_threads(1);
-                        let mut done = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(batch) = batches.get(i) else { break };
-                            done.push((i, f(&state, batch)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        // The workers' setting is process-wide for libtorch's BLAS: give the steps theirs back.
-        tch::set_num_threads(intra);
-        out.sort_by_key(|(i, _)| *i);
-        out.into_iter().map(|(_, t)| t).collect()
     }
 }
 
@@ -272,21 +211,28 @@ impl<'a> Runner<'a> {
         );
         let distinct = Distinct::of(&splits, self.data.pad);
         let workers = Workers::for_device(self.device);
-        let rows_per_batch = if workers.threads > 1 { CPU_CACHE_BATCH } else { EVAL_BATCH };
+        let rows_per_batch = if workers.threads > 1 {
+            CPU_CACHE_BATCH
+        } else {
+            EVAL_BATCH
+        };
         let batches: Vec<Vec<usize>> = match self.data.pad {
             PadTo::Fixed(_) => crate::batch::sequential_batches(distinct.len(), rows_per_batch),
             PadTo::Dynamic => {
                 // Length-sorted batches waste no compute on padding.
                 let mut order: Vec<usize> = (0..distinct.len()).collect();
                 order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
-                order.chunks(rows_per_batch).map(<[usize]>::to_vec).collect()
+                order
+                    .chunks(rows_per_batch)
+                    .map(<[usize]>::to_vec)
+                    .collect()
             }
         };
         let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
         let (distinct, bar) = (&distinct, &bar);
-        let run_batch = move |prefix: &Prefix, chunk: &[usize]| {
+        let run_batch = move |model: &Classifier, chunk: &[usize]| {
             let b = make_batch(&distinct.examples, chunk, pad, pad_id, device);
-            let hidden = prefix.forward(&b.ids);
+            let hidden = model.forward_prefix(&b.ids);
             bar.inc(chunk.iter().map(|&u| distinct.copies[u]).sum::<usize>() as u64);
             hidden
         };
@@ -295,11 +241,11 @@ impl<'a> Runner<'a> {
                 let e = self.model.config.model.n_embd;
                 let size = [distinct.len() as i64, cols.max(1) as i64, e];
                 let hidden = Tensor::empty(size, (Kind::Float, self.device));
-                let state = || (self.model.frozen_prefix(), hidden.shallow_clone());
-                workers.run(state, &batches, |(prefix, hidden), chunk| {
+                let state = || (self.model.replica(), hidden.shallow_clone());
+                workers.run(state, &batches, |(model, hidden), chunk| {
                     // Batches are consecutive distinct rows: each writes its own slice.
-                    let h = run_batch(prefix, chunk);
-                    let _ = hidden
+                    let h = run_batch(model, chunk);
+                    hidden
                         .narrow(0, chunk[0] as i64, chunk.len() as i64)
                         .copy_(&h);
                 });
@@ -312,9 +258,9 @@ impl<'a> Runner<'a> {
                 }
             }
             PadTo::Dynamic => {
-                let state = || self.model.frozen_prefix();
-                let parts = workers.run(state, &batches, |prefix, chunk| {
-                    let hidden = run_batch(prefix, chunk);
+                let state = || self.model.replica();
+                let parts = workers.run(state, &batches, |model, chunk| {
+                    let hidden = run_batch(model, chunk);
                     chunk
                         .iter()
                         .enumerate()

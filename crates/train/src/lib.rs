@@ -38,6 +38,7 @@ pub mod engine;
 pub mod experiments;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod pipeline;
 pub mod plot;
 pub mod predict;

@@ -1,5 +1,7 @@
 //! Classifying new text with a fine-tuned model, batched.
 
+use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -9,6 +11,7 @@ use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 
 use crate::metrics::SplitMetrics;
+use crate::parallel::Workers;
 
 /// Rows per forward pass when classifying many texts.
 pub const PREDICT_BATCH: usize = 32;
@@ -77,69 +80,68 @@ impl Predictor {
     /// Classifies `texts`, in order. As in the chapter's `classify_review`, each text is
     /// truncated to the training length; with the `last` position it is also padded to it,
     /// since that is where the model learned to read the class.
+    ///
+    /// Repeated texts are computed once, and batches group texts of similar length so
+    /// that padding (where the position allows less than the training length) costs little.
     pub fn classify<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Prediction> {
         let ids = self.tokenizer.encode_all(texts);
-        let mut out = Vec::with_capacity(texts.len());
+        let mut distinct: Vec<&[u32]> = Vec::new();
+        let mut seen: HashMap<&[u32], usize> = HashMap::new();
+        let slot: Vec<usize> = ids
+            .iter()
+            .map(|row| {
+                let key = &row[..row.len().min(self.max_length)];
+                *seen.entry(key).or_insert_with(|| {
+                    distinct.push(key);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..distinct.len()).collect();
+        order.sort_by_key(|&u| Reverse(distinct[u].len()));
         let batch = if self.unpadded_last { 1 } else { PREDICT_BATCH };
-        for chunk in ids.chunks(batch) {
-            out.extend(self.classify_ids(chunk));
+        let batches: Vec<Vec<usize>> = order.chunks(batch).map(<[usize]>::to_vec).collect();
+        let input = Input {
+            max_length: self.max_length,
+            pad_to_max: self.model.config.token_position == TokenPosition::Last
+                && !self.unpadded_last,
+            pad_id: self.model.config.pad_id,
+        };
+        let distinct = &distinct;
+        let probs = Workers::for_device(self.model.device()).run(
+            || self.model.replica(),
+            &batches,
+            |model, chunk| {
+                let rows: Vec<&[u32]> = chunk.iter().map(|&u| distinct[u]).collect();
+                input.probabilities(model, &rows)
+            },
+        );
+        let mut by_distinct: Vec<Vec<f64>> = vec![Vec::new(); distinct.len()];
+        for (chunk, p) in batches.iter().zip(probs) {
+            for (&u, row) in chunk.iter().zip(p) {
+                by_distinct[u] = row;
+            }
         }
-        out
+        slot.into_iter()
+            .map(|u| self.prediction(&by_distinct[u]))
+            .collect()
     }
 
-    fn classify_ids(&self, rows: &[Vec<u32>]) -> Vec<Prediction> {
-        let pad_to_max =
-            self.model.config.token_position == TokenPosition::Last && !self.unpadded_last;
-        let lengths: Vec<usize> = rows
+    fn prediction(&self, probabilities: &[f64]) -> Prediction {
+        let index = probabilities
             .iter()
-            .map(|r| r.len().clamp(1, self.max_length))
-            .collect();
-        let cols = if pad_to_max {
-            self.max_length
-        } else {
-            lengths.iter().copied().max().unwrap_or(1)
-        };
-        let pad = self.model.config.pad_id;
-        let mut flat = Vec::with_capacity(rows.len() * cols);
-        for (row, &len) in rows.iter().zip(&lengths) {
-            let real = row.len().min(len);
-            flat.extend(row[..real].iter().map(|&t| i64::from(t)));
-            // An empty text is read as one pad token, like an empty prompt.
-            flat.extend(std::iter::repeat_n(pad, cols - real));
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        Prediction {
+            label: self
+                .label_names()
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| index.to_string()),
+            index,
+            probabilities: probabilities.to_vec(),
         }
-        let device = self.model.device();
-        let ids = Tensor::from_slice(&flat)
-            .view([rows.len() as i64, cols as i64])
-            .to_device(device);
-        let lens = Tensor::from_slice(&lengths.iter().map(|&l| l as i64).collect::<Vec<_>>())
-            .to_device(device);
-        let probs = tch::no_grad(|| {
-            self.model
-                .forward(&ids, Some(&lens), false)
-                .to_kind(Kind::Double)
-                .softmax(-1, Kind::Double)
-        })
-        .to_device(Device::Cpu);
-        let n_classes = probs.size().get(1).copied().unwrap_or(0) as usize;
-        let flat: Vec<f64> = Vec::<f64>::try_from(probs.view([-1])).unwrap_or_default();
-        flat.chunks(n_classes.max(1))
-            .map(|p| {
-                let index = p
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i);
-                Prediction {
-                    label: self
-                        .label_names()
-                        .get(index)
-                        .cloned()
-                        .unwrap_or_else(|| index.to_string()),
-                    index,
-                    probabilities: p.to_vec(),
-                }
-            })
-            .collect()
     }
 
     /// Accuracy, precision, recall, F1 and the confusion matrix on a labelled dataset. Its
@@ -171,5 +173,52 @@ impl Predictor {
             .map(|&l| map.get(l).copied().unwrap_or(l))
             .collect();
         Ok(SplitMetrics::compute(&truth, &predicted, names))
+    }
+}
+
+/// How texts become model input.
+#[derive(Debug, Clone, Copy)]
+struct Input {
+    max_length: usize,
+    /// The `last` position reads the class at the training length: pad every row to it.
+    pad_to_max: bool,
+    pad_id: i64,
+}
+
+impl Input {
+    /// Class probabilities of each row (softmax of the logits).
+    fn probabilities(&self, model: &Classifier, rows: &[&[u32]]) -> Vec<Vec<f64>> {
+        let lengths: Vec<usize> = rows
+            .iter()
+            .map(|r| r.len().clamp(1, self.max_length))
+            .collect();
+        let cols = if self.pad_to_max {
+            self.max_length
+        } else {
+            lengths.iter().copied().max().unwrap_or(1)
+        };
+        let mut flat = Vec::with_capacity(rows.len() * cols);
+        for (row, &len) in rows.iter().zip(&lengths) {
+            let real = row.len().min(len);
+            flat.extend(row[..real].iter().map(|&t| i64::from(t)));
+            // An empty text is read as one pad token, like an empty prompt.
+            flat.extend(std::iter::repeat_n(self.pad_id, cols - real));
+        }
+        let device = model.device();
+        let ids = Tensor::from_slice(&flat)
+            .view([rows.len() as i64, cols as i64])
+            .to_device(device);
+        let lens = Tensor::from_slice(&lengths.iter().map(|&l| l as i64).collect::<Vec<_>>())
+            .to_device(device);
+        let probs = tch::no_grad(|| {
+            model
+                .forward(&ids, Some(&lens), false)
+                .to_kind(Kind::Double)
+                .softmax(-1, Kind::Double)
+        })
+        .to_device(Device::Cpu);
+        let n_classes = probs.size().get(1).copied().unwrap_or(0) as usize;
+        let flat: Vec<f64> = Vec::<f64>::try_from(probs.view([-1])).unwrap_or_default();
+        flat.chunks(n_classes.max(1)).map(<[f64]>::to_vec).collect()
     }
 }

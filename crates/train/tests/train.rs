@@ -98,15 +98,35 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
         let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
         for split in [Split::Train, Split::Validation, Split::Test] {
             let (a, b) = (cached.loss(split, 100, None), plain.loss(split, 100, None));
-            assert!((a - b).abs() <= 1e-5 * b.abs(), "{split:?} {pad:?}: {a} vs {b}");
-            assert_eq!(cached.predictions(split), plain.predictions(split), "{split:?}");
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs(),
+                "{split:?} {pad:?}: {a} vs {b}"
+            );
+            assert_eq!(
+                cached.predictions(split),
+                plain.predictions(split),
+                "{split:?}"
+            );
         }
         // Row by row as well: every example's logits, duplicates included.
         let idx: Vec<usize> = (0..data.test.len()).collect();
         let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx), false);
-        let diff = (logits(&cached) - logits(&plain)).abs().max().double_value(&[]);
+        let diff = (logits(&cached) - logits(&plain))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(diff < 1e-5, "{pad:?}: max |delta logit| {diff}");
     }
+}
+
+#[test]
+fn flexible_gives_the_same_losses_padded_to_a_fixed_length_or_dynamically() {
+    // The classified position (the last real token) never sees padding under the causal
+    // mask, so dynamic padding is the same math as the chapter's fixed length.
+    let (fixed, _) = step_losses(Engine::Plain, TokenPosition::Flexible, PadTo::Fixed(16), 20);
+    let (dynamic, how) = step_losses(Engine::Auto, TokenPosition::Flexible, PadTo::Dynamic, 20);
+    assert!(how.starts_with("cached"), "{how}");
+    assert_close(&dynamic, &fixed, 1e-4);
 }
 
 #[test]

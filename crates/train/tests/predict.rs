@@ -1,0 +1,71 @@
+//! Batched classification: repeated texts computed once, length-sorted batches, and the
+//! results still in input order and equal to classifying each text alone.
+
+use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Weights};
+use spam_train::Predictor;
+
+fn predictor(position: TokenPosition) -> (tempfile::TempDir, Predictor) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cc = ClassifierConfig::new(
+        Config {
+            vocab_size: 50257,
+            n_ctx: 64,
+            n_embd: 16,
+            n_layer: 2,
+            n_head: 2,
+            dropout: 0.0,
+            qkv_bias: true,
+        },
+        2,
+    );
+    cc.label_names = vec!["ham".into(), "spam".into()];
+    cc.max_length = Some(24);
+    cc.token_position = position;
+    let model = Classifier::new(cc, &Weights::Random { seed: 3 }, tch::Device::Cpu, 5)
+        .expect("tiny classifier");
+    model.save(&dir.path().join("model")).expect("save");
+    let p = Predictor::load(dir.path(), tch::Device::Cpu).expect("load");
+    (dir, p)
+}
+
+#[test]
+fn batched_classification_equals_one_text_at_a_time_in_input_order() {
+    let long = "word ".repeat(80); // longer than max_length: truncated
+    let mut texts: Vec<String> = (0..70)
+        .map(|i| format!("message {i} {}", "ok ".repeat(i % 13)))
+        .collect();
+    texts.extend([
+        "Free prize! Call now".to_string(),
+        String::new(),
+        long.clone(),
+    ]);
+    texts.extend(texts.clone()); // every text twice
+    // Differs from `long` only after the truncation point: the same model input.
+    texts.push(format!("{long} tail"));
+    for position in [TokenPosition::Last, TokenPosition::Flexible] {
+        let (_dir, p) = predictor(position);
+        let batched = p.classify(&texts);
+        assert_eq!(batched.len(), texts.len());
+        for (text, got) in texts.iter().zip(&batched) {
+            let alone = &p.classify(&[text.as_str()])[0];
+            assert_eq!(got.index, alone.index, "{position:?} {text:?}");
+            for (a, b) in got.probabilities.iter().zip(&alone.probabilities) {
+                assert!((a - b).abs() < 1e-6, "{position:?} {text:?}: {a} vs {b}");
+            }
+        }
+        let n = texts.len();
+        assert_eq!(batched[0], batched[73], "{position:?}: a repeated text");
+        assert_eq!(
+            batched[72],
+            batched[n - 1],
+            "{position:?}: equal after truncation"
+        );
+        // The inputs differ, so the model does too: the comparison above is not vacuous.
+        assert!(
+            batched[..73]
+                .iter()
+                .any(|x| (x.probabilities[0] - batched[0].probabilities[0]).abs() > 1e-4),
+            "{position:?}: every text got the same probabilities"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use spam_model::{DeviceChoice, ModelSize, TokenPosition, Trainable};
-use spam_train::{Engine, LrSchedule, RunConfig};
+use spam_train::{CachePrecision, Engine, LrSchedule, RunConfig};
 
 /// Where `cargo xtask fetch --data` puts the SMS Spam Collection.
 pub const DEFAULT_DATA: &str = "datasets/sms_spam_collection/SMSSpamCollection";
@@ -230,6 +230,10 @@ pub struct TrainArgs {
     /// `auto` (fastest exact path), `plain` (the chapter's computation) or `cached`.
     #[arg(long)]
     pub engine: Option<Engine>,
+    /// How the cached path keeps the frozen blocks' output: `fp32` (exact) or `bf16` (half
+    /// the memory, not exact).
+    #[arg(long, value_name = "PRECISION")]
+    pub cache_precision: Option<CachePrecision>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
     pub device: Option<String>,
@@ -294,6 +298,7 @@ impl TrainArgs {
         set!(t.eval_iter, self.eval_iter);
         set!(t.grad_accum_steps, self.grad_accum);
         set!(t.engine, self.engine);
+        set!(t.cache_precision, self.cache_precision);
         if self.ignore_index.is_some() {
             t.ignore_index = self.ignore_index;
         }

@@ -38,6 +38,8 @@ pub struct TrainConfig {
     pub final_eval: bool,
     /// How the run computes; `auto` takes the fastest path that gives the same math.
     pub engine: Engine,
+    /// How the cached path stores the frozen blocks' output (fp32: exact).
+    pub cache_precision: CachePrecision,
 }
 
 impl Default for TrainConfig {
@@ -58,6 +60,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             final_eval: true,
             engine: Engine::Auto,
+            cache_precision: CachePrecision::Fp32,
         }
     }
 }
@@ -84,6 +87,31 @@ impl std::str::FromStr for Engine {
             "cached" => Ok(Engine::Cached),
             _ => Err(format!(
                 "unknown engine `{s}`: expected auto, plain or cached"
+            )),
+        }
+    }
+}
+
+/// Storage of the frozen-prefix cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CachePrecision {
+    /// 4 bytes a value: the plain path's numbers exactly.
+    #[default]
+    Fp32,
+    /// 2 bytes a value, widened to fp32 for each step: half the memory (a 1024-token context
+    /// or a large dataset) for bf16's 8-bit mantissa on the cached activations. Not exact.
+    Bf16,
+}
+
+impl std::str::FromStr for CachePrecision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" | "f32" | "float32" => Ok(Self::Fp32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            _ => Err(format!(
+                "unknown cache precision `{s}`: expected fp32 or bf16"
             )),
         }
     }

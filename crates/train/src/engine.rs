@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 use tracing::info;
 
 use crate::batch::{Examples, PadTo, make_batch};
-use crate::config::Engine;
+use crate::config::{CachePrecision, Engine};
 use crate::parallel::Workers;
 use crate::trainer::{Split, TrainData, eval_batches, loss_of};
 
@@ -100,6 +100,8 @@ pub struct Runner<'a> {
     cache: Option<Cache>,
     /// Distinct inputs the cache holds, and the examples they stand for.
     cache_rows: (usize, usize),
+    /// Element type the cache is stored in (steps compute in fp32).
+    cache_kind: Kind,
     why_plain: Option<String>,
     frozen_blocks: usize,
     /// Rows per evaluation batch (the chapter evaluates with its training batch size).
@@ -143,6 +145,28 @@ impl<'a> Runner<'a> {
         quiet: bool,
         batch_size: usize,
     ) -> Result<Self> {
+        Self::with_cache_precision(
+            model,
+            data,
+            engine,
+            device,
+            quiet,
+            batch_size,
+            CachePrecision::Fp32,
+        )
+    }
+
+    /// [`Runner::with_batch_size`], keeping the cache (when the cached path is taken) in
+    /// `precision`.
+    pub fn with_cache_precision(
+        model: &'a Classifier,
+        data: &'a TrainData,
+        engine: Engine,
+        device: Device,
+        quiet: bool,
+        batch_size: usize,
+        precision: CachePrecision,
+    ) -> Result<Self> {
         let frozen_blocks = model.num_trainable_frozen_blocks();
         // Without padding, `last` means each row's own last token: batches must not pad.
         let unpadded_last =
@@ -168,6 +192,10 @@ impl<'a> Runner<'a> {
             device,
             cache: None,
             cache_rows: (0, 0),
+            cache_kind: match precision {
+                CachePrecision::Fp32 => Kind::Float,
+                CachePrecision::Bf16 => Kind::BFloat16,
+            },
             why_plain,
             frozen_blocks,
             eval_batch,
@@ -190,9 +218,16 @@ impl<'a> Runner<'a> {
     pub fn describe(&self) -> String {
         match (&self.cache, &self.why_plain) {
             (Some(_), _) => format!(
-                "cached (blocks 0..{} run once per distinct input, {} for {} examples; \
+                "cached (blocks 0..{} run once per distinct input, {} for {} examples{}; \
                  steps run the trainable part)",
-                self.frozen_blocks, self.cache_rows.0, self.cache_rows.1
+                self.frozen_blocks,
+                self.cache_rows.0,
+                self.cache_rows.1,
+                if self.cache_kind == Kind::BFloat16 {
+                    ", kept in bf16: not exact"
+                } else {
+                    ""
+                }
             ),
             (None, Some(why)) => format!("plain ({why})"),
             (None, None) => "plain".into(),
@@ -229,6 +264,7 @@ impl<'a> Runner<'a> {
             }
         };
         let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
+        let kind = self.cache_kind;
         let (distinct, bar) = (&distinct, &bar);
         let run_batch = move |model: &Classifier, chunk: &[usize]| {
             let b = make_batch(&distinct.examples, chunk, pad, pad_id, device);
@@ -240,7 +276,7 @@ impl<'a> Runner<'a> {
             PadTo::Fixed(cols) => {
                 let e = self.model.config.model.n_embd;
                 let size = [distinct.len() as i64, cols.max(1) as i64, e];
-                let hidden = Tensor::empty(size, (Kind::Float, self.device));
+                let hidden = Tensor::empty(size, (self.cache_kind, self.device));
                 let state = || (self.model.replica(), hidden.shallow_clone());
                 workers.run(state, &batches, |(model, hidden), chunk| {
                     // Batches are consecutive distinct rows: each writes its own slice.
@@ -266,7 +302,8 @@ impl<'a> Runner<'a> {
                         .enumerate()
                         .map(|(r, &u)| {
                             let len = distinct.examples.ids[u].len().max(1) as i64;
-                            (u, hidden.get(r as i64).narrow(0, 0, len).copy())
+                            let row = hidden.get(r as i64).narrow(0, 0, len);
+                            (u, row.to_kind(kind).copy())
                         })
                         .collect::<Vec<_>>()
                 });
@@ -311,7 +348,7 @@ impl<'a> Runner<'a> {
                 let rows = &rows[split_index(split)];
                 let idx = Tensor::from_slice(&indices.iter().map(|&i| rows[i]).collect::<Vec<_>>())
                     .to_device(self.device);
-                hidden.index_select(0, &idx)
+                hidden.index_select(0, &idx).to_kind(Kind::Float)
             }
             Some(Cache::Ragged(rows)) => {
                 let rows = &rows[split_index(split)];
@@ -328,7 +365,7 @@ impl<'a> Runner<'a> {
                         }
                     })
                     .collect();
-                Tensor::stack(&padded, 0)
+                Tensor::stack(&padded, 0).to_kind(Kind::Float)
             }
         };
         Batch {
@@ -394,18 +431,39 @@ impl<'a> Runner<'a> {
     /// (true, predicted) class of every example of `split`, in file order.
     pub fn predictions(&self, split: Split) -> (Vec<usize>, Vec<usize>) {
         let examples = split.of(self.data);
-        let mut truth = Vec::with_capacity(examples.len());
-        let mut predicted = Vec::with_capacity(examples.len());
-        tch::no_grad(|| {
-            for indices in crate::batch::sequential_batches(examples.len(), self.predict_batch) {
-                let b = self.batch(split, &indices);
-                let p = self.forward(&b, false).argmax(-1, false);
-                let p: Vec<i64> =
-                    Vec::<i64>::try_from(&p.to_device(Device::Cpu)).unwrap_or_default();
-                predicted.extend(p.into_iter().map(|x| x.max(0) as usize));
-                truth.extend(indices.iter().map(|&i| examples.labels[i].max(0) as usize));
-            }
-        });
+        let batches = crate::batch::sequential_batches(examples.len(), self.predict_batch);
+        let argmax = |logits: Tensor| -> Vec<usize> {
+            let p = logits.argmax(-1, false).to_device(Device::Cpu);
+            let p: Vec<i64> = Vec::<i64>::try_from(&p).unwrap_or_default();
+            p.into_iter().map(|x| x.max(0) as usize).collect()
+        };
+        let predicted: Vec<usize> = if self.cache.is_none() {
+            // The plain path needs only the token ids: one batch per core, each worker with
+            // its own replica of the model.
+            let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
+            Workers::for_device(self.device)
+                .run(
+                    || self.model.replica(),
+                    &batches,
+                    |model, indices| {
+                        let b = make_batch(examples, indices, pad, pad_id, device);
+                        argmax(tch::no_grad(|| {
+                            model.forward(&b.ids, Some(&b.lengths), false)
+                        }))
+                    },
+                )
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            tch::no_grad(|| {
+                batches
+                    .iter()
+                    .flat_map(|indices| argmax(self.forward(&self.batch(split, indices), false)))
+                    .collect()
+            })
+        };
+        let truth = examples.labels.iter().map(|&l| l.max(0) as usize).collect();
         (truth, predicted)
     }
 }

@@ -68,13 +68,14 @@ pub fn train(
     }
 
     let cache_start = Instant::now();
-    let runner = Runner::with_batch_size(
+    let runner = Runner::with_cache_precision(
         model,
         data,
         config.engine,
         device,
         options.quiet,
         config.batch_size,
+        config.cache_precision,
     )?;
     let cache_seconds = cache_start.elapsed().as_secs_f64();
     out.line(&format!("Compute path: {}", runner.describe()));

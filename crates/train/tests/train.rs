@@ -130,6 +130,42 @@ fn flexible_gives_the_same_losses_padded_to_a_fixed_length_or_dynamically() {
 }
 
 #[test]
+fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
+    use spam_train::CachePrecision;
+    use spam_train::trainer::Split;
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let data = tiny_data(PadTo::Fixed(16));
+    let bf16 = Runner::with_cache_precision(
+        &model,
+        &data,
+        Engine::Cached,
+        Device::Cpu,
+        true,
+        8,
+        CachePrecision::Bf16,
+    )
+    .expect("bf16 runner");
+    assert!(
+        bf16.describe().contains("bf16: not exact"),
+        "{}",
+        bf16.describe()
+    );
+    let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+    let idx: Vec<usize> = (0..data.test.len()).collect();
+    let a = bf16.forward(&bf16.batch(Split::Test, &idx), false);
+    let b = plain.forward(&plain.batch(Split::Test, &idx), false);
+    assert_eq!(a.kind(), tch::Kind::Float);
+    let diff = (&a - &b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]);
+    // bf16 keeps 8 bits of mantissa: close, not equal.
+    assert!(
+        diff < 0.05 * scale.max(1.0),
+        "max |delta logit| {diff} (scale {scale})"
+    );
+    assert!(diff > 0.0, "a bf16 cache cannot be bit-exact");
+}
+
+#[test]
 fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
     let model = tiny_model(TokenPosition::Last, Trainable::All);
     let data = tiny_data(PadTo::Fixed(16));

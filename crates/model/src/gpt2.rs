@@ -40,13 +40,6 @@ fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor
     }
 }
 
-/// Token plus position embeddings of `ids` `[b, t]`.
-fn embed(wte: &Tensor, wpe: &Tensor, ids: &Tensor) -> Tensor {
-    let t = ids.size().last().copied().unwrap_or(0);
-    let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
-    Tensor::embedding(wte, ids, -1, false, false) + Tensor::embedding(wpe, &pos, -1, false, false)
-}
-
 /// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
 pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
     let mut parts = dotted.split('.');
@@ -524,7 +517,11 @@ impl Gpt2 {
     /// # Panics
     /// If an id is outside the vocabulary or `t > n_ctx` (libtorch index error).
     pub fn embed(&self, ids: &Tensor, train: bool) -> Tensor {
-        embed(&self.wte, &self.wpe, ids).dropout(self.config.dropout, train)
+        let t = ids.size().last().copied().unwrap_or(0);
+        let pos = Tensor::arange(t, (Kind::Int64, ids.device()));
+        let x = Tensor::embedding(&self.wte, ids, -1, false, false)
+            + Tensor::embedding(&self.wpe, &pos, -1, false, false);
+        x.dropout(self.config.dropout, train)
     }
 
     /// Runs blocks `blocks` (e.g. `0..n_layer`) on hidden states `[b, t, e]`.

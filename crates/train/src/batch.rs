@@ -1,5 +1,8 @@
 //! Tokenized splits and the tensors one batch becomes.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use tch::{Device, Tensor};
 
 /// Tokenized examples of one split, not padded.
@@ -79,6 +82,25 @@ pub fn make_batch(
         labels: Tensor::from_slice(&labels).to_device(device),
         rows: indices.len(),
     }
+}
+
+/// The distinct rows among `rows`, in order of first appearance, and for each row the
+/// index of its distinct row: repeated inputs are then computed once.
+pub fn distinct_rows<'a, T: Eq + Hash>(
+    rows: impl IntoIterator<Item = &'a [T]>,
+) -> (Vec<&'a [T]>, Vec<usize>) {
+    let mut distinct = Vec::new();
+    let mut seen: HashMap<&[T], usize> = HashMap::new();
+    let slots = rows
+        .into_iter()
+        .map(|row| {
+            *seen.entry(row).or_insert_with(|| {
+                distinct.push(row);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, slots)
 }
 
 /// Index batches in order (no shuffling), keeping the last short batch.

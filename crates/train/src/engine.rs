@@ -7,14 +7,13 @@
 //! both paths give the same losses up to float rounding.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 
 use anyhow::Result;
 use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
-use crate::batch::{Examples, PadTo, make_batch};
+use crate::batch::{Examples, PadTo, distinct_rows, make_batch};
 use crate::config::{CachePrecision, Engine};
 use crate::parallel::Workers;
 use crate::trainer::{Split, TrainData, eval_batches, loss_of};
@@ -58,31 +57,26 @@ struct Distinct {
 
 impl Distinct {
     fn of(splits: &[&Examples; 3], pad: PadTo) -> Self {
-        let mut seen: HashMap<&[i64], usize> = HashMap::new();
-        let mut examples = Examples::default();
-        let mut copies = Vec::new();
-        let rows = splits.map(|split| {
-            split
-                .ids
-                .iter()
-                .map(|ids| {
-                    let key = match pad {
-                        PadTo::Fixed(n) => &ids[..ids.len().min(n)],
-                        PadTo::Dynamic => &ids[..],
-                    };
-                    let u = *seen.entry(key).or_insert_with(|| {
-                        examples.ids.push(key.to_vec());
-                        examples.labels.push(0);
-                        copies.push(0);
-                        copies.len() - 1
-                    });
-                    copies[u] += 1;
-                    u
-                })
-                .collect()
+        let inputs = splits.iter().flat_map(|s| &s.ids).map(|ids| match pad {
+            PadTo::Fixed(n) => &ids[..ids.len().min(n)],
+            PadTo::Dynamic => &ids[..],
+        });
+        let (distinct, slots) = distinct_rows(inputs);
+        let mut copies = vec![0; distinct.len()];
+        for &u in &slots {
+            copies[u] += 1;
+        }
+        let mut rest = &slots[..];
+        let rows = splits.map(|s| {
+            let (here, later) = rest.split_at(s.len());
+            rest = later;
+            here.to_vec()
         });
         Self {
-            examples,
+            examples: Examples {
+                ids: distinct.iter().map(|row| row.to_vec()).collect(),
+                labels: vec![0; distinct.len()],
+            },
             copies,
             rows,
         }
@@ -133,31 +127,11 @@ impl<'a> Runner<'a> {
         device: Device,
         quiet: bool,
     ) -> Result<Self> {
-        Self::with_batch_size(model, data, engine, device, quiet, 8)
+        Self::with_cache_precision(model, data, engine, device, quiet, 8, CachePrecision::Fp32)
     }
 
-    /// A runner whose evaluation batches have `batch_size` rows, like the training ones.
-    pub fn with_batch_size(
-        model: &'a Classifier,
-        data: &'a TrainData,
-        engine: Engine,
-        device: Device,
-        quiet: bool,
-        batch_size: usize,
-    ) -> Result<Self> {
-        Self::with_cache_precision(
-            model,
-            data,
-            engine,
-            device,
-            quiet,
-            batch_size,
-            CachePrecision::Fp32,
-        )
-    }
-
-    /// [`Runner::with_batch_size`], keeping the cache (when the cached path is taken) in
-    /// `precision`.
+    /// A runner whose evaluation batches have `batch_size` rows, like the training ones, and
+    /// whose cache (when the cached path is taken) is kept in `precision`.
     pub fn with_cache_precision(
         model: &'a Classifier,
         data: &'a TrainData,

@@ -1,7 +1,6 @@
 //! Classifying new text with a fine-tuned model, batched.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -10,6 +9,7 @@ use spam_data::{Dataset, Tokenizer};
 use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 
+use crate::batch::distinct_rows;
 use crate::metrics::SplitMetrics;
 use crate::parallel::Workers;
 
@@ -85,18 +85,8 @@ impl Predictor {
     /// that padding (where the position allows less than the training length) costs little.
     pub fn classify<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Prediction> {
         let ids = self.tokenizer.encode_all(texts);
-        let mut distinct: Vec<&[u32]> = Vec::new();
-        let mut seen: HashMap<&[u32], usize> = HashMap::new();
-        let slot: Vec<usize> = ids
-            .iter()
-            .map(|row| {
-                let key = &row[..row.len().min(self.max_length)];
-                *seen.entry(key).or_insert_with(|| {
-                    distinct.push(key);
-                    distinct.len() - 1
-                })
-            })
-            .collect();
+        let (distinct, slot) =
+            distinct_rows(ids.iter().map(|row| &row[..row.len().min(self.max_length)]));
         let mut order: Vec<usize> = (0..distinct.len()).collect();
         order.sort_by_key(|&u| Reverse(distinct[u].len()));
         let batch = if self.unpadded_last { 1 } else { PREDICT_BATCH };

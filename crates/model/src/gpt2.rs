@@ -13,7 +13,7 @@
 use std::ops::Range;
 
 use tch::nn::{self, Init};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::Config;
 
@@ -283,41 +283,111 @@ impl Attention {
     }
 }
 
+/// The positions whose keys and values a one-position-per-row block needs, flattened.
+///
+/// Under the causal mask row `r`'s query at `pos[r]` sees keys `0..=pos[r]` only, so the
+/// positions after it (the padding of a short message under `flexible`, all but one under
+/// `first`) need no keys, values or norm at all.
+struct KeyRows {
+    /// Indices into the `[b * t]` input rows, grouped by row.
+    src: Tensor,
+    /// Where each of them goes in the `[b * tk]` key layout.
+    dst: Tensor,
+    /// Index into `src` of each row's query position.
+    query: Tensor,
+    tk: i64,
+}
+
+impl KeyRows {
+    /// `None` when every position is needed (the `last` position, or no causal mask).
+    fn of(pos: &Tensor, b: i64, t: i64, causal: bool) -> Option<Self> {
+        if !causal {
+            return None;
+        }
+        let pos: Vec<i64> = Vec::<i64>::try_from(&pos.to_device(Device::Cpu)).ok()?;
+        let visible: i64 = pos.iter().map(|&p| p + 1).sum();
+        if visible >= b * t {
+            return None;
+        }
+        let tk = pos.iter().copied().max().unwrap_or(0) + 1;
+        let (mut src, mut dst, mut query) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, &p) in (0i64..).zip(&pos) {
+            for j in 0..=p {
+                src.push(r * t + j);
+                dst.push(r * tk + j);
+            }
+            query.push(src.len() as i64 - 1);
+        }
+        Some(Self {
+            src: Tensor::from_slice(&src),
+            dst: Tensor::from_slice(&dst),
+            query: Tensor::from_slice(&query),
+            tk,
+        })
+    }
+
+    fn to(self, device: Device) -> Self {
+        Self {
+            src: self.src.to_device(device),
+            dst: self.dst.to_device(device),
+            query: self.query.to_device(device),
+            tk: self.tk,
+        }
+    }
+}
+
 impl Attention {
-    /// Attention output at one query position per row: `x` `[b, t, e]` (already normed),
-    /// `pos` `[b]`. Keys and values come from every position; the query, the attention
-    /// and the output projection only from `pos`. Returns `[b, e]`.
-    pub fn forward_at(&self, x: &Tensor, pos: &Tensor, causal: bool, train: bool) -> Tensor {
-        let (b, t, e) = x
-            .size3()
-            .unwrap_or_else(|_| panic!("attention input must be [b, t, e]"));
+    /// Attention output at one query position per row: `h` `[n, e]` are the normed rows that
+    /// carry keys (all `b * t` positions, or those `keys` lists), `query` `[b]` indexes `h`
+    /// at each row's position `pos` `[b]`. The query, the attention and the output
+    /// projection run at that position alone. Returns `[b, e]`.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_at(
+        &self,
+        h: &Tensor,
+        query: &Tensor,
+        keys: Option<&KeyRows>,
+        (b, t): (i64, i64),
+        pos: &Tensor,
+        causal: bool,
+        train: bool,
+    ) -> Tensor {
+        let e = h.size()[1];
         let d = e / self.n_head;
-        let rows = Tensor::arange(b, (Kind::Int64, x.device()));
-        let x_at = x.index(&[Some(&rows), Some(pos)]);
+        let h_at = h.index_select(0, query);
         let c = &self.c_attn;
         let (q, kv) = if c.lora.is_none() && c.layout == Layout::InOut {
-            // Split the fused projection: q for the chosen rows, k|v for every position.
+            // Split the fused projection: q for the chosen rows, k|v for the key rows.
             let w = &c.weight;
-            let q = x_at.matmul(&w.narrow(1, 0, e));
-            let kv = x.reshape([-1, e]).matmul(&w.narrow(1, e, 2 * e));
+            let q = h_at.matmul(&w.narrow(1, 0, e));
+            let kv = h.matmul(&w.narrow(1, e, 2 * e));
             match &c.bias {
                 Some(bias) => (q + bias.narrow(0, 0, e), kv + bias.narrow(0, e, 2 * e)),
                 None => (q, kv),
             }
         } else {
-            let q = c.forward(&x_at).narrow(1, 0, e);
-            let kv = c.forward(x).reshape([-1, 3 * e]).narrow(1, e, 2 * e);
+            let q = c.forward(&h_at).narrow(1, 0, e);
+            let kv = c.forward(h).narrow(1, e, 2 * e);
             (q, kv)
         };
+        // Keys and values in a `[b, tk]` layout; slots no query sees stay zero (masked).
+        let (kv, tk) = match keys {
+            Some(k) => (
+                Tensor::zeros([b * k.tk, 2 * e], (kv.kind(), kv.device()))
+                    .index_copy(0, &k.dst, &kv),
+                k.tk,
+            ),
+            None => (kv, t),
+        };
         let q = q.view([b, self.n_head, 1, d]);
-        let kv = kv.view([b, t, 2, self.n_head, d]).permute([2, 0, 3, 1, 4]);
+        let kv = kv.view([b, tk, 2, self.n_head, d]).permute([2, 0, 3, 1, 4]);
         let (k, v) = (kv.get(0), kv.get(1));
         // Key j is visible to the query at pos[r] iff j <= pos[r] (causal), else all are.
         let mask = causal.then(|| {
-            Tensor::arange(t, (Kind::Int64, x.device()))
+            Tensor::arange(tk, (Kind::Int64, h.device()))
                 .unsqueeze(0)
                 .le_tensor(&pos.unsqueeze(1))
-                .view([b, 1, 1, t])
+                .view([b, 1, 1, tk])
         });
         let p = if train { self.dropout } else { 0.0 };
         let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
@@ -399,13 +469,25 @@ impl Block {
     /// `forward(x)` gathered at `pos`, at a fraction of the cost when the result feeds
     /// only a classification head. Returns `[b, e]`.
     pub fn forward_at(&self, x: &Tensor, pos: &Tensor, causal: bool, train: bool) -> Tensor {
-        let b = x.size()[0];
-        let rows = Tensor::arange(b, (Kind::Int64, x.device()));
-        let x_at = x.index(&[Some(&rows), Some(pos)]);
+        let (b, t, e) = x
+            .size3()
+            .unwrap_or_else(|_| panic!("block input must be [b, t, e]"));
+        let x = x.reshape([b * t, e]);
+        let pos = pos.to_device(x.device());
+        let at = Tensor::arange(b, (Kind::Int64, x.device())) * t + &pos;
+        let x_at = x.index_select(0, &at);
+        let keys = KeyRows::of(&pos, b, t, causal).map(|k| k.to(x.device()));
+        let (h, query) = match &keys {
+            Some(k) => (
+                self.ln_1.forward(&x.index_select(0, &k.src)),
+                k.query.shallow_clone(),
+            ),
+            None => (self.ln_1.forward(&x), at),
+        };
         let x_at = x_at
             + self
                 .attn
-                .forward_at(&self.ln_1.forward(x), pos, causal, train);
+                .forward_at(&h, &query, keys.as_ref(), (b, t), &pos, causal, train);
         &x_at + self.mlp.forward(&self.ln_2.forward(&x_at), train)
     }
 

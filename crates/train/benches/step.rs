@@ -1,14 +1,15 @@
 //! One training step and the frozen-prefix cache build at GPT-2 124M shapes (random
-//! weights, batch 8 x 120 tokens, the chapter's `last_block` setting).
+//! weights, batch 8 x 120 tokens, the chapter's `last_block` setting), and one step of the
+//! `flexible` setting with dynamic padding (batches of 30-89 token inputs).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spam_model::{Classifier, ClassifierConfig, ModelSize, Weights};
+use spam_model::{Classifier, ClassifierConfig, ModelSize, TokenPosition, Weights};
 use spam_train::engine::Runner;
 use spam_train::trainer::{loss_of, trainable_parameters};
 use spam_train::{AdamW, AdamWConfig, Engine, Examples, PadTo, TrainData};
 use tch::Device;
 
-fn data(n: usize) -> TrainData {
+fn data(n: usize, pad: PadTo) -> TrainData {
     let ex = Examples {
         ids: (0..n)
             .map(|i| {
@@ -23,7 +24,7 @@ fn data(n: usize) -> TrainData {
         train: ex.clone(),
         validation: ex.clone(),
         test: ex,
-        pad: PadTo::Fixed(120),
+        pad,
         pad_id: 50256,
         label_names: vec!["ham".into(), "spam".into()],
     }
@@ -40,7 +41,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("124M");
     group.sample_size(10);
 
-    let small = data(16);
+    let small = data(16, PadTo::Fixed(120));
     group.bench_function(
         "cache build, 16 distinct inputs x 120 tokens (48 examples)",
         |b| {
@@ -51,7 +52,7 @@ fn bench(c: &mut Criterion) {
     );
 
     for engine in [Engine::Cached, Engine::Plain] {
-        let d = data(16);
+        let d = data(16, PadTo::Fixed(120));
         let runner = Runner::new(&model, &d, engine, Device::Cpu, true).expect("runner");
         let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
         let batch: Vec<usize> = (0..8).collect();
@@ -68,6 +69,28 @@ fn bench(c: &mut Criterion) {
             },
         );
     }
+
+    let mut flexible = ClassifierConfig::spam(ModelSize::S124M);
+    flexible.token_position = TokenPosition::Flexible;
+    let model = Classifier::new(flexible, &Weights::Random { seed: 1 }, Device::Cpu, 1)
+        .expect("124M classifier");
+    let d = data(64, PadTo::Dynamic);
+    let runner = Runner::new(&model, &d, Engine::Cached, Device::Cpu, true).expect("runner");
+    let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+    // Rows of different lengths, as a shuffled batch has them.
+    let batch: Vec<usize> = (0..8).map(|i| i * 7).collect();
+    group.bench_function(
+        "training step, flexible, dynamic padding, Cached path",
+        |b| {
+            b.iter(|| {
+                let bt = runner.train_batch(&batch);
+                let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
+                loss.backward();
+                opt.step(5e-5);
+                opt.zero_grad();
+            })
+        },
+    );
     group.finish();
 }
 

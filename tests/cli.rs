@@ -268,6 +268,66 @@ optimizer = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 
     assert!(p > 0.5 && p <= 1.0);
 }
 
+/// `train --cache-dir` keeps the frozen blocks' output in a file there, says so in
+/// `metrics.json`, and leaves nothing behind.
+#[test]
+fn train_with_an_on_disk_cache_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("small.toml");
+    std::fs::write(
+        &config,
+        r#"
+[model]
+weights = "random"
+trainable = "last_block"
+token_position = "flexible"
+device = "cpu"
+
+[model.architecture]
+vocab_size = 50257
+n_ctx = 256
+n_embd = 32
+n_layer = 2
+n_head = 2
+dropout = 0.0
+qkv_bias = true
+
+[data]
+padding = "dynamic"
+
+[train]
+epochs = 1
+"#,
+    )
+    .expect("config");
+    let (run, cache) = (dir.path().join("run"), dir.path().join("cache"));
+    let data = sms_collection();
+    let (code, stdout, stderr) = run_cli(&[
+        "train",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--out",
+        run.to_str().expect("utf-8"),
+        "--cache-dir",
+        cache.to_str().expect("utf-8"),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).expect("metrics.json"))
+            .expect("json");
+    let path = metrics["path"].as_str().expect("compute path");
+    assert!(
+        path.starts_with("cached") && path.contains("on disk in"),
+        "{path}"
+    );
+    assert!(metrics["final"]["test_accuracy"].as_f64().is_some());
+    let left: Vec<_> = std::fs::read_dir(&cache).expect("cache dir").collect();
+    assert!(left.is_empty(), "left in the cache dir: {left:?}");
+}
+
 /// `generate --json` on checkpoints written by TensorFlow and by transformers gives the
 /// chapter's greedy tokens, top-10 ids and logits (small fixtures of the model crate).
 #[test]

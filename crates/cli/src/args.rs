@@ -234,6 +234,10 @@ pub struct TrainArgs {
     /// the memory, not exact).
     #[arg(long, value_name = "PRECISION")]
     pub cache_precision: Option<CachePrecision>,
+    /// Keep the cached path's frozen-block output in a temporary file in DIR instead of
+    /// memory (data or a context too large for RAM); the file is gone when the run ends.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
     pub device: Option<String>,
@@ -299,6 +303,9 @@ impl TrainArgs {
         set!(t.grad_accum_steps, self.grad_accum);
         set!(t.engine, self.engine);
         set!(t.cache_precision, self.cache_precision);
+        if self.cache_dir.is_some() {
+            t.cache_dir = self.cache_dir.clone();
+        }
         if self.ignore_index.is_some() {
             t.ignore_index = self.ignore_index;
         }

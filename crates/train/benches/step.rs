@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
             format!("training step, batch 8 x 120, {engine:?} path"),
             |b| {
                 b.iter(|| {
-                    let bt = runner.train_batch(&batch);
+                    let bt = runner.train_batch(&batch).expect("batch");
                     let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
                     loss.backward();
                     opt.step(5e-5);
@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
         "training step, flexible, dynamic padding, Cached path",
         |b| {
             b.iter(|| {
-                let bt = runner.train_batch(&batch);
+                let bt = runner.train_batch(&batch).expect("batch");
                 let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
                 loss.backward();
                 opt.step(5e-5);

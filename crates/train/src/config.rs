@@ -1,5 +1,7 @@
 //! Training settings. Every default is the chapter's.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::optim::AdamWConfig;
@@ -40,6 +42,9 @@ pub struct TrainConfig {
     pub engine: Engine,
     /// How the cached path stores the frozen blocks' output (fp32: exact).
     pub cache_precision: CachePrecision,
+    /// Keep the cache in a file in this directory instead of memory (large data, the
+    /// 1024-token context); the file is removed when the run ends, however it ends.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -61,6 +66,7 @@ impl Default for TrainConfig {
             final_eval: true,
             engine: Engine::Auto,
             cache_precision: CachePrecision::Fp32,
+            cache_dir: None,
         }
     }
 }
@@ -117,7 +123,23 @@ impl std::str::FromStr for CachePrecision {
     }
 }
 
+/// Where and how the cached path keeps the frozen blocks' output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub precision: CachePrecision,
+    /// A directory for an on-disk cache; `None` keeps it in memory.
+    pub dir: Option<PathBuf>,
+}
+
 impl TrainConfig {
+    /// The cache settings of this run.
+    pub fn cache(&self) -> CacheSettings {
+        CacheSettings {
+            precision: self.cache_precision,
+            dir: self.cache_dir.clone(),
+        }
+    }
+
     /// Checks the settings before any work starts.
     pub fn validate(&self) -> Result<(), String> {
         if self.batch_size == 0 {

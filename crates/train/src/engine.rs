@@ -7,14 +7,18 @@
 //! both paths give the same losses up to float rounding.
 
 use std::cmp::Reverse;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
 use crate::batch::{Examples, PadTo, distinct_rows, make_batch};
-use crate::config::{CachePrecision, Engine};
+use crate::config::{CachePrecision, CacheSettings, Engine};
 use crate::parallel::Workers;
 use crate::trainer::{Split, TrainData, eval_batches, loss_of};
 
@@ -42,6 +46,106 @@ enum Cache {
     /// Dynamic padding: each example's true-length `[len, emb]`; batches pad with zeros,
     /// which no classified position can see under the causal mask.
     Ragged([Vec<Tensor>; 3]),
+    /// Either layout, in a file instead of memory: what `Padded` or `Ragged` would hold,
+    /// read back a batch at a time.
+    Disk(DiskCache),
+}
+
+/// The cache's rows in an anonymous temporary file: the file is unlinked from the start, so
+/// nothing is left behind when the run ends, fails or is killed.
+struct DiskCache {
+    file: Mutex<File>,
+    dir: PathBuf,
+    kind: Kind,
+    emb: i64,
+    /// Byte offset and number of positions of each distinct input's rows.
+    spans: Vec<(u64, i64)>,
+    /// Per split, the distinct row of each example.
+    rows: [Vec<usize>; 3],
+}
+
+impl DiskCache {
+    fn create(
+        dir: &Path,
+        kind: Kind,
+        emb: i64,
+        lengths: &[i64],
+        rows: [Vec<usize>; 3],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
+        let file = tempfile::tempfile_in(dir)
+            .with_context(|| format!("cannot create a cache file in {}", dir.display()))?;
+        let row_bytes = (emb as u64) * kind.elt_size_in_bytes() as u64;
+        let mut offset = 0u64;
+        let spans = lengths
+            .iter()
+            .map(|&len| {
+                let span = (offset, len);
+                offset += len as u64 * row_bytes;
+                span
+            })
+            .collect();
+        // Reserve the whole size now, so a full disk shows up before the frozen blocks run.
+        file.set_len(offset).with_context(|| {
+            format!(
+                "cannot make a {offset}-byte cache file in {}: is the disk full?",
+                dir.display()
+            )
+        })?;
+        Ok(Self {
+            file: Mutex::new(file),
+            dir: dir.to_path_buf(),
+            kind,
+            emb,
+            spans,
+            rows,
+        })
+    }
+
+    /// Stores `hidden` `[len, emb]` as distinct input `u`'s rows.
+    fn write(&self, u: usize, hidden: &Tensor) -> Result<()> {
+        let (offset, len) = self.spans[u];
+        let t = hidden
+            .narrow(0, 0, len)
+            .to_kind(self.kind)
+            .to_device(Device::Cpu)
+            .contiguous();
+        let numel = (len * self.emb) as usize;
+        let mut buf = vec![0u8; numel * self.kind.elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut buf, numel)?;
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("cache file lock poisoned"))?;
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.write_all(&buf))
+            .with_context(|| {
+                format!(
+                    "cannot write the prefix cache in {}: is the disk full?",
+                    self.dir.display()
+                )
+            })
+    }
+
+    /// Distinct input `u`'s rows, `[len, emb]` in the stored kind.
+    fn read(&self, u: usize) -> Result<Tensor> {
+        let (offset, len) = self.spans[u];
+        let mut buf = vec![0u8; (len * self.emb) as usize * self.kind.elt_size_in_bytes()];
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| anyhow::anyhow!("cache file lock poisoned"))?;
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut buf))
+            .with_context(|| {
+                format!(
+                    "cannot read the prefix cache back from {}",
+                    self.dir.display()
+                )
+            })?;
+        Ok(Tensor::f_from_data_size(&buf, &[len, self.emb], self.kind)?)
+    }
 }
 
 /// The distinct inputs of the three splits (after truncation to a fixed length), so each is
@@ -96,6 +200,8 @@ pub struct Runner<'a> {
     cache_rows: (usize, usize),
     /// Element type the cache is stored in (steps compute in fp32).
     cache_kind: Kind,
+    /// Where the cache is kept on disk, if not in memory.
+    cache_dir: Option<PathBuf>,
     why_plain: Option<String>,
     frozen_blocks: usize,
     /// Rows per evaluation batch (the chapter evaluates with its training batch size).
@@ -127,19 +233,27 @@ impl<'a> Runner<'a> {
         device: Device,
         quiet: bool,
     ) -> Result<Self> {
-        Self::with_cache_precision(model, data, engine, device, quiet, 8, CachePrecision::Fp32)
+        Self::with_cache(
+            model,
+            data,
+            engine,
+            device,
+            quiet,
+            8,
+            &CacheSettings::default(),
+        )
     }
 
     /// A runner whose evaluation batches have `batch_size` rows, like the training ones, and
-    /// whose cache (when the cached path is taken) is kept in `precision`.
-    pub fn with_cache_precision(
+    /// whose cache (when the cached path is taken) is kept as `cache` says.
+    pub fn with_cache(
         model: &'a Classifier,
         data: &'a TrainData,
         engine: Engine,
         device: Device,
         quiet: bool,
         batch_size: usize,
-        precision: CachePrecision,
+        cache: &CacheSettings,
     ) -> Result<Self> {
         let frozen_blocks = model.num_trainable_frozen_blocks();
         // Without padding, `last` means each row's own last token: batches must not pad.
@@ -166,10 +280,11 @@ impl<'a> Runner<'a> {
             device,
             cache: None,
             cache_rows: (0, 0),
-            cache_kind: match precision {
+            cache_kind: match cache.precision {
                 CachePrecision::Fp32 => Kind::Float,
                 CachePrecision::Bf16 => Kind::BFloat16,
             },
+            cache_dir: cache.dir.clone(),
             why_plain,
             frozen_blocks,
             eval_batch,
@@ -177,7 +292,7 @@ impl<'a> Runner<'a> {
         };
         if runner.why_plain.is_none() {
             let start = std::time::Instant::now();
-            let (cache, rows) = runner.build_cache(quiet);
+            let (cache, rows) = runner.build_cache(quiet)?;
             runner.cache = Some(cache);
             runner.cache_rows = rows;
             info!(
@@ -192,7 +307,7 @@ impl<'a> Runner<'a> {
     pub fn describe(&self) -> String {
         match (&self.cache, &self.why_plain) {
             (Some(_), _) => format!(
-                "cached (blocks 0..{} run once per distinct input, {} for {} examples{}; \
+                "cached (blocks 0..{} run once per distinct input, {} for {} examples{}{}; \
                  steps run the trainable part)",
                 self.frozen_blocks,
                 self.cache_rows.0,
@@ -201,6 +316,10 @@ impl<'a> Runner<'a> {
                     ", kept in bf16: not exact"
                 } else {
                     ""
+                },
+                match &self.cache_dir {
+                    Some(dir) => format!(", on disk in {}", dir.display()),
+                    None => String::new(),
                 }
             ),
             (None, Some(why)) => format!("plain ({why})"),
@@ -212,7 +331,7 @@ impl<'a> Runner<'a> {
         self.cache.is_some()
     }
 
-    fn build_cache(&self, quiet: bool) -> (Cache, (usize, usize)) {
+    fn build_cache(&self, quiet: bool) -> Result<(Cache, (usize, usize))> {
         let splits = [Split::Train, Split::Validation, Split::Test].map(|s| s.of(self.data));
         let bar = crate::progress::Progress::cache_bar(
             quiet,
@@ -246,8 +365,31 @@ impl<'a> Runner<'a> {
             bar.inc(chunk.iter().map(|&u| distinct.copies[u]).sum::<usize>() as u64);
             hidden
         };
-        let out = match self.data.pad {
-            PadTo::Fixed(cols) => {
+        let out = match (&self.cache_dir, self.data.pad) {
+            (Some(dir), pad) => {
+                let lengths: Vec<i64> = distinct
+                    .examples
+                    .ids
+                    .iter()
+                    .map(|ids| match pad {
+                        PadTo::Fixed(cols) => cols.max(1) as i64,
+                        PadTo::Dynamic => ids.len().max(1) as i64,
+                    })
+                    .collect();
+                let e = self.model.config.model.n_embd;
+                let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
+                let state = || self.model.replica();
+                let written = workers.run(state, &batches, |model, chunk| -> Result<()> {
+                    let hidden = run_batch(model, chunk);
+                    for (r, &u) in chunk.iter().enumerate() {
+                        disk.write(u, &hidden.get(r as i64))?;
+                    }
+                    Ok(())
+                });
+                written.into_iter().collect::<Result<()>>()?;
+                Cache::Disk(disk)
+            }
+            (None, PadTo::Fixed(cols)) => {
                 let e = self.model.config.model.n_embd;
                 let size = [distinct.len() as i64, cols.max(1) as i64, e];
                 let hidden = Tensor::empty(size, (self.cache_kind, self.device));
@@ -267,7 +409,7 @@ impl<'a> Runner<'a> {
                         .map(|r| r.into_iter().map(|u| u as i64).collect()),
                 }
             }
-            PadTo::Dynamic => {
+            (None, PadTo::Dynamic) => {
                 let state = || self.model.replica();
                 let parts = workers.run(state, &batches, |model, chunk| {
                     let hidden = run_batch(model, chunk);
@@ -298,16 +440,17 @@ impl<'a> Runner<'a> {
             "prefix cache: {} distinct inputs for {} examples, {} thread(s)",
             rows.0, rows.1, workers.threads
         );
-        (out, rows)
+        Ok((out, rows))
     }
 
     /// The batch of training examples at `indices`.
-    pub fn train_batch(&self, indices: &[usize]) -> Batch {
+    pub fn train_batch(&self, indices: &[usize]) -> Result<Batch> {
         self.batch(Split::Train, indices)
     }
 
-    /// The batch of `split`'s examples at `indices`.
-    pub fn batch(&self, split: Split, indices: &[usize]) -> Batch {
+    /// The batch of `split`'s examples at `indices`. Fails only when an on-disk cache
+    /// cannot be read back.
+    pub fn batch(&self, split: Split, indices: &[usize]) -> Result<Batch> {
         let examples = split.of(self.data);
         let b = make_batch(
             examples,
@@ -326,27 +469,23 @@ impl<'a> Runner<'a> {
             }
             Some(Cache::Ragged(rows)) => {
                 let rows = &rows[split_index(split)];
-                let cols = b.ids.size()[1];
-                let padded: Vec<Tensor> = indices
+                let parts: Vec<Tensor> = indices.iter().map(|&i| rows[i].shallow_clone()).collect();
+                stack_padded(parts, b.ids.size()[1])
+            }
+            Some(Cache::Disk(disk)) => {
+                let rows = &disk.rows[split_index(split)];
+                let parts = indices
                     .iter()
-                    .map(|&i| {
-                        let r = &rows[i];
-                        let pad = cols - r.size()[0];
-                        if pad > 0 {
-                            r.constant_pad_nd([0, 0, 0, pad])
-                        } else {
-                            r.shallow_clone()
-                        }
-                    })
-                    .collect();
-                Tensor::stack(&padded, 0).to_kind(Kind::Float)
+                    .map(|&i| disk.read(rows[i]))
+                    .collect::<Result<Vec<_>>>()?;
+                stack_padded(parts, b.ids.size()[1]).to_device(self.device)
             }
         };
-        Batch {
+        Ok(Batch {
             input,
             lengths: b.lengths,
             labels: b.labels,
-        }
+        })
     }
 
     /// Class logits `[rows, classes]`.
@@ -362,31 +501,31 @@ impl<'a> Runner<'a> {
     }
 
     /// Mean loss over the first `num_batches` evaluation batches of `split`, without grad.
-    pub fn loss(&self, split: Split, num_batches: usize, ignore_index: Option<i64>) -> f64 {
+    pub fn loss(&self, split: Split, num_batches: usize, ignore_index: Option<i64>) -> Result<f64> {
         let batches = eval_batches(self.data, split, self.eval_batch, 0);
         let take = batches.len().min(num_batches);
         if take == 0 {
-            return f64::NAN;
+            return Ok(f64::NAN);
         }
         tch::no_grad(|| {
             let mut total = 0.0;
             for indices in &batches[..take] {
-                let b = self.batch(split, indices);
+                let b = self.batch(split, indices)?;
                 total +=
                     loss_of(&self.forward(&b, false), &b.labels, ignore_index).double_value(&[]);
             }
-            total / take as f64
+            Ok(total / take as f64)
         })
     }
 
     /// Accuracy over the first `num_batches` batches of 8 (all of the split with `None`).
-    pub fn accuracy(&self, split: Split, num_batches: Option<usize>) -> f64 {
+    pub fn accuracy(&self, split: Split, num_batches: Option<usize>) -> Result<f64> {
         let batches = eval_batches(self.data, split, self.eval_batch, 0);
         let take = num_batches.map_or(batches.len(), |n| n.min(batches.len()));
         let (mut correct, mut seen) = (0i64, 0i64);
-        tch::no_grad(|| {
+        tch::no_grad(|| -> Result<()> {
             for indices in &batches[..take] {
-                let b = self.batch(split, indices);
+                let b = self.batch(split, indices)?;
                 let predicted = self.forward(&b, false).argmax(-1, false);
                 correct += predicted
                     .eq_tensor(&b.labels)
@@ -394,16 +533,17 @@ impl<'a> Runner<'a> {
                     .int64_value(&[]);
                 seen += indices.len() as i64;
             }
-        });
-        if seen == 0 {
+            Ok(())
+        })?;
+        Ok(if seen == 0 {
             f64::NAN
         } else {
             correct as f64 / seen as f64
-        }
+        })
     }
 
     /// (true, predicted) class of every example of `split`, in file order.
-    pub fn predictions(&self, split: Split) -> (Vec<usize>, Vec<usize>) {
+    pub fn predictions(&self, split: Split) -> Result<(Vec<usize>, Vec<usize>)> {
         let examples = split.of(self.data);
         let batches = crate::batch::sequential_batches(examples.len(), self.predict_batch);
         let argmax = |logits: Tensor| -> Vec<usize> {
@@ -430,16 +570,33 @@ impl<'a> Runner<'a> {
                 .flatten()
                 .collect()
         } else {
-            tch::no_grad(|| {
-                batches
-                    .iter()
-                    .flat_map(|indices| argmax(self.forward(&self.batch(split, indices), false)))
-                    .collect()
-            })
+            tch::no_grad(|| -> Result<Vec<usize>> {
+                let mut out = Vec::with_capacity(examples.len());
+                for indices in &batches {
+                    out.extend(argmax(self.forward(&self.batch(split, indices)?, false)));
+                }
+                Ok(out)
+            })?
         };
         let truth = examples.labels.iter().map(|&l| l.max(0) as usize).collect();
-        (truth, predicted)
+        Ok((truth, predicted))
     }
+}
+
+/// Rows `[len_i, emb]` right-padded with zeros to `cols` and stacked, as fp32 `[n, cols, emb]`.
+fn stack_padded(rows: Vec<Tensor>, cols: i64) -> Tensor {
+    let padded: Vec<Tensor> = rows
+        .into_iter()
+        .map(|r| {
+            let pad = cols - r.size()[0];
+            if pad > 0 {
+                r.constant_pad_nd([0, 0, 0, pad])
+            } else {
+                r
+            }
+        })
+        .collect();
+    Tensor::stack(&padded, 0).to_kind(Kind::Float)
 }
 
 /// Why the cached path would not give the plain path's math, if it would not.

@@ -49,7 +49,7 @@ pub mod schedule;
 pub mod trainer;
 
 pub use batch::{Examples, PadTo};
-pub use config::{CachePrecision, Engine, TrainConfig};
+pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
 pub use metrics::SplitMetrics;
 pub use optim::{AdamW, AdamWConfig};
 pub use pipeline::{DataConfig, FineTuneOptions, ModelSettings, RunConfig, fine_tune, resume};

@@ -68,14 +68,14 @@ pub fn train(
     }
 
     let cache_start = Instant::now();
-    let runner = Runner::with_cache_precision(
+    let runner = Runner::with_cache(
         model,
         data,
         config.engine,
         device,
         options.quiet,
         config.batch_size,
-        config.cache_precision,
+        &config.cache(),
     )?;
     let cache_seconds = cache_start.elapsed().as_secs_f64();
     out.line(&format!("Compute path: {}", runner.describe()));
@@ -122,7 +122,7 @@ pub fn train(
                 // Dropout masks depend on the step alone, so a resumed run draws the same ones.
                 tch::manual_seed((config.seed as i64).wrapping_add(position.global_step as i64));
             }
-            let batch = runner.train_batch(indices);
+            let batch = runner.train_batch(indices)?;
             let logits = runner.forward(&batch, true);
             let loss = loss_of(&logits, &batch.labels, config.ignore_index);
             let loss_value = loss.double_value(&[]);
@@ -160,8 +160,8 @@ pub fn train(
 
             if position.global_step % config.eval_freq == 0 {
                 let (train_loss, val_loss) = (
-                    runner.loss(Split::Train, config.eval_iter, config.ignore_index),
-                    runner.loss(Split::Validation, config.eval_iter, config.ignore_index),
+                    runner.loss(Split::Train, config.eval_iter, config.ignore_index)?,
+                    runner.loss(Split::Validation, config.eval_iter, config.ignore_index)?,
                 );
                 progress.println(&format!(
                     "Ep {} (Step {:06}): Train loss {:.3}, Val loss {:.3}",
@@ -214,8 +214,8 @@ pub fn train(
                 break;
             }
         }
-        let train_accuracy = runner.accuracy(Split::Train, Some(config.eval_iter));
-        let val_accuracy = runner.accuracy(Split::Validation, Some(config.eval_iter));
+        let train_accuracy = runner.accuracy(Split::Train, Some(config.eval_iter))?;
+        let val_accuracy = runner.accuracy(Split::Validation, Some(config.eval_iter))?;
         progress.println(&format!(
             "Training accuracy: {:.2}% | Validation accuracy: {:.2}%",
             train_accuracy * 100.0,
@@ -253,7 +253,7 @@ pub fn train(
     if config.final_eval {
         let mut per_split = std::collections::BTreeMap::new();
         for split in [Split::Train, Split::Validation, Split::Test] {
-            let (truth, predicted) = runner.predictions(split);
+            let (truth, predicted) = runner.predictions(split)?;
             per_split.insert(
                 split.name().to_string(),
                 SplitMetrics::compute(&truth, &predicted, &data.label_names),

@@ -123,7 +123,8 @@ fn run(engine: Engine) {
 
     // The forward pass before training: last-position logits of the first batch.
     let first: Vec<usize> = (0..8).collect();
-    let logits = tch::no_grad(|| runner.forward(&runner.train_batch(&first), false));
+    let logits =
+        tch::no_grad(|| runner.forward(&runner.train_batch(&first).expect("batch"), false));
     let expected: Vec<Vec<f64>> = d["initial_last_logits_first_batch"]
         .as_array()
         .unwrap()
@@ -160,7 +161,7 @@ fn run(engine: Engine) {
             .iter()
             .map(|x| x.as_u64().unwrap() as usize)
             .collect();
-        let batch = runner.train_batch(&indices);
+        let batch = runner.train_batch(&indices).expect("batch");
         let loss = loss_of(&runner.forward(&batch, true), &batch.labels, None);
         let got = loss.double_value(&[]);
         assert!(
@@ -179,8 +180,8 @@ fn run(engine: Engine) {
     );
 
     // After training: accuracy over all of train and validation, as calc_accuracy_loader.
-    let train_acc = runner.accuracy(Split::Train, None);
-    let val_acc = runner.accuracy(Split::Validation, None);
+    let train_acc = runner.accuracy(Split::Train, None).expect("accuracy");
+    let val_acc = runner.accuracy(Split::Validation, None).expect("accuracy");
     let want_train = d["final"]["train_accuracy"].as_f64().unwrap();
     let want_val = d["final"]["validation_accuracy"].as_f64().unwrap();
     assert!(

@@ -6,7 +6,9 @@ use common::{tiny_data, tiny_model};
 use spam_model::{TokenPosition, Trainable};
 use spam_train::engine::Runner;
 use spam_train::trainer::{loss_of, trainable_parameters};
-use spam_train::{AdamW, AdamWConfig, Engine, PadTo, RunOptions, TrainConfig, train};
+use spam_train::{
+    AdamW, AdamWConfig, CacheSettings, Engine, PadTo, RunOptions, TrainConfig, train,
+};
 use tch::Device;
 
 /// Losses of the first `steps` training steps taken along `engine`.
@@ -16,9 +18,21 @@ fn step_losses(
     pad: PadTo,
     steps: usize,
 ) -> (Vec<f64>, String) {
+    step_losses_with(engine, position, pad, steps, &CacheSettings::default())
+}
+
+/// [`step_losses`] with the cache kept as `cache` says.
+fn step_losses_with(
+    engine: Engine,
+    position: TokenPosition,
+    pad: PadTo,
+    steps: usize,
+    cache: &CacheSettings,
+) -> (Vec<f64>, String) {
     let model = tiny_model(position, Trainable::LastBlock);
     let data = tiny_data(pad);
-    let runner = Runner::new(&model, &data, engine, Device::Cpu, true).expect("runner");
+    let runner =
+        Runner::with_cache(&model, &data, engine, Device::Cpu, true, 8, cache).expect("runner");
     let mut opt = AdamW::new(
         trainable_parameters(&model),
         AdamWConfig {
@@ -29,7 +43,9 @@ fn step_losses(
     let batches = spam_train::batch::shuffled_batches(data.train.len(), 8, 123, true);
     let mut losses = Vec::new();
     for i in 0..steps {
-        let b = runner.train_batch(&batches[i % batches.len()]);
+        let b = runner
+            .train_batch(&batches[i % batches.len()])
+            .expect("batch");
         let loss = loss_of(&runner.forward(&b, true), &b.labels, None);
         losses.push(loss.double_value(&[]));
         loss.backward();
@@ -97,20 +113,21 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
         assert!(how.contains("104 for 124 examples"), "{how}");
         let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
         for split in [Split::Train, Split::Validation, Split::Test] {
-            let (a, b) = (cached.loss(split, 100, None), plain.loss(split, 100, None));
+            let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
+            let (a, b) = (loss(&cached), loss(&plain));
             assert!(
                 (a - b).abs() <= 1e-5 * b.abs(),
                 "{split:?} {pad:?}: {a} vs {b}"
             );
             assert_eq!(
-                cached.predictions(split),
-                plain.predictions(split),
+                cached.predictions(split).expect("predictions"),
+                plain.predictions(split).expect("predictions"),
                 "{split:?}"
             );
         }
         // Row by row as well: every example's logits, duplicates included.
         let idx: Vec<usize> = (0..data.test.len()).collect();
-        let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx), false);
+        let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx).expect("batch"), false);
         let diff = (logits(&cached) - logits(&plain))
             .abs()
             .max()
@@ -135,14 +152,17 @@ fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
     use spam_train::trainer::Split;
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
     let data = tiny_data(PadTo::Fixed(16));
-    let bf16 = Runner::with_cache_precision(
+    let bf16 = Runner::with_cache(
         &model,
         &data,
         Engine::Cached,
         Device::Cpu,
         true,
         8,
-        CachePrecision::Bf16,
+        &CacheSettings {
+            precision: CachePrecision::Bf16,
+            dir: None,
+        },
     )
     .expect("bf16 runner");
     assert!(
@@ -152,8 +172,8 @@ fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
     );
     let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
     let idx: Vec<usize> = (0..data.test.len()).collect();
-    let a = bf16.forward(&bf16.batch(Split::Test, &idx), false);
-    let b = plain.forward(&plain.batch(Split::Test, &idx), false);
+    let a = bf16.forward(&bf16.batch(Split::Test, &idx).expect("batch"), false);
+    let b = plain.forward(&plain.batch(Split::Test, &idx).expect("batch"), false);
     assert_eq!(a.kind(), tch::Kind::Float);
     let diff = (&a - &b).abs().max().double_value(&[]);
     let scale = b.abs().max().double_value(&[]);
@@ -163,6 +183,49 @@ fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
         "max |delta logit| {diff} (scale {scale})"
     );
     assert!(diff > 0.0, "a bf16 cache cannot be bit-exact");
+}
+
+#[test]
+fn an_on_disk_cache_gives_the_in_memory_losses_and_leaves_no_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let on_disk = CacheSettings {
+        dir: Some(dir.path().join("cache")),
+        ..Default::default()
+    };
+    for (position, pad) in [
+        (TokenPosition::Last, PadTo::Fixed(16)),
+        (TokenPosition::Flexible, PadTo::Dynamic),
+    ] {
+        let (memory, _) = step_losses(Engine::Cached, position, pad, 20);
+        let (disk, how) = step_losses_with(Engine::Cached, position, pad, 20, &on_disk);
+        assert!(how.contains("on disk in"), "{how}");
+        // fp32 bytes round-trip exactly: the very same losses.
+        assert_eq!(disk, memory, "{pad:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+            .expect("cache dir")
+            .collect();
+        assert!(left.is_empty(), "files left behind: {left:?}");
+    }
+}
+
+#[test]
+fn an_unusable_cache_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").expect("write");
+    let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
+    let data = tiny_data(PadTo::Fixed(16));
+    let cache = CacheSettings {
+        dir: Some(not_a_dir.clone()),
+        ..Default::default()
+    };
+    let err = Runner::with_cache(&model, &data, Engine::Auto, Device::Cpu, true, 8, &cache)
+        .expect_err("a file is not a cache directory");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("cache directory") && msg.contains(&not_a_dir.display().to_string()),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -225,6 +225,27 @@ optimizer = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 
     ] {
         assert!(run.join(f).is_file(), "{f} missing from the run directory");
     }
+    #[cfg(unix)]
+    {
+        // Every file of the run directory is as readable as config.json (written with
+        // File::create), including those renamed into place from temporary files.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |f: &str| {
+            run.join(f)
+                .metadata()
+                .expect("metadata")
+                .permissions()
+                .mode()
+        };
+        for f in [
+            "loss.png",
+            "accuracy.png",
+            "model/model.safetensors",
+            "metrics.json",
+        ] {
+            assert_eq!(mode(f), mode("config.json"), "{f}");
+        }
+    }
 
     let run_s = run.to_str().expect("utf-8");
     let test_csv = run.join("data/test.csv");
@@ -312,9 +333,13 @@ epochs = 1
         run.to_str().expect("utf-8"),
         "--cache-dir",
         cache.to_str().expect("utf-8"),
-        "--quiet",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // The size line tells the architecture that ran, not the default `--size`.
+    assert!(
+        stdout.contains("Model: GPT-2 custom (2 layers, width 32, 2 heads) (random weights)"),
+        "{stdout}"
+    );
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("metrics.json")).expect("metrics.json"))
             .expect("json");

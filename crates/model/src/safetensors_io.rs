@@ -315,6 +315,20 @@ pub fn write_safetensors_atomic(
     })
 }
 
+/// A temporary-file builder whose files get what `File::create` would give (0666 less the
+/// umask on Unix) instead of tempfile's owner-only 0600, which a file renamed into place
+/// would keep: a saved model must be as readable as the rest of its run directory.
+pub fn temp_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+    #[allow(unused_mut)]
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+}
+
 /// Writes a file atomically: the content goes to a temporary file in the destination's
 /// directory, which is flushed, synced and renamed over `path`.
 pub fn write_atomic(
@@ -326,7 +340,7 @@ pub fn write_atomic(
         _ => PathBuf::from("."),
     };
     let io = |e| ModelError::io(path, e);
-    let tmp = tempfile::Builder::new()
+    let tmp = temp_file_builder()
         .prefix(".tmp-")
         .suffix(".partial")
         .tempfile_in(&dir)

@@ -327,6 +327,17 @@ fn save_and_load_give_identical_logits() {
             .filter(|e| e.file_name().to_string_lossy().contains("tmp"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left behind");
+        #[cfg(unix)]
+        {
+            // As readable as any file the user creates there (not a temp file's 0600).
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| p.metadata().expect("metadata").permissions().mode();
+            let plain = path.join("plain");
+            std::fs::write(&plain, b"x").expect("write");
+            for f in ["model.safetensors", "classifier.json"] {
+                assert_eq!(mode(&path.join(f)), mode(&plain), "{f}");
+            }
+        }
         let loaded = Classifier::load(&path, Device::Cpu).expect("load");
         assert_eq!(loaded.config, c.config);
         assert_eq!(

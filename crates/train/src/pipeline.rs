@@ -264,10 +264,19 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     cc.token_position = config.model.token_position;
     cc.trainable = config.model.trainable;
     cc.causal_mask = config.model.causal_mask;
+    // The size the model really has: a checkpoint or an explicit architecture overrides
+    // `size`.
+    let size = match cc.size {
+        Some(size) => size.to_string(),
+        None => format!(
+            "custom ({} layers, width {}, {} heads)",
+            cc.model.n_layer, cc.model.n_embd, cc.model.n_head
+        ),
+    };
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;
     say(format!(
         "Model: GPT-2 {} ({}), {} trainable parameters ({}), token position {}, device {:?}",
-        config.model.size,
+        size,
         if matches!(weights, Weights::Random { .. }) {
             "random weights"
         } else {

@@ -23,7 +23,7 @@ pub fn line_chart(
     examples_per_epoch: f64,
 ) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
+    let tmp = spam_model::safetensors_io::temp_file_builder()
         .prefix(".plot")
         .suffix(".png")
         .tempfile_in(dir)

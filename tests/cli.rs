@@ -1,6 +1,6 @@
 //! End-to-end: the binary as a user runs it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use spam_e2e::{root, run_cli, sms_collection};
 
@@ -162,15 +162,40 @@ fn missing_data_and_weights_say_how_to_get_them() {
     );
 }
 
+/// `spam-cli train --config DIR/small.toml` (holding `config`) on the real SMS data into
+/// `DIR/run`, plus `extra` arguments; checks it succeeds. Returns the run directory, its
+/// `metrics.json` and what the run printed.
+fn train_small(dir: &Path, config: &str, extra: &[&str]) -> (PathBuf, serde_json::Value, String) {
+    let config_path = dir.join("small.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let run = dir.join("run");
+    let data = sms_collection();
+    let mut args = vec![
+        "train",
+        "--config",
+        config_path.to_str().expect("utf-8"),
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--out",
+        run.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = run_cli(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let metrics =
+        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).expect("metrics.json"))
+            .expect("json");
+    (run, metrics, stdout)
+}
+
 /// The pipeline really learns: a small GPT-2-shaped model with random weights, trained
 /// end to end through the CLI on the real SMS data, reaches 90% test accuracy; then the
 /// run directory serves `eval` and `classify`.
 #[test]
 fn train_eval_classify_on_the_real_data() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("small.toml");
-    std::fs::write(
-        &config,
+    let (run, metrics, _) = train_small(
+        dir.path(),
         r#"
 [model]
 weights = "random"
@@ -194,24 +219,8 @@ padding = "dynamic"
 epochs = 3
 optimizer = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.1 }
 "#,
-    )
-    .expect("config");
-    let run = dir.path().join("run");
-    let data = sms_collection();
-    let (code, stdout, stderr) = run_cli(&[
-        "train",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--data",
-        data.to_str().expect("utf-8"),
-        "--out",
-        run.to_str().expect("utf-8"),
-        "--quiet",
-    ]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).expect("metrics.json"))
-            .expect("json");
+        &["--quiet"],
+    );
     let test_accuracy = metrics["final"]["test_accuracy"]
         .as_f64()
         .expect("test accuracy");
@@ -294,9 +303,10 @@ optimizer = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 
 #[test]
 fn train_with_an_on_disk_cache_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("small.toml");
-    std::fs::write(
-        &config,
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().expect("utf-8");
+    let (_, metrics, stdout) = train_small(
+        dir.path(),
         r#"
 [model]
 weights = "random"
@@ -319,30 +329,13 @@ padding = "dynamic"
 [train]
 epochs = 1
 "#,
-    )
-    .expect("config");
-    let (run, cache) = (dir.path().join("run"), dir.path().join("cache"));
-    let data = sms_collection();
-    let (code, stdout, stderr) = run_cli(&[
-        "train",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--data",
-        data.to_str().expect("utf-8"),
-        "--out",
-        run.to_str().expect("utf-8"),
-        "--cache-dir",
-        cache.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
+        &["--cache-dir", cache_arg],
+    );
     // The size line tells the architecture that ran, not the default `--size`.
     assert!(
         stdout.contains("Model: GPT-2 custom (2 layers, width 32, 2 heads) (random weights)"),
         "{stdout}"
     );
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).expect("metrics.json"))
-            .expect("json");
     let path = metrics["path"].as_str().expect("compute path");
     assert!(
         path.starts_with("cached") && path.contains("on disk in"),

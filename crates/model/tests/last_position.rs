@@ -20,13 +20,18 @@ fn full_computation(m: &Classifier, ids: &Tensor, lengths: &Tensor) -> Tensor {
     m.head.forward(&x.index(&[Some(rows), Some(pos)]))
 }
 
-#[test]
-fn single_position_compute_equals_the_full_computation() {
+/// Three rows of 4, 6 and 2 tokens, right-padded with 0.
+fn batch() -> (Tensor, Tensor) {
     let ids = Tensor::from_slice(&[
         5i64, 9, 13, 200, 0, 0, 7, 8, 9, 10, 11, 12, 300, 301, 0, 0, 0, 0,
     ])
     .view([3, 6]);
-    let lengths = Tensor::from_slice(&[4i64, 6, 2]);
+    (ids, Tensor::from_slice(&[4i64, 6, 2]))
+}
+
+#[test]
+fn single_position_compute_equals_the_full_computation() {
+    let (ids, lengths) = batch();
     for position in [
         TokenPosition::Last,
         TokenPosition::First,
@@ -74,11 +79,7 @@ fn single_position_compute_equals_the_full_computation() {
 /// computation's gradients too, since training steps backpropagate through them.
 #[test]
 fn single_position_gradients_equal_the_full_computation() {
-    let ids = Tensor::from_slice(&[
-        5i64, 9, 13, 200, 0, 0, 7, 8, 9, 10, 11, 12, 300, 301, 0, 0, 0, 0,
-    ])
-    .view([3, 6]);
-    let lengths = Tensor::from_slice(&[4i64, 6, 2]);
+    let (ids, lengths) = batch();
     for position in [TokenPosition::Flexible, TokenPosition::First] {
         let mut cc = ClassifierConfig::new(Config::tiny(), 3);
         cc.token_position = position;

@@ -30,6 +30,15 @@ fn data(n: usize, pad: PadTo) -> TrainData {
     }
 }
 
+/// One training step: forward, backward, AdamW update.
+fn step(runner: &Runner, opt: &mut AdamW, batch: &[usize]) {
+    let bt = runner.train_batch(batch).expect("batch");
+    let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
+    loss.backward();
+    opt.step(5e-5);
+    opt.zero_grad();
+}
+
 fn bench(c: &mut Criterion) {
     let model = Classifier::new(
         ClassifierConfig::spam(ModelSize::S124M),
@@ -58,15 +67,7 @@ fn bench(c: &mut Criterion) {
         let batch: Vec<usize> = (0..8).collect();
         group.bench_function(
             format!("training step, batch 8 x 120, {engine:?} path"),
-            |b| {
-                b.iter(|| {
-                    let bt = runner.train_batch(&batch).expect("batch");
-                    let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
-                    loss.backward();
-                    opt.step(5e-5);
-                    opt.zero_grad();
-                })
-            },
+            |b| b.iter(|| step(&runner, &mut opt, &batch)),
         );
     }
 
@@ -81,15 +82,7 @@ fn bench(c: &mut Criterion) {
     let batch: Vec<usize> = (0..8).map(|i| i * 7).collect();
     group.bench_function(
         "training step, flexible, dynamic padding, Cached path",
-        |b| {
-            b.iter(|| {
-                let bt = runner.train_batch(&batch).expect("batch");
-                let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
-                loss.backward();
-                opt.step(5e-5);
-                opt.zero_grad();
-            })
-        },
+        |b| b.iter(|| step(&runner, &mut opt, &batch)),
     );
     group.finish();
 }

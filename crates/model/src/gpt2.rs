@@ -300,7 +300,8 @@ struct KeyRows {
 
 impl KeyRows {
     /// `None` when every position is needed (the `last` position, or no causal mask).
-    fn of(pos: &Tensor, b: i64, t: i64, causal: bool) -> Option<Self> {
+    /// The index tensors are made on `device`.
+    fn of(pos: &Tensor, b: i64, t: i64, causal: bool, device: Device) -> Option<Self> {
         if !causal {
             return None;
         }
@@ -318,21 +319,13 @@ impl KeyRows {
             }
             query.push(src.len() as i64 - 1);
         }
+        let on_device = |v: &[i64]| Tensor::from_slice(v).to_device(device);
         Some(Self {
-            src: Tensor::from_slice(&src),
-            dst: Tensor::from_slice(&dst),
-            query: Tensor::from_slice(&query),
+            src: on_device(&src),
+            dst: on_device(&dst),
+            query: on_device(&query),
             tk,
         })
-    }
-
-    fn to(self, device: Device) -> Self {
-        Self {
-            src: self.src.to_device(device),
-            dst: self.dst.to_device(device),
-            query: self.query.to_device(device),
-            tk: self.tk,
-        }
     }
 }
 
@@ -476,7 +469,7 @@ impl Block {
         let pos = pos.to_device(x.device());
         let at = Tensor::arange(b, (Kind::Int64, x.device())) * t + &pos;
         let x_at = x.index_select(0, &at);
-        let keys = KeyRows::of(&pos, b, t, causal).map(|k| k.to(x.device()));
+        let keys = KeyRows::of(&pos, b, t, causal, x.device());
         let (h, query) = match &keys {
             Some(k) => (
                 self.ln_1.forward(&x.index_select(0, &k.src)),

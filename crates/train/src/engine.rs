@@ -103,6 +103,20 @@ impl DiskCache {
         })
     }
 
+    /// Runs `io` on the file positioned at `offset` (the workers of the build share it).
+    fn at(
+        &self,
+        offset: u64,
+        io: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("cache file lock poisoned"))?;
+        file.seek(SeekFrom::Start(offset))?;
+        io(&mut file)
+    }
+
     /// Stores `hidden` `[len, emb]` as distinct input `u`'s rows.
     fn write(&self, u: usize, hidden: &Tensor) -> Result<()> {
         let (offset, len) = self.spans[u];
@@ -114,12 +128,7 @@ impl DiskCache {
         let numel = (len * self.emb) as usize;
         let mut buf = vec![0u8; numel * self.kind.elt_size_in_bytes()];
         t.f_copy_data_u8(&mut buf, numel)?;
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| anyhow::anyhow!("cache file lock poisoned"))?;
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.write_all(&buf))
+        self.at(offset, |file| file.write_all(&buf))
             .with_context(|| {
                 format!(
                     "cannot write the prefix cache in {}: is the disk full?",
@@ -132,12 +141,7 @@ impl DiskCache {
     fn read(&self, u: usize) -> Result<Tensor> {
         let (offset, len) = self.spans[u];
         let mut buf = vec![0u8; (len * self.emb) as usize * self.kind.elt_size_in_bytes()];
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| anyhow::anyhow!("cache file lock poisoned"))?;
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(&mut buf))
+        self.at(offset, |file| file.read_exact(&mut buf))
             .with_context(|| {
                 format!(
                     "cannot read the prefix cache back from {}",
@@ -189,6 +193,15 @@ impl Distinct {
     fn len(&self) -> usize {
         self.copies.len()
     }
+
+    /// Positions the cache keeps of distinct input `u`: every padded column (the trainable
+    /// blocks attend over padding) or, with dynamic padding, its own tokens.
+    fn cached_len(&self, u: usize, pad: PadTo) -> i64 {
+        match pad {
+            PadTo::Fixed(cols) => cols.max(1) as i64,
+            PadTo::Dynamic => self.examples.ids[u].len().max(1) as i64,
+        }
+    }
 }
 
 pub struct Runner<'a> {
@@ -200,8 +213,6 @@ pub struct Runner<'a> {
     cache_rows: (usize, usize),
     /// Element type the cache is stored in (steps compute in fp32).
     cache_kind: Kind,
-    /// Where the cache is kept on disk, if not in memory.
-    cache_dir: Option<PathBuf>,
     why_plain: Option<String>,
     frozen_blocks: usize,
     /// Rows per evaluation batch (the chapter evaluates with its training batch size).
@@ -284,7 +295,6 @@ impl<'a> Runner<'a> {
                 CachePrecision::Fp32 => Kind::Float,
                 CachePrecision::Bf16 => Kind::BFloat16,
             },
-            cache_dir: cache.dir.clone(),
             why_plain,
             frozen_blocks,
             eval_batch,
@@ -292,7 +302,7 @@ impl<'a> Runner<'a> {
         };
         if runner.why_plain.is_none() {
             let start = std::time::Instant::now();
-            let (cache, rows) = runner.build_cache(quiet)?;
+            let (cache, rows) = runner.build_cache(quiet, cache.dir.as_deref())?;
             runner.cache = Some(cache);
             runner.cache_rows = rows;
             info!(
@@ -317,9 +327,9 @@ impl<'a> Runner<'a> {
                 } else {
                     ""
                 },
-                match &self.cache_dir {
-                    Some(dir) => format!(", on disk in {}", dir.display()),
-                    None => String::new(),
+                match &self.cache {
+                    Some(Cache::Disk(disk)) => format!(", on disk in {}", disk.dir.display()),
+                    _ => String::new(),
                 }
             ),
             (None, Some(why)) => format!("plain ({why})"),
@@ -331,7 +341,8 @@ impl<'a> Runner<'a> {
         self.cache.is_some()
     }
 
-    fn build_cache(&self, quiet: bool) -> Result<(Cache, (usize, usize))> {
+    /// The frozen blocks' output of every distinct input, in memory or in a file in `dir`.
+    fn build_cache(&self, quiet: bool, dir: Option<&Path>) -> Result<(Cache, (usize, usize))> {
         let splits = [Split::Train, Split::Validation, Split::Test].map(|s| s.of(self.data));
         let bar = crate::progress::Progress::cache_bar(
             quiet,
@@ -365,16 +376,10 @@ impl<'a> Runner<'a> {
             bar.inc(chunk.iter().map(|&u| distinct.copies[u]).sum::<usize>() as u64);
             hidden
         };
-        let out = match (&self.cache_dir, self.data.pad) {
+        let out = match (dir, self.data.pad) {
             (Some(dir), pad) => {
-                let lengths: Vec<i64> = distinct
-                    .examples
-                    .ids
-                    .iter()
-                    .map(|ids| match pad {
-                        PadTo::Fixed(cols) => cols.max(1) as i64,
-                        PadTo::Dynamic => ids.len().max(1) as i64,
-                    })
+                let lengths: Vec<i64> = (0..distinct.len())
+                    .map(|u| distinct.cached_len(u, pad))
                     .collect();
                 let e = self.model.config.model.n_embd;
                 let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
@@ -417,7 +422,7 @@ impl<'a> Runner<'a> {
                         .iter()
                         .enumerate()
                         .map(|(r, &u)| {
-                            let len = distinct.examples.ids[u].len().max(1) as i64;
+                            let len = distinct.cached_len(u, PadTo::Dynamic);
                             let row = hidden.get(r as i64).narrow(0, 0, len);
                             (u, row.to_kind(kind).copy())
                         })

@@ -221,6 +221,22 @@ impl LayerNorm {
         )
     }
 
+    /// The normalisation alone, before the scale and shift: `(x - mean) / std`.
+    pub fn normalize(&self, x: &Tensor) -> Tensor {
+        x.layer_norm(
+            [self.dim],
+            None::<&Tensor>,
+            None::<&Tensor>,
+            LAYER_NORM_EPS,
+            true,
+        )
+    }
+
+    /// The scale and shift alone: `forward(x) == affine(normalize(x))`.
+    pub fn affine(&self, x_hat: &Tensor) -> Tensor {
+        x_hat * &self.weight + &self.bias
+    }
+
     fn shallow_clone(&self) -> Self {
         Self {
             weight: self.weight.shallow_clone(),
@@ -333,11 +349,13 @@ impl Attention {
     /// Attention output at one query position per row: `h` `[n, e]` are the normed rows that
     /// carry keys (all `b * t` positions, or those `keys` lists), `query` `[b]` indexes `h`
     /// at each row's position `pos` `[b]`. The query, the attention and the output
-    /// projection run at that position alone. Returns `[b, e]`.
+    /// projection run at that position alone. With `fold`, `h` is the norm before its affine
+    /// part, which is folded into the projection (see [`Block::forward_at`]). Returns `[b, e]`.
     #[allow(clippy::too_many_arguments)]
     fn forward_at(
         &self,
         h: &Tensor,
+        fold: Option<&LayerNorm>,
         query: &Tensor,
         keys: Option<&KeyRows>,
         (b, t): (i64, i64),
@@ -347,9 +365,25 @@ impl Attention {
     ) -> Tensor {
         let e = h.size()[1];
         let d = e / self.n_head;
-        let h_at = h.index_select(0, query);
         let c = &self.c_attn;
-        let (q, kv) = if c.lora.is_none() && c.layout == Layout::InOut {
+        let (q, kv) = if let Some(ln) = fold {
+            // `h` is the un-affined norm x̂: kv = (x̂·w + b) W + c = x̂ (w ⊙ W) + (b W + c), so
+            // backward needs one product over the key rows (for the folded weight) instead of
+            // two: no gradient flows into x̂, which is a constant here.
+            let w = &c.weight;
+            let (w_q, w_kv) = (w.narrow(1, 0, e), w.narrow(1, e, 2 * e));
+            let q = ln.affine(&h.index_select(0, query)).matmul(&w_q);
+            let kv = h.matmul(&(ln.weight.unsqueeze(1) * &w_kv));
+            let kv_bias = ln.bias.unsqueeze(0).matmul(&w_kv).squeeze_dim(0);
+            match &c.bias {
+                Some(bias) => (
+                    q + bias.narrow(0, 0, e),
+                    kv + (kv_bias + bias.narrow(0, e, 2 * e)),
+                ),
+                None => (q, kv + kv_bias),
+            }
+        } else if c.lora.is_none() && c.layout == Layout::InOut {
+            let h_at = h.index_select(0, query);
             // Split the fused projection: q for the chosen rows, k|v for the key rows.
             let w = &c.weight;
             let q = h_at.matmul(&w.narrow(1, 0, e));
@@ -359,6 +393,7 @@ impl Attention {
                 None => (q, kv),
             }
         } else {
+            let h_at = h.index_select(0, query);
             let q = c.forward(&h_at).narrow(1, 0, e);
             let kv = c.forward(h).narrow(1, e, 2 * e);
             (q, kv)
@@ -470,17 +505,35 @@ impl Block {
         let at = Tensor::arange(b, (Kind::Int64, x.device())) * t + &pos;
         let x_at = x.index_select(0, &at);
         let keys = KeyRows::of(&pos, b, t, causal, x.device());
-        let (h, query) = match &keys {
-            Some(k) => (
-                self.ln_1.forward(&x.index_select(0, &k.src)),
-                k.query.shallow_clone(),
-            ),
-            None => (self.ln_1.forward(&x), at),
+        let (rows, query) = match &keys {
+            Some(k) => (x.index_select(0, &k.src), k.query.shallow_clone()),
+            None => (x, at),
+        };
+        // Training on a constant input (a frozen prefix's output) with a trainable ln_1:
+        // fold ln_1's scale and shift into the key/value projection, which saves backward
+        // one of its two products over every key row (the gradient into the normed rows).
+        let c = &self.attn.c_attn;
+        let fold = train
+            && !rows.requires_grad()
+            && self.ln_1.weight.requires_grad()
+            && c.lora.is_none()
+            && c.layout == Layout::InOut;
+        let h = if fold {
+            self.ln_1.normalize(&rows)
+        } else {
+            self.ln_1.forward(&rows)
         };
         let x_at = x_at
-            + self
-                .attn
-                .forward_at(&h, &query, keys.as_ref(), (b, t), &pos, causal, train);
+            + self.attn.forward_at(
+                &h,
+                fold.then_some(&self.ln_1),
+                &query,
+                keys.as_ref(),
+                (b, t),
+                &pos,
+                causal,
+                train,
+            );
         &x_at + self.mlp.forward(&self.ln_2.forward(&x_at), train)
     }
 

@@ -30,11 +30,11 @@ fn data(n: usize, pad: PadTo) -> TrainData {
     }
 }
 
-/// One training step: forward, backward, AdamW update.
+/// One training step as the trainer takes it: forward, backward, AdamW update.
 fn step(runner: &Runner, opt: &mut AdamW, batch: &[usize]) {
     let bt = runner.train_batch(batch).expect("batch");
     let loss = loss_of(&runner.forward(&bt, true), &bt.labels, None);
-    loss.backward();
+    opt.backward(&loss).expect("backward");
     opt.step(5e-5);
     opt.zero_grad();
 }

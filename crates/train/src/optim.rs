@@ -37,6 +37,8 @@ pub struct AdamW {
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
+    /// Gradients from [`AdamW::backward`] since the last step, one slot per parameter.
+    grads: Vec<Option<Tensor>>,
     /// Number of updates taken so far (PyTorch's `state["step"]`).
     pub step: i64,
     /// Use the one-pass update where it applies (default); the tensor-op path otherwise.
@@ -48,11 +50,13 @@ impl AdamW {
     pub fn new(params: Vec<(String, Tensor)>, config: AdamWConfig) -> Self {
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let grads = params.iter().map(|_| None).collect();
         Self {
             config,
             params,
             exp_avg,
             exp_avg_sq,
+            grads,
             step: 0,
             fused: true,
         }
@@ -62,7 +66,39 @@ impl AdamW {
         &self.params
     }
 
+    /// Gradients of `loss` for every parameter, held here and added to those held since the
+    /// last step (for accumulation). The fast path: unlike `loss.backward()` it writes no
+    /// `.grad` buffers, so nothing is accumulated into them and nothing must be zeroed — a
+    /// pass over every trainable parameter each, per step.
+    pub fn backward(&mut self, loss: &Tensor) -> Result<(), tch::TchError> {
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::f_run_backward(&[loss], &params, false, false)?;
+        for (slot, g) in self.grads.iter_mut().zip(grads) {
+            if !g.defined() {
+                continue; // the parameter took no part in `loss`
+            }
+            match slot {
+                Some(held) => {
+                    let _ = held.f_add_(&g)?;
+                }
+                None => *slot = Some(g),
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradient the next step uses for parameter `i`: the held one from
+    /// [`AdamW::backward`], else the parameter's `.grad` from a plain `loss.backward()`.
+    fn grad(&self, i: usize) -> Option<Tensor> {
+        match &self.grads[i] {
+            Some(g) => Some(g.shallow_clone()),
+            None => Some(self.params[i].1.grad()).filter(Tensor::defined),
+        }
+    }
+
+    /// Drops the held gradients and zeroes any `.grad` a plain `loss.backward()` filled.
     pub fn zero_grad(&mut self) {
+        self.grads.iter_mut().for_each(|g| *g = None);
         for (_, p) in &mut self.params {
             let mut g = p.grad();
             if g.defined() {
@@ -74,11 +110,8 @@ impl AdamW {
     /// Global L2 norm of the gradients, clipped to `max_norm` like
     /// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
-        let grads: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|(_, p)| p.grad())
-            .filter(|g| g.defined())
+        let grads: Vec<Tensor> = (0..self.params.len())
+            .filter_map(|i| self.grad(i))
             .collect();
         if grads.is_empty() {
             return 0.0;
@@ -105,11 +138,9 @@ impl AdamW {
         let step_size = lr / bias_correction1;
         let bias_correction2_sqrt = bias_correction2.sqrt();
         tch::no_grad(|| {
-            for (i, (_, p)) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
+            for i in 0..self.params.len() {
+                let Some(g) = self.grad(i) else { continue };
+                let p = &mut self.params[i].1;
                 let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
                 if !(self.fused
                     && fused_step(p, &g, m, v, lr, step_size, bias_correction2_sqrt, &c))
@@ -232,17 +263,16 @@ fn fused_step(
     let eps = c.eps as f32;
     let neg_step = (-step_size) as f32;
     type Chunks<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
+    // Zipped iterators, not indices: no bounds checks, so the loop vectorizes.
     let update = |(((p, g), m), v): Chunks<'_>| {
-        for i in 0..p.len() {
-            let gi = g[i];
-            let pi = p[i] * decay;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             // lerp: m + w1 * (g - m)
-            let mi = m[i] + w1 * (gi - m[i]);
-            let vi = v[i] * b2 + (gi * w2) * gi;
+            let mi = *m + w1 * (g - *m);
+            let vi = *v * b2 + (g * w2) * g;
             let denom = vi.sqrt() / bc2 + eps;
-            p[i] = pi + (neg_step * mi) / denom;
-            m[i] = mi;
-            v[i] = vi;
+            *p = *p * decay + (neg_step * mi) / denom;
+            *m = mi;
+            *v = vi;
         }
     };
     use rayon::prelude::*;

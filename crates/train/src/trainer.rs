@@ -140,7 +140,9 @@ pub fn train(
                         .unwrap_or_default()
                 );
             }
-            (loss / config.grad_accum_steps as f64).backward();
+            optimizer
+                .backward(&(loss / config.grad_accum_steps as f64))
+                .context("backward pass")?;
             let last_of_epoch = bi + 1 == batches.len();
             if (bi + 1) % config.grad_accum_steps == 0 || last_of_epoch {
                 if let Some(max) = config.clip_grad_norm {

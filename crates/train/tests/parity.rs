@@ -169,7 +169,7 @@ fn run(engine: Engine) {
             "{engine:?}: step {step} loss {got} vs PyTorch {want}"
         );
         worst = worst.max((got - want).abs() / want.abs());
-        loss.backward();
+        optimizer.backward(&loss).expect("backward");
         optimizer.step(lr);
         optimizer.zero_grad();
     }

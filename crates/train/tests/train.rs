@@ -48,7 +48,7 @@ fn step_losses_with(
             .expect("batch");
         let loss = loss_of(&runner.forward(&b, true), &b.labels, None);
         losses.push(loss.double_value(&[]));
-        loss.backward();
+        opt.backward(&loss).expect("backward");
         opt.step(1e-3);
         opt.zero_grad();
     }
@@ -433,4 +433,49 @@ fn fused_adamw_matches_the_tensor_op_adamw() {
     );
     // And the parameters really moved.
     assert!(diff(&fb, &tch::Tensor::zeros_like(&fb)) > 0.0);
+}
+
+/// `AdamW::backward` (fresh gradients held by the optimizer, what the trainer uses) must
+/// move the parameters exactly as `loss.backward()` into `.grad` does, with gradient
+/// accumulation over two batches per update and with clipping.
+#[test]
+fn held_gradients_match_grad_buffers() {
+    let run = |held: bool| -> Vec<tch::Tensor> {
+        let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
+        let data = tiny_data(PadTo::Dynamic);
+        let runner = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("runner");
+        let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+        let batches = spam_train::batch::shuffled_batches(data.train.len(), 4, 7, true);
+        for pair in batches.chunks(2).take(4) {
+            for indices in pair {
+                let b = runner.train_batch(indices).expect("batch");
+                let loss = loss_of(&runner.forward(&b, true), &b.labels, None) / 2.0;
+                if held {
+                    opt.backward(&loss).expect("backward");
+                } else {
+                    loss.backward();
+                }
+            }
+            opt.clip_grad_norm(0.5);
+            opt.step(1e-2);
+            opt.zero_grad();
+        }
+        opt.params()
+            .iter()
+            .map(|(_, p)| p.detach().copy())
+            .collect()
+    };
+    let (held, buffers) = (run(true), run(false));
+    let initial: Vec<tch::Tensor> = {
+        let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
+        trainable_parameters(&model)
+            .into_iter()
+            .map(|(_, p)| p.detach().copy())
+            .collect()
+    };
+    assert_eq!(held.len(), buffers.len());
+    for ((a, b), p0) in held.iter().zip(&buffers).zip(&initial) {
+        assert!(a.equal(b), "held gradients moved a parameter differently");
+        assert!(!a.equal(p0), "the parameter did not move");
+    }
 }

@@ -17,6 +17,7 @@ use args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    spam_model::reuse_freed_memory();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -40,6 +40,7 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod gpt2;
+pub mod memory;
 pub mod rng;
 pub mod safetensors_io;
 pub mod tensors;
@@ -52,6 +53,7 @@ pub use device::{DeviceChoice, parse_device};
 pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Generation, Step, generate, try_generate};
 pub use gpt2::{Block, Gpt2, InitMode};
+pub use memory::reuse_freed_memory;
 pub use tf_checkpoint::OpenAiCheckpoint;
 pub use weights::{LanguageModel, Weights};
 

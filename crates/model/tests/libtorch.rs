@@ -13,3 +13,20 @@ fn matmul_known_result() {
     assert_eq!(c.kind(), Kind::Float);
     assert_eq!(c.device(), Device::Cpu);
 }
+
+/// The allocator keeps freed tensor memory (glibc): the settings must take, and calling
+/// again must be harmless. Tensors still allocate and free normally afterwards.
+#[test]
+fn freed_memory_is_kept_for_reuse() {
+    let first = spam_model::reuse_freed_memory();
+    assert_eq!(
+        first,
+        cfg!(all(target_os = "linux", target_env = "gnu")),
+        "mallopt should succeed on glibc and be skipped elsewhere"
+    );
+    assert_eq!(spam_model::reuse_freed_memory(), first);
+    for _ in 0..3 {
+        let t = Tensor::ones([40 << 20 >> 2], (Kind::Float, Device::Cpu));
+        assert_eq!(t.sum(Kind::Float).double_value(&[]), (10u64 << 20) as f64);
+    }
+}

@@ -40,6 +40,8 @@ fn step(runner: &Runner, opt: &mut AdamW, batch: &[usize]) {
 }
 
 fn bench(c: &mut Criterion) {
+    // As `spam-cli` and `train` run: freed tensor memory kept for reuse.
+    spam_model::reuse_freed_memory();
     let model = Classifier::new(
         ClassifierConfig::spam(ModelSize::S124M),
         &Weights::Random { seed: 1 },

@@ -45,7 +45,8 @@ pub struct RunOptions {
     pub stop_after_steps: Option<usize>,
 }
 
-/// Fine-tunes `model` on `data`, returning the report `metrics.json` is made of.
+/// Fine-tunes `model` on `data`, returning the report `metrics.json` is made of. Sets the
+/// process allocator to keep freed memory for reuse ([`spam_model::reuse_freed_memory`]).
 pub fn train(
     model: &Classifier,
     data: &TrainData,
@@ -53,6 +54,8 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<Outcome> {
     config.validate().map_err(anyhow::Error::msg)?;
+    // Each step frees and retakes its gradients: keep that memory in the process.
+    spam_model::reuse_freed_memory();
     let started = Instant::now();
     let device = model.vs.device();
     let out = Printer {

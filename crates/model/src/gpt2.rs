@@ -366,33 +366,40 @@ impl Attention {
         let e = h.size()[1];
         let d = e / self.n_head;
         let c = &self.c_attn;
-        let (q, kv) = if let Some(ln) = fold {
-            // `h` is the un-affined norm x̂: kv = (x̂·w + b) W + c = x̂ (w ⊙ W) + (b W + c), so
-            // backward needs one product over the key rows (for the folded weight) instead of
-            // two: no gradient flows into x̂, which is a constant here.
-            let w = &c.weight;
-            let (w_q, w_kv) = (w.narrow(1, 0, e), w.narrow(1, e, 2 * e));
-            let q = ln.affine(&h.index_select(0, query)).matmul(&w_q);
-            let kv = h.matmul(&(ln.weight.unsqueeze(1) * &w_kv));
-            let kv_bias = ln.bias.unsqueeze(0).matmul(&w_kv).squeeze_dim(0);
-            match &c.bias {
-                Some(bias) => (
-                    q + bias.narrow(0, 0, e),
-                    kv + (kv_bias + bias.narrow(0, e, 2 * e)),
-                ),
-                None => (q, kv + kv_bias),
-            }
-        } else if c.lora.is_none() && c.layout == Layout::InOut {
-            let h_at = h.index_select(0, query);
+        let (q, kv) = if c.lora.is_none() && c.layout == Layout::InOut {
             // Split the fused projection: q for the chosen rows, k|v for the key rows.
             let w = &c.weight;
-            let q = h_at.matmul(&w.narrow(1, 0, e));
-            let kv = h.matmul(&w.narrow(1, e, 2 * e));
-            match &c.bias {
-                Some(bias) => (q + bias.narrow(0, 0, e), kv + bias.narrow(0, e, 2 * e)),
-                None => (q, kv),
-            }
+            let (w_q, w_kv) = (w.narrow(1, 0, e), w.narrow(1, e, 2 * e));
+            let b_q = c.bias.as_ref().map(|b| b.narrow(0, 0, e));
+            let b_kv = c.bias.as_ref().map(|b| b.narrow(0, e, 2 * e));
+            let h_at = h.index_select(0, query);
+            let (q, kv, b_kv) = match fold {
+                // `h` is the un-affined norm x̂: kv = (x̂·w + b) W + c = x̂ (w ⊙ W) + (b W + c),
+                // so backward needs one product over the key rows (for the folded weight)
+                // instead of two: no gradient flows into x̂, which is a constant here.
+                Some(ln) => {
+                    let shift = ln.bias.unsqueeze(0).matmul(&w_kv).squeeze_dim(0);
+                    (
+                        ln.affine(&h_at).matmul(&w_q),
+                        h.matmul(&(ln.weight.unsqueeze(1) * &w_kv)),
+                        Some(match b_kv {
+                            Some(b) => shift + b,
+                            None => shift,
+                        }),
+                    )
+                }
+                None => (h_at.matmul(&w_q), h.matmul(&w_kv), b_kv),
+            };
+            let plus = |x: Tensor, b: Option<Tensor>| match b {
+                Some(b) => x + b,
+                None => x,
+            };
+            (plus(q, b_q), plus(kv, b_kv))
         } else {
+            debug_assert!(
+                fold.is_none(),
+                "ln_1 folds only into a plain Conv1D projection"
+            );
             let h_at = h.index_select(0, query);
             let q = c.forward(&h_at).narrow(1, 0, e);
             let kv = c.forward(h).narrow(1, e, 2 * e);

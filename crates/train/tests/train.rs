@@ -440,11 +440,19 @@ fn fused_adamw_matches_the_tensor_op_adamw() {
 /// accumulation over two batches per update and with clipping.
 #[test]
 fn held_gradients_match_grad_buffers() {
-    let run = |held: bool| -> Vec<tch::Tensor> {
+    // The trainable parameters before and after four updates.
+    let run = |held: bool| -> (Vec<tch::Tensor>, Vec<tch::Tensor>) {
         let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
         let data = tiny_data(PadTo::Dynamic);
         let runner = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("runner");
         let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+        let values = |opt: &AdamW| -> Vec<tch::Tensor> {
+            opt.params()
+                .iter()
+                .map(|(_, p)| p.detach().copy())
+                .collect()
+        };
+        let initial = values(&opt);
         let batches = spam_train::batch::shuffled_batches(data.train.len(), 4, 7, true);
         for pair in batches.chunks(2).take(4) {
             for indices in pair {
@@ -460,19 +468,9 @@ fn held_gradients_match_grad_buffers() {
             opt.step(1e-2);
             opt.zero_grad();
         }
-        opt.params()
-            .iter()
-            .map(|(_, p)| p.detach().copy())
-            .collect()
+        (initial, values(&opt))
     };
-    let (held, buffers) = (run(true), run(false));
-    let initial: Vec<tch::Tensor> = {
-        let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
-        trainable_parameters(&model)
-            .into_iter()
-            .map(|(_, p)| p.detach().copy())
-            .collect()
-    };
+    let ((initial, held), (_, buffers)) = (run(true), run(false));
     assert_eq!(held.len(), buffers.len());
     for ((a, b), p0) in held.iter().zip(&buffers).zip(&initial) {
         assert!(a.equal(b), "held gradients moved a parameter differently");

@@ -38,7 +38,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let cargo_cmd = || {
         let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&root);
+        cmd.current_dir(&root).env("CARGO_INCREMENTAL", "0");
         cmd
     };
     let mut timings = Vec::new();
@@ -198,6 +198,8 @@ struct TestBinary {
 fn build_tests(cargo: &str, root: &std::path::Path) -> Result<Vec<TestBinary>> {
     let out = Command::new(cargo)
         .current_dir(root)
+        // A one-off build: incremental state would only take disk (~1 GB).
+        .env("CARGO_INCREMENTAL", "0")
         .args([
             "test",
             "--workspace",

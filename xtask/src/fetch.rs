@@ -151,6 +151,8 @@ pub fn fetch_libtorch(root: &Path, cuda: bool, force: bool) -> Result<()> {
         "install",
         "--disable-pip-version-check",
         "--no-input",
+        // The unpacked copy in libtorch/ is what counts; a cached ~1 GB wheel is only disk.
+        "--no-cache-dir",
     ])
     .args(["--progress-bar", "on", "--target"])
     .arg(&staging);

@@ -152,6 +152,24 @@ impl DiskCache {
     }
 }
 
+/// What the model sees of a row: with a fixed length, its first `n` tokens.
+fn model_input(ids: &[i64], pad: PadTo) -> &[i64] {
+    match pad {
+        PadTo::Fixed(n) => &ids[..ids.len().min(n)],
+        PadTo::Dynamic => ids,
+    }
+}
+
+/// The distinct rows among `inputs` as examples (labels unused), and each input's row.
+fn distinct_examples<'a>(inputs: impl Iterator<Item = &'a [i64]>) -> (Examples, Vec<usize>) {
+    let (distinct, slots) = distinct_rows(inputs);
+    let examples = Examples {
+        ids: distinct.iter().map(|row| row.to_vec()).collect(),
+        labels: vec![0; distinct.len()],
+    };
+    (examples, slots)
+}
+
 /// The distinct inputs of the three splits (after truncation to a fixed length), so each is
 /// run through the frozen blocks once.
 struct Distinct {
@@ -165,12 +183,9 @@ struct Distinct {
 
 impl Distinct {
     fn of(splits: &[&Examples; 3], pad: PadTo) -> Self {
-        let inputs = splits.iter().flat_map(|s| &s.ids).map(|ids| match pad {
-            PadTo::Fixed(n) => &ids[..ids.len().min(n)],
-            PadTo::Dynamic => &ids[..],
-        });
-        let (distinct, slots) = distinct_rows(inputs);
-        let mut copies = vec![0; distinct.len()];
+        let inputs = splits.iter().flat_map(|s| &s.ids);
+        let (examples, slots) = distinct_examples(inputs.map(|ids| model_input(ids, pad)));
+        let mut copies = vec![0; examples.len()];
         for &u in &slots {
             copies[u] += 1;
         }
@@ -181,10 +196,7 @@ impl Distinct {
             here.to_vec()
         });
         Self {
-            examples: Examples {
-                ids: distinct.iter().map(|row| row.to_vec()).collect(),
-                labels: vec![0; distinct.len()],
-            },
+            examples,
             copies,
             rows,
         }
@@ -549,23 +561,32 @@ impl<'a> Runner<'a> {
 
     /// (true, predicted) class of every example of `split`, in file order.
     pub fn predictions(&self, split: Split) -> Result<(Vec<usize>, Vec<usize>)> {
-        let examples = split.of(self.data);
-        let batches = crate::batch::sequential_batches(examples.len(), self.predict_batch);
+        let mut one = self.predictions_of(&[split])?;
+        Ok(one.remove(0))
+    }
+
+    /// [`Runner::predictions`] of each of `splits`. The plain path runs each distinct input
+    /// among them once: the collection repeats messages, within a split and across splits.
+    pub fn predictions_of(&self, splits: &[Split]) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
         let argmax = |logits: Tensor| -> Vec<usize> {
             let p = logits.argmax(-1, false).to_device(Device::Cpu);
             let p: Vec<i64> = Vec::<i64>::try_from(&p).unwrap_or_default();
             p.into_iter().map(|x| x.max(0) as usize).collect()
         };
-        let predicted: Vec<usize> = if self.cache.is_none() {
+        let predicted: Vec<Vec<usize>> = if self.cache.is_none() {
+            let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
+            let examples: Vec<&Examples> = splits.iter().map(|&s| s.of(self.data)).collect();
+            let inputs = examples.iter().flat_map(|e| &e.ids);
+            let (distinct, slots) = distinct_examples(inputs.map(|ids| model_input(ids, pad)));
+            let batches = crate::batch::sequential_batches(distinct.len(), self.predict_batch);
             // The plain path needs only the token ids: one batch per core, each worker with
             // its own replica of the model.
-            let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
-            Workers::for_device(self.device)
+            let of_distinct: Vec<usize> = Workers::for_device(self.device)
                 .run(
                     || self.model.replica(),
                     &batches,
                     |model, indices| {
-                        let b = make_batch(examples, indices, pad, pad_id, device);
+                        let b = make_batch(&distinct, indices, pad, pad_id, device);
                         argmax(tch::no_grad(|| {
                             model.forward(&b.ids, Some(&b.lengths), false)
                         }))
@@ -573,18 +594,46 @@ impl<'a> Runner<'a> {
                 )
                 .into_iter()
                 .flatten()
+                .collect();
+            anyhow::ensure!(
+                of_distinct.len() == distinct.len(),
+                "the closing pass predicted {} of {} distinct inputs",
+                of_distinct.len(),
+                distinct.len()
+            );
+            let mut rest = &slots[..];
+            examples
+                .iter()
+                .map(|e| {
+                    let (here, later) = rest.split_at(e.len());
+                    rest = later;
+                    here.iter().map(|&u| of_distinct[u]).collect()
+                })
                 .collect()
         } else {
-            tch::no_grad(|| -> Result<Vec<usize>> {
-                let mut out = Vec::with_capacity(examples.len());
-                for indices in &batches {
-                    out.extend(argmax(self.forward(&self.batch(split, indices)?, false)));
-                }
-                Ok(out)
-            })?
+            let mut per_split = Vec::with_capacity(splits.len());
+            for &split in splits {
+                let batches =
+                    crate::batch::sequential_batches(split.of(self.data).len(), self.predict_batch);
+                per_split.push(tch::no_grad(|| -> Result<Vec<usize>> {
+                    let mut out = Vec::new();
+                    for indices in &batches {
+                        out.extend(argmax(self.forward(&self.batch(split, indices)?, false)));
+                    }
+                    Ok(out)
+                })?);
+            }
+            per_split
         };
-        let truth = examples.labels.iter().map(|&l| l.max(0) as usize).collect();
-        Ok((truth, predicted))
+        let truth = |split: Split| -> Vec<usize> {
+            let labels = &split.of(self.data).labels;
+            labels.iter().map(|&l| l.max(0) as usize).collect()
+        };
+        Ok(splits
+            .iter()
+            .zip(predicted)
+            .map(|(&split, p)| (truth(split), p))
+            .collect())
     }
 }
 

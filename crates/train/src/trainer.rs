@@ -257,8 +257,8 @@ pub fn train(
     let eval_start = Instant::now();
     if config.final_eval {
         let mut per_split = std::collections::BTreeMap::new();
-        for split in [Split::Train, Split::Validation, Split::Test] {
-            let (truth, predicted) = runner.predictions(split)?;
+        let splits = [Split::Train, Split::Validation, Split::Test];
+        for (split, (truth, predicted)) in splits.into_iter().zip(runner.predictions_of(&splits)?) {
             per_split.insert(
                 split.name().to_string(),
                 SplitMetrics::compute(&truth, &predicted, &data.label_names),

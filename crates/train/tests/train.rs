@@ -125,6 +125,15 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
                 "{split:?}"
             );
         }
+        // All splits at once (the final pass): the plain path then runs each distinct input
+        // once, across splits too, and must give every copy its answer.
+        let splits = [Split::Train, Split::Validation, Split::Test];
+        let one_by_one: Vec<_> = splits
+            .iter()
+            .map(|&s| cached.predictions(s).expect("predictions"))
+            .collect();
+        assert_eq!(plain.predictions_of(&splits).expect("all"), one_by_one);
+        assert_eq!(cached.predictions_of(&splits).expect("all"), one_by_one);
         // Row by row as well: every example's logits, duplicates included.
         let idx: Vec<usize> = (0..data.test.len()).collect();
         let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx).expect("batch"), false);

@@ -160,31 +160,26 @@ fn model_input(ids: &[i64], pad: PadTo) -> &[i64] {
     }
 }
 
-/// The distinct rows among `inputs` as examples (labels unused), and each input's row.
-fn distinct_examples<'a>(inputs: impl Iterator<Item = &'a [i64]>) -> (Examples, Vec<usize>) {
-    let (distinct, slots) = distinct_rows(inputs);
-    let examples = Examples {
-        ids: distinct.iter().map(|row| row.to_vec()).collect(),
-        labels: vec![0; distinct.len()],
-    };
-    (examples, slots)
-}
-
-/// The distinct inputs of the three splits (after truncation to a fixed length), so each is
-/// run through the frozen blocks once.
-struct Distinct {
+/// The distinct inputs of `N` splits (after truncation to a fixed length), so each is run
+/// through the model once: the frozen blocks for the cache (the three splits), the whole
+/// model in the plain path's closing pass.
+struct Distinct<const N: usize> {
     /// One row per distinct input (labels unused).
     examples: Examples,
     /// How many examples each distinct input stands for.
     copies: Vec<usize>,
     /// Per split, the distinct row of each example.
-    rows: [Vec<usize>; 3],
+    rows: [Vec<usize>; N],
 }
 
-impl Distinct {
-    fn of(splits: &[&Examples; 3], pad: PadTo) -> Self {
+impl<const N: usize> Distinct<N> {
+    fn of(splits: [&Examples; N], pad: PadTo) -> Self {
         let inputs = splits.iter().flat_map(|s| &s.ids);
-        let (examples, slots) = distinct_examples(inputs.map(|ids| model_input(ids, pad)));
+        let (distinct, slots) = distinct_rows(inputs.map(|ids| model_input(ids, pad)));
+        let examples = Examples {
+            ids: distinct.iter().map(|row| row.to_vec()).collect(),
+            labels: vec![0; distinct.len()],
+        };
         let mut copies = vec![0; examples.len()];
         for &u in &slots {
             copies[u] += 1;
@@ -360,7 +355,7 @@ impl<'a> Runner<'a> {
             quiet,
             splits.iter().map(|e| e.len()).sum::<usize>() as u64,
         );
-        let distinct = Distinct::of(&splits, self.data.pad);
+        let distinct = Distinct::of(splits, self.data.pad);
         let workers = Workers::for_device(self.device);
         let rows_per_batch = if workers.threads > 1 {
             CPU_CACHE_BATCH
@@ -561,23 +556,24 @@ impl<'a> Runner<'a> {
 
     /// (true, predicted) class of every example of `split`, in file order.
     pub fn predictions(&self, split: Split) -> Result<(Vec<usize>, Vec<usize>)> {
-        let mut one = self.predictions_of(&[split])?;
-        Ok(one.remove(0))
+        let [one] = self.predictions_of([split])?;
+        Ok(one)
     }
 
     /// [`Runner::predictions`] of each of `splits`. The plain path runs each distinct input
     /// among them once: the collection repeats messages, within a split and across splits.
-    pub fn predictions_of(&self, splits: &[Split]) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+    pub fn predictions_of<const N: usize>(
+        &self,
+        splits: [Split; N],
+    ) -> Result<[(Vec<usize>, Vec<usize>); N]> {
         let argmax = |logits: Tensor| -> Vec<usize> {
             let p = logits.argmax(-1, false).to_device(Device::Cpu);
             let p: Vec<i64> = Vec::<i64>::try_from(&p).unwrap_or_default();
             p.into_iter().map(|x| x.max(0) as usize).collect()
         };
-        let predicted: Vec<Vec<usize>> = if self.cache.is_none() {
+        let mut predicted: [Vec<usize>; N] = if self.cache.is_none() {
             let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
-            let examples: Vec<&Examples> = splits.iter().map(|&s| s.of(self.data)).collect();
-            let inputs = examples.iter().flat_map(|e| &e.ids);
-            let (distinct, slots) = distinct_examples(inputs.map(|ids| model_input(ids, pad)));
+            let distinct = Distinct::of(splits.map(|s| s.of(self.data)), pad);
             let batches = crate::batch::sequential_batches(distinct.len(), self.predict_batch);
             // The plain path needs only the token ids: one batch per core, each worker with
             // its own replica of the model.
@@ -586,7 +582,7 @@ impl<'a> Runner<'a> {
                     || self.model.replica(),
                     &batches,
                     |model, indices| {
-                        let b = make_batch(&distinct, indices, pad, pad_id, device);
+                        let b = make_batch(&distinct.examples, indices, pad, pad_id, device);
                         argmax(tch::no_grad(|| {
                             model.forward(&b.ids, Some(&b.lengths), false)
                         }))
@@ -601,27 +597,20 @@ impl<'a> Runner<'a> {
                 of_distinct.len(),
                 distinct.len()
             );
-            let mut rest = &slots[..];
-            examples
-                .iter()
-                .map(|e| {
-                    let (here, later) = rest.split_at(e.len());
-                    rest = later;
-                    here.iter().map(|&u| of_distinct[u]).collect()
-                })
-                .collect()
+            distinct
+                .rows
+                .map(|rows| rows.iter().map(|&u| of_distinct[u]).collect())
         } else {
-            let mut per_split = Vec::with_capacity(splits.len());
-            for &split in splits {
+            let mut per_split: [Vec<usize>; N] = std::array::from_fn(|_| Vec::new());
+            for (out, &split) in per_split.iter_mut().zip(&splits) {
                 let batches =
                     crate::batch::sequential_batches(split.of(self.data).len(), self.predict_batch);
-                per_split.push(tch::no_grad(|| -> Result<Vec<usize>> {
-                    let mut out = Vec::new();
+                tch::no_grad(|| -> Result<()> {
                     for indices in &batches {
                         out.extend(argmax(self.forward(&self.batch(split, indices)?, false)));
                     }
-                    Ok(out)
-                })?);
+                    Ok(())
+                })?;
             }
             per_split
         };
@@ -629,11 +618,9 @@ impl<'a> Runner<'a> {
             let labels = &split.of(self.data).labels;
             labels.iter().map(|&l| l.max(0) as usize).collect()
         };
-        Ok(splits
-            .iter()
-            .zip(predicted)
-            .map(|(&split, p)| (truth(split), p))
-            .collect())
+        Ok(std::array::from_fn(|i| {
+            (truth(splits[i]), std::mem::take(&mut predicted[i]))
+        }))
     }
 }
 

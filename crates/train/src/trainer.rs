@@ -258,7 +258,7 @@ pub fn train(
     if config.final_eval {
         let mut per_split = std::collections::BTreeMap::new();
         let splits = [Split::Train, Split::Validation, Split::Test];
-        for (split, (truth, predicted)) in splits.into_iter().zip(runner.predictions_of(&splits)?) {
+        for (split, (truth, predicted)) in splits.into_iter().zip(runner.predictions_of(splits)?) {
             per_split.insert(
                 split.name().to_string(),
                 SplitMetrics::compute(&truth, &predicted, &data.label_names),

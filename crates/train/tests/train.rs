@@ -132,8 +132,14 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
             .iter()
             .map(|&s| cached.predictions(s).expect("predictions"))
             .collect();
-        assert_eq!(plain.predictions_of(&splits).expect("all"), one_by_one);
-        assert_eq!(cached.predictions_of(&splits).expect("all"), one_by_one);
+        assert_eq!(
+            plain.predictions_of(splits).expect("all").to_vec(),
+            one_by_one
+        );
+        assert_eq!(
+            cached.predictions_of(splits).expect("all").to_vec(),
+            one_by_one
+        );
         // Row by row as well: every example's logits, duplicates included.
         let idx: Vec<usize> = (0..data.test.len()).collect();
         let logits = |r: &Runner| r.forward(&r.batch(Split::Test, &idx).expect("batch"), false);

@@ -346,16 +346,104 @@ impl KeyRows {
 }
 
 impl Attention {
-    /// Attention output at one query position per row: `h` `[n, e]` are the normed rows that
-    /// carry keys (all `b * t` positions, or those `keys` lists), `query` `[b]` indexes `h`
-    /// at each row's position `pos` `[b]`. The query, the attention and the output
-    /// projection run at that position alone. With `fold`, `h` is the norm before its affine
-    /// part, which is folded into the projection (see [`Block::forward_at`]). Returns `[b, e]`.
+    /// Whether [`Attention::forward_at_query_side`] applies: the fused projection is a plain
+    /// `Conv1D` weight, so its key and value parts can be read as `[e, n_head, d]`, and no
+    /// attention dropout makes the weights of a row sum to other than 1.
+    fn has_query_side(&self, train: bool) -> bool {
+        self.c_attn.lora.is_none()
+            && self.c_attn.layout == Layout::InOut
+            && !(train && self.dropout > 0.0)
+    }
+
+    /// Attention output at one query position per row, computed from the query side, with
+    /// keys and values never formed. `x_hat` `[n, e]` are the key rows normalised by `ln`
+    /// without its scale `γ` and shift `β` (all `b * t` positions, or those `keys` lists),
+    /// `query` `[b]` indexes them at each row's position `pos` `[b]`. Returns `[b, e]`.
+    ///
+    /// With `h_j = x̂_j ⊙ γ + β`, `k_j = h_j W_k + b_k` and `v_j = h_j W_v + b_v`, head `i` of
+    /// row `r` scores key `j` with `q·k_j = x̂_j·(γ ⊙ W_k q) + (β W_k + b_k)·q`; the second
+    /// term is the same for every `j`, so the softmax drops it. Its output is
+    /// `Σ_j p_j v_j = ((Σ_j p_j x̂_j) ⊙ γ + β) W_v + b_v`, as `Σ_j p_j = 1`. Per row that is two products of the key rows with `n_head`
+    /// vectors instead of projecting every key row to `2e` values (~`e / n_head` times
+    /// fewer operations, forward and backward), the same math up to float rounding. `b_k`
+    /// takes no part, so it gets no gradient: the loss does not depend on it.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_at_query_side(
+        &self,
+        x_hat: &Tensor,
+        ln: &LayerNorm,
+        query: &Tensor,
+        keys: Option<&KeyRows>,
+        (b, t): (i64, i64),
+        pos: &Tensor,
+        causal: bool,
+        train: bool,
+    ) -> Tensor {
+        let e = x_hat.size()[1];
+        let (nh, d) = (self.n_head, e / self.n_head);
+        let c = &self.c_attn;
+        // Part `i` (0 = q, 1 = k, 2 = v) of the fused weight, `[n_head, e, d]`, and bias.
+        let weight = |i: i64| {
+            c.weight
+                .narrow(1, i * e, e)
+                .reshape([e, nh, d])
+                .permute([1, 0, 2])
+        };
+        let bias = |i: i64| c.bias.as_ref().map(|b| b.narrow(0, i * e, e));
+        let h_at = ln.affine(&x_hat.index_select(0, query));
+        let q = h_at.matmul(&c.weight.narrow(1, 0, e));
+        let q = match bias(0) {
+            Some(b_q) => q + b_q,
+            None => q,
+        } * (d as f64).powf(-0.5);
+        // u[r, i] = γ ⊙ (W_k,i q[r, i]): [n_head, e, d] x [n_head, d, b] -> [b, n_head, e].
+        let u = weight(1)
+            .matmul(&q.view([b, nh, d]).permute([1, 2, 0]))
+            .permute([2, 0, 1])
+            * &ln.weight;
+        // Key rows in a `[b, tk, e]` layout; slots no query sees stay zero (and masked).
+        let (rows, tk) = match keys {
+            Some(k) => (
+                Tensor::zeros([b * k.tk, e], (x_hat.kind(), x_hat.device()))
+                    .index_copy(0, &k.dst, x_hat),
+                k.tk,
+            ),
+            None => (x_hat.shallow_clone(), t),
+        };
+        let rows = rows.view([b, tk, e]);
+        let scores = rows.bmm(&u.transpose(1, 2)); // [b, tk, n_head]
+        // Key j is hidden from the query at pos[r] iff j > pos[r] (causal).
+        let scores = if causal {
+            let hidden = Tensor::arange(tk, (Kind::Int64, x_hat.device()))
+                .unsqueeze(0)
+                .gt_tensor(&pos.unsqueeze(1))
+                .unsqueeze(-1);
+            scores.masked_fill(&hidden, f64::NEG_INFINITY)
+        } else {
+            scores
+        };
+        let p = scores.softmax(1, scores.kind());
+        // Σ_j p_j x̂_j per head, then γ, β and the value projection: [b, n_head, e].
+        let z = p.transpose(1, 2).bmm(&rows) * &ln.weight + &ln.bias;
+        let y = z.permute([1, 0, 2]).matmul(&weight(2)).permute([1, 0, 2]); // [b, n_head, d]
+        let y = match bias(2) {
+            Some(b_v) => y + b_v.view([nh, d]),
+            None => y,
+        };
+        self.c_proj
+            .forward(&y.reshape([b, e]))
+            .dropout(self.dropout, train)
+    }
+
+    /// Attention output at one query position per row, where the query side does not apply
+    /// (an adapter, the `[out, in]` layout, attention dropout in training): `h` `[n, e]` are the normed key rows (all `b * t` positions,
+    /// or those `keys` lists), `query` `[b]` indexes `h` at each row's position `pos` `[b]`.
+    /// Keys and values are projected for every key row; the query, the attention and the
+    /// output projection run at that position alone. Returns `[b, e]`.
     #[allow(clippy::too_many_arguments)]
     fn forward_at(
         &self,
         h: &Tensor,
-        fold: Option<&LayerNorm>,
         query: &Tensor,
         keys: Option<&KeyRows>,
         (b, t): (i64, i64),
@@ -366,45 +454,8 @@ impl Attention {
         let e = h.size()[1];
         let d = e / self.n_head;
         let c = &self.c_attn;
-        let (q, kv) = if c.lora.is_none() && c.layout == Layout::InOut {
-            // Split the fused projection: q for the chosen rows, k|v for the key rows.
-            let w = &c.weight;
-            let (w_q, w_kv) = (w.narrow(1, 0, e), w.narrow(1, e, 2 * e));
-            let b_q = c.bias.as_ref().map(|b| b.narrow(0, 0, e));
-            let b_kv = c.bias.as_ref().map(|b| b.narrow(0, e, 2 * e));
-            let h_at = h.index_select(0, query);
-            let (q, kv, b_kv) = match fold {
-                // `h` is the un-affined norm x̂: kv = (x̂·w + b) W + c = x̂ (w ⊙ W) + (b W + c),
-                // so backward needs one product over the key rows (for the folded weight)
-                // instead of two: no gradient flows into x̂, which is a constant here.
-                Some(ln) => {
-                    let shift = ln.bias.unsqueeze(0).matmul(&w_kv).squeeze_dim(0);
-                    (
-                        ln.affine(&h_at).matmul(&w_q),
-                        h.matmul(&(ln.weight.unsqueeze(1) * &w_kv)),
-                        Some(match b_kv {
-                            Some(b) => shift + b,
-                            None => shift,
-                        }),
-                    )
-                }
-                None => (h_at.matmul(&w_q), h.matmul(&w_kv), b_kv),
-            };
-            let plus = |x: Tensor, b: Option<Tensor>| match b {
-                Some(b) => x + b,
-                None => x,
-            };
-            (plus(q, b_q), plus(kv, b_kv))
-        } else {
-            debug_assert!(
-                fold.is_none(),
-                "ln_1 folds only into a plain Conv1D projection"
-            );
-            let h_at = h.index_select(0, query);
-            let q = c.forward(&h_at).narrow(1, 0, e);
-            let kv = c.forward(h).narrow(1, e, 2 * e);
-            (q, kv)
-        };
+        let q = c.forward(&h.index_select(0, query)).narrow(1, 0, e);
+        let kv = c.forward(h).narrow(1, e, 2 * e);
         // Keys and values in a `[b, tk]` layout; slots no query sees stay zero (masked).
         let (kv, tk) = match keys {
             Some(k) => (
@@ -516,31 +567,24 @@ impl Block {
             Some(k) => (x.index_select(0, &k.src), k.query.shallow_clone()),
             None => (x, at),
         };
-        // Training on a constant input (a frozen prefix's output) with a trainable ln_1:
-        // fold ln_1's scale and shift into the key/value projection, which saves backward
-        // one of its two products over every key row (the gradient into the normed rows).
-        let c = &self.attn.c_attn;
-        let fold = train
-            && !rows.requires_grad()
-            && self.ln_1.weight.requires_grad()
-            && c.lora.is_none()
-            && c.layout == Layout::InOut;
-        let h = if fold {
-            self.ln_1.normalize(&rows)
-        } else {
-            self.ln_1.forward(&rows)
-        };
-        let x_at = x_at
-            + self.attn.forward_at(
-                &h,
-                fold.then_some(&self.ln_1),
+        let attn = if self.attn.has_query_side(train) {
+            let x_hat = self.ln_1.normalize(&rows);
+            self.attn.forward_at_query_side(
+                &x_hat,
+                &self.ln_1,
                 &query,
                 keys.as_ref(),
                 (b, t),
                 &pos,
                 causal,
                 train,
-            );
+            )
+        } else {
+            let h = self.ln_1.forward(&rows);
+            self.attn
+                .forward_at(&h, &query, keys.as_ref(), (b, t), &pos, causal, train)
+        };
+        let x_at = x_at + attn;
         &x_at + self.mlp.forward(&self.ln_2.forward(&x_at), train)
     }
 

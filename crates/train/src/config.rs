@@ -129,6 +129,9 @@ pub struct CacheSettings {
     pub precision: CachePrecision,
     /// A directory for an on-disk cache; `None` keeps it in memory.
     pub dir: Option<PathBuf>,
+    /// How many validation examples, from the first, the periodic evaluation reads: where
+    /// the cache fills in alongside the steps, their rows come first.
+    pub first_validation: usize,
 }
 
 impl TrainConfig {
@@ -137,6 +140,7 @@ impl TrainConfig {
         CacheSettings {
             precision: self.cache_precision,
             dir: self.cache_dir.clone(),
+            first_validation: self.eval_iter * self.batch_size,
         }
     }
 

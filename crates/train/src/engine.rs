@@ -7,10 +7,11 @@
 //! both paths give the same losses up to float rounding.
 
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use spam_model::{Classifier, TokenPosition};
@@ -43,9 +44,13 @@ enum Cache {
     /// Fixed padding: `[distinct inputs, cols, emb]`, every position (the trainable blocks
     /// attend over padding too), and per split the row of each example.
     Padded { hidden: Tensor, rows: [Vec<i64>; 3] },
-    /// Dynamic padding: each example's true-length `[len, emb]`; batches pad with zeros,
-    /// which no classified position can see under the causal mask.
-    Ragged([Vec<Tensor>; 3]),
+    /// Dynamic padding: each distinct input's true-length `[len, emb]` (`None` while it is
+    /// still being computed), and per split the row of each example; batches pad with
+    /// zeros, which no classified position can see under the causal mask.
+    Ragged {
+        by_row: Mutex<Vec<Option<Tensor>>>,
+        rows: [Vec<usize>; 3],
+    },
     /// Either layout, in a file instead of memory: what `Padded` or `Ragged` would hold,
     /// read back a batch at a time.
     Disk(DiskCache),
@@ -152,6 +157,141 @@ impl DiskCache {
     }
 }
 
+impl Cache {
+    /// The distinct input of `split`'s example `i`.
+    fn row(&self, split: Split, i: usize) -> usize {
+        let s = split_index(split);
+        match self {
+            Cache::Padded { rows, .. } => rows[s][i] as usize,
+            Cache::Ragged { rows, .. } => rows[s][i],
+            Cache::Disk(disk) => disk.rows[s][i],
+        }
+    }
+
+    /// Stores the frozen blocks' output `hidden` `[chunk.len(), cols, emb]` of the distinct
+    /// inputs `chunk`, whose own lengths `inputs` gives.
+    fn store(&self, chunk: &[usize], hidden: &Tensor, inputs: &Examples, kind: Kind) -> Result<()> {
+        let len = |u: usize| inputs.ids[u].len().max(1) as i64;
+        match self {
+            Cache::Padded { hidden: all, .. } => {
+                let idx = Tensor::from_slice(&chunk.iter().map(|&u| u as i64).collect::<Vec<_>>())
+                    .to_device(all.device());
+                let _ = all
+                    .shallow_clone()
+                    .index_copy_(0, &idx, &hidden.to_kind(all.kind()));
+            }
+            Cache::Ragged { by_row, .. } => {
+                let mut by_row = by_row
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("prefix cache lock poisoned"))?;
+                for (r, &u) in chunk.iter().enumerate() {
+                    let row = hidden.get(r as i64).narrow(0, 0, len(u));
+                    by_row[u] = Some(row.to_kind(kind).copy());
+                }
+            }
+            Cache::Disk(disk) => {
+                for (r, &u) in chunk.iter().enumerate() {
+                    disk.write(u, &hidden.get(r as i64))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The cache rows only the validation and test splits use, computed on a second thread
+/// while the steps run: a step on 8 rows keeps one core busy, not two, and until the first
+/// evaluation the steps need the training rows alone. When the steps' thread needs a row
+/// of a batch no thread has started, it computes that batch itself. The batches are fixed
+/// up front (validation rows first, then test rows, each sorted by length), so which
+/// thread computes one does not change its rounding. Both threads run libtorch on one thread
+/// each, the steps' thread for as long as the runner lives: a thread count that changed
+/// when the fill ends would make the steps' rounding depend on timing.
+struct Backfill {
+    /// Batches of distinct inputs that no thread has started.
+    queue: Arc<Mutex<VecDeque<Vec<usize>>>>,
+    /// Batches the worker finished.
+    done: mpsc::Receiver<(Vec<usize>, Tensor)>,
+    inputs: Arc<Examples>,
+    ready: Vec<bool>,
+    missing: usize,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Backfill {
+    /// Starts the worker on `batches` of distinct inputs of `inputs` (the other rows are in
+    /// the cache already).
+    fn start(
+        model: Classifier,
+        inputs: Arc<Examples>,
+        batches: Vec<Vec<usize>>,
+        (pad, pad_id, device): (PadTo, i64, Device),
+    ) -> Self {
+        let mut ready = vec![true; inputs.len()];
+        for &u in batches.iter().flatten() {
+            ready[u] = false;
+        }
+        let missing = ready.iter().filter(|&&r| !r).count();
+        let queue = Arc::new(Mutex::new(VecDeque::from(batches)));
+        let (send, done) = mpsc::channel();
+        let worker = {
+            let (queue, inputs) = (Arc::clone(&queue), Arc::clone(&inputs));
+            std::thread::spawn(move || {
+                tch::set_num_threads(1);
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(chunk) = next else { break };
+                    let hidden = prefix_of(&model, &inputs, &chunk, (pad, pad_id, device));
+                    if send.send((chunk, hidden)).is_err() {
+                        break; // the runner is gone
+                    }
+                }
+            })
+        };
+        Self {
+            queue,
+            done,
+            inputs,
+            ready,
+            missing,
+            worker: Some(worker),
+        }
+    }
+
+    fn take(&mut self, cache: &Cache, chunk: &[usize], hidden: &Tensor, kind: Kind) -> Result<()> {
+        cache.store(chunk, hidden, &self.inputs, kind)?;
+        for &u in chunk {
+            if !std::mem::replace(&mut self.ready[u], true) {
+                self.missing -= 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Backfill {
+    /// Stops the worker after its current batch.
+    fn drop(&mut self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.clear();
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The frozen blocks' output for the distinct inputs `chunk` of `inputs`.
+fn prefix_of(
+    model: &Classifier,
+    inputs: &Examples,
+    chunk: &[usize],
+    (pad, pad_id, device): (PadTo, i64, Device),
+) -> Tensor {
+    let b = make_batch(inputs, chunk, pad, pad_id, device);
+    model.forward_prefix(&b.ids)
+}
+
 /// What the model sees of a row: with a fixed length, its first `n` tokens.
 fn model_input(ids: &[i64], pad: PadTo) -> &[i64] {
     match pad {
@@ -216,6 +356,10 @@ pub struct Runner<'a> {
     data: &'a TrainData,
     device: Device,
     cache: Option<Cache>,
+    /// The cache rows still being computed alongside the steps, if any.
+    backfill: Mutex<Option<Backfill>>,
+    /// libtorch's thread count before a backfill set it to 1, given back on drop.
+    threads_before: Option<i32>,
     /// Distinct inputs the cache holds, and the examples they stand for.
     cache_rows: (usize, usize),
     /// Element type the cache is stored in (steps compute in fp32).
@@ -231,6 +375,17 @@ pub struct Runner<'a> {
 impl std::fmt::Debug for Runner<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
+    }
+}
+
+impl Drop for Runner<'_> {
+    fn drop(&mut self) {
+        if let Ok(fill) = self.backfill.get_mut() {
+            drop(fill.take());
+        }
+        if let Some(threads) = self.threads_before {
+            tch::set_num_threads(threads);
+        }
     }
 }
 
@@ -297,6 +452,8 @@ impl<'a> Runner<'a> {
             data,
             device,
             cache: None,
+            backfill: Mutex::new(None),
+            threads_before: None,
             cache_rows: (0, 0),
             cache_kind: match cache.precision {
                 CachePrecision::Fp32 => Kind::Float,
@@ -309,9 +466,15 @@ impl<'a> Runner<'a> {
         };
         if runner.why_plain.is_none() {
             let start = std::time::Instant::now();
-            let (cache, rows) = runner.build_cache(quiet, cache.dir.as_deref())?;
+            let (cache, rows, backfill) =
+                runner.build_cache(quiet, cache.dir.as_deref(), cache.first_validation)?;
             runner.cache = Some(cache);
             runner.cache_rows = rows;
+            if backfill.is_some() {
+                runner.threads_before = Some(tch::get_num_threads());
+                tch::set_num_threads(1);
+            }
+            runner.backfill = Mutex::new(backfill);
             info!(
                 "prefix cache built in {:.1} s",
                 start.elapsed().as_secs_f64()
@@ -349,49 +512,87 @@ impl<'a> Runner<'a> {
     }
 
     /// The frozen blocks' output of every distinct input, in memory or in a file in `dir`.
-    fn build_cache(&self, quiet: bool, dir: Option<&Path>) -> Result<(Cache, (usize, usize))> {
+    /// The training split's rows are computed here, on all cores; with more than one core,
+    /// the rest come from a [`Backfill`] while the steps run.
+    #[allow(clippy::type_complexity)]
+    fn build_cache(
+        &self,
+        quiet: bool,
+        dir: Option<&Path>,
+        first_validation: usize,
+    ) -> Result<(Cache, (usize, usize), Option<Backfill>)> {
         let splits = [Split::Train, Split::Validation, Split::Test].map(|s| s.of(self.data));
-        let bar = crate::progress::Progress::cache_bar(
-            quiet,
-            splits.iter().map(|e| e.len()).sum::<usize>() as u64,
-        );
         let distinct = Distinct::of(splits, self.data.pad);
         let workers = Workers::for_device(self.device);
+        // Distinct inputs are numbered by first appearance, training split first: the
+        // training rows are `0..train`.
+        let train = match workers.threads {
+            1 => distinct.len(),
+            _ => distinct.rows[0].iter().map(|&u| u + 1).max().unwrap_or(0),
+        };
         let rows_per_batch = if workers.threads > 1 {
             CPU_CACHE_BATCH
         } else {
             EVAL_BATCH
         };
-        let batches: Vec<Vec<usize>> = match self.data.pad {
-            PadTo::Fixed(_) => crate::batch::sequential_batches(distinct.len(), rows_per_batch),
-            PadTo::Dynamic => {
+        let batches_of_rows = |mut order: Vec<usize>| -> Vec<Vec<usize>> {
+            if self.data.pad == PadTo::Dynamic {
                 // Length-sorted batches waste no compute on padding.
-                let mut order: Vec<usize> = (0..distinct.len()).collect();
                 order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
-                order
-                    .chunks(rows_per_batch)
-                    .map(<[usize]>::to_vec)
-                    .collect()
             }
+            order
+                .chunks(rows_per_batch)
+                .map(<[usize]>::to_vec)
+                .collect()
         };
+        let batches_of = |range: std::ops::Range<usize>| batches_of_rows(range.collect());
+        // Then the rows first seen in validation, `train..validation`, which the periodic
+        // evaluation reads, then the test split's.
+        let validation = distinct.rows[1]
+            .iter()
+            .map(|&u| u + 1)
+            .max()
+            .unwrap_or(0)
+            .clamp(train, distinct.len());
+        // The rows of the first validation examples, which the first evaluation reads
+        // right after the first step, come first of all.
+        let mut first: Vec<usize> = distinct.rows[1]
+            [..first_validation.min(distinct.rows[1].len())]
+            .iter()
+            .copied()
+            .filter(|&u| u >= train)
+            .collect();
+        first.sort_unstable();
+        first.dedup();
+        let now = batches_of(0..train);
+        let mut later = batches_of_rows(first.clone());
+        later.extend(batches_of_rows(
+            (train..validation)
+                .filter(|u| first.binary_search(u).is_err())
+                .collect(),
+        ));
+        later.extend(batches_of(validation..distinct.len()));
+        let bar = crate::progress::Progress::cache_bar(
+            quiet,
+            distinct.copies[..train].iter().sum::<usize>() as u64,
+        );
         let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
         let kind = self.cache_kind;
-        let (distinct, bar) = (&distinct, &bar);
+        let e = self.model.config.model.n_embd;
+        let (distinct_ref, bar) = (&distinct, &bar);
         let run_batch = move |model: &Classifier, chunk: &[usize]| {
-            let b = make_batch(&distinct.examples, chunk, pad, pad_id, device);
-            let hidden = model.forward_prefix(&b.ids);
-            bar.inc(chunk.iter().map(|&u| distinct.copies[u]).sum::<usize>() as u64);
+            let hidden = prefix_of(model, &distinct_ref.examples, chunk, (pad, pad_id, device));
+            bar.inc(chunk.iter().map(|&u| distinct_ref.copies[u]).sum::<usize>() as u64);
             hidden
         };
-        let out = match (dir, self.data.pad) {
+        let state = || self.model.replica();
+        let cache = match (dir, pad) {
             (Some(dir), pad) => {
                 let lengths: Vec<i64> = (0..distinct.len())
                     .map(|u| distinct.cached_len(u, pad))
                     .collect();
-                let e = self.model.config.model.n_embd;
                 let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
-                let state = || self.model.replica();
-                let written = workers.run(state, &batches, |model, chunk| -> Result<()> {
+                let written = workers.run(state, &now, |model, chunk| -> Result<()> {
                     let hidden = run_batch(model, chunk);
                     for (r, &u) in chunk.iter().enumerate() {
                         disk.write(u, &hidden.get(r as i64))?;
@@ -402,11 +603,10 @@ impl<'a> Runner<'a> {
                 Cache::Disk(disk)
             }
             (None, PadTo::Fixed(cols)) => {
-                let e = self.model.config.model.n_embd;
                 let size = [distinct.len() as i64, cols.max(1) as i64, e];
-                let hidden = Tensor::empty(size, (self.cache_kind, self.device));
+                let hidden = Tensor::empty(size, (kind, device));
                 let state = || (self.model.replica(), hidden.shallow_clone());
-                workers.run(state, &batches, |(model, hidden), chunk| {
+                workers.run(state, &now, |(model, hidden), chunk| {
                     // Batches are consecutive distinct rows: each writes its own slice.
                     let h = run_batch(model, chunk);
                     hidden
@@ -422,14 +622,13 @@ impl<'a> Runner<'a> {
                 }
             }
             (None, PadTo::Dynamic) => {
-                let state = || self.model.replica();
-                let parts = workers.run(state, &batches, |model, chunk| {
+                let parts = workers.run(state, &now, |model, chunk| {
                     let hidden = run_batch(model, chunk);
                     chunk
                         .iter()
                         .enumerate()
                         .map(|(r, &u)| {
-                            let len = distinct.cached_len(u, PadTo::Dynamic);
+                            let len = distinct_ref.cached_len(u, PadTo::Dynamic);
                             let row = hidden.get(r as i64).narrow(0, 0, len);
                             (u, row.to_kind(kind).copy())
                         })
@@ -439,20 +638,74 @@ impl<'a> Runner<'a> {
                 for (u, t) in parts.into_iter().flatten() {
                     by_row[u] = Some(t);
                 }
-                Cache::Ragged(distinct.rows.clone().map(|rows| {
-                    rows.iter()
-                        .filter_map(|&u| by_row[u].as_ref().map(Tensor::shallow_clone))
-                        .collect()
-                }))
+                Cache::Ragged {
+                    by_row: Mutex::new(by_row),
+                    rows: distinct.rows.clone(),
+                }
             }
         };
         bar.finish_and_clear();
         let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
         info!(
-            "prefix cache: {} distinct inputs for {} examples, {} thread(s)",
-            rows.0, rows.1, workers.threads
+            "prefix cache: {} distinct inputs for {} examples, {} thread(s); {} of them \
+             computed now, the rest alongside the steps",
+            rows.0, rows.1, workers.threads, train
         );
-        Ok((out, rows))
+        let backfill = (!later.is_empty()).then(|| {
+            Backfill::start(
+                self.model.replica(),
+                Arc::new(distinct.examples),
+                later,
+                (pad, pad_id, device),
+            )
+        });
+        Ok((cache, rows, backfill))
+    }
+
+    /// Makes sure the cache holds the distinct inputs `us`: takes what the backfill worker
+    /// finished, computes the queued batches holding any of them here, and waits for the
+    /// worker's current one if it holds some.
+    fn ensure_cached(&self, us: &[usize]) -> Result<()> {
+        let mut guard = self
+            .backfill
+            .lock()
+            .map_err(|_| anyhow::anyhow!("prefix cache lock poisoned"))?;
+        let (Some(fill), Some(cache)) = (guard.as_mut(), self.cache.as_ref()) else {
+            return Ok(());
+        };
+        let kind = self.cache_kind;
+        let io = (self.data.pad, self.data.pad_id, self.device);
+        while let Ok((chunk, hidden)) = fill.done.try_recv() {
+            fill.take(cache, &chunk, &hidden, kind)?;
+        }
+        loop {
+            let needed = |fill: &Backfill, chunk: &[usize]| {
+                chunk.iter().any(|u| !fill.ready[*u] && us.contains(u))
+            };
+            let mine = fill.queue.lock().ok().and_then(|mut q| {
+                let at = q.iter().position(|c| needed(fill, c))?;
+                q.remove(at)
+            });
+            match mine {
+                Some(chunk) => {
+                    let hidden = prefix_of(self.model, &fill.inputs, &chunk, io);
+                    fill.take(cache, &chunk, &hidden, kind)?;
+                }
+                None if us.iter().any(|&u| !fill.ready[u]) => {
+                    let (chunk, hidden) = fill.done.recv().map_err(|_| {
+                        anyhow::anyhow!(
+                            "the thread computing the prefix cache's remaining rows stopped"
+                        )
+                    })?;
+                    fill.take(cache, &chunk, &hidden, kind)?;
+                }
+                None => break,
+            }
+        }
+        if fill.missing == 0 {
+            *guard = None; // joins the worker
+        }
+        Ok(())
     }
 
     /// The batch of training examples at `indices`.
@@ -471,6 +724,10 @@ impl<'a> Runner<'a> {
             self.data.pad_id,
             self.device,
         );
+        if let Some(cache) = &self.cache {
+            let us: Vec<usize> = indices.iter().map(|&i| cache.row(split, i)).collect();
+            self.ensure_cached(&us)?;
+        }
         let input = match &self.cache {
             None => b.ids,
             Some(Cache::Padded { hidden, rows }) => {
@@ -479,9 +736,20 @@ impl<'a> Runner<'a> {
                     .to_device(self.device);
                 hidden.index_select(0, &idx).to_kind(Kind::Float)
             }
-            Some(Cache::Ragged(rows)) => {
+            Some(Cache::Ragged { by_row, rows }) => {
                 let rows = &rows[split_index(split)];
-                let parts: Vec<Tensor> = indices.iter().map(|&i| rows[i].shallow_clone()).collect();
+                let by_row = by_row
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("prefix cache lock poisoned"))?;
+                let parts = indices
+                    .iter()
+                    .map(|&i| {
+                        by_row[rows[i]]
+                            .as_ref()
+                            .map(Tensor::shallow_clone)
+                            .context("a prefix cache row is missing")
+                    })
+                    .collect::<Result<Vec<_>>>()?;
                 stack_padded(parts, b.ids.size()[1])
             }
             Some(Cache::Disk(disk)) => {

@@ -276,7 +276,8 @@ fn fused_step(
         }
     };
     use rayon::prelude::*;
-    if n >= 4 * CHUNK {
+    // As many threads as libtorch's ops use: one while the cache fills alongside the steps.
+    if n >= 4 * CHUNK && tch::get_num_threads() > 1 {
         ps.par_chunks_mut(CHUNK)
             .zip(gs.par_chunks(CHUNK))
             .zip(ms.par_chunks_mut(CHUNK))

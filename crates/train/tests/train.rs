@@ -105,10 +105,7 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
     ] {
         let model = tiny_model(position, Trainable::LastBlock);
         let data = data_with_duplicates(pad);
-        let threads = tch::get_num_threads();
         let cached = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached");
-        // The build's worker threads hand libtorch's thread count back.
-        assert_eq!(tch::get_num_threads(), threads);
         let how = cached.describe();
         assert!(how.contains("104 for 124 examples"), "{how}");
         let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
@@ -151,6 +148,57 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
     }
 }
 
+/// With more than one libtorch thread only the training rows are computed up front; the
+/// validation and test rows fill in on a second thread alongside the steps (or on the
+/// steps' thread when it needs them first). Every split must still get what the plain path
+/// computes, the steps' thread must keep one libtorch thread while the runner lives (a
+/// count that changed when the fill ends would make rounding depend on timing) and get its
+/// count back on drop, and a runner dropped with rows still pending must not hang.
+#[test]
+fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back() {
+    use spam_train::trainer::Split;
+    tch::set_num_threads(2);
+    for (position, pad) in [
+        (TokenPosition::Last, PadTo::Fixed(16)),
+        (TokenPosition::Flexible, PadTo::Dynamic),
+    ] {
+        let model = tiny_model(position, Trainable::LastBlock);
+        let data = data_with_duplicates(pad);
+        {
+            let cached =
+                Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached");
+            assert_eq!(
+                tch::get_num_threads(),
+                1,
+                "{pad:?}: one thread while it fills"
+            );
+            let plain =
+                Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+            // Test first: its rows are queued last, so the steps' thread computes some itself.
+            for split in [Split::Test, Split::Validation, Split::Train] {
+                let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
+                let (a, b) = (loss(&cached), loss(&plain));
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs(),
+                    "{split:?} {pad:?}: {a} vs {b}"
+                );
+            }
+            assert_eq!(
+                tch::get_num_threads(),
+                1,
+                "{pad:?}: still one after the fill"
+            );
+        }
+        assert_eq!(tch::get_num_threads(), 2, "{pad:?}: given back on drop");
+        drop(Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached"));
+        assert_eq!(
+            tch::get_num_threads(),
+            2,
+            "{pad:?}: given back by a pending runner"
+        );
+    }
+}
+
 #[test]
 fn flexible_gives_the_same_losses_padded_to_a_fixed_length_or_dynamically() {
     // The classified position (the last real token) never sees padding under the causal
@@ -176,7 +224,7 @@ fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
         8,
         &CacheSettings {
             precision: CachePrecision::Bf16,
-            dir: None,
+            ..Default::default()
         },
     )
     .expect("bf16 runner");

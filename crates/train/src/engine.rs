@@ -546,16 +546,15 @@ impl<'a> Runner<'a> {
                 .collect()
         };
         let batches_of = |range: std::ops::Range<usize>| batches_of_rows(range.collect());
-        // Then the rows first seen in validation, `train..validation`, which the periodic
-        // evaluation reads, then the test split's.
+        // Later: the rows first seen in validation (`train..validation`), which the
+        // periodic evaluation reads, then the test split's; first of all the rows of the
+        // validation examples the first evaluation reads, right after the first step.
         let validation = distinct.rows[1]
             .iter()
             .map(|&u| u + 1)
             .max()
             .unwrap_or(0)
             .clamp(train, distinct.len());
-        // The rows of the first validation examples, which the first evaluation reads
-        // right after the first step, come first of all.
         let mut first: Vec<usize> = distinct.rows[1]
             [..first_validation.min(distinct.rows[1].len())]
             .iter()
@@ -647,9 +646,13 @@ impl<'a> Runner<'a> {
         bar.finish_and_clear();
         let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
         info!(
-            "prefix cache: {} distinct inputs for {} examples, {} thread(s); {} of them \
-             computed now, the rest alongside the steps",
-            rows.0, rows.1, workers.threads, train
+            "prefix cache: {} distinct inputs for {} examples, {} thread(s); {} computed \
+             now, {} alongside the steps",
+            rows.0,
+            rows.1,
+            workers.threads,
+            train,
+            rows.0 - train
         );
         let backfill = (!later.is_empty()).then(|| {
             Backfill::start(

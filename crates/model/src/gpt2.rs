@@ -345,6 +345,45 @@ impl KeyRows {
     }
 }
 
+/// One query per row for the one-position attention forms: where each row's query sits
+/// among the key rows, and which key rows it sees.
+struct OneQuery<'a> {
+    /// Index of each row's query position among the key rows, `[b]`.
+    query: &'a Tensor,
+    /// The key rows' places when only some positions carry keys (`None`: all `b * t`).
+    keys: Option<&'a KeyRows>,
+    b: i64,
+    t: i64,
+    /// Each row's query position, `[b]`.
+    pos: &'a Tensor,
+    causal: bool,
+}
+
+impl OneQuery<'_> {
+    /// Key rows `[n, c]` in a `[b * tk, c]` layout, with `tk`: slots no query sees stay zero
+    /// (and are masked).
+    fn key_layout(&self, rows: &Tensor) -> (Tensor, i64) {
+        match self.keys {
+            Some(k) => {
+                let c = rows.size()[1];
+                let zeros = Tensor::zeros([self.b * k.tk, c], (rows.kind(), rows.device()));
+                (zeros.index_copy(0, &k.dst, rows), k.tk)
+            }
+            None => (rows.shallow_clone(), self.t),
+        }
+    }
+
+    /// `[b, tk]`, true where key `j` is visible to row `r`'s query (`j <= pos[r]`); `None`
+    /// without the causal mask, where every key is.
+    fn visible(&self, tk: i64) -> Option<Tensor> {
+        self.causal.then(|| {
+            Tensor::arange(tk, (Kind::Int64, self.pos.device()))
+                .unsqueeze(0)
+                .le_tensor(&self.pos.unsqueeze(1))
+        })
+    }
+}
+
 impl Attention {
     /// Whether [`Attention::forward_at_query_side`] applies: the fused projection is a plain
     /// `Conv1D` weight, so its key and value parts can be read as `[e, n_head, d]`, and no
@@ -356,29 +395,25 @@ impl Attention {
     }
 
     /// Attention output at one query position per row, computed from the query side, with
-    /// keys and values never formed. `x_hat` `[n, e]` are the key rows normalised by `ln`
-    /// without its scale `γ` and shift `β` (all `b * t` positions, or those `keys` lists),
-    /// `query` `[b]` indexes them at each row's position `pos` `[b]`. Returns `[b, e]`.
+    /// keys and values never formed. `x_hat` `[n, e]` are the key rows `at` describes,
+    /// normalised by `ln` without its scale `γ` and shift `β`. Returns `[b, e]`.
     ///
     /// With `h_j = x̂_j ⊙ γ + β`, `k_j = h_j W_k + b_k` and `v_j = h_j W_v + b_v`, head `i` of
     /// row `r` scores key `j` with `q·k_j = x̂_j·(γ ⊙ W_k q) + (β W_k + b_k)·q`; the second
     /// term is the same for every `j`, so the softmax drops it. Its output is
-    /// `Σ_j p_j v_j = ((Σ_j p_j x̂_j) ⊙ γ + β) W_v + b_v`, as `Σ_j p_j = 1`. Per row that is two products of the key rows with `n_head`
-    /// vectors instead of projecting every key row to `2e` values (~`e / n_head` times
-    /// fewer operations, forward and backward), the same math up to float rounding. `b_k`
-    /// takes no part, so it gets no gradient: the loss does not depend on it.
-    #[allow(clippy::too_many_arguments)]
+    /// `Σ_j p_j v_j = ((Σ_j p_j x̂_j) ⊙ γ + β) W_v + b_v`, as `Σ_j p_j = 1`. Per row that is
+    /// two products of the key rows with `n_head` vectors instead of projecting every key
+    /// row to `2e` values (~`e / n_head` times fewer operations, forward and backward), the
+    /// same math up to float rounding. `b_k` takes no part, so it gets no gradient: the
+    /// loss does not depend on it.
     fn forward_at_query_side(
         &self,
         x_hat: &Tensor,
         ln: &LayerNorm,
-        query: &Tensor,
-        keys: Option<&KeyRows>,
-        (b, t): (i64, i64),
-        pos: &Tensor,
-        causal: bool,
+        at: &OneQuery,
         train: bool,
     ) -> Tensor {
+        let b = at.b;
         let e = x_hat.size()[1];
         let (nh, d) = (self.n_head, e / self.n_head);
         let c = &self.c_attn;
@@ -390,7 +425,7 @@ impl Attention {
                 .permute([1, 0, 2])
         };
         let bias = |i: i64| c.bias.as_ref().map(|b| b.narrow(0, i * e, e));
-        let h_at = ln.affine(&x_hat.index_select(0, query));
+        let h_at = ln.affine(&x_hat.index_select(0, at.query));
         let q = h_at.matmul(&c.weight.narrow(1, 0, e));
         let q = match bias(0) {
             Some(b_q) => q + b_q,
@@ -401,26 +436,14 @@ impl Attention {
             .matmul(&q.view([b, nh, d]).permute([1, 2, 0]))
             .permute([2, 0, 1])
             * &ln.weight;
-        // Key rows in a `[b, tk, e]` layout; slots no query sees stay zero (and masked).
-        let (rows, tk) = match keys {
-            Some(k) => (
-                Tensor::zeros([b * k.tk, e], (x_hat.kind(), x_hat.device()))
-                    .index_copy(0, &k.dst, x_hat),
-                k.tk,
-            ),
-            None => (x_hat.shallow_clone(), t),
-        };
+        let (rows, tk) = at.key_layout(x_hat);
         let rows = rows.view([b, tk, e]);
         let scores = rows.bmm(&u.transpose(1, 2)); // [b, tk, n_head]
-        // Key j is hidden from the query at pos[r] iff j > pos[r] (causal).
-        let scores = if causal {
-            let hidden = Tensor::arange(tk, (Kind::Int64, x_hat.device()))
-                .unsqueeze(0)
-                .gt_tensor(&pos.unsqueeze(1))
-                .unsqueeze(-1);
-            scores.masked_fill(&hidden, f64::NEG_INFINITY)
-        } else {
-            scores
+        let scores = match at.visible(tk) {
+            Some(visible) => {
+                scores.masked_fill(&visible.logical_not().unsqueeze(-1), f64::NEG_INFINITY)
+            }
+            None => scores,
         };
         let p = scores.softmax(1, scores.kind());
         // Σ_j p_j x̂_j per head, then γ, β and the value projection: [b, n_head, e].
@@ -436,45 +459,20 @@ impl Attention {
     }
 
     /// Attention output at one query position per row, where the query side does not apply
-    /// (an adapter, the `[out, in]` layout, attention dropout in training): `h` `[n, e]` are the normed key rows (all `b * t` positions,
-    /// or those `keys` lists), `query` `[b]` indexes `h` at each row's position `pos` `[b]`.
-    /// Keys and values are projected for every key row; the query, the attention and the
-    /// output projection run at that position alone. Returns `[b, e]`.
-    #[allow(clippy::too_many_arguments)]
-    fn forward_at(
-        &self,
-        h: &Tensor,
-        query: &Tensor,
-        keys: Option<&KeyRows>,
-        (b, t): (i64, i64),
-        pos: &Tensor,
-        causal: bool,
-        train: bool,
-    ) -> Tensor {
-        let e = h.size()[1];
+    /// (an adapter, the `[out, in]` layout, attention dropout in training): `h` `[n, e]` are
+    /// the normed key rows `at` describes. Keys and values are projected for every key row;
+    /// the query, the attention and the output projection run at that position alone.
+    /// Returns `[b, e]`.
+    fn forward_at(&self, h: &Tensor, at: &OneQuery, train: bool) -> Tensor {
+        let (e, b) = (h.size()[1], at.b);
         let d = e / self.n_head;
         let c = &self.c_attn;
-        let q = c.forward(&h.index_select(0, query)).narrow(1, 0, e);
-        let kv = c.forward(h).narrow(1, e, 2 * e);
-        // Keys and values in a `[b, tk]` layout; slots no query sees stay zero (masked).
-        let (kv, tk) = match keys {
-            Some(k) => (
-                Tensor::zeros([b * k.tk, 2 * e], (kv.kind(), kv.device()))
-                    .index_copy(0, &k.dst, &kv),
-                k.tk,
-            ),
-            None => (kv, t),
-        };
+        let q = c.forward(&h.index_select(0, at.query)).narrow(1, 0, e);
+        let (kv, tk) = at.key_layout(&c.forward(h).narrow(1, e, 2 * e));
         let q = q.view([b, self.n_head, 1, d]);
         let kv = kv.view([b, tk, 2, self.n_head, d]).permute([2, 0, 3, 1, 4]);
         let (k, v) = (kv.get(0), kv.get(1));
-        // Key j is visible to the query at pos[r] iff j <= pos[r] (causal), else all are.
-        let mask = causal.then(|| {
-            Tensor::arange(tk, (Kind::Int64, h.device()))
-                .unsqueeze(0)
-                .le_tensor(&pos.unsqueeze(1))
-                .view([b, 1, 1, tk])
-        });
+        let mask = at.visible(tk).map(|m| m.view([b, 1, 1, tk]));
         let p = if train { self.dropout } else { 0.0 };
         let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
         self.c_proj
@@ -567,22 +565,21 @@ impl Block {
             Some(k) => (x.index_select(0, &k.src), k.query.shallow_clone()),
             None => (x, at),
         };
+        let at = OneQuery {
+            query: &query,
+            keys: keys.as_ref(),
+            b,
+            t,
+            pos: &pos,
+            causal,
+        };
         let attn = if self.attn.has_query_side(train) {
             let x_hat = self.ln_1.normalize(&rows);
-            self.attn.forward_at_query_side(
-                &x_hat,
-                &self.ln_1,
-                &query,
-                keys.as_ref(),
-                (b, t),
-                &pos,
-                causal,
-                train,
-            )
+            self.attn
+                .forward_at_query_side(&x_hat, &self.ln_1, &at, train)
         } else {
             let h = self.ln_1.forward(&rows);
-            self.attn
-                .forward_at(&h, &query, keys.as_ref(), (b, t), &pos, causal, train)
+            self.attn.forward_at(&h, &at, train)
         };
         let x_at = x_at + attn;
         &x_at + self.mlp.forward(&self.ln_2.forward(&x_at), train)

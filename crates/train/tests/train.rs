@@ -96,6 +96,17 @@ fn data_with_duplicates(pad: PadTo) -> spam_train::TrainData {
     data
 }
 
+/// Both runners give the same mean loss over all of `split` (to float rounding).
+fn assert_same_loss(cached: &Runner, plain: &Runner, split: spam_train::trainer::Split) {
+    let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
+    let (a, b) = (loss(cached), loss(plain));
+    assert!(
+        (a - b).abs() <= 1e-5 * b.abs(),
+        "{split:?} ({}): {a} vs {b}",
+        cached.describe()
+    );
+}
+
 #[test]
 fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
     use spam_train::trainer::Split;
@@ -110,12 +121,7 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
         assert!(how.contains("104 for 124 examples"), "{how}");
         let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
         for split in [Split::Train, Split::Validation, Split::Test] {
-            let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
-            let (a, b) = (loss(&cached), loss(&plain));
-            assert!(
-                (a - b).abs() <= 1e-5 * b.abs(),
-                "{split:?} {pad:?}: {a} vs {b}"
-            );
+            assert_same_loss(&cached, &plain, split);
             assert_eq!(
                 cached.predictions(split).expect("predictions"),
                 plain.predictions(split).expect("predictions"),
@@ -176,12 +182,7 @@ fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back
                 Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
             // Test first: its rows are queued last, so the steps' thread computes some itself.
             for split in [Split::Test, Split::Validation, Split::Train] {
-                let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
-                let (a, b) = (loss(&cached), loss(&plain));
-                assert!(
-                    (a - b).abs() <= 1e-5 * b.abs(),
-                    "{split:?} {pad:?}: {a} vs {b}"
-                );
+                assert_same_loss(&cached, &plain, split);
             }
             assert_eq!(
                 tch::get_num_threads(),

@@ -40,7 +40,9 @@ pub struct FinalAccuracy {
 pub struct Timing {
     /// Wall time of the run (across resumes).
     pub total_seconds: f64,
-    /// Building the frozen-prefix cache (0 on the plain path).
+    /// Building the frozen-prefix cache before the first step (0 on the plain path). On
+    /// more than one CPU core that is the training split's rows: the others are computed
+    /// alongside the steps and the final pass, inside their times.
     pub cache_seconds: f64,
     pub training_seconds: f64,
     pub final_eval_seconds: f64,

@@ -621,26 +621,14 @@ impl<'a> Runner<'a> {
                 }
             }
             (None, PadTo::Dynamic) => {
-                let parts = workers.run(state, &now, |model, chunk| {
-                    let hidden = run_batch(model, chunk);
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(r, &u)| {
-                            let len = distinct_ref.cached_len(u, PadTo::Dynamic);
-                            let row = hidden.get(r as i64).narrow(0, 0, len);
-                            (u, row.to_kind(kind).copy())
-                        })
-                        .collect::<Vec<_>>()
-                });
-                let mut by_row: Vec<Option<Tensor>> = (0..distinct.len()).map(|_| None).collect();
-                for (u, t) in parts.into_iter().flatten() {
-                    by_row[u] = Some(t);
-                }
-                Cache::Ragged {
-                    by_row: Mutex::new(by_row),
+                let cache = Cache::Ragged {
+                    by_row: Mutex::new((0..distinct.len()).map(|_| None).collect()),
                     rows: distinct.rows.clone(),
+                };
+                for (chunk, hidden) in now.iter().zip(workers.run(state, &now, run_batch)) {
+                    cache.store(chunk, &hidden, &distinct.examples, kind)?;
                 }
+                cache
             }
         };
         bar.finish_and_clear();

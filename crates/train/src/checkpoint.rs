@@ -9,14 +9,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, TrainError, bail};
 use serde::{Deserialize, Serialize};
 use spam_model::Classifier;
 use tch::Tensor;
 
-use crate::optim::AdamW;
+use crate::optim::{AdamW, trainable_parameters};
 use crate::report::Report;
-use crate::trainer::trainable_parameters;
 
 /// Where in the run a checkpoint was taken.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +26,7 @@ pub struct Position {
     pub batch: usize,
     /// Steps taken in all (the next step's number).
     pub global_step: usize,
+    /// Training examples seen so far.
     pub examples_seen: usize,
 }
 
@@ -92,8 +92,17 @@ pub fn save(
     Ok(())
 }
 
+/// What [`load`] restored besides the weights and the optimizer state.
+#[derive(Debug)]
+pub struct Restored {
+    /// Where the run was.
+    pub position: Position,
+    /// What the run had measured so far.
+    pub report: Report,
+}
+
 /// Restores a checkpoint into `model` and `optimizer`, returning where the run was.
-pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Position, Report)> {
+pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Restored> {
     let dir = if dir.join(STATE).is_file() {
         dir.to_path_buf()
     } else if sibling(dir, "old").join(STATE).is_file() {
@@ -140,7 +149,7 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Po
         .collect();
     optimizer
         .load_state(&opt_state)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", opt_path.display()))?;
+        .map_err(|e| TrainError::msg(format!("{}: {e}", opt_path.display())))?;
     tch::no_grad(|| {
         for (name, mut p) in params {
             if let Some(t) = saved.get(&name) {
@@ -148,7 +157,10 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<(Po
             }
         }
     });
-    Ok((state.position, state.report))
+    Ok(Restored {
+        position: state.position,
+        report: state.report,
+    })
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::TrainError;
 use crate::optim::AdamWConfig;
 use crate::schedule::LrSchedule;
 
@@ -145,7 +146,11 @@ impl TrainConfig {
     }
 
     /// Checks the settings before any work starts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.check().map_err(TrainError::Settings)
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.batch_size == 0 {
             return Err("batch size must be at least 1".into());
         }

@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use crate::error::{Result, bail};
 use serde::Serialize;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
+use crate::events::Events;
 use crate::pipeline::{FineTuneOptions, RunConfig, fine_tune};
 
 /// One row of the published table.
@@ -220,7 +221,7 @@ pub fn run_rows(
     numbers: &[usize],
     weights_root: &Path,
     out_dir: Option<&Path>,
-    quiet: bool,
+    events: &Events,
     mut on_result: impl FnMut(&RowResult),
 ) -> Result<Vec<RowResult>> {
     let all = rows();
@@ -233,7 +234,7 @@ pub fn run_rows(
         let start = Instant::now();
         let options = FineTuneOptions {
             out_dir: out_dir.map(|d| d.join(format!("row-{n}"))),
-            quiet,
+            events: events.clone(),
             stop_after_steps: None,
         };
         let report = fine_tune(&config, &options)?;

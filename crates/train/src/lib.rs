@@ -5,14 +5,18 @@
 //!   gradient accumulation, `ignore_index`, warmup + cosine, clipping and early stopping.
 //! - A faster path with the same math: frozen blocks run once per distinct input, on every
 //!   core ([`Engine`]).
-//! - [`run_dir`]: `metrics.json`, `loss.png`, `accuracy.png`, the model, checkpoints.
-//! - [`checkpoint`]: resumable runs; a killed run resumed ends with the same metrics.
+//! - [`fine_tune`]: the whole job in one call, writing a run directory: `metrics.json`,
+//!   `loss.png`, `accuracy.png` (feature `plot`, on by default), the model, checkpoints;
+//!   [`resume`] continues a killed run to the same metrics.
+//! - Progress comes as [`Event`]s to the [`Events`] sink of the options: the library never
+//!   prints.
+//! - [`Predictor`]: a fine-tuned model classifying new text.
 //!
 //! ```no_run
 //! use spam_model::{Classifier, ClassifierConfig, Config, Weights};
 //! use spam_train::{Examples, PadTo, RunOptions, TrainConfig, TrainData, train};
 //!
-//! # fn main() -> anyhow::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = ClassifierConfig::new(Config::tiny(), 2);
 //! config.label_names = vec!["ham".into(), "spam".into()];
 //! config.pad_id = 0;
@@ -31,29 +35,47 @@
 //! # Ok(()) }
 //! ```
 
-pub mod batch;
-pub mod checkpoint;
-pub mod config;
-pub mod engine;
-pub mod experiments;
-pub mod metrics;
-pub mod optim;
-pub mod parallel;
-pub mod pipeline;
-pub mod plot;
-pub mod predict;
-pub mod progress;
-pub mod report;
-pub mod run_dir;
-pub mod schedule;
-pub mod trainer;
+#![warn(missing_docs)]
 
-pub use batch::{Examples, PadTo};
+mod batch;
+mod checkpoint;
+mod config;
+mod data;
+mod engine;
+mod error;
+mod events;
+mod experiments;
+mod metrics;
+mod optim;
+mod parallel;
+mod pipeline;
+#[cfg(feature = "plot")]
+mod plot;
+mod predict;
+mod report;
+mod run_dir;
+mod schedule;
+mod trainer;
+
+pub use batch::{Examples, PadTo, shuffled_batches};
+pub use checkpoint::Position;
 pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
-pub use metrics::SplitMetrics;
+pub use data::{Split, TrainData};
+pub use engine::{Batch, Runner, RunnerOptions, loss_of};
+pub use error::{Result, TrainError};
+pub use events::{Event, Events};
+pub use experiments::{
+    Row as ExperimentRow, RowResult as ExperimentResult, config_for as experiment_config,
+    default_rows as default_experiment_rows, markdown_table as experiments_table,
+    rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
+};
+pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
 pub use pipeline::{DataConfig, FineTuneOptions, ModelSettings, RunConfig, fine_tune, resume};
-pub use predict::{Prediction, Predictor};
-pub use report::Report;
+pub use predict::{PREDICT_BATCH, Prediction, Predictor, model_dir};
+pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
+#[cfg(feature = "plot")]
+pub use run_dir::write_plots;
+pub use run_dir::write_json;
 pub use schedule::LrSchedule;
-pub use trainer::{RunOptions, Split, TrainData, train};
+pub use trainer::{RunOptions, train};

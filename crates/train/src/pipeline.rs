@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+
 use serde::{Deserialize, Serialize};
 use spam_data::{Column, Padding, ParseMode, PrepareOptions, SourceFormat, TableOptions};
 use spam_model::{
@@ -14,9 +14,12 @@ use spam_model::{
 
 use crate::batch::{Examples, PadTo};
 use crate::config::TrainConfig;
+use crate::data::TrainData;
+use crate::error::{Context, Result, bail};
+use crate::events::{Event, Events};
 use crate::report::Report;
-use crate::run_dir::{write_json, write_plots};
-use crate::trainer::{RunOptions, TrainData, train};
+use crate::run_dir::write_json;
+use crate::trainer::{RunOptions, train};
 
 /// Where the examples come from and how they are prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,12 +116,10 @@ impl RunConfig {
     /// The data pipeline options this config describes.
     pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
         let d = &self.data;
-        let padding: Padding = d.padding.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let padding: Padding = d.padding.parse()?;
         let format = match d.format.as_str() {
             "sms" => SourceFormat::Sms(
-                d.parse_mode
-                    .parse::<ParseMode>()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                d.parse_mode.parse::<ParseMode>()?,
             ),
             "table" | "csv" | "tsv" => {
                 let delimiter = match d.delimiter.as_str() {
@@ -168,7 +169,8 @@ impl RunConfig {
 pub struct FineTuneOptions {
     /// The run directory; `None` writes nothing (no checkpoints either).
     pub out_dir: Option<PathBuf>,
-    pub quiet: bool,
+    /// Where progress goes (nowhere by default).
+    pub events: Events,
     /// Stop (as if killed) after this many steps: for tests of resume.
     pub stop_after_steps: Option<usize>,
 }
@@ -198,26 +200,18 @@ pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
 }
 
 fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Report> {
-    config.train.validate().map_err(anyhow::Error::msg)?;
+    config.train.validate()?;
     let out = options.out_dir.as_deref();
-    let say = |s: String| {
-        tracing::info!("{s}");
-        if !options.quiet {
-            println!("{s}");
-        }
-    };
+    let events = &options.events;
     let prepared = spam_data::prepare(&config.prepare_options(out.map(|d| d.join("data")))?)?;
-    say(format!(
-        "Data: {} rows read, {} after balancing -> train {} / validation {} / test {}; padded length {}",
-        prepared.rows_read,
-        prepared.balanced_rows,
-        prepared.train_rows,
-        prepared.validation_rows,
-        prepared.test_rows,
-        prepared
-            .padded_len
-            .map_or("dynamic".to_string(), |n| n.to_string())
-    ));
+    events.emit(Event::DataReady {
+        rows_read: prepared.rows_read,
+        balanced_rows: prepared.balanced_rows,
+        train: prepared.train_rows,
+        validation: prepared.validation_rows,
+        test: prepared.test_rows,
+        padded_len: prepared.padded_len,
+    });
     let pad = match prepared.padded_len {
         Some(n) => PadTo::Fixed(n),
         None => PadTo::Dynamic,
@@ -234,8 +228,7 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     let device = config
         .model
         .device
-        .parse::<DeviceChoice>()
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .parse::<DeviceChoice>()?
         .resolve()?;
     let weights = match config.model.weights.as_str() {
         "random" => Weights::Random {
@@ -274,19 +267,14 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         ),
     };
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;
-    say(format!(
-        "Model: GPT-2 {} ({}), {} trainable parameters ({}), token position {}, device {:?}",
+    events.emit(Event::ModelReady {
         size,
-        if matches!(weights, Weights::Random { .. }) {
-            "random weights"
-        } else {
-            "pretrained"
-        },
-        model.num_trainable_parameters(),
-        config.model.trainable.name(),
-        config.model.token_position.as_str(),
-        device
-    ));
+        pretrained: !matches!(weights, Weights::Random { .. }),
+        trainable_parameters: model.num_trainable_parameters(),
+        trainable: config.model.trainable.name().to_string(),
+        token_position: config.model.token_position.as_str().to_string(),
+        device: format!("{device:?}"),
+    });
 
     if let Some(dir) = out {
         write_json(&dir.join("config.json"), config)?;
@@ -294,7 +282,7 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     let run_options = RunOptions {
         checkpoint_dir: out.map(Path::to_path_buf),
         resume,
-        quiet: options.quiet,
+        events: events.clone(),
         stop_after_steps: options.stop_after_steps,
     };
     let report = train(&model, &data, &config.train, &run_options)?;
@@ -306,8 +294,11 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
             )
         })?;
         write_json(&dir.join("metrics.json"), &report)?;
-        write_plots(dir, &report, data.train.len())?;
-        say(format!("Run directory: {}", dir.display()));
+        #[cfg(feature = "plot")]
+        crate::run_dir::write_plots(dir, &report, data.train.len())?;
+        events.emit(Event::RunSaved {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(report)
 }

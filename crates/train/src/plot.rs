@@ -3,13 +3,15 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use crate::error::{Context, Result, TrainError};
 use plotters::prelude::*;
 
 /// One curve: (epochs seen, value) points.
 #[derive(Debug, Clone)]
 pub struct Series<'a> {
+    /// The legend's name of the curve.
     pub label: &'a str,
+    /// (epochs seen, value) points, in order.
     pub points: Vec<(f64, f64)>,
 }
 
@@ -59,7 +61,7 @@ fn draw(
     let x_hi = if x_max > 0.0 { x_max } else { 1.0 };
 
     let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 26))
         .margin(16)
@@ -67,7 +69,7 @@ fn draw(
         .top_x_label_area_size(48)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_hi, y_lo..y_hi)
-        .map_err(|e| anyhow!("{e}"))?
+        .map_err(plot_error)?
         .set_secondary_coord(0.0..x_hi * examples_per_epoch, y_lo..y_hi);
     chart
         .configure_mesh()
@@ -75,13 +77,13 @@ fn draw(
         .y_desc(y_label)
         .label_style(("sans-serif", 16))
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(plot_error)?;
     chart
         .configure_secondary_axes()
         .x_desc("Examples seen")
         .label_style(("sans-serif", 16))
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(plot_error)?;
     let palette = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
@@ -93,14 +95,14 @@ fn draw(
         if i % 2 == 0 {
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), style))
-                .map_err(|e| anyhow!("{e}"))?
+                .map_err(plot_error)?
                 .label(s.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         } else {
             // Dashed like the chapter's validation curve.
             chart
                 .draw_series(DashedLineSeries::new(s.points.iter().copied(), 8, 5, style))
-                .map_err(|e| anyhow!("{e}"))?
+                .map_err(plot_error)?
                 .label(s.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
@@ -112,7 +114,12 @@ fn draw(
         .border_style(BLACK)
         .label_font(("sans-serif", 16))
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow!("{e}"))?;
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
     Ok(())
+}
+
+/// A plotters error as ours: its message is what says what went wrong.
+fn plot_error(e: impl std::fmt::Display) -> TrainError {
+    TrainError::msg(e.to_string())
 }

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, bail};
 use serde::Serialize;
 use spam_data::{Dataset, Tokenizer};
 use spam_model::{Classifier, TokenPosition};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::PadTo;
 use crate::config::TrainConfig;
 use crate::metrics::SplitMetrics;
-use crate::trainer::TrainData;
+use crate::data::TrainData;
 
 /// One periodic loss estimate (every `eval_freq` steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

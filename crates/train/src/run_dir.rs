@@ -14,7 +14,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde::Serialize;
 
 use crate::plot::{Series, line_chart};

@@ -4,33 +4,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use spam_model::Classifier;
-use tch::{Kind, Reduction, Tensor};
-use tracing::info;
 
-use crate::batch::{Examples, PadTo, sequential_batches, shuffled_batches};
+use crate::batch::shuffled_batches;
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
-use crate::engine::Runner;
+use crate::data::{Split, TrainData};
+use crate::engine::{Runner, RunnerOptions, loss_of};
+use crate::error::{Context, Result, TrainError, bail};
+use crate::events::{Event, Events};
 use crate::metrics::SplitMetrics;
 use crate::optim::AdamW;
-use crate::progress::Progress;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
-
-/// The three tokenized splits and how to pad them.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    pub train: Examples,
-    pub validation: Examples,
-    pub test: Examples,
-    pub pad: PadTo,
-    pub pad_id: i64,
-    pub label_names: Vec<String>,
-}
-
-/// What happened, as `metrics.json` records it.
-pub type Outcome = Report;
 
 /// Where checkpoints go and whether to resume from them.
 #[derive(Debug, Clone, Default)]
@@ -39,9 +24,10 @@ pub struct RunOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue from the checkpoint in `checkpoint_dir` when there is one.
     pub resume: bool,
-    /// No progress lines on stdout (tracing logs still follow `RUST_LOG`).
-    pub quiet: bool,
-    /// Stop (as if killed) after this many steps; for tests of resume.
+    /// Where progress goes (nowhere by default).
+    pub events: Events,
+    /// Stop (as if killed) after this many steps, failing with
+    /// [`TrainError::StoppedForTest`]; for tests of resume.
     pub stop_after_steps: Option<usize>,
 }
 
@@ -52,15 +38,12 @@ pub fn train(
     data: &TrainData,
     config: &TrainConfig,
     options: &RunOptions,
-) -> Result<Outcome> {
-    config.validate().map_err(anyhow::Error::msg)?;
+) -> Result<Report> {
+    config.validate()?;
     // Each step frees and retakes its gradients: keep that memory in the process.
     spam_model::reuse_freed_memory();
     let started = Instant::now();
-    let device = model.vs.device();
-    let out = Printer {
-        quiet: options.quiet,
-    };
+    let events = &options.events;
     let train_batches_per_epoch = batches_for_epoch(data, config, 0).len();
     if train_batches_per_epoch == 0 {
         bail!(
@@ -71,33 +54,36 @@ pub fn train(
     }
 
     let cache_start = Instant::now();
-    let runner = Runner::with_cache(
+    let runner = Runner::new(
         model,
         data,
-        config.engine,
-        device,
-        options.quiet,
-        config.batch_size,
-        &config.cache(),
+        &RunnerOptions {
+            engine: config.engine,
+            batch_size: config.batch_size,
+            cache: config.cache(),
+            events: events.clone(),
+        },
     )?;
     let cache_seconds = cache_start.elapsed().as_secs_f64();
-    out.line(&format!("Compute path: {}", runner.describe()));
+    events.emit(Event::ComputePath(runner.describe()));
 
-    let mut optimizer = AdamW::new(trainable_parameters(model), config.optimizer);
+    let mut optimizer = AdamW::new(crate::optim::trainable_parameters(model), config.optimizer);
     let total_updates = config.epochs * train_batches_per_epoch.div_ceil(config.grad_accum_steps);
     let mut report = Report::new(config, &runner.describe(), data);
     let mut position = Position::default();
 
     if options.resume {
         let dir = checkpoint_dir(options)?;
-        let (pos, saved_report) = checkpoint::load(&dir, model, &mut optimizer)
+        let checkpoint::Restored {
+            position: pos,
+            report: saved_report,
+        } = checkpoint::load(&dir, model, &mut optimizer)
             .with_context(|| format!("could not resume from {}", dir.display()))?;
-        out.line(&format!(
-            "Resuming from {} at epoch {}, step {}",
-            dir.display(),
-            pos.epoch + 1,
-            pos.global_step
-        ));
+        events.emit(Event::Resumed {
+            checkpoint: dir.clone(),
+            epoch: pos.epoch,
+            step: pos.global_step,
+        });
         position = pos;
         report = saved_report;
     }
@@ -115,11 +101,15 @@ pub fn train(
             evals_without_improvement += 1;
         }
     }
-    let progress = Progress::new(options.quiet, config.epochs, train_batches_per_epoch);
 
     'epochs: for epoch in position.epoch..config.epochs {
         let batches = batches_for_epoch(data, config, epoch);
-        progress.start_epoch(epoch, position.batch);
+        events.emit(Event::EpochStarted {
+            epoch,
+            epochs: config.epochs,
+            first_batch: position.batch,
+            batches: train_batches_per_epoch,
+        });
         for (bi, indices) in batches.iter().enumerate().skip(position.batch) {
             if config.optimizer.lr > 0.0 && model.config.model.dropout > 0.0 {
                 // Dropout masks depend on the step alone, so a resumed run draws the same ones.
@@ -130,7 +120,7 @@ pub fn train(
             let loss = loss_of(&logits, &batch.labels, config.ignore_index);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
-                bail!(
+                return Err(TrainError::NonFiniteLoss(format!(
                     "the training loss became {loss_value} at epoch {}, step {}: stopping. \
                      The last good checkpoint is kept{}; lower the learning rate or enable \
                      gradient clipping (--clip-grad-norm 1.0)",
@@ -141,7 +131,7 @@ pub fn train(
                         .as_ref()
                         .map(|d| format!(" in {}", d.join("checkpoint").display()))
                         .unwrap_or_default()
-                );
+                )));
             }
             optimizer
                 .backward(&(loss / config.grad_accum_steps as f64))
@@ -161,27 +151,22 @@ pub fn train(
             position.examples_seen += indices.len();
             position.batch = bi + 1;
             report.step_losses.push(loss_value);
-            progress.step(loss_value);
+            events.emit(Event::Step { loss: loss_value });
 
             if position.global_step % config.eval_freq == 0 {
                 let (train_loss, val_loss) = (
                     runner.loss(Split::Train, config.eval_iter, config.ignore_index)?,
                     runner.loss(Split::Validation, config.eval_iter, config.ignore_index)?,
                 );
-                progress.println(&format!(
-                    "Ep {} (Step {:06}): Train loss {:.3}, Val loss {:.3}",
-                    epoch + 1,
-                    position.global_step,
-                    train_loss,
-                    val_loss
-                ));
-                report.evals.push(EvalRecord {
+                let record = EvalRecord {
                     step: position.global_step,
                     epoch: epoch + 1,
                     examples_seen: position.examples_seen,
                     train_loss,
                     val_loss,
-                });
+                };
+                events.emit(Event::Evaluated(record.clone()));
+                report.evals.push(record);
                 if val_loss < best_val {
                     best_val = val_loss;
                     evals_without_improvement = 0;
@@ -204,15 +189,12 @@ pub fn train(
                 )?;
             }
             if options.stop_after_steps == Some(steps_this_process) {
-                progress.finish();
-                bail!(StoppedForTest);
+                return Err(TrainError::StoppedForTest);
             }
             if let Some(patience) = config.early_stopping_patience
                 && evals_without_improvement >= patience
             {
-                progress.println(&format!(
-                    "Early stopping: validation loss has not improved for {patience} evaluations"
-                ));
+                events.emit(Event::EarlyStopped { patience });
                 stopped_early = true;
             }
             if stopped_early {
@@ -221,17 +203,14 @@ pub fn train(
         }
         let train_accuracy = runner.accuracy(Split::Train, Some(config.eval_iter))?;
         let val_accuracy = runner.accuracy(Split::Validation, Some(config.eval_iter))?;
-        progress.println(&format!(
-            "Training accuracy: {:.2}% | Validation accuracy: {:.2}%",
-            train_accuracy * 100.0,
-            val_accuracy * 100.0
-        ));
-        report.epochs.push(EpochRecord {
+        let record = EpochRecord {
             epoch: epoch + 1,
             examples_seen: position.examples_seen,
             train_accuracy,
             val_accuracy,
-        });
+        };
+        events.emit(Event::EpochFinished(record.clone()));
+        report.epochs.push(record);
         position.epoch = epoch + 1;
         position.batch = 0;
         if options.checkpoint_dir.is_some() {
@@ -247,17 +226,15 @@ pub fn train(
             break 'epochs;
         }
     }
-    progress.finish();
     let training_seconds = train_start.elapsed().as_secs_f64();
-    out.line(&format!(
-        "Training completed in {:.2} minutes.",
-        training_seconds / 60.0
-    ));
+    events.emit(Event::TrainingFinished {
+        seconds: training_seconds,
+    });
 
     let eval_start = Instant::now();
     if config.final_eval {
         let mut per_split = std::collections::BTreeMap::new();
-        let splits = [Split::Train, Split::Validation, Split::Test];
+        let splits = Split::ALL;
         for (split, (truth, predicted)) in splits.into_iter().zip(runner.predictions_of(splits)?) {
             per_split.insert(
                 split.name().to_string(),
@@ -265,17 +242,13 @@ pub fn train(
             );
         }
         let acc = |s: &str| per_split.get(s).map_or(0.0, |m| m.accuracy);
-        report.final_accuracy = Some(FinalAccuracy {
+        let accuracy = FinalAccuracy {
             train_accuracy: acc("train"),
             validation_accuracy: acc("validation"),
             test_accuracy: acc("test"),
-        });
-        out.line(&format!("Training accuracy: {:.2}%", acc("train") * 100.0));
-        out.line(&format!(
-            "Validation accuracy: {:.2}%",
-            acc("validation") * 100.0
-        ));
-        out.line(&format!("Test accuracy: {:.2}%", acc("test") * 100.0));
+        };
+        events.emit(Event::FinalAccuracy(accuracy.clone()));
+        report.final_accuracy = Some(accuracy);
         report.per_split = per_split;
     }
     let final_eval_seconds = eval_start.elapsed().as_secs_f64();
@@ -296,11 +269,6 @@ pub fn train(
     Ok(report)
 }
 
-/// Raised by `RunOptions::stop_after_steps`, to simulate a kill in tests.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped after the requested number of steps")]
-pub struct StoppedForTest;
-
 fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
     options
         .checkpoint_dir
@@ -319,79 +287,3 @@ pub(crate) fn batches_for_epoch(
     shuffled_batches(data.train.len(), config.batch_size, seed, config.drop_last)
 }
 
-/// Cross-entropy over the classes, PyTorch's `F.cross_entropy` with `ignore_index`.
-pub fn loss_of(logits: &Tensor, labels: &Tensor, ignore_index: Option<i64>) -> Tensor {
-    logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(
-        labels,
-        None,
-        Reduction::Mean,
-        ignore_index.unwrap_or(-100),
-        0.0,
-    )
-}
-
-/// A split of [`TrainData`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Validation,
-    Test,
-}
-
-impl Split {
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Validation => "validation",
-            Split::Test => "test",
-        }
-    }
-
-    pub(crate) fn of(self, data: &TrainData) -> &Examples {
-        match self {
-            Split::Train => &data.train,
-            Split::Validation => &data.validation,
-            Split::Test => &data.test,
-        }
-    }
-}
-
-/// Batches in evaluation order: the chapter's loaders keep validation and test in file
-/// order; periodic train estimates use a fixed seeded order so they are reproducible.
-pub(crate) fn eval_batches(
-    data: &TrainData,
-    split: Split,
-    batch_size: usize,
-    seed: u64,
-) -> Vec<Vec<usize>> {
-    let n = split.of(data).len();
-    match split {
-        Split::Train => shuffled_batches(n, batch_size, seed ^ 0xE7A1, false),
-        _ => sequential_batches(n, batch_size),
-    }
-}
-
-/// The parameters the optimizer updates, by name, in a stable order.
-pub fn trainable_parameters(model: &Classifier) -> Vec<(String, Tensor)> {
-    let mut params: Vec<(String, Tensor)> = model
-        .vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    params.sort_by(|a, b| a.0.cmp(&b.0));
-    params
-}
-
-struct Printer {
-    quiet: bool,
-}
-
-impl Printer {
-    fn line(&self, s: &str) {
-        info!("{s}");
-        if !self.quiet {
-            println!("{s}");
-        }
-    }
-}

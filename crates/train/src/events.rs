@@ -1,0 +1,139 @@
+//! What a run reports while it works. Libraries never print: they send [`Event`]s to the
+//! [`Events`] sink the caller passes in, and the caller (the CLI) decides what to show.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::report::{EpochRecord, EvalRecord, FinalAccuracy};
+
+/// One thing that happened during a run, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The data were read, balanced, split and tokenized.
+    DataReady {
+        /// Rows read from the source.
+        rows_read: usize,
+        /// Rows after balancing (all rows without it).
+        balanced_rows: usize,
+        /// Rows per split.
+        train: usize,
+        /// Rows per split.
+        validation: usize,
+        /// Rows per split.
+        test: usize,
+        /// Padded length, `None` for dynamic padding.
+        padded_len: Option<usize>,
+    },
+    /// The classifier was built.
+    ModelReady {
+        /// The size that runs (`124M`, or a custom architecture's shape).
+        size: String,
+        /// Pretrained weights (false: random).
+        pretrained: bool,
+        /// Parameters the optimizer updates.
+        trainable_parameters: i64,
+        /// The trainable mode's name (`last_block`, ...).
+        trainable: String,
+        /// The token position's name (`last`, ...).
+        token_position: String,
+        /// The device, as `Cpu` or `Cuda(0)`.
+        device: String,
+    },
+    /// The frozen-prefix cache starts computing rows for this many examples.
+    CacheStarted {
+        /// Examples whose rows are computed before the first step.
+        examples: u64,
+    },
+    /// More examples' rows of the cache are computed.
+    CacheProgress {
+        /// Examples done since the last event.
+        examples: u64,
+    },
+    /// The rows needed before the first step are computed.
+    CacheFinished,
+    /// Which computation path the run takes, and why.
+    ComputePath(String),
+    /// A run continues from a checkpoint.
+    Resumed {
+        /// The checkpoint folder.
+        checkpoint: PathBuf,
+        /// The epoch it continues in (0-based).
+        epoch: usize,
+        /// Steps already taken.
+        step: usize,
+    },
+    /// An epoch starts.
+    EpochStarted {
+        /// 0-based epoch.
+        epoch: usize,
+        /// Epochs in the run.
+        epochs: usize,
+        /// Batches of the epoch already done (resume).
+        first_batch: usize,
+        /// Batches per epoch.
+        batches: usize,
+    },
+    /// One training step ran.
+    Step {
+        /// Its training loss.
+        loss: f64,
+    },
+    /// A periodic loss estimate.
+    Evaluated(EvalRecord),
+    /// The end-of-epoch accuracy estimate.
+    EpochFinished(EpochRecord),
+    /// Early stopping ended the run.
+    EarlyStopped {
+        /// Evaluations without improvement that stopped it.
+        patience: usize,
+    },
+    /// The training loop ended (before the closing accuracy pass).
+    TrainingFinished {
+        /// Wall time of the loop in this process.
+        seconds: f64,
+    },
+    /// Accuracy over the whole of each split.
+    FinalAccuracy(FinalAccuracy),
+    /// The run directory is complete.
+    RunSaved {
+        /// The run directory.
+        dir: PathBuf,
+    },
+}
+
+/// Where a run's [`Event`]s go: a callback the caller installs, or nowhere (the default).
+/// Cheap to clone; callable from any thread (the cache is built on several).
+#[derive(Clone, Default)]
+pub struct Events(Option<Arc<dyn Fn(&Event) + Send + Sync>>);
+
+impl Events {
+    /// Events go to `f`.
+    pub fn new(f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    /// Events go nowhere.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Sends `event` to the callback, if any (and to the `tracing` log at debug level).
+    pub fn emit(&self, event: Event) {
+        tracing::debug!(?event, "run event");
+        if let Some(f) = &self.0 {
+            f(&event);
+        }
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Events(callback)"
+        } else {
+            "Events(none)"
+        })
+    }
+}

@@ -72,7 +72,7 @@ pub struct DataArgs {
     pub data: Option<PathBuf>,
     /// `sms` (label TAB text) or `table` (CSV/TSV with named columns).
     #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    pub format: Option<spam_train::DataFormat>,
     /// SMS parsing: `pandas` (the chapter's exact split, default) or `lines`.
     #[arg(long, value_name = "MODE")]
     pub parse_mode: Option<String>,
@@ -114,8 +114,8 @@ impl DataArgs {
             }
             c.data.source = default;
         }
-        if let Some(f) = &self.format {
-            c.data.format = f.clone();
+        if let Some(f) = self.format {
+            c.data.format = f;
         }
         if let Some(m) = &self.parse_mode {
             c.data.parse_mode = m.clone();
@@ -166,7 +166,7 @@ pub struct TrainArgs {
     pub data: DataArgs,
     /// `random`, an OpenAI checkpoint folder, or a .safetensors file. Default: models/gpt2/<size>.
     #[arg(long, value_name = "PATH")]
-    pub weights: Option<String>,
+    pub weights: Option<spam_train::WeightsSource>,
     /// Model size: 124M, 355M, 774M or 1558M.
     #[arg(long)]
     pub size: Option<ModelSize>,
@@ -240,7 +240,7 @@ pub struct TrainArgs {
     pub cache_dir: Option<PathBuf>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceChoice>,
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
@@ -281,7 +281,7 @@ impl TrainArgs {
                         dir.display()
                     );
                 }
-                c.model.weights = dir.display().to_string();
+                c.model.weights = spam_train::WeightsSource::Path(dir);
             }
             None => {}
         }
@@ -333,8 +333,8 @@ impl TrainArgs {
             m.causal_mask = false;
         }
         set!(m.dropout, self.dropout);
-        if let Some(d) = &self.device {
-            m.device = d.clone();
+        if let Some(d) = self.device {
+            m.device = d;
         }
         Ok(c)
     }
@@ -495,8 +495,10 @@ pub struct ExperimentsArgs {
     /// Where each row's run directory and table.md go.
     #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
     pub out: PathBuf,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceChoice>,
+    /// No progress bars or lines; the run directories still get everything.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -507,8 +509,8 @@ impl ExperimentsArgs {
         if let Some(e) = self.epochs {
             c.train.epochs = e;
         }
-        if let Some(d) = &self.device {
-            c.model.device = d.clone();
+        if let Some(d) = self.device {
+            c.model.device = d;
         }
         Ok(c)
     }

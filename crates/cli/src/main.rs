@@ -4,6 +4,7 @@
 //! decision lives in `spam-data`, `spam-model`, `spam-train` or `spam-serve`.
 
 mod args;
+mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -87,7 +88,7 @@ fn train(a: args::TrainArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs/latest")),
         ),
-        quiet: a.quiet,
+        events: progress::events(a.quiet),
         stop_after_steps: None,
     };
     if let Some(run_dir) = &a.resume {
@@ -208,16 +209,16 @@ fn generate(a: args::GenerateArgs) -> Result<()> {
 fn experiments(a: args::ExperimentsArgs) -> Result<()> {
     let base = a.base_config()?;
     let rows = if a.rows.is_empty() {
-        spam_train::experiments::default_rows()
+        spam_train::default_experiment_rows()
     } else {
         a.rows.clone()
     };
-    let results = spam_train::experiments::run_rows(
+    let results = spam_train::run_experiments(
         &base,
         &rows,
         &a.weights_root,
         Some(&a.out),
-        a.quiet,
+        &progress::events(a.quiet),
         |r| {
             eprintln!(
                 "row {}: train {:.2}% / validation {:.2}% / test {:.2}% in {:.2} min",
@@ -229,8 +230,8 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
             )
         },
     )?;
-    let table = spam_train::experiments::markdown_table(&results);
-    spam_train::run_dir::write_atomic(&a.out.join("table.md"), table.as_bytes())?;
+    let table = spam_train::experiments_table(&results);
+    spam_data::files::write_atomic(a.out.join("table.md"), table.as_bytes())?;
     print!("{table}");
     Ok(())
 }
@@ -241,5 +242,15 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         addr: a.addr,
         ..Default::default()
     };
-    spam_serve::serve_blocking(predictor, opts)
+    spam_serve::serve_blocking(predictor, opts, |event| match event {
+        spam_serve::ServeEvent::Listening(addr) => println!("Serving on http://{addr}"),
+        spam_serve::ServeEvent::NotLoopback(addr) => eprintln!(
+            "warning: {addr} is reachable from other machines; the API has no authentication"
+        ),
+        spam_serve::ServeEvent::ShuttingDown => {
+            println!("Shutting down: finishing requests in progress");
+        }
+        _ => {}
+    })?;
+    Ok(())
 }

@@ -24,19 +24,20 @@
 //! use spam_serve::{ServeOptions, serve_blocking};
 //! use spam_train::Predictor;
 //!
-//! # fn main() -> anyhow::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let predictor = Predictor::load(Path::new("runs/spam"), tch::Device::Cpu)?;
-//! serve_blocking(predictor, ServeOptions::default())?;
+//! serve_blocking(predictor, ServeOptions::default(), |event| eprintln!("{event:?}"))?;
 //! # Ok(()) }
 //! ```
 //!
 //! For tests, [`router`] gives the routes over a [`WorkerHandle`], to serve on any listener.
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use spam_train::Predictor;
 use tokio::net::TcpListener;
 
@@ -48,6 +49,40 @@ pub use api::{
     parse_request, router,
 };
 pub use worker::{WorkerError, WorkerHandle, WorkerOptions, spawn_worker, spawn_worker_with};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address could not be bound (in use, no permission, not local).
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("could not start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The HTTP server failed while serving.
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+}
+
+/// What the server reports as it runs; the caller decides what to show (the library
+/// never prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServeEvent {
+    /// Listening on this address.
+    Listening(SocketAddr),
+    /// The address is reachable from other machines, and the API has no authentication.
+    NotLoopback(SocketAddr),
+    /// A shutdown signal arrived: requests in progress are being finished.
+    ShuttingDown,
+}
 
 /// Where and how to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,25 +132,35 @@ impl ServeOptions {
     }
 }
 
-/// Binds `opts.addr`, prints `Serving on http://ADDR`, and serves until Ctrl-C or SIGTERM;
+/// Binds `opts.addr`, reports [`ServeEvent::Listening`], and serves until Ctrl-C or SIGTERM;
 /// requests in progress are finished before it returns.
-pub async fn serve(predictor: Predictor, opts: ServeOptions) -> Result<()> {
-    let listener = TcpListener::bind(opts.addr)
-        .await
-        .with_context(|| format!("could not listen on {}", opts.addr))?;
-    let addr = listener
-        .local_addr()
-        .context("could not read the listening address")?;
-    println!("Serving on http://{addr}");
+pub async fn serve(
+    predictor: Predictor,
+    opts: ServeOptions,
+    on_event: impl Fn(ServeEvent) + Send + Sync + 'static,
+) -> Result<(), ServeError> {
+    let bind = |source| ServeError::Bind {
+        addr: opts.addr,
+        source,
+    };
+    let listener = TcpListener::bind(opts.addr).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    on_event(ServeEvent::Listening(addr));
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "warning: {addr} is reachable from other machines; the API has no authentication"
-        );
+        on_event(ServeEvent::NotLoopback(addr));
         tracing::warn!(%addr, "listening on a non-loopback address");
     }
     tracing::info!(%addr, labels = ?predictor.label_names(), "serving");
     let worker = spawn_worker_with(predictor, opts.worker_options());
-    serve_on(listener, worker, &opts, shutdown_signal()).await?;
+    let on_event = std::sync::Arc::new(on_event);
+    let shutdown = {
+        let on_event = std::sync::Arc::clone(&on_event);
+        async move {
+            shutdown_signal().await;
+            on_event(ServeEvent::ShuttingDown);
+        }
+    };
+    serve_on(listener, worker, &opts, shutdown).await?;
     tracing::info!("server stopped");
     Ok(())
 }
@@ -127,22 +172,26 @@ pub async fn serve_on(
     worker: WorkerHandle,
     opts: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
+) -> Result<(), ServeError> {
     let app = router(worker, opts);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("the HTTP server failed")
+        .map_err(ServeError::Server)
 }
 
 /// [`serve`] on a new multi-threaded tokio runtime: what `spam-cli serve` calls.
-pub fn serve_blocking(predictor: Predictor, opts: ServeOptions) -> Result<()> {
+pub fn serve_blocking(
+    predictor: Predictor,
+    opts: ServeOptions,
+    on_event: impl Fn(ServeEvent) + Send + Sync + 'static,
+) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spam-serve")
         .build()
-        .context("could not start the async runtime")?;
-    runtime.block_on(serve(predictor, opts))
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(serve(predictor, opts, on_event))
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix.
@@ -171,5 +220,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    println!("Shutting down: finishing requests in progress");
 }

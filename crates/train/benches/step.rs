@@ -4,9 +4,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use spam_model::{Classifier, ClassifierConfig, ModelSize, TokenPosition, Weights};
-use spam_train::engine::Runner;
-use spam_train::trainer::{loss_of, trainable_parameters};
-use spam_train::{AdamW, AdamWConfig, Engine, Examples, PadTo, TrainData};
+use spam_train::{
+    AdamW, AdamWConfig, Engine, Examples, PadTo, Runner, RunnerOptions, TrainData, loss_of,
+};
 use tch::Device;
 
 fn data(n: usize, pad: PadTo) -> TrainData {
@@ -57,15 +57,15 @@ fn bench(c: &mut Criterion) {
         "cache build, 16 distinct inputs x 120 tokens (48 examples)",
         |b| {
             b.iter(|| {
-                Runner::new(&model, &small, Engine::Cached, Device::Cpu, true).expect("runner")
+                Runner::new(&model, &small, &RunnerOptions::engine(Engine::Cached)).expect("runner")
             })
         },
     );
 
     for engine in [Engine::Cached, Engine::Plain] {
         let d = data(16, PadTo::Fixed(120));
-        let runner = Runner::new(&model, &d, engine, Device::Cpu, true).expect("runner");
-        let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+        let runner = Runner::new(&model, &d, &RunnerOptions::engine(engine)).expect("runner");
+        let mut opt = AdamW::new(model.trainable_parameters(), AdamWConfig::default());
         let batch: Vec<usize> = (0..8).collect();
         group.bench_function(
             format!("training step, batch 8 x 120, {engine:?} path"),
@@ -78,8 +78,8 @@ fn bench(c: &mut Criterion) {
     let model = Classifier::new(flexible, &Weights::Random { seed: 1 }, Device::Cpu, 1)
         .expect("124M classifier");
     let d = data(64, PadTo::Dynamic);
-    let runner = Runner::new(&model, &d, Engine::Cached, Device::Cpu, true).expect("runner");
-    let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+    let runner = Runner::new(&model, &d, &RunnerOptions::engine(Engine::Cached)).expect("runner");
+    let mut opt = AdamW::new(model.trainable_parameters(), AdamWConfig::default());
     // Rows of different lengths, as a shuffled batch has them.
     let batch: Vec<usize> = (0..8).map(|i| i * 7).collect();
     group.bench_function(

@@ -12,7 +12,8 @@ use serde::Serialize;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
 use crate::events::Events;
-use crate::pipeline::{FineTuneOptions, RunConfig, fine_tune};
+use crate::pipeline::{FineTuneOptions, fine_tune};
+use crate::run_config::{RunConfig, WeightsSource};
 
 /// One row of the published table.
 #[derive(Debug, Clone, Copy)]
@@ -204,11 +205,11 @@ pub fn config_for(base: &RunConfig, row: &Row, weights_root: &Path) -> (RunConfi
     c.train.ignore_index = row.ignore_index;
     let pretrained = match (row.pretrained, weights_for(weights_root, row.size)) {
         (true, Some(dir)) => {
-            c.model.weights = dir.display().to_string();
+            c.model.weights = WeightsSource::Path(dir);
             true
         }
         _ => {
-            c.model.weights = "random".into();
+            c.model.weights = WeightsSource::Random;
             false
         }
     };

@@ -53,6 +53,7 @@ mod pipeline;
 mod plot;
 mod predict;
 mod report;
+mod run_config;
 mod run_dir;
 mod schedule;
 mod trainer;
@@ -71,11 +72,12 @@ pub use experiments::{
 };
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
-pub use pipeline::{DataConfig, FineTuneOptions, ModelSettings, RunConfig, fine_tune, resume};
+pub use pipeline::{FineTuneOptions, fine_tune, resume};
 pub use predict::{PREDICT_BATCH, Prediction, Predictor, model_dir};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
+pub use run_config::{DataConfig, DataFormat, ModelSettings, RunConfig, WeightsSource};
 pub use run_dir::write_json;
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};

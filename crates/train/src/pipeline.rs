@@ -5,164 +5,16 @@
 use std::path::{Path, PathBuf};
 
 
-use serde::{Deserialize, Serialize};
-use spam_data::{Column, Padding, ParseMode, PrepareOptions, SourceFormat, TableOptions};
-use spam_model::{
-    Classifier, ClassifierConfig, Config, DeviceChoice, ModelSize, TokenPosition, Trainable,
-    Weights,
-};
+use spam_model::{Classifier, ClassifierConfig, Weights};
 
 use crate::batch::{Examples, PadTo};
-use crate::config::TrainConfig;
+use crate::run_config::RunConfig;
 use crate::data::TrainData;
 use crate::error::{Context, Result, bail};
 use crate::events::{Event, Events};
 use crate::report::Report;
 use crate::run_dir::write_json;
 use crate::trainer::{RunOptions, train};
-
-/// Where the examples come from and how they are prepared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DataConfig {
-    /// The SMS collection (file or UCI zip) or a labelled CSV/TSV.
-    pub source: PathBuf,
-    /// `sms` or `table`.
-    pub format: String,
-    /// SMS parsing: `pandas` (the chapter's split) or `lines`.
-    pub parse_mode: String,
-    /// Table: text and label columns (name, or 0-based index).
-    pub text_column: String,
-    pub label_column: String,
-    /// Table: field delimiter; `auto` picks TAB for `.tsv`/`.txt` files, comma otherwise.
-    pub delimiter: String,
-    pub has_header: bool,
-    /// Undersample every class to the smallest (chapter: yes).
-    pub balance: bool,
-    /// Seed of balancing and splitting (chapter: 123).
-    pub split_seed: u32,
-    /// Train and validation fractions; test gets the rest (chapter: 0.7, 0.1).
-    pub fractions: (f64, f64),
-    /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
-    pub padding: String,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            source: PathBuf::new(),
-            format: "sms".into(),
-            parse_mode: "pandas".into(),
-            text_column: "text".into(),
-            label_column: "label".into(),
-            delimiter: "auto".into(),
-            has_header: true,
-            balance: true,
-            split_seed: 123,
-            fractions: (0.7, 0.1),
-            padding: "longest".into(),
-        }
-    }
-}
-
-/// The model side of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ModelSettings {
-    /// `random`, an OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
-    pub weights: String,
-    pub size: ModelSize,
-    pub token_position: TokenPosition,
-    /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` or `lora:RANK:ALPHA`.
-    #[serde(with = "trainable_as_str")]
-    pub trainable: Trainable,
-    pub causal_mask: bool,
-    pub dropout: f64,
-    /// Seed of random backbone weights (with `weights = random`).
-    pub init_seed: u64,
-    /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
-    /// An explicit architecture instead of `size` (small models for tests and experiments);
-    /// only with random weights.
-    pub architecture: Option<Config>,
-}
-
-impl Default for ModelSettings {
-    fn default() -> Self {
-        Self {
-            weights: "random".into(),
-            size: ModelSize::S124M,
-            token_position: TokenPosition::Last,
-            trainable: Trainable::LastBlock,
-            causal_mask: true,
-            dropout: 0.0,
-            init_seed: 123,
-            device: "auto".into(),
-            architecture: None,
-        }
-    }
-}
-
-/// Everything that defines a run; saved as `RUN_DIR/config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct RunConfig {
-    pub data: DataConfig,
-    pub model: ModelSettings,
-    pub train: TrainConfig,
-}
-
-impl RunConfig {
-    /// The data pipeline options this config describes.
-    pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
-        let d = &self.data;
-        let padding: Padding = d.padding.parse()?;
-        let format = match d.format.as_str() {
-            "sms" => SourceFormat::Sms(
-                d.parse_mode.parse::<ParseMode>()?,
-            ),
-            "table" | "csv" | "tsv" => {
-                let delimiter = match d.delimiter.as_str() {
-                    "auto" => {
-                        let ext = d.source.extension().and_then(|e| e.to_str()).unwrap_or("");
-                        if ext.eq_ignore_ascii_case("tsv") || ext.eq_ignore_ascii_case("txt") {
-                            b'\t'
-                        } else {
-                            b','
-                        }
-                    }
-                    "tab" | "\\t" | "\t" => b'\t',
-                    s if s.len() == 1 => s.as_bytes()[0],
-                    s => bail!("delimiter must be one character, `tab` or `auto`, got {s:?}"),
-                };
-                SourceFormat::Table(TableOptions {
-                    delimiter,
-                    has_header: d.has_header,
-                    quoting: true,
-                    text_column: Column::name_or_index(&d.text_column),
-                    label_column: Column::name_or_index(&d.label_column),
-                    label_names: None,
-                })
-            }
-            other => bail!("unknown data format {other:?}: use `sms` or `table`"),
-        };
-        Ok(PrepareOptions {
-            source: d.source.clone(),
-            format,
-            balance: d.balance,
-            seed: d.split_seed,
-            fractions: d.fractions,
-            out_dir,
-            padding,
-            max_context: self
-                .model
-                .architecture
-                .unwrap_or_else(|| Config::for_size(self.model.size))
-                .n_ctx as usize,
-            batch_size: self.train.batch_size,
-        })
-    }
-}
 
 /// Options of [`fine_tune`] that are not part of the run's definition.
 #[derive(Debug, Clone, Default)]
@@ -225,17 +77,8 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         label_names: prepared.label_names.clone(),
     };
 
-    let device = config
-        .model
-        .device
-        .parse::<DeviceChoice>()?
-        .resolve()?;
-    let weights = match config.model.weights.as_str() {
-        "random" => Weights::Random {
-            seed: config.model.init_seed,
-        },
-        path => Weights::detect(Path::new(path))?,
-    };
+    let device = config.model.device.resolve()?;
+    let weights = config.model.weights.resolve(config.model.init_seed)?;
     let mut cc = ClassifierConfig::spam(config.model.size);
     if let Some(arch) = config.model.architecture {
         if !matches!(weights, Weights::Random { .. }) {
@@ -303,29 +146,3 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     Ok(report)
 }
 
-/// `Trainable` as the string the CLI takes (`"all"`, `"lora:16:16"`), so a TOML config
-/// reads `trainable = "all"`.
-mod trainable_as_str {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use spam_model::Trainable;
-
-    pub fn serialize<S: Serializer>(t: &Trainable, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Trainable::Lora { rank, alpha } => s.serialize_str(&format!("lora:{rank}:{alpha}")),
-            other => s.serialize_str(other.name()),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Trainable, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Text(String),
-            Tagged(Trainable),
-        }
-        match Form::deserialize(d)? {
-            Form::Text(s) => s.parse().map_err(serde::de::Error::custom),
-            Form::Tagged(t) => Ok(t),
-        }
-    }
-}

@@ -4,7 +4,7 @@
 //! Needs Chromium at `/usr/bin/chromium` (or `$CHROMIUM`); without it the test fails,
 //! unless `SPAM_SKIP_BROWSER=1` is set.
 
-mod common;
+
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use common::{TestServer, client};
+use crate::common::{TestServer, client};
 use serde_json::{Value, json};
 use spam_serve::ServeOptions;
 

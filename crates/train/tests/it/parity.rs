@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use spam_model::{Classifier, ClassifierConfig, Config, Weights};
-use spam_train::engine::Runner;
-use spam_train::trainer::{Split, TrainData, loss_of, trainable_parameters};
-use spam_train::{AdamW, AdamWConfig, Engine, Examples, PadTo};
+use spam_train::{
+    AdamW, AdamWConfig, Engine, Examples, PadTo, Runner, RunnerOptions, Split, TrainData, loss_of,
+};
 use tch::{Device, Tensor};
 
 fn fixture_dir() -> PathBuf {
@@ -116,7 +116,7 @@ fn run(engine: Engine) {
         pad_id: d["pad_id"].as_i64().unwrap(),
         label_names: vec!["class_0".into(), "class_1".into()],
     };
-    let runner = Runner::new(&model, &data, engine, Device::Cpu, true).expect("runner");
+    let runner = Runner::new(&model, &data, &RunnerOptions::engine(engine)).expect("runner");
     if engine == Engine::Cached {
         assert!(runner.is_cached(), "{}", runner.describe());
     }
@@ -143,7 +143,7 @@ fn run(engine: Engine) {
 
     let lr = d["lr"].as_f64().unwrap();
     let mut optimizer = AdamW::new(
-        trainable_parameters(&model),
+        model.trainable_parameters(),
         AdamWConfig {
             lr,
             weight_decay: d["weight_decay"].as_f64().unwrap(),

@@ -2,7 +2,10 @@
 
 use spam_model::{ModelSize, TokenPosition, Trainable};
 use spam_train::RunConfig;
-use spam_train::experiments::{RowResult, config_for, default_rows, markdown_table, rows};
+use spam_train::{
+    ExperimentResult as RowResult, default_experiment_rows as default_rows,
+    experiment_config as config_for, experiment_rows as rows, experiments_table as markdown_table,
+};
 
 #[test]
 fn the_table_has_the_chapters_19_rows_and_the_defaults_are_the_124m_ones() {

@@ -1,17 +1,23 @@
 //! The training loop: equal math on both paths, resume after a kill, NaN handling.
 
-mod common;
-
-use common::{tiny_data, tiny_model};
+use crate::common::{tiny_data, tiny_model};
 use spam_model::{TokenPosition, Trainable};
-use spam_train::engine::Runner;
-use spam_train::trainer::{loss_of, trainable_parameters};
 use spam_train::{
-    AdamW, AdamWConfig, CacheSettings, Engine, PadTo, RunOptions, TrainConfig, train,
+    AdamW, AdamWConfig, CacheSettings, Engine, PadTo, RunOptions, Runner, RunnerOptions,
+    TrainConfig, loss_of, train,
 };
 use tch::Device;
 
 /// Losses of the first `steps` training steps taken along `engine`.
+/// The chapter's batches of 8 on `engine`, the cache kept as `cache` says.
+fn cache_options(engine: Engine, cache: &CacheSettings) -> RunnerOptions {
+    RunnerOptions {
+        engine,
+        cache: cache.clone(),
+        ..RunnerOptions::default()
+    }
+}
+
 fn step_losses(
     engine: Engine,
     position: TokenPosition,
@@ -32,9 +38,9 @@ fn step_losses_with(
     let model = tiny_model(position, Trainable::LastBlock);
     let data = tiny_data(pad);
     let runner =
-        Runner::with_cache(&model, &data, engine, Device::Cpu, true, 8, cache).expect("runner");
+        Runner::new(&model, &data, &cache_options(engine, cache)).expect("runner");
     let mut opt = AdamW::new(
-        trainable_parameters(&model),
+        model.trainable_parameters(),
         AdamWConfig {
             lr: 1e-3,
             ..Default::default()
@@ -97,7 +103,7 @@ fn data_with_duplicates(pad: PadTo) -> spam_train::TrainData {
 }
 
 /// Both runners give the same mean loss over all of `split` (to float rounding).
-fn assert_same_loss(cached: &Runner, plain: &Runner, split: spam_train::trainer::Split) {
+fn assert_same_loss(cached: &Runner, plain: &Runner, split: spam_train::Split) {
     let loss = |r: &Runner| r.loss(split, 100, None).expect("loss");
     let (a, b) = (loss(cached), loss(plain));
     assert!(
@@ -109,17 +115,17 @@ fn assert_same_loss(cached: &Runner, plain: &Runner, split: spam_train::trainer:
 
 #[test]
 fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
-    use spam_train::trainer::Split;
+    use spam_train::Split;
     for (position, pad) in [
         (TokenPosition::Last, PadTo::Fixed(16)),
         (TokenPosition::Flexible, PadTo::Dynamic),
     ] {
         let model = tiny_model(position, Trainable::LastBlock);
         let data = data_with_duplicates(pad);
-        let cached = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached");
+        let cached = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("cached");
         let how = cached.describe();
         assert!(how.contains("104 for 124 examples"), "{how}");
-        let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+        let plain = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Plain)).expect("plain");
         for split in [Split::Train, Split::Validation, Split::Test] {
             assert_same_loss(&cached, &plain, split);
             assert_eq!(
@@ -162,7 +168,7 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
 /// count back on drop, and a runner dropped with rows still pending must not hang.
 #[test]
 fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back() {
-    use spam_train::trainer::Split;
+    use spam_train::Split;
     tch::set_num_threads(2);
     for (position, pad) in [
         (TokenPosition::Last, PadTo::Fixed(16)),
@@ -172,14 +178,14 @@ fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back
         let data = data_with_duplicates(pad);
         {
             let cached =
-                Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached");
+                Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("cached");
             assert_eq!(
                 tch::get_num_threads(),
                 1,
                 "{pad:?}: one thread while it fills"
             );
             let plain =
-                Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+                Runner::new(&model, &data, &RunnerOptions::engine(Engine::Plain)).expect("plain");
             // Test first: its rows are queued last, so the steps' thread computes some itself.
             for split in [Split::Test, Split::Validation, Split::Train] {
                 assert_same_loss(&cached, &plain, split);
@@ -191,7 +197,7 @@ fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back
             );
         }
         assert_eq!(tch::get_num_threads(), 2, "{pad:?}: given back on drop");
-        drop(Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("cached"));
+        drop(Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("cached"));
         assert_eq!(
             tch::get_num_threads(),
             2,
@@ -213,20 +219,19 @@ fn flexible_gives_the_same_losses_padded_to_a_fixed_length_or_dynamically() {
 #[test]
 fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
     use spam_train::CachePrecision;
-    use spam_train::trainer::Split;
+    use spam_train::Split;
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
     let data = tiny_data(PadTo::Fixed(16));
-    let bf16 = Runner::with_cache(
+    let bf16 = Runner::new(
         &model,
         &data,
-        Engine::Cached,
-        Device::Cpu,
-        true,
-        8,
-        &CacheSettings {
-            precision: CachePrecision::Bf16,
-            ..Default::default()
-        },
+        &cache_options(
+            Engine::Cached,
+            &CacheSettings {
+                precision: CachePrecision::Bf16,
+                ..Default::default()
+            },
+        ),
     )
     .expect("bf16 runner");
     assert!(
@@ -234,7 +239,7 @@ fn a_bf16_cache_stays_close_to_the_plain_path_and_says_it_is_not_exact() {
         "{}",
         bf16.describe()
     );
-    let plain = Runner::new(&model, &data, Engine::Plain, Device::Cpu, true).expect("plain");
+    let plain = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Plain)).expect("plain");
     let idx: Vec<usize> = (0..data.test.len()).collect();
     let a = bf16.forward(&bf16.batch(Split::Test, &idx).expect("batch"), false);
     let b = plain.forward(&plain.batch(Split::Test, &idx).expect("batch"), false);
@@ -283,7 +288,7 @@ fn an_unusable_cache_dir_is_a_clear_error() {
         dir: Some(not_a_dir.clone()),
         ..Default::default()
     };
-    let err = Runner::with_cache(&model, &data, Engine::Auto, Device::Cpu, true, 8, &cache)
+    let err = Runner::new(&model, &data, &cache_options(Engine::Auto, &cache))
         .expect_err("a file is not a cache directory");
     let msg = format!("{err:#}");
     assert!(
@@ -296,13 +301,13 @@ fn an_unusable_cache_dir_is_a_clear_error() {
 fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
     let model = tiny_model(TokenPosition::Last, Trainable::All);
     let data = tiny_data(PadTo::Fixed(16));
-    let runner = Runner::new(&model, &data, Engine::Auto, Device::Cpu, true).expect("runner");
+    let runner = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Auto)).expect("runner");
     assert!(
         runner.describe().starts_with("plain (no frozen blocks"),
         "{}",
         runner.describe()
     );
-    let err = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true)
+    let err = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached))
         .expect_err("cached must refuse");
     assert!(err.to_string().contains("cannot be used"), "{err}");
 }
@@ -333,7 +338,6 @@ fn the_loop_learns_and_reports_the_chapter_fields() {
         &data,
         &cfg,
         &RunOptions {
-            quiet: true,
             ..Default::default()
         },
     )
@@ -378,7 +382,6 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
     };
     let quiet = |dir: &std::path::Path| RunOptions {
         checkpoint_dir: Some(dir.to_path_buf()),
-        quiet: true,
         ..Default::default()
     };
 
@@ -442,7 +445,6 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         &cfg,
         &RunOptions {
             checkpoint_dir: Some(dir.path().to_path_buf()),
-            quiet: true,
             ..Default::default()
         },
     )
@@ -508,8 +510,8 @@ fn held_gradients_match_grad_buffers() {
     let run = |held: bool| -> (Vec<tch::Tensor>, Vec<tch::Tensor>) {
         let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
         let data = tiny_data(PadTo::Dynamic);
-        let runner = Runner::new(&model, &data, Engine::Cached, Device::Cpu, true).expect("runner");
-        let mut opt = AdamW::new(trainable_parameters(&model), AdamWConfig::default());
+        let runner = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("runner");
+        let mut opt = AdamW::new(model.trainable_parameters(), AdamWConfig::default());
         let values = |opt: &AdamW| -> Vec<tch::Tensor> {
             opt.params()
                 .iter()

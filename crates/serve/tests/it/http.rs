@@ -1,12 +1,12 @@
 //! HTTP tests against a real server on loopback with a tiny random model.
 
-mod common;
+
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use common::{TestServer, client, tiny_predictor};
+use crate::common::{TestServer, client, tiny_predictor};
 use serde_json::{Value, json};
 use spam_serve::{ServeOptions, spawn_worker_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

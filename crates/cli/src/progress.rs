@@ -1,0 +1,164 @@
+//! What `spam-cli` shows while a run works: the libraries send events, this module turns
+//! them into the chapter's printed lines and indicatif progress bars on stderr.
+
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use spam_train::{Event, Events};
+
+/// The events sink of a run: lines on stdout and bars on stderr, or nothing when `quiet`.
+pub fn events(quiet: bool) -> Events {
+    if quiet {
+        return Events::none();
+    }
+    let printer = Arc::new(Printer::default());
+    Events::new(move |event| printer.show(event))
+}
+
+/// Bars of the run in progress (none between runs).
+#[derive(Default)]
+struct Printer {
+    bars: Mutex<Option<Bars>>,
+    cache: Mutex<Option<ProgressBar>>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    epoch: ProgressBar,
+    step: ProgressBar,
+}
+
+impl Printer {
+    fn show(&self, event: &Event) {
+        match event {
+            Event::DataReady {
+                rows_read,
+                balanced_rows,
+                train,
+                validation,
+                test,
+                padded_len,
+            } => println!(
+                "Data: {rows_read} rows read, {balanced_rows} after balancing -> train {train} / \
+                 validation {validation} / test {test}; padded length {}",
+                padded_len.map_or("dynamic".to_string(), |n| n.to_string())
+            ),
+            Event::ModelReady {
+                size,
+                pretrained,
+                trainable_parameters,
+                trainable,
+                token_position,
+                device,
+            } => println!(
+                "Model: GPT-2 {size} ({}), {trainable_parameters} trainable parameters \
+                 ({trainable}), token position {token_position}, device {device}",
+                if *pretrained {
+                    "pretrained"
+                } else {
+                    "random weights"
+                }
+            ),
+            Event::CacheStarted { examples } => {
+                let bar = ProgressBar::with_draw_target(Some(*examples), ProgressDrawTarget::stderr());
+                bar.set_style(style(
+                    "caching frozen blocks {pos}/{len} {wide_bar} {eta}",
+                ));
+                *lock(&self.cache) = Some(bar);
+            }
+            Event::CacheProgress { examples } => {
+                if let Some(bar) = lock(&self.cache).as_ref() {
+                    bar.inc(*examples);
+                }
+            }
+            Event::CacheFinished => {
+                if let Some(bar) = lock(&self.cache).take() {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::ComputePath(path) => println!("Compute path: {path}"),
+            Event::Resumed {
+                checkpoint,
+                epoch,
+                step,
+            } => println!(
+                "Resuming from {} at epoch {}, step {step}",
+                checkpoint.display(),
+                epoch + 1
+            ),
+            Event::EpochStarted {
+                epoch,
+                epochs,
+                first_batch,
+                batches,
+            } => {
+                let mut bars = lock(&self.bars);
+                let bars = bars.get_or_insert_with(|| Bars::new(*epochs, *batches));
+                bars.epoch.set_position(*epoch as u64);
+                bars.step.set_position(*first_batch as u64);
+            }
+            Event::Step { loss } => {
+                if let Some(bars) = lock(&self.bars).as_ref() {
+                    bars.step.set_message(format!("{loss:.3}"));
+                    bars.step.inc(1);
+                }
+            }
+            Event::Evaluated(e) => self.line(&format!(
+                "Ep {} (Step {:06}): Train loss {:.3}, Val loss {:.3}",
+                e.epoch, e.step, e.train_loss, e.val_loss
+            )),
+            Event::EpochFinished(e) => self.line(&format!(
+                "Training accuracy: {:.2}% | Validation accuracy: {:.2}%",
+                e.train_accuracy * 100.0,
+                e.val_accuracy * 100.0
+            )),
+            Event::EarlyStopped { patience } => self.line(&format!(
+                "Early stopping: validation loss has not improved for {patience} evaluations"
+            )),
+            Event::TrainingFinished { seconds } => {
+                if let Some(bars) = lock(&self.bars).take() {
+                    bars.step.finish_and_clear();
+                    bars.epoch.finish_and_clear();
+                }
+                println!("Training completed in {:.2} minutes.", seconds / 60.0);
+            }
+            Event::FinalAccuracy(a) => {
+                println!("Training accuracy: {:.2}%", a.train_accuracy * 100.0);
+                println!("Validation accuracy: {:.2}%", a.validation_accuracy * 100.0);
+                println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
+            }
+            Event::RunSaved { dir } => println!("Run directory: {}", dir.display()),
+            _ => {}
+        }
+    }
+
+    /// Prints a line above the bars (or plainly when there are none).
+    fn line(&self, line: &str) {
+        match lock(&self.bars).as_ref() {
+            Some(bars) if !bars.multi.is_hidden() => bars.multi.suspend(|| println!("{line}")),
+            _ => println!("{line}"),
+        }
+    }
+}
+
+impl Bars {
+    fn new(epochs: usize, steps_per_epoch: usize) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let epoch = multi.add(ProgressBar::new(epochs as u64));
+        epoch.set_style(style("epoch {pos}/{len} {wide_bar} {elapsed_precise}"));
+        let step = multi.add(ProgressBar::new(steps_per_epoch as u64));
+        step.set_style(style(
+            "step {pos}/{len} {wide_bar} {per_sec} loss {msg} eta {eta}",
+        ));
+        Self { multi, epoch, step }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// The bars stay usable if a thread panicked while holding them.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

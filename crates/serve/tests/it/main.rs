@@ -1,0 +1,5 @@
+//! spam-serve's integration tests, one binary (each old test file is a module).
+
+mod browser;
+mod common;
+mod http;

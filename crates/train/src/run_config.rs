@@ -1,0 +1,287 @@
+//! The settings that define a run, saved as `RUN_DIR/config.json` and read from a TOML
+//! `--config`. Every field is typed: a bad value fails when the file is read, naming the
+//! key, not later in the run.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use spam_data::{Column, Padding, ParseMode, PrepareOptions, SourceFormat, TableOptions};
+use spam_model::{Config, DeviceChoice, ModelSize, TokenPosition, Trainable, Weights};
+
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError, bail};
+
+/// What kind of file the examples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataFormat {
+    /// The SMS Spam Collection: `label TAB text` lines (or its UCI zip).
+    #[default]
+    Sms,
+    /// A labelled CSV/TSV with text and label columns.
+    Table,
+}
+
+impl DataFormat {
+    /// Accepted names, for help texts.
+    pub const NAMES: [&'static str; 2] = ["sms", "table"];
+}
+
+impl fmt::Display for DataFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sms => "sms",
+            Self::Table => "table",
+        })
+    }
+}
+
+impl FromStr for DataFormat {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sms" => Ok(Self::Sms),
+            "table" | "csv" | "tsv" => Ok(Self::Table),
+            other => Err(TrainError::Settings(format!(
+                "unknown data format {other:?}: use `sms` or `table`"
+            ))),
+        }
+    }
+}
+
+/// Where the backbone's weights come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WeightsSource {
+    /// Random weights, seeded by `init_seed`.
+    #[default]
+    Random,
+    /// An OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
+    Path(PathBuf),
+}
+
+impl WeightsSource {
+    /// The weights to build the model from.
+    pub fn resolve(&self, init_seed: u64) -> Result<Weights> {
+        Ok(match self {
+            Self::Random => Weights::Random { seed: init_seed },
+            Self::Path(path) => Weights::detect(path)?,
+        })
+    }
+}
+
+impl fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Random => f.write_str("random"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for WeightsSource {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" => Err(TrainError::Settings(
+                "empty weights: give `random` or a checkpoint path".into(),
+            )),
+            "random" => Ok(Self::Random),
+            path => Ok(Self::Path(PathBuf::from(path))),
+        }
+    }
+}
+
+/// Where the examples come from and how they are prepared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataConfig {
+    /// The SMS collection (file or UCI zip) or a labelled CSV/TSV.
+    pub source: PathBuf,
+    /// `sms` or `table`.
+    #[serde(with = "as_string")]
+    pub format: DataFormat,
+    /// SMS parsing: `pandas` (the chapter's split) or `lines`.
+    pub parse_mode: String,
+    /// Table: text and label columns (name, or 0-based index).
+    pub text_column: String,
+    pub label_column: String,
+    /// Table: field delimiter; `auto` picks TAB for `.tsv`/`.txt` files, comma otherwise.
+    pub delimiter: String,
+    pub has_header: bool,
+    /// Undersample every class to the smallest (chapter: yes).
+    pub balance: bool,
+    /// Seed of balancing and splitting (chapter: 123).
+    pub split_seed: u32,
+    /// Train and validation fractions; test gets the rest (chapter: 0.7, 0.1).
+    pub fractions: (f64, f64),
+    /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
+    pub padding: String,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            source: PathBuf::new(),
+            format: DataFormat::Sms,
+            parse_mode: "pandas".into(),
+            text_column: "text".into(),
+            label_column: "label".into(),
+            delimiter: "auto".into(),
+            has_header: true,
+            balance: true,
+            split_seed: 123,
+            fractions: (0.7, 0.1),
+            padding: "longest".into(),
+        }
+    }
+}
+
+/// The model side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelSettings {
+    /// `random`, an OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
+    #[serde(with = "as_string")]
+    pub weights: WeightsSource,
+    pub size: ModelSize,
+    pub token_position: TokenPosition,
+    /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` or `lora:RANK:ALPHA`.
+    #[serde(with = "trainable_as_str")]
+    pub trainable: Trainable,
+    pub causal_mask: bool,
+    pub dropout: f64,
+    /// Seed of random backbone weights (with `weights = random`).
+    pub init_seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[serde(with = "as_string")]
+    pub device: DeviceChoice,
+    /// An explicit architecture instead of `size` (small models for tests and experiments);
+    /// only with random weights.
+    pub architecture: Option<Config>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            weights: WeightsSource::Random,
+            size: ModelSize::S124M,
+            token_position: TokenPosition::Last,
+            trainable: Trainable::LastBlock,
+            causal_mask: true,
+            dropout: 0.0,
+            init_seed: 123,
+            device: DeviceChoice::Auto,
+            architecture: None,
+        }
+    }
+}
+
+/// Everything that defines a run; saved as `RUN_DIR/config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelSettings,
+    pub train: TrainConfig,
+}
+
+impl RunConfig {
+    /// The data pipeline options this config describes.
+    pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
+        let d = &self.data;
+        let padding: Padding = d.padding.parse()?;
+        let format = match d.format {
+            DataFormat::Sms => SourceFormat::Sms(d.parse_mode.parse::<ParseMode>()?),
+            DataFormat::Table => {
+                let delimiter = match d.delimiter.as_str() {
+                    "auto" => {
+                        let ext: &str = Path::new(&d.source).extension().and_then(|e| e.to_str()).unwrap_or("");
+                        if ext.eq_ignore_ascii_case("tsv") || ext.eq_ignore_ascii_case("txt") {
+                            b'\t'
+                        } else {
+                            b','
+                        }
+                    }
+                    "tab" | "\\t" | "\t" => b'\t',
+                    s if s.len() == 1 => s.as_bytes()[0],
+                    s => bail!("delimiter must be one character, `tab` or `auto`, got {s:?}"),
+                };
+                SourceFormat::Table(TableOptions {
+                    delimiter,
+                    has_header: d.has_header,
+                    quoting: true,
+                    text_column: Column::name_or_index(&d.text_column),
+                    label_column: Column::name_or_index(&d.label_column),
+                    label_names: None,
+                })
+            }
+        };
+        Ok(PrepareOptions {
+            source: d.source.clone(),
+            format,
+            balance: d.balance,
+            seed: d.split_seed,
+            fractions: d.fractions,
+            out_dir,
+            padding,
+            max_context: self
+                .model
+                .architecture
+                .unwrap_or_else(|| Config::for_size(self.model.size))
+                .n_ctx as usize,
+            batch_size: self.train.batch_size,
+        })
+    }
+}
+
+
+/// Serde through `Display`/`FromStr`: a typed field reads and writes as the string the
+/// CLI takes (`"fixed:120"`, `"cuda:0"`), and a bad one fails when the file is read.
+pub(crate) mod as_string {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Trainable` as the string the CLI takes (`"all"`, `"lora:16:16"`), so a TOML config
+/// reads `trainable = "all"`.
+mod trainable_as_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use spam_model::Trainable;
+
+    pub fn serialize<S: Serializer>(t: &Trainable, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Trainable::Lora { rank, alpha } => s.serialize_str(&format!("lora:{rank}:{alpha}")),
+            other => s.serialize_str(other.name()),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Trainable, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Tagged(Trainable),
+        }
+        match Form::deserialize(d)? {
+            Form::Text(s) => s.parse().map_err(serde::de::Error::custom),
+            Form::Tagged(t) => Ok(t),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! spam-train's integration tests, one binary (each old test file is a module).
+
+mod common;
+mod experiments;
+mod parity;
+mod predict;
+mod train;

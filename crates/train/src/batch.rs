@@ -10,15 +10,19 @@ use crate::data::{Split, TrainData};
 /// Tokenized examples of one split, not padded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Examples {
+    /// Token ids of each example, unpadded.
     pub ids: Vec<Vec<i64>>,
+    /// Class of each example.
     pub labels: Vec<i64>,
 }
 
 impl Examples {
+    /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// No examples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -45,7 +49,6 @@ pub struct BatchTensors {
     pub ids: Tensor,
     pub lengths: Tensor,
     pub labels: Tensor,
-    pub rows: usize,
 }
 
 /// Pads the examples at `indices` with `pad_id` (right padding, as the chapter does).
@@ -82,7 +85,6 @@ pub fn make_batch(
             .to_device(device),
         lengths: Tensor::from_slice(&lengths).to_device(device),
         labels: Tensor::from_slice(&labels).to_device(device),
-        rows: indices.len(),
     }
 }
 

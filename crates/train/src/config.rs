@@ -18,6 +18,7 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// AdamW settings (chapter: lr 5e-5, weight decay 0.1).
     pub optimizer: AdamWConfig,
+    /// How the learning rate moves over the run (the chapter: constant).
     pub schedule: LrSchedule,
     /// Evaluate train and validation loss every this many steps (chapter: 50).
     pub eval_freq: usize,
@@ -127,6 +128,7 @@ impl std::str::FromStr for CachePrecision {
 /// Where and how the cached path keeps the frozen blocks' output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheSettings {
+    /// Element type of the stored rows.
     pub precision: CachePrecision,
     /// A directory for an on-disk cache; `None` keeps it in memory.
     pub dir: Option<PathBuf>,

@@ -18,17 +18,27 @@ use crate::run_config::{RunConfig, WeightsSource};
 /// One row of the published table.
 #[derive(Debug, Clone, Copy)]
 pub struct Row {
+    /// Its number in the published table (1 to 19).
     pub number: usize,
+    /// Model size.
     pub size: ModelSize,
+    /// Starts from pretrained weights (else random ones).
     pub pretrained: bool,
+    /// Which position feeds the head.
     pub token_position: TokenPosition,
+    /// Which parameters learn.
     pub trainable: Trainable,
     /// Padding as spam-data parses it (`longest`, `fixed:1024`, `none`).
     pub padding: &'static str,
+    /// Examples per batch.
     pub batch_size: usize,
+    /// Batches per optimizer update.
     pub grad_accum_steps: usize,
+    /// The causal attention mask on.
     pub causal_mask: bool,
+    /// Target left out of the loss.
     pub ignore_index: Option<i64>,
+    /// The row's setting, as the table words it.
     pub description: &'static str,
     /// Published train / validation / test accuracy (%) and time (minutes, A100).
     pub published: (f64, f64, f64, f64),
@@ -174,14 +184,21 @@ pub fn default_rows() -> Vec<usize> {
 /// Our result for one row.
 #[derive(Debug, Clone, Serialize)]
 pub struct RowResult {
+    /// The row's number.
     pub number: usize,
+    /// The row's setting.
     pub description: String,
     /// False when pretrained weights were wanted but absent, so random ones were used.
     pub pretrained_weights: bool,
+    /// Final accuracy over the training split.
     pub train_accuracy: f64,
+    /// Final accuracy over the validation split.
     pub validation_accuracy: f64,
+    /// Final accuracy over the test split.
     pub test_accuracy: f64,
+    /// Wall time of the row.
     pub minutes: f64,
+    /// The compute path the row took.
     pub path: String,
 }
 

@@ -6,23 +6,36 @@ use serde::{Deserialize, Serialize};
 /// positive class (label 1, "spam"); `per_class` holds every class, `macro_f1` their mean.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitMetrics {
+    /// Examples evaluated.
     pub examples: usize,
+    /// Fraction predicted right, in [0, 1].
     pub accuracy: f64,
+    /// Precision of the positive class (two classes) or the macro mean.
     pub precision: f64,
+    /// Recall of the positive class (two classes) or the macro mean.
     pub recall: f64,
+    /// F1 of the positive class (two classes) or the macro mean.
     pub f1: f64,
+    /// Mean F1 over the classes.
     pub macro_f1: f64,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
+    /// Metrics of each class, in class order.
     pub per_class: Vec<ClassMetrics>,
 }
 
+/// Metrics of one class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
+    /// The class name.
     pub label: String,
+    /// Examples whose true class this is.
     pub support: usize,
+    /// Of the examples predicted as this class, the fraction that are.
     pub precision: f64,
+    /// Of the examples of this class, the fraction predicted as it.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
 }
 

@@ -11,10 +11,15 @@ use tch::{Kind, Tensor};
 /// AdamW hyper-parameters; defaults are the chapter's (`lr=5e-5, weight_decay=0.1`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWConfig {
+    /// Peak learning rate (the chapter: 5e-5).
     pub lr: f64,
+    /// Decay of the first moment (0.9).
     pub beta1: f64,
+    /// Decay of the second moment (0.999).
     pub beta2: f64,
+    /// Added to the second moment's root (1e-8).
     pub eps: f64,
+    /// Decoupled weight decay (the chapter: 0.1).
     pub weight_decay: f64,
 }
 
@@ -33,6 +38,7 @@ impl Default for AdamWConfig {
 /// AdamW over a fixed list of named parameters.
 #[derive(Debug)]
 pub struct AdamW {
+    /// Its hyper-parameters.
     pub config: AdamWConfig,
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
@@ -62,6 +68,7 @@ impl AdamW {
         }
     }
 
+    /// The parameters it updates, by name.
     pub fn params(&self) -> &[(String, Tensor)] {
         &self.params
     }

@@ -30,6 +30,7 @@ pub struct Prediction {
 /// A fine-tuned classifier with its tokenizer and input length.
 #[derive(Debug)]
 pub struct Predictor {
+    /// The fine-tuned classifier.
     pub model: Classifier,
     tokenizer: Tokenizer,
     max_length: usize,
@@ -73,6 +74,7 @@ impl Predictor {
         })
     }
 
+    /// Class names, by class index.
     pub fn label_names(&self) -> &[String] {
         &self.model.config.label_names
     }

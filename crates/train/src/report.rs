@@ -12,30 +12,43 @@ use crate::data::TrainData;
 /// One periodic loss estimate (every `eval_freq` steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRecord {
+    /// Steps taken before it.
     pub step: usize,
+    /// 1-based epoch it fell in.
     pub epoch: usize,
+    /// Training examples seen before it.
     pub examples_seen: usize,
+    /// Mean loss over `eval_iter` training batches.
     pub train_loss: f64,
+    /// Mean loss over `eval_iter` validation batches.
     pub val_loss: f64,
 }
 
 /// The accuracy estimates at the end of an epoch (on `eval_iter` batches).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// 1-based epoch.
     pub epoch: usize,
+    /// Training examples seen by its end.
     pub examples_seen: usize,
+    /// Accuracy on `eval_iter` training batches.
     pub train_accuracy: f64,
+    /// Accuracy on `eval_iter` validation batches.
     pub val_accuracy: f64,
 }
 
 /// Accuracy over the whole of each split after training, as fractions in [0, 1].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalAccuracy {
+    /// Over the whole training split.
     pub train_accuracy: f64,
+    /// Over the whole validation split.
     pub validation_accuracy: f64,
+    /// Over the whole test split.
     pub test_accuracy: f64,
 }
 
+/// Where a run's wall time went, in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Wall time of the run (across resumes).
@@ -44,43 +57,63 @@ pub struct Timing {
     /// more than one CPU core that is the training split's rows: the others are computed
     /// alongside the steps and the final pass, inside their times.
     pub cache_seconds: f64,
+    /// The training loop, periodic evaluations included.
     pub training_seconds: f64,
+    /// The closing accuracy pass over the three splits.
     pub final_eval_seconds: f64,
+    /// `training_seconds` over the steps of this process.
     pub seconds_per_step: f64,
 }
 
 /// Sizes of the data the run used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
+    /// Training examples.
     pub train: usize,
+    /// Validation examples.
     pub validation: usize,
+    /// Test examples.
     pub test: usize,
+    /// How batches were padded.
     pub padding: PadTo,
+    /// Class names, by class index.
     pub label_names: Vec<String>,
 }
 
 /// `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The training settings.
     pub config: TrainConfig,
     /// Which computation path ran, and why.
     pub path: String,
+    /// The data it used.
     pub data: DataSummary,
+    /// Every periodic loss estimate.
     pub evals: Vec<EvalRecord>,
+    /// Every end-of-epoch accuracy estimate.
     pub epochs: Vec<EpochRecord>,
+    /// Accuracy over the whole splits (absent when the closing pass was skipped).
     #[serde(rename = "final")]
     pub final_accuracy: Option<FinalAccuracy>,
+    /// Precision, recall, F1 and confusion matrix by split name.
     pub per_split: BTreeMap<String, SplitMetrics>,
+    /// Where the time went (absent until the run ends).
     pub timing: Option<Timing>,
+    /// Training examples per second of the training loop.
     pub examples_per_second: f64,
+    /// Training examples seen.
     pub examples_seen: usize,
+    /// Steps taken.
     pub steps: usize,
+    /// Whether early stopping ended the run.
     pub stopped_early: bool,
     /// The training loss of every step, in order.
     pub step_losses: Vec<f64>,
 }
 
 impl Report {
+    /// An empty report of a run about to start.
     pub fn new(config: &TrainConfig, path: &str, data: &TrainData) -> Self {
         Self {
             config: config.clone(),

@@ -105,9 +105,11 @@ pub struct DataConfig {
     pub parse_mode: String,
     /// Table: text and label columns (name, or 0-based index).
     pub text_column: String,
+    /// Table: the label column (name, or 0-based index).
     pub label_column: String,
     /// Table: field delimiter; `auto` picks TAB for `.tsv`/`.txt` files, comma otherwise.
     pub delimiter: String,
+    /// Table: the first row names the columns.
     pub has_header: bool,
     /// Undersample every class to the smallest (chapter: yes).
     pub balance: bool,
@@ -144,12 +146,16 @@ pub struct ModelSettings {
     /// `random`, an OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
     #[serde(with = "as_string")]
     pub weights: WeightsSource,
+    /// Model size (a checkpoint brings its own).
     pub size: ModelSize,
+    /// Which position feeds the head.
     pub token_position: TokenPosition,
     /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` or `lora:RANK:ALPHA`.
     #[serde(with = "trainable_as_str")]
     pub trainable: Trainable,
+    /// The causal attention mask on (the chapter: yes).
     pub causal_mask: bool,
+    /// Dropout rate in every block (the chapter: 0).
     pub dropout: f64,
     /// Seed of random backbone weights (with `weights = random`).
     pub init_seed: u64,
@@ -181,8 +187,11 @@ impl Default for ModelSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct RunConfig {
+    /// Where the examples come from.
     pub data: DataConfig,
+    /// The model side.
     pub model: ModelSettings,
+    /// The training loop.
     pub train: TrainConfig,
 }
 

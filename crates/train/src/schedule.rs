@@ -6,10 +6,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum LrSchedule {
+    /// The same rate at every step (the chapter).
     #[default]
     Constant,
     /// Linear warmup from 0 over `warmup_steps`, then cosine decay to `min_lr` at the end.
-    WarmupCosine { warmup_steps: usize, min_lr: f64 },
+    WarmupCosine {
+        /// Steps of linear warmup from 0.
+        warmup_steps: usize,
+        /// The rate at the last step.
+        min_lr: f64,
+    },
 }
 
 impl LrSchedule {

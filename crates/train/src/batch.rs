@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use spam_model::TokenPosition;
 use tch::{Device, Tensor};
 
 use crate::data::{Split, TrainData};
@@ -41,6 +42,20 @@ pub enum PadTo {
     Fixed(usize),
     /// Each batch to its own longest row.
     Dynamic,
+}
+
+impl PadTo {
+    /// The padding a model trained with `max_length` (its `classifier.json`) expects.
+    pub fn for_max_length(max_length: Option<usize>) -> Self {
+        max_length.map_or(PadTo::Dynamic, PadTo::Fixed)
+    }
+}
+
+/// Whether rows kept at their own length are read at the `last` position: then `last`
+/// means each row's own last token, and a batch that padded its shorter rows would read
+/// them at a padding position, so such rows must be computed one at a time.
+pub(crate) fn unpadded_last(pad: PadTo, position: TokenPosition) -> bool {
+    pad == PadTo::Dynamic && position == TokenPosition::Last
 }
 
 /// One batch on its device: ids `[rows, cols]` (int64), true lengths `[rows]`, labels `[rows]`.

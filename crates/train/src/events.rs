@@ -106,7 +106,10 @@ pub enum Event {
 /// Where a run's [`Event`]s go: a callback the caller installs, or nowhere (the default).
 /// Cheap to clone; callable from any thread (the cache is built on several).
 #[derive(Clone, Default)]
-pub struct Events(Option<Arc<dyn Fn(&Event) + Send + Sync>>);
+pub struct Events(Option<Arc<Callback>>);
+
+/// The function events go to.
+type Callback = dyn Fn(&Event) + Send + Sync;
 
 impl Events {
     /// Events go to `f`.

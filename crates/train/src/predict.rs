@@ -9,7 +9,7 @@ use spam_data::{Dataset, Tokenizer};
 use spam_model::{Classifier, TokenPosition};
 use tch::{Device, Kind, Tensor};
 
-use crate::batch::distinct_rows;
+use crate::batch::{PadTo, distinct_rows, unpadded_last};
 use crate::metrics::SplitMetrics;
 use crate::parallel::Workers;
 
@@ -64,8 +64,10 @@ impl Predictor {
             .config
             .max_length
             .unwrap_or(model.config.model.n_ctx as usize);
-        let unpadded_last =
-            model.config.max_length.is_none() && model.config.token_position == TokenPosition::Last;
+        let unpadded_last = unpadded_last(
+            PadTo::for_max_length(model.config.max_length),
+            model.config.token_position,
+        );
         Ok(Self {
             model,
             tokenizer: Tokenizer::gpt2(),

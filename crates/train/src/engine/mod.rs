@@ -17,14 +17,14 @@ mod distinct;
 
 use std::sync::Mutex;
 
-use spam_model::{Classifier, TokenPosition};
+use spam_model::Classifier;
 use tch::{Device, Kind, Reduction, Tensor};
 use tracing::info;
 
 use self::backfill::Backfill;
 use self::cache::Cache;
 use self::distinct::Distinct;
-use crate::batch::{PadTo, eval_batches, make_batch};
+use crate::batch::{PadTo, eval_batches, make_batch, unpadded_last};
 use crate::config::{CachePrecision, CacheSettings, Engine};
 use crate::data::{Split, TrainData};
 use crate::error::{Result, TrainError};
@@ -145,9 +145,7 @@ impl<'a> Runner<'a> {
         } = *options;
         let device = model.device();
         let frozen_blocks = model.num_trainable_frozen_blocks();
-        // Without padding, `last` means each row's own last token: batches must not pad.
-        let unpadded_last =
-            data.pad == PadTo::Dynamic && model.config.token_position == TokenPosition::Last;
+        let unpadded_last = unpadded_last(data.pad, model.config.token_position);
         let why_plain = match engine {
             Engine::Plain => Some("plain path requested".to_string()),
             _ if unpadded_last && batch_size > 1 => Some(

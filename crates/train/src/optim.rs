@@ -144,15 +144,23 @@ impl AdamW {
         let bias_correction2 = 1.0 - c.beta2.powi(self.step as i32);
         let step_size = lr / bias_correction1;
         let bias_correction2_sqrt = bias_correction2.sqrt();
+        let update = Update {
+            lr,
+            step_size,
+            bias_correction2_sqrt,
+            config: &c,
+        };
         tch::no_grad(|| {
             for i in 0..self.params.len() {
                 let Some(g) = self.grad(i) else { continue };
-                let p = &mut self.params[i].1;
-                let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
-                if !(self.fused
-                    && fused_step(p, &g, m, v, lr, step_size, bias_correction2_sqrt, &c))
-                {
-                    tensor_step(p, &g, m, v, lr, step_size, bias_correction2_sqrt, &c);
+                let mut slot = Slot {
+                    p: &mut self.params[i].1,
+                    g: &g,
+                    m: &mut self.exp_avg[i],
+                    v: &mut self.exp_avg_sq[i],
+                };
+                if !(self.fused && fused_step(&mut slot, &update)) {
+                    tensor_step(&mut slot, &update);
                 }
             }
         });
@@ -200,18 +208,29 @@ impl AdamW {
     }
 }
 
-/// The update as tensor ops, PyTorch's single-tensor AdamW op for op.
-#[allow(clippy::too_many_arguments)]
-fn tensor_step(
-    p: &mut Tensor,
-    g: &Tensor,
-    m: &mut Tensor,
-    v: &mut Tensor,
+/// The scalars of one update, the same for every parameter.
+struct Update<'a> {
     lr: f64,
+    /// `lr / (1 - beta1^t)`.
     step_size: f64,
+    /// `sqrt(1 - beta2^t)`.
     bias_correction2_sqrt: f64,
-    c: &AdamWConfig,
-) {
+    config: &'a AdamWConfig,
+}
+
+/// One parameter, its gradient and its two moments.
+struct Slot<'a> {
+    p: &'a mut Tensor,
+    g: &'a Tensor,
+    m: &'a mut Tensor,
+    v: &'a mut Tensor,
+}
+
+/// The update as tensor ops, PyTorch's single-tensor AdamW op for op.
+fn tensor_step(slot: &mut Slot<'_>, u: &Update<'_>) {
+    let Slot { p, g, m, v } = slot;
+    let (g, lr, step_size, bias_correction2_sqrt, c) =
+        (*g, u.lr, u.step_size, u.bias_correction2_sqrt, u.config);
     // Decoupled weight decay: p *= 1 - lr * wd.
     let _ = p.g_mul_scalar_(1.0 - lr * c.weight_decay);
     // m = m + (g - m) * (1 - beta1), PyTorch's lerp form.
@@ -230,18 +249,11 @@ const CHUNK: usize = 1 << 16;
 /// The same update in one pass over memory, for contiguous f32 tensors on the CPU: the
 /// tensor path reads and writes every parameter about a dozen times, which dominates a
 /// step when all 124M parameters train. Returns false when the tensors don't qualify.
-#[allow(clippy::too_many_arguments)]
-fn fused_step(
-    p: &mut Tensor,
-    g: &Tensor,
-    m: &mut Tensor,
-    v: &mut Tensor,
-    lr: f64,
-    step_size: f64,
-    bias_correction2_sqrt: f64,
-    c: &AdamWConfig,
-) -> bool {
-    let all = [&*p, g, &*m, &*v];
+fn fused_step(slot: &mut Slot<'_>, u: &Update<'_>) -> bool {
+    let Slot { p, g, m, v } = slot;
+    let (g, lr, step_size, bias_correction2_sqrt, c) =
+        (*g, u.lr, u.step_size, u.bias_correction2_sqrt, u.config);
+    let all: [&Tensor; 4] = [p, g, m, v];
     if all
         .iter()
         .any(|t| t.device() != tch::Device::Cpu || t.kind() != Kind::Float || !t.is_contiguous())

@@ -190,13 +190,10 @@ pub struct TrainArgs {
     /// `last` (chapter), `first`, `flexible` (last non-padding) or `pooled`.
     #[arg(long)]
     pub token_position: Option<TokenPosition>,
-    /// `last_block` (chapter), `last_layer`, `last_two_blocks`, `all` or `lora`.
-    #[arg(long)]
-    pub trainable: Option<String>,
-    #[arg(long, default_value_t = 16)]
-    pub lora_rank: i64,
-    #[arg(long, default_value_t = 16.0)]
-    pub lora_alpha: f64,
+    /// `last_block` (chapter), `last_layer`, `last_two_blocks`, `all`, `lora` (rank 16,
+    /// alpha 16) or `lora:RANK:ALPHA`.
+    #[arg(long, value_name = "MODE")]
+    pub trainable: Option<Trainable>,
     /// Disable the causal attention mask.
     #[arg(long)]
     pub no_causal_mask: bool,
@@ -244,13 +241,6 @@ pub struct TrainArgs {
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-fn parse_trainable(s: &str, rank: i64, alpha: f64) -> Result<Trainable> {
-    if s == "lora" {
-        return Ok(Trainable::Lora { rank, alpha });
-    }
-    s.parse::<Trainable>().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 impl TrainArgs {
@@ -326,9 +316,7 @@ impl TrainArgs {
         }
         let m = &mut c.model;
         set!(m.token_position, self.token_position);
-        if let Some(tr) = &self.trainable {
-            m.trainable = parse_trainable(tr, self.lora_rank, self.lora_alpha)?;
-        }
+        set!(m.trainable, self.trainable);
         if self.no_causal_mask {
             m.causal_mask = false;
         }

@@ -9,8 +9,9 @@
 //!   return text: only binaries decide what reaches stdout. Their `src/` may not use
 //!   `println!`, `eprintln!`, `print!`, `eprint!` or `dbg!` outside comments, strings and
 //!   `#[cfg(test)]` items. (A `#[cfg(test)] mod name;` in its own file is not followed.)
-//! - **No `#[path = "../..…"]` includes** in any `.rs` file: a test that borrows another
-//!   crate's files depends on a shared test-support crate instead.
+//! - **No `#[path = "../..…"]` includes** in any `.rs` file (in code; comments and strings
+//!   aside): a test that borrows another crate's files depends on a shared test-support
+//!   crate instead.
 //! - **The code map of ARCHITECTURE.md matches `cargo metadata`.** Its "may depend on"
 //!   cell is `—` (nothing) or a comma-separated list of backticked package names (workspace
 //!   packages or `tch`), optionally followed by `;` and prose, which is not checked:
@@ -200,15 +201,17 @@ pub fn check_printing(path: &str, src: &str) -> Vec<Violation> {
 
 /// `#[path = "../..…"]` attributes: a module borrowed from outside its crate.
 pub fn check_path_includes(path: &str, src: &str) -> Vec<Violation> {
+    // Attributes are found in the code (not in comments or strings, such as a test's
+    // fixture); their values, blanked there, are read from the source at the same column.
+    let code = code_only(src);
     let mut out = Vec::new();
-    for (i, line) in src.lines().enumerate() {
-        if line.trim_start().starts_with("//") {
-            continue;
-        }
-        let mut rest = line;
-        while let Some(at) = rest.find("#[path") {
-            rest = &rest[at + "#[path".len()..];
-            let Some(value) = attribute_value(rest) else {
+    for (i, (code_line, line)) in code.lines().zip(src.lines()).enumerate() {
+        let mut from = 0;
+        while let Some(at) = code_line[from..].find("#[path") {
+            from += at + "#[path".len();
+            let column = code_line[..from].chars().count();
+            let rest: String = line.chars().skip(column).collect();
+            let Some(value) = attribute_value(&rest) else {
                 continue;
             };
             let mut v = value;

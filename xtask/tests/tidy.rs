@@ -94,7 +94,7 @@ fn a_cfg_test_declaration_ends_at_its_semicolon() {
 
 #[test]
 fn path_includes_that_leave_the_crate_are_reported() {
-    let src = r#"#![allow(clippy::unwrap_used)]
+    let src = r##"#![allow(clippy::unwrap_used)]
 
 #[path = "../../x"]
 mod x;
@@ -104,7 +104,9 @@ mod x;
 mod inside;
 #[path = "../src/same_crate.rs"]
 mod same;
-"#;
+const FIXTURE: &str = "#[path = \"../../in/a/string.rs\"]";
+/* #[path = "../../in/a/block/comment.rs"] */
+"##;
     let found = check_path_includes("xtask/tests/a.rs", src);
     assert_eq!(lines(&found), [3, 5]);
     assert_eq!(

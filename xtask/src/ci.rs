@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: the README's test command and what `.ci/run` calls.
 //!
-//! Set-up first (libtorch), then the cheap checks, then each crate's tests as a step of
-//! its own so a failure names the crate and the log shows where the time goes.
+//! Set-up first (libtorch), then the cheap checks (fmt, tidy, clippy), then each crate's
+//! tests as a step of its own so a failure names the crate and the log shows where the
+//! time goes.
 
 use std::process::Command;
 use std::time::Instant;
@@ -24,7 +25,7 @@ const PACKAGES: &[&str] = &[
 
 #[derive(Args, Debug)]
 pub struct CiArgs {
-    /// Skip `cargo fmt --check` and clippy (tests only).
+    /// Skip `cargo fmt --check`, tidy and clippy (tests only).
     #[arg(long)]
     tests_only: bool,
     /// Run the tests of these packages only (default: all).
@@ -61,6 +62,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
         timed("cargo fmt --check".into(), &mut || {
             sh(cargo_cmd().args(["fmt", "--all", "--check"]))
         })?;
+        timed("tidy".into(), &mut || xtask::tidy::run(&root))?;
         timed("cargo clippy".into(), &mut || {
             sh(cargo_cmd().args([
                 "clippy",

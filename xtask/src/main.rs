@@ -27,8 +27,11 @@ struct Cli {
 enum Command {
     /// Fetch libtorch, GPT-2 weights and the SMS Spam Collection (all three when no part is named).
     Fetch(fetch::FetchArgs),
-    /// Everything CI checks: set-up, formatting, lints, then each crate's tests as its own step.
+    /// Everything CI checks: set-up, fmt, tidy, lints, then each crate's tests as its own step.
     Ci(ci::CiArgs),
+    /// Style rules clippy does not check: no printing in library crates, no `#[path]`
+    /// includes across crates, ARCHITECTURE.md's dependency table true; lists long files.
+    Tidy,
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
     let result = match cli.command {
         Command::Fetch(args) => fetch::run(&args),
         Command::Ci(args) => ci::run(&args),
+        Command::Tidy => xtask::tidy::run(&util::project_root()),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

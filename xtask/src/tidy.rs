@@ -1,0 +1,567 @@
+//! `cargo xtask tidy`: style rules that the compiler and clippy do not check, run by CI.
+//!
+//! In the style of rust-analyzer's `xtask tidy`: each rule is a pure function from file
+//! contents (and `cargo metadata`) to violations, so the tests can feed it small inputs;
+//! [`run`] only reads the tree, prints every violation and fails if there was one. The rules:
+//!
+//! - **No printing in library crates.** The packages under `crates/` with a library target
+//!   (today spam-data, spam-model, spam-train, spam-serve) report through `tracing` or
+//!   return text: only binaries decide what reaches stdout. Their `src/` may not use
+//!   `println!`, `eprintln!`, `print!`, `eprint!` or `dbg!` outside comments, strings and
+//!   `#[cfg(test)]` items. (A `#[cfg(test)] mod name;` in its own file is not followed.)
+//! - **No `#[path = "../..…"]` includes** in any `.rs` file (in code; comments and strings
+//!   aside): a test that borrows another crate's files depends on a shared test-support
+//!   crate instead.
+//! - **The code map of ARCHITECTURE.md matches `cargo metadata`.** Its "may depend on"
+//!   cell is `—` (nothing) or a comma-separated list of backticked package names (workspace
+//!   packages or `tch`), optionally followed by `;` and prose, which is not checked:
+//!   `` `spam-data`, `tch`; never the CLI ``. Each package's normal dependencies (not dev,
+//!   not build; direct only) on workspace packages and on `tch` must be in its list, so a
+//!   crate that is not given `tch` stays free of libtorch. Every workspace package needs a
+//!   row; a row for a package that is not in the workspace, or an allowed package that is
+//!   not used, is a warning.
+//! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use scan::{attribute_value, backticked, cells, code_only, in_test_items, macro_calls, rust_files};
+
+mod scan;
+
+/// Files longer than this are listed as candidates for splitting.
+pub const MAX_LINES: usize = 600;
+
+/// The macros that write to stdout or stderr.
+pub const PRINT_MACROS: &[&str] = &["println", "eprintln", "print", "eprint", "dbg"];
+
+/// One finding: where it is and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Path relative to the workspace root, with `/` separators.
+    pub path: String,
+    /// 1-based line number; 0 when the finding is about the whole file.
+    pub line: usize,
+    pub message: String,
+}
+
+impl Violation {
+    fn new(path: &str, line: usize, message: impl Into<String>) -> Self {
+        Violation {
+            path: path.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.path, self.line, self.message)
+        }
+    }
+}
+
+/// What the code-map check found: errors fail tidy, warnings are only shown.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Findings {
+    pub errors: Vec<Violation>,
+    pub warnings: Vec<Violation>,
+}
+
+/// A workspace package as tidy needs it, read from `cargo metadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    /// The manifest's folder relative to the workspace root (`crates/data`, `xtask`).
+    pub dir: String,
+    /// The library target's root file relative to the workspace root, if there is one.
+    pub lib: Option<String>,
+    /// The binary targets' root files relative to the workspace root.
+    pub bins: Vec<String>,
+    /// Normal (not dev, not build) dependencies, by package name, on any platform.
+    pub normal_deps: BTreeSet<String>,
+}
+
+impl Package {
+    /// A library crate for the printing rule: a library target, and living under `crates/`
+    /// (`tests/` and `xtask` are tools that print by design).
+    pub fn is_library_crate(&self) -> bool {
+        self.lib.is_some() && self.dir.starts_with("crates/")
+    }
+}
+
+/// The workspace members in `cargo metadata --format-version 1 --no-deps` output.
+pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
+    let root = metadata["workspace_root"]
+        .as_str()
+        .context("cargo metadata has no workspace_root")?;
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .context("cargo metadata has no workspace_members")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let relative = |p: &str| -> String {
+        let p = Path::new(p);
+        let rel = p.strip_prefix(root).unwrap_or(p);
+        rel.to_string_lossy().replace('\\', "/")
+    };
+    let mut out = Vec::new();
+    for p in metadata["packages"]
+        .as_array()
+        .context("cargo metadata has no packages")?
+    {
+        if !members.contains(p["id"].as_str().unwrap_or_default()) {
+            continue;
+        }
+        let name = p["name"].as_str().context("a package without a name")?;
+        let manifest = p["manifest_path"]
+            .as_str()
+            .with_context(|| format!("package {name} has no manifest_path"))?;
+        let dir = relative(
+            &Path::new(manifest)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .to_string_lossy(),
+        );
+        let mut lib = None;
+        let mut bins = Vec::new();
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let kinds: Vec<&str> = t["kind"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let src = relative(t["src_path"].as_str().unwrap_or_default());
+            if kinds.iter().any(|k| {
+                matches!(
+                    *k,
+                    "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+                )
+            }) {
+                lib = Some(src);
+            } else if kinds.contains(&"bin") {
+                bins.push(src);
+            }
+        }
+        let normal_deps = p["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["kind"].is_null())
+            .filter_map(|d| d["name"].as_str().map(str::to_string))
+            .collect();
+        out.push(Package {
+            name: name.to_string(),
+            dir,
+            lib,
+            bins,
+            normal_deps,
+        });
+    }
+    Ok(out)
+}
+
+/// Printing macros in a library source file, outside comments, strings and
+/// `#[cfg(test)]` items.
+pub fn check_printing(path: &str, src: &str) -> Vec<Violation> {
+    let code = code_only(src);
+    let test_lines = in_test_items(&code);
+    let mut out = Vec::new();
+    for (i, line) in code
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| !test_lines.get(*i).copied().unwrap_or(false))
+    {
+        for name in macro_calls(line) {
+            if PRINT_MACROS.contains(&name) {
+                out.push(Violation::new(
+                    path,
+                    i + 1,
+                    format!(
+                        "`{name}!` in a library crate: log through `tracing` or return the \
+                         text, and let the binary print it"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `#[path = "../..…"]` attributes: a module borrowed from outside its crate.
+pub fn check_path_includes(path: &str, src: &str) -> Vec<Violation> {
+    // Attributes are found in the code (not in comments or strings, such as a test's
+    // fixture); their values, blanked there, are read from the source at the same column.
+    let code = code_only(src);
+    let mut out = Vec::new();
+    for (i, (code_line, line)) in code.lines().zip(src.lines()).enumerate() {
+        let mut from = 0;
+        while let Some(at) = code_line[from..].find("#[path") {
+            from += at + "#[path".len();
+            let column = code_line[..from].chars().count();
+            let rest: String = line.chars().skip(column).collect();
+            let Some(value) = attribute_value(&rest) else {
+                continue;
+            };
+            let mut v = value;
+            while let Some(stripped) = v.strip_prefix("./") {
+                v = stripped;
+            }
+            if v.starts_with("../..") {
+                out.push(Violation::new(
+                    path,
+                    i + 1,
+                    format!(
+                        "`#[path = \"{value}\"]` includes another crate's file: move the shared \
+                         code into a test-support crate and depend on it"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A "may depend on" cell of the code map: the packages it allows.
+///
+/// `—` allows nothing; otherwise a comma-separated list of backticked names. Either may be
+/// followed by `;` and prose, which is not read.
+pub fn parse_allowed(cell: &str) -> Result<BTreeSet<String>, String> {
+    let list = cell.split_once(';').map_or(cell, |(list, _)| list).trim();
+    if list == "—" {
+        return Ok(BTreeSet::new());
+    }
+    if list.is_empty() {
+        return Err("empty list: write `—` for no dependencies".into());
+    }
+    let mut names = BTreeSet::new();
+    for item in list.split(',').map(str::trim) {
+        let name = item
+            .strip_prefix('`')
+            .and_then(|s| s.strip_suffix('`'))
+            .filter(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+            .ok_or_else(|| {
+                format!(
+                    "`{item}` is not a backticked package name: write `—` or a comma-separated \
+                     list like `spam-data`, `tch`, then `;` before any prose"
+                )
+            })?;
+        if !names.insert(name.to_string()) {
+            return Err(format!("`{name}` is listed twice"));
+        }
+    }
+    Ok(names)
+}
+
+/// One package row of the code map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeMapRow {
+    /// 1-based line in the markdown file.
+    pub line: usize,
+    /// The `path` cell without backticks or a trailing `/`.
+    pub path: String,
+    pub package: String,
+    pub allowed: BTreeSet<String>,
+}
+
+/// The package rows of the "## Code map" table (rows whose package is `—` are not
+/// packages and are left out), or the violations that stop them being read.
+pub fn parse_code_map(path: &str, markdown: &str) -> Result<Vec<CodeMapRow>, Vec<Violation>> {
+    let lines: Vec<&str> = markdown.lines().collect();
+    let Some(heading) = lines.iter().position(|l| l.trim() == "## Code map") else {
+        return Err(vec![Violation::new(
+            path,
+            0,
+            "no `## Code map` section: add it back with its table",
+        )]);
+    };
+    let Some(header_at) = (heading + 1..lines.len())
+        .take_while(|&i| !lines[i].starts_with("## "))
+        .find(|&i| lines[i].trim_start().starts_with('|'))
+    else {
+        return Err(vec![Violation::new(
+            path,
+            heading + 1,
+            "the code map has no table",
+        )]);
+    };
+    let header = cells(lines[header_at]);
+    let column = |name: &str| header.iter().position(|c| c == name);
+    let (Some(path_col), Some(package_col), Some(_), Some(deps_col)) = (
+        column("path"),
+        column("package"),
+        column("owns"),
+        column("may depend on"),
+    ) else {
+        return Err(vec![Violation::new(
+            path,
+            header_at + 1,
+            "the code map's columns must be `| path | package | owns | may depend on |`",
+        )]);
+    };
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in lines
+        .iter()
+        .enumerate()
+        .skip(header_at + 1)
+        .take_while(|(_, l)| l.trim_start().starts_with('|'))
+    {
+        let row = cells(line);
+        if row
+            .iter()
+            .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+        {
+            continue; // the separator row
+        }
+        if row.len() != header.len() {
+            errors.push(Violation::new(
+                path,
+                i + 1,
+                format!("{} cells where the header has {}", row.len(), header.len()),
+            ));
+            continue;
+        }
+        let package = row[package_col].as_str();
+        if package == "—" {
+            continue;
+        }
+        let Some(package) = backticked(package) else {
+            errors.push(Violation::new(
+                path,
+                i + 1,
+                format!("package cell `{package}`: write one backticked name, or `—`"),
+            ));
+            continue;
+        };
+        match parse_allowed(&row[deps_col]) {
+            Ok(allowed) => rows.push(CodeMapRow {
+                line: i + 1,
+                path: backticked(&row[path_col])
+                    .unwrap_or(&row[path_col])
+                    .trim_end_matches('/')
+                    .to_string(),
+                package: package.to_string(),
+                allowed,
+            }),
+            Err(e) => errors.push(Violation::new(
+                path,
+                i + 1,
+                format!("\"may depend on\" of `{package}`: {e}"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The code map against the workspace: rows, paths and allowed dependencies.
+pub fn check_code_map(path: &str, markdown: &str, packages: &[Package]) -> Findings {
+    let mut f = Findings::default();
+    let rows = match parse_code_map(path, markdown) {
+        Ok(rows) => rows,
+        Err(errors) => {
+            f.errors = errors;
+            return f;
+        }
+    };
+    let heading_line = markdown
+        .lines()
+        .position(|l| l.trim() == "## Code map")
+        .map_or(0, |i| i + 1);
+    let workspace: BTreeMap<&str, &Package> =
+        packages.iter().map(|p| (p.name.as_str(), p)).collect();
+    let listed: BTreeSet<&str> = rows.iter().map(|r| r.package.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for row in &rows {
+        let at = |message: String| Violation::new(path, row.line, message);
+        if !seen.insert(row.package.as_str()) {
+            f.errors.push(at(format!(
+                "`{}` has a second row: merge them",
+                row.package
+            )));
+            continue;
+        }
+        for name in &row.allowed {
+            if name != "tch"
+                && !workspace.contains_key(name.as_str())
+                && !listed.contains(name.as_str())
+            {
+                f.errors.push(at(format!(
+                    "`{}` may depend on `{name}`, which is neither a workspace package, a \
+                     package of this table, nor `tch`: fix the name",
+                    row.package
+                )));
+            }
+        }
+        let Some(package) = workspace.get(row.package.as_str()) else {
+            f.warnings.push(at(format!(
+                "`{}` has a row but is not a workspace package: fine while it is being added, \
+                 otherwise remove the row",
+                row.package
+            )));
+            continue;
+        };
+        if row.path != package.dir {
+            f.errors.push(at(format!(
+                "`{}` lives in `{}`, the row says `{}`: fix the path cell",
+                row.package, package.dir, row.path
+            )));
+        }
+        let checked: BTreeSet<&str> = package
+            .normal_deps
+            .iter()
+            .map(String::as_str)
+            .filter(|d| *d == "tch" || workspace.contains_key(d))
+            .collect();
+        for dep in &checked {
+            if !row.allowed.contains(*dep) {
+                f.errors.push(at(format!(
+                    "`{}` depends on `{dep}`, which its \"may depend on\" cell does not allow: \
+                     remove the dependency, or add `{dep}` to the cell if the design changed",
+                    row.package
+                )));
+            }
+        }
+        for name in &row.allowed {
+            let checkable = name == "tch" || workspace.contains_key(name.as_str());
+            if checkable && !checked.contains(name.as_str()) {
+                f.warnings.push(at(format!(
+                    "`{}` may depend on `{name}` but does not: drop it from the cell unless a \
+                     change under way needs it",
+                    row.package
+                )));
+            }
+        }
+    }
+    for p in packages {
+        if !listed.contains(p.name.as_str()) {
+            f.errors.push(Violation::new(
+                path,
+                heading_line,
+                format!(
+                    "workspace package `{}` (`{}`) has no row in the code map: add one",
+                    p.name, p.dir
+                ),
+            ));
+        }
+    }
+    f
+}
+
+/// A file over [`MAX_LINES`] lines, as a warning.
+pub fn check_length(path: &str, src: &str) -> Option<Violation> {
+    let n = src.lines().count();
+    (n > MAX_LINES).then(|| {
+        Violation::new(
+            path,
+            0,
+            format!("{n} lines (over {MAX_LINES}): consider splitting it"),
+        )
+    })
+}
+
+/// Runs every rule on the workspace at `root`, prints what it finds, and fails if any
+/// rule other than the warnings failed.
+pub fn run(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(&cargo)
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .with_context(|| format!("could not run {cargo} metadata"))?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metadata: Value =
+        serde_json::from_slice(&out.stdout).context("cargo metadata printed invalid JSON")?;
+    let packages = packages_from_metadata(&metadata)?;
+
+    let files = rust_files(root)?;
+    let read = |rel: &str| {
+        std::fs::read_to_string(root.join(rel)).with_context(|| format!("could not read {rel}"))
+    };
+
+    let mut printing = Vec::new();
+    for p in packages.iter().filter(|p| p.is_library_crate()) {
+        let Some(src_dir) = p
+            .lib
+            .as_deref()
+            .and_then(|l| l.rsplit_once('/'))
+            .map(|(d, _)| d)
+        else {
+            continue;
+        };
+        let bin_dir = format!("{src_dir}/bin/");
+        for f in files.iter().filter(|f| {
+            f.starts_with(&format!("{src_dir}/")) && !f.starts_with(&bin_dir) && !p.bins.contains(f)
+        }) {
+            printing.extend(check_printing(f, &read(f)?));
+        }
+    }
+
+    let mut includes = Vec::new();
+    let mut long = Vec::new();
+    for f in &files {
+        let src = read(f)?;
+        includes.extend(check_path_includes(f, &src));
+        long.extend(check_length(f, &src));
+    }
+
+    let map = check_code_map("ARCHITECTURE.md", &read("ARCHITECTURE.md")?, &packages);
+
+    let failures = [
+        ("printing in library crates", &printing),
+        ("`#[path]` includes from outside the crate", &includes),
+        ("ARCHITECTURE.md code map vs cargo metadata", &map.errors),
+    ];
+    let mut failed = 0;
+    for (title, found) in failures {
+        if found.is_empty() {
+            println!("tidy: {title}: ok");
+            continue;
+        }
+        failed += found.len();
+        println!("tidy: {title}: {} problem(s)", found.len());
+        for v in found {
+            println!("  {v}");
+        }
+    }
+    for (title, found) in [
+        ("code map warnings", &map.warnings),
+        ("files over the line limit (informational)", &long),
+    ] {
+        if !found.is_empty() {
+            println!("tidy: {title}:");
+            for v in found {
+                println!("  warning: {v}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("tidy found {failed} problem(s); each line above says where and what to do");
+    }
+    Ok(())
+}

@@ -1,15 +1,9 @@
 //! Any labelled CSV/TSV: text and label columns chosen by name or index, any number of classes.
-//!
-//! ```no_run
-//! use spam_data::table::{read_labelled, TableOptions};
-//! // The chapter's IMDb bonus: train.csv with columns `text,label` (0/1), 50k reviews in all.
-//! let ds = read_labelled("imdb/train.csv", &TableOptions::csv("text", "label")).unwrap();
-//! assert_eq!(ds.label_names, ["0", "1"]);
-//! ```
 
 use std::path::Path;
 
 use crate::dataset::Dataset;
+use crate::delimiter::delimiter_for;
 use crate::error::{DataError, Result};
 
 /// A column, by header name or 0-based index.
@@ -91,6 +85,19 @@ impl TableOptions {
         }
     }
 
+    /// A table with a header whose delimiter follows the file name ([`delimiter_for`]: TAB for
+    /// `.tsv`/`.txt`, comma otherwise).
+    pub fn for_file(
+        path: &Path,
+        text_column: impl Into<Column>,
+        label_column: impl Into<Column>,
+    ) -> Self {
+        TableOptions {
+            delimiter: delimiter_for(path),
+            ..Self::csv(text_column, label_column)
+        }
+    }
+
     /// Sets whether there is a header row.
     pub fn with_header(mut self, has_header: bool) -> Self {
         self.has_header = has_header;
@@ -107,6 +114,14 @@ impl TableOptions {
 /// Reads a labelled CSV/TSV. Accepts a UTF-8 BOM and CRLF endings; rejects a missing file, no
 /// data rows, a record with a different number of fields, invalid UTF-8, an unknown label (with
 /// `label_names`) and a single class, naming the file and line.
+///
+/// ```no_run
+/// use spam_data::{read_labelled, TableOptions};
+/// // The chapter's IMDb bonus: train.csv with columns `text,label` (0/1), 50k reviews in all.
+/// let ds = read_labelled("imdb/train.csv", &TableOptions::csv("text", "label"))?;
+/// assert_eq!(ds.label_names, ["0", "1"]);
+/// # Ok::<(), spam_data::DataError>(())
+/// ```
 pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;

@@ -21,5 +21,5 @@ pub fn reference() -> serde_json::Value {
 
 /// sha256 hex of bytes.
 pub fn sha256(bytes: &[u8]) -> String {
-    spam_data::download::sha256_hex(bytes)
+    spam_data::sha256_hex(bytes)
 }

@@ -3,11 +3,14 @@
 
 mod common;
 
+mod atomic;
 mod bad_input;
+#[cfg(feature = "download")]
 mod download;
 mod no_torch;
 mod numpy_rng;
 mod padding;
 mod reference;
+mod settings;
 mod table;
 mod tokenizer;

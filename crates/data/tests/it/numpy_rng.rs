@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use spam_data::numpy_rng::RandomState;
+use spam_data::RandomState;
 
 fn fixture() -> serde_json::Value {
     let text = std::fs::read_to_string(common::fixtures().join("numpy_random_state.json")).unwrap();

@@ -8,11 +8,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
 
-/// Lowercase hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// sha256 (lowercase hex) of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -47,6 +42,11 @@ pub fn check_sha256(path: &Path, data: &[u8], expected: &str) -> Result<()> {
             actual,
         })
     }
+}
+
+/// Lowercase hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -71,13 +71,6 @@ pub struct Downloaded {
     pub resumed: bool,
 }
 
-enum Failure {
-    /// Worth retrying on the same URL (the partial file is kept for a resume).
-    Retry(String),
-    /// Give up on this URL.
-    Fatal(String),
-}
-
 /// `<dest>.partial`, where an unfinished download lives.
 pub fn partial_download_path(dest: &Path) -> PathBuf {
     let mut name = dest
@@ -186,6 +179,13 @@ pub fn download(
         dest: dest.to_path_buf(),
         attempts,
     })
+}
+
+enum Failure {
+    /// Worth retrying on the same URL (the partial file is kept for a resume).
+    Retry(String),
+    /// Give up on this URL.
+    Fatal(String),
 }
 
 /// One request: appends to `partial` (resuming it when it already has bytes).

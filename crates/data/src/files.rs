@@ -27,16 +27,6 @@ pub fn split_csv(ds: &Dataset) -> String {
     out
 }
 
-fn push_csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
 /// Writes `train.csv`, `validation.csv` and `test.csv` into `dir` (created if needed) and returns
 /// their paths. All three are written to temporary files first and renamed into place only once
 /// all are complete, so a failure leaves no half-written file.
@@ -123,6 +113,16 @@ pub fn read_split_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let classes = ds.labels.iter().max().map_or(0, |m| m + 1);
     ds.label_names = (0..classes).map(|c| c.to_string()).collect();
     Ok(ds)
+}
+
+fn push_csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
 }
 
 #[cfg(test)]

@@ -140,6 +140,37 @@ pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<Str
     Ok(read_rows(path, &bytes, &opts)?.0)
 }
 
+/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
+pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
+    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
+
+    let label_names = match &opts.label_names {
+        Some(names) => names.clone(),
+        None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
+    };
+    let mut labels = Vec::with_capacity(raw_labels.len());
+    for (line, label) in &raw_labels {
+        match label_names.iter().position(|n| n == label) {
+            Some(class) => labels.push(class),
+            None => {
+                return Err(DataError::UnknownLabel {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    label: label.clone(),
+                    expected: label_names,
+                });
+            }
+        }
+    }
+    let ds = Dataset {
+        texts,
+        labels,
+        label_names,
+    };
+    crate::sms::check_classes(path, &ds)?;
+    Ok(ds)
+}
+
 /// Texts, and raw labels with their line numbers.
 type Rows = (Vec<String>, Vec<(usize, String)>);
 
@@ -229,37 +260,6 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     }
 
     Ok((texts, raw_labels))
-}
-
-/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
-pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
-    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
-
-    let label_names = match &opts.label_names {
-        Some(names) => names.clone(),
-        None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
-    };
-    let mut labels = Vec::with_capacity(raw_labels.len());
-    for (line, label) in &raw_labels {
-        match label_names.iter().position(|n| n == label) {
-            Some(class) => labels.push(class),
-            None => {
-                return Err(DataError::UnknownLabel {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    label: label.clone(),
-                    expected: label_names,
-                });
-            }
-        }
-    }
-    let ds = Dataset {
-        texts,
-        labels,
-        label_names,
-    };
-    crate::sms::check_classes(path, &ds)?;
-    Ok(ds)
 }
 
 fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {

@@ -14,22 +14,10 @@ pub fn root() -> PathBuf {
 }
 
 /// The shared input folder that CI places beside the clone (override: `SPAM_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("SPAM_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("..").join("shared"))
-}
+pub use spam_test_support::shared_dir;
 
 /// The real SMS Spam Collection; panics with a clear message when it is absent.
-pub fn sms_collection() -> PathBuf {
-    let path = shared_dir().join("datasets/sms_spam_collection/SMSSpamCollection");
-    assert!(
-        path.is_file(),
-        "{} not found: these tests need the SMS Spam Collection (set SPAM_SHARED_DIR)",
-        path.display()
-    );
-    path
-}
+pub use spam_test_support::sms_collection;
 
 /// Path of the `spam-cli` binary of the current profile, built once per test process.
 pub fn spam_cli() -> &'static Path {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use spam_data::fetch::{SmsFetchOptions, fetch_sms, install_from};
+use spam_data::{SmsFetchOptions, fetch_sms, install_sms_from};
 
 use crate::progress::DownloadBar;
 
@@ -11,7 +11,7 @@ pub fn run(root: &Path, from: Option<&Path>, force: bool) -> Result<()> {
     let dir = root.join("datasets").join("sms_spam_collection");
     let opts = SmsFetchOptions::default();
     if let Some(source) = from {
-        let path = install_from(source, &dir, &opts)?;
+        let path = install_sms_from(source, &dir, &opts)?;
         println!(
             "data: installed {} from {}",
             path.display(),

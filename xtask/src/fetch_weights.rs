@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use spam_data::download::{DownloadOptions, download};
+use spam_data::{DownloadOptions, download};
 
 use crate::progress::DownloadBar;
 
@@ -189,7 +189,7 @@ fn import(source: &Path, dir: &Path) -> Result<()> {
             .map(|n| n.to_os_string())
             .unwrap_or_default();
         let dest = dir.join(&name);
-        let tmp = spam_data::download::partial_path(&dest);
+        let tmp = spam_data::partial_download_path(&dest);
         fs::copy(&src, &tmp).with_context(|| format!("could not copy {}", src.display()))?;
         fs::rename(&tmp, &dest)
             .with_context(|| format!("could not move {} into place", dest.display()))?;

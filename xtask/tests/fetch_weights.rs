@@ -3,13 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-#[path = "../../crates/data/tests/common/http_server.rs"]
-mod http_server;
-
 use std::path::Path;
 use std::process::Command;
 
-use http_server::{Route, Server};
+use spam_test_support::http_server::{Route, Server};
 
 const FILES: [&str; 7] = [
     "checkpoint",

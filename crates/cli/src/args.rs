@@ -356,7 +356,7 @@ impl EvalDataArgs {
             ("auto", true) => spam_data::read_split_csv(&self.data)?,
             ("auto", false) | ("sms", _) => {
                 let mode = self.parse_mode.parse::<spam_data::ParseMode>()?;
-                spam_data::sms::read(&self.data, mode)?
+                spam_data::read_sms(&self.data, mode)?
             }
             ("table", _) => {
                 let mut o = if is_csv {

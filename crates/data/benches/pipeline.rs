@@ -9,13 +9,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use spam_data::{EncodedSplit, GPT2_CONTEXT, ParseMode, Tokenizer, sms};
+use spam_data::{EncodedSplit, GPT2_CONTEXT, ParseMode, Tokenizer, parse_sms};
 
 fn data_file() -> PathBuf {
-    let shared = std::env::var_os("SPAM_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    shared.join("datasets/sms_spam_collection/SMSSpamCollection")
+    spam_test_support::shared_dir().join(spam_test_support::SMS_COLLECTION)
 }
 
 fn pipeline(c: &mut Criterion) {
@@ -29,7 +26,7 @@ fn pipeline(c: &mut Criterion) {
     };
     let tok = Tokenizer::gpt2();
     let run = |mode: ParseMode, parallel: bool| {
-        let ds = sms::parse(&path, &bytes, mode).expect("parse");
+        let ds = parse_sms(&path, &bytes, mode).expect("parse");
         let ids = if parallel {
             tok.encode_all(&ds.texts)
         } else {
@@ -46,10 +43,10 @@ fn pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("sms_collection");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
     g.bench_function("parse_lines", |b| {
-        b.iter(|| sms::parse(&path, black_box(&bytes), ParseMode::Lines))
+        b.iter(|| parse_sms(&path, black_box(&bytes), ParseMode::Lines))
     });
     g.bench_function("parse_pandas", |b| {
-        b.iter(|| sms::parse(&path, black_box(&bytes), ParseMode::PandasCompatible))
+        b.iter(|| parse_sms(&path, black_box(&bytes), ParseMode::PandasCompatible))
     });
     g.bench_function("parse_tokenize_pad/lines/parallel", |b| {
         b.iter(|| black_box(run(ParseMode::Lines, true)))

@@ -1,7 +1,7 @@
 //! Deterministic mini-batches.
 //!
 //! Shuffling uses this crate's own seeded generator (numpy's MT19937 `RandomState` seeded with
-//! the array `[seed_lo, seed_hi]`, see [`crate::numpy_rng`]), so the same seed always gives the
+//! the array `[seed_lo, seed_hi]`, see [`RandomState`]), so the same seed always gives the
 //! same order on every platform. It does not try to match torch's `DataLoader` shuffle.
 
 use crate::error::{DataError, Result};

@@ -1,25 +1,4 @@
 //! A generic, resumable HTTP downloader (also used for GPT-2 weights of ~500 MB).
-//!
-//! * tries each URL in order (a mirror after the primary), retrying network errors, 5xx, 408 and
-//!   429 with exponential backoff; other 4xx responses move on to the next URL at once;
-//! * connect and read timeouts (a stalled transfer fails instead of hanging);
-//! * downloads into `<dest>.partial` and resumes it with an HTTP `Range` request after a dropped
-//!   connection, or on the next run;
-//! * checks the expected size and sha256 when given, then fsyncs and renames into place, so
-//!   `dest` only ever holds a complete, verified file;
-//! * reports progress through a callback (e.g. to drive an indicatif bar).
-//!
-//! ```no_run
-//! use spam_data::download::{download, DownloadOptions};
-//! let got = download(
-//!     &["https://example.org/file.bin", "https://mirror.example.org/file.bin"],
-//!     std::path::Path::new("models/file.bin"),
-//!     &DownloadOptions { expected_size: Some(1234), ..DownloadOptions::default() },
-//!     &mut |p| eprintln!("{} / {:?}", p.downloaded, p.total),
-//! )?;
-//! println!("{} bytes from {}", got.bytes, got.url);
-//! # Ok::<(), spam_data::DataError>(())
-//! ```
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -30,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use sha2::{Digest, Sha256};
 
+use crate::checksum::hex;
 use crate::error::{DataError, Result};
 
 /// Download settings.
@@ -67,7 +47,7 @@ impl Default for DownloadOptions {
 
 /// A progress report: bytes on disk so far (resumed bytes included) and the total if known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress<'a> {
+pub struct DownloadProgress<'a> {
     /// The URL being downloaded.
     pub url: &'a str,
     /// Bytes downloaded so far, including a resumed prefix.
@@ -91,15 +71,8 @@ pub struct Downloaded {
     pub resumed: bool,
 }
 
-enum Failure {
-    /// Worth retrying on the same URL (the partial file is kept for a resume).
-    Retry(String),
-    /// Give up on this URL.
-    Fatal(String),
-}
-
 /// `<dest>.partial`, where an unfinished download lives.
-pub fn partial_path(dest: &Path) -> PathBuf {
+pub fn partial_download_path(dest: &Path) -> PathBuf {
     let mut name = dest
         .file_name()
         .map(|n| n.to_os_string())
@@ -108,12 +81,33 @@ pub fn partial_path(dest: &Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
-/// Downloads the first URL that works into `dest` (see the [module docs](self)).
+/// Downloads the first URL that works into `dest`:
+///
+/// * tries each URL in order (a mirror after the primary), retrying network errors, 5xx, 408 and
+///   429 with exponential backoff; other 4xx responses move on to the next URL at once;
+/// * connect and read timeouts (a stalled transfer fails instead of hanging);
+/// * downloads into `<dest>.partial` and resumes it with an HTTP `Range` request after a dropped
+///   connection, or on the next run;
+/// * checks the expected size and sha256 when given, then fsyncs and renames into place, so
+///   `dest` only ever holds a complete, verified file;
+/// * reports progress through a callback (e.g. to drive an indicatif bar).
+///
+/// ```no_run
+/// use spam_data::{download, DownloadOptions};
+/// let got = download(
+///     &["https://example.org/file.bin", "https://mirror.example.org/file.bin"],
+///     std::path::Path::new("models/file.bin"),
+///     &DownloadOptions { expected_size: Some(1234), ..DownloadOptions::default() },
+///     &mut |p| eprintln!("{} / {:?}", p.downloaded, p.total),
+/// )?;
+/// println!("{} bytes from {}", got.bytes, got.url);
+/// # Ok::<(), spam_data::DataError>(())
+/// ```
 pub fn download(
     urls: &[&str],
     dest: &Path,
     opts: &DownloadOptions,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
 ) -> Result<Downloaded> {
     if urls.is_empty() {
         return Err(DataError::InvalidOption("download: no URL given".into()));
@@ -130,7 +124,7 @@ pub fn download(
             dest: dest.to_path_buf(),
             attempts: vec![format!("HTTP client: {e}")],
         })?;
-    let partial = partial_path(dest);
+    let partial = partial_download_path(dest);
     let mut attempts = Vec::new();
     for (u, url) in urls.iter().enumerate() {
         if u > 0 {
@@ -155,7 +149,7 @@ pub fn download(
                         fs::rename(&partial, dest)
                             .map_err(|e| DataError::io(dest, "rename into place", e))?;
                         if let Some(dir) = dest.parent() {
-                            crate::files::sync_dir(dir);
+                            crate::atomic::sync_dir(dir);
                         }
                         return Ok(Downloaded {
                             path: dest.to_path_buf(),
@@ -187,13 +181,20 @@ pub fn download(
     })
 }
 
+enum Failure {
+    /// Worth retrying on the same URL (the partial file is kept for a resume).
+    Retry(String),
+    /// Give up on this URL.
+    Fatal(String),
+}
+
 /// One request: appends to `partial` (resuming it when it already has bytes).
 fn fetch_once(
     client: &reqwest::blocking::Client,
     url: &str,
     partial: &Path,
     opts: &DownloadOptions,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
 ) -> std::result::Result<(), Failure> {
     let mut have = partial.metadata().map(|m| m.len()).unwrap_or(0);
     if let Some(expected) = opts.expected_size.filter(|&e| have > e) {
@@ -272,7 +273,7 @@ fn fetch_once(
         .open(partial)
         .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", partial.display())))?;
     let mut done = have;
-    progress(Progress {
+    progress(DownloadProgress {
         url,
         downloaded: done,
         total,
@@ -293,7 +294,7 @@ fn fetch_once(
         file.write_all(&buf[..n])
             .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", partial.display())))?;
         done += n as u64;
-        progress(Progress {
+        progress(DownloadProgress {
             url,
             downloaded: done,
             total,
@@ -369,47 +370,6 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total.trim().parse().ok()))
 }
 
-/// Lowercase hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// sha256 (lowercase hex) of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// sha256 (lowercase hex) of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| DataError::io(path, "open", e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| DataError::io(path, "read", e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// Errors unless `sha256(data)` is `expected` (hex, any case); `path` names the data.
-pub fn check_sha256(path: &Path, data: &[u8], expected: &str) -> Result<()> {
-    let actual = sha256_hex(data);
-    if actual.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(DataError::Checksum {
-            path: path.to_path_buf(),
-            expected: expected.to_lowercase(),
-            actual,
-        })
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -424,12 +384,8 @@ mod tests {
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
         assert_eq!(parse_content_range("items 1-2/3"), None);
         assert_eq!(
-            partial_path(Path::new("a/b.zip")),
+            partial_download_path(Path::new("a/b.zip")),
             Path::new("a/b.zip.partial")
-        );
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
 }

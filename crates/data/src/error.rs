@@ -31,6 +31,15 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A writer that needed a file path (see `write_atomic_via_path`) failed.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// What the writer said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The input file holds no data rows.
     #[error(
         "{path}: the file is empty (no data rows); check that it is the right file and that it was fully downloaded"

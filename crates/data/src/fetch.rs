@@ -3,19 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::download::{DownloadOptions, Progress, check_sha256, download, sha256_file};
+use crate::checksum::{check_sha256, sha256_file};
+use crate::download::{DownloadOptions, DownloadProgress, download};
 use crate::error::{DataError, Result};
-use crate::unzip::{is_zip, read_member};
+use crate::sms::{SMS_MEMBER, SMS_SHA256};
+use crate::unzip::{is_zip, read_zip_member};
 
 /// The UCI download, then the mirror the chapter uses.
 pub const SMS_URLS: [&str; 2] = [
     "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip",
     "https://f001.backblazeb2.com/file/LLMs-from-scratch/sms%2Bspam%2Bcollection.zip",
 ];
-/// The data file inside the zip.
-pub const SMS_MEMBER: &str = "SMSSpamCollection";
-/// sha256 of the real `SMSSpamCollection` (5574 lines, 477,907 bytes).
-pub const SMS_SHA256: &str = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d";
 /// Name of the downloaded zip inside the target directory.
 pub const SMS_ZIP: &str = "sms_spam_collection.zip";
 
@@ -49,7 +47,7 @@ impl Default for SmsFetchOptions {
 pub fn fetch_sms(
     dir: &Path,
     opts: &SmsFetchOptions,
-    progress: &mut dyn FnMut(Progress<'_>),
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
 ) -> Result<PathBuf> {
     let dest = dir.join(&opts.member);
     if dest.exists() {
@@ -63,10 +61,10 @@ pub fn fetch_sms(
     }
     let zip_path = dir.join(SMS_ZIP);
     let urls: Vec<&str> = opts.urls.iter().map(String::as_str).collect();
-    let have_zip = zip_path.exists() && install_from(&zip_path, dir, opts).is_ok();
+    let have_zip = zip_path.exists() && install_sms_from(&zip_path, dir, opts).is_ok();
     if !have_zip {
         download(&urls, &zip_path, &opts.download, progress)?;
-        install_from(&zip_path, dir, opts).map_err(|e| match e {
+        install_sms_from(&zip_path, dir, opts).map_err(|e| match e {
             DataError::Zip { .. }
             | DataError::ZipMember { .. }
             | DataError::ZipSlip { .. }
@@ -83,11 +81,11 @@ pub fn fetch_sms(
 
 /// Installs the collection from a local file (`--from PATH`): either the zip or the
 /// `SMSSpamCollection` file itself. Checks the sha256 and writes `dir/<member>` atomically.
-pub fn install_from(source: &Path, dir: &Path, opts: &SmsFetchOptions) -> Result<PathBuf> {
+pub fn install_sms_from(source: &Path, dir: &Path, opts: &SmsFetchOptions) -> Result<PathBuf> {
     let bytes = std::fs::read(source).map_err(|e| DataError::io(source, "open", e))?;
     let (data, shown) = if is_zip(&bytes) {
         (
-            read_member(source, &bytes, &opts.member)?,
+            read_zip_member(source, &bytes, &opts.member)?,
             source.join(&opts.member),
         )
     } else {
@@ -98,6 +96,6 @@ pub fn install_from(source: &Path, dir: &Path, opts: &SmsFetchOptions) -> Result
     }
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "create the directory", e))?;
     let dest = dir.join(&opts.member);
-    crate::files::write_atomic(&dest, &data)?;
+    crate::atomic::write_atomic(&dest, &data)?;
     Ok(dest)
 }

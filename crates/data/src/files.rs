@@ -1,11 +1,10 @@
-//! Writing the split CSVs (byte-identical to pandas' `to_csv(index=None)`), reading them back,
-//! and atomic file writes.
+//! Writing the split CSVs (byte-identical to pandas' `to_csv(index=None)`) and reading them back.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::atomic;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::split::Splits;
@@ -28,43 +27,30 @@ pub fn split_csv(ds: &Dataset) -> String {
     out
 }
 
-fn push_csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
 /// Writes `train.csv`, `validation.csv` and `test.csv` into `dir` (created if needed) and returns
 /// their paths. All three are written to temporary files first and renamed into place only once
 /// all are complete, so a failure leaves no half-written file.
 pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 3]> {
     let dir = dir.as_ref();
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "create the directory", e))?;
-    let contents = splits.named().map(|(_, ds)| split_csv(ds));
     let targets = SPLIT_FILES.map(|name| dir.join(name));
-    let mut temps: Vec<PathBuf> = Vec::with_capacity(3);
-    let result = (|| {
-        for (target, text) in targets.iter().zip(&contents) {
-            let tmp = temp_path(target);
-            temps.push(tmp.clone());
-            write_synced(&tmp, text.as_bytes())?;
-        }
-        for (tmp, target) in temps.iter().zip(&targets) {
-            fs::rename(tmp, target).map_err(|e| DataError::io(target, "rename into place", e))?;
-        }
-        sync_dir(dir);
-        Ok(())
-    })();
-    if result.is_err() {
-        for tmp in &temps {
-            let _ = fs::remove_file(tmp);
-        }
+    // Dropping a temporary file removes it: a failure anywhere leaves none behind.
+    let mut temps = Vec::with_capacity(targets.len());
+    for (target, (_, ds)) in targets.iter().zip(splits.named()) {
+        let tmp = atomic::temp_file(target, ".tmp")?;
+        let mut file = tmp.as_file();
+        file.write_all(split_csv(ds).as_bytes())
+            .map_err(|e| DataError::io(target, "write", e))?;
+        file.sync_all()
+            .map_err(|e| DataError::io(target, "sync", e))?;
+        temps.push(tmp);
     }
-    result.map(|()| targets)
+    for (tmp, target) in temps.into_iter().zip(&targets) {
+        tmp.persist(target)
+            .map_err(|e| DataError::io(target, "rename into place", e.error))?;
+    }
+    atomic::sync_dir(dir);
+    Ok(targets)
 }
 
 /// Reads a CSV written by [`write_splits`] (or by the chapter's pandas code): header
@@ -129,48 +115,13 @@ pub fn read_split_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
-pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-    let path = path.as_ref();
-    let tmp = temp_path(path);
-    let result = write_synced(&tmp, bytes).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|e| DataError::io(path, "rename into place", e))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    } else if let Some(dir) = path.parent() {
-        sync_dir(dir);
-    }
-    result
-}
-
-/// A fresh temporary path next to `target` (same directory, so a rename is atomic).
-pub(crate) fn temp_path(target: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f: File = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| DataError::io(path, "create", e))?;
-    f.write_all(bytes)
-        .map_err(|e| DataError::io(path, "write", e))?;
-    f.sync_all().map_err(|e| DataError::io(path, "sync", e))
-}
-
-/// Best-effort fsync of a directory so a rename survives a crash.
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+fn push_csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
     }
 }
 

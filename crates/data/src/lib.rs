@@ -3,13 +3,14 @@
 //! This crate reproduces the data side of the "fine-tune GPT-2 for spam classification" chapter
 //! of *LLMs from scratch*, exactly:
 //!
-//! 1. **fetch** the SMS Spam Collection ([`fetch::fetch_sms`], over the generic resumable
-//!    [`download::download`]) or install it from a local zip/file ([`fetch::install_from`]);
-//! 2. **parse** it ([`sms::read`]): one message per line ([`ParseMode::Lines`], 5574 rows) or as
+//! 1. **fetch** the SMS Spam Collection (`fetch_sms`, over the generic resumable `download`)
+//!    or install it from a local zip/file (`install_sms_from`); both need the `download`
+//!    feature (on by default, the only part of the crate that needs an HTTP client);
+//! 2. **parse** it ([`read_sms`]): one message per line ([`ParseMode::Lines`], 5574 rows) or as
 //!    the chapter's pandas `read_csv` sees it ([`ParseMode::PandasCompatible`], 5572 rows, the
-//!    default, see [`sms`] for why); or read any labelled CSV/TSV ([`table::read_labelled`]);
+//!    default, see [`ParseMode`] for why); or read any labelled CSV/TSV ([`read_labelled`]);
 //! 3. **balance** the classes and **split** 70/10/20 with seed 123 ([`balance`], [`split()`]),
-//!    drawing from a port of numpy's legacy `RandomState` ([`numpy_rng`]) so the rows and their
+//!    drawing from a port of numpy's legacy `RandomState` ([`RandomState`]) so the rows and their
 //!    order are pandas' own;
 //! 4. **write** `train.csv`, `validation.csv`, `test.csv` byte-identical to pandas' `to_csv`
 //!    ([`write_splits`]);
@@ -18,10 +19,11 @@
 //! 6. cut deterministic **batches** of 8 ([`batch_indices`], [`EncodedSplit::batch`]).
 //!
 //! [`prepare()`] does steps 2 to 5 in one call. Data are plain Rust (`Vec<u32>` ids, `usize`
-//! labels); the training crate turns them into tensors.
+//! labels); the training crate turns them into tensors. [`write_atomic`] and its siblings are
+//! the workspace's one way to replace a file atomically.
 //!
 //! ```
-//! use spam_data::{balance, split, encode_splits, sms, Padding, ParseMode, Tokenizer, PAD_TOKEN_ID};
+//! use spam_data::{balance, split, encode_splits, parse_sms, Padding, ParseMode, Tokenizer, PAD_TOKEN_ID};
 //!
 //! let mut tsv = String::new();
 //! for i in 0..20 {
@@ -30,7 +32,7 @@
 //!         tsv += &format!("spam\tWIN £{i}00 now! Txt \"WIN\" to 80082\n");
 //!     }
 //! }
-//! let ds = sms::parse("inline.tsv".as_ref(), tsv.as_bytes(), ParseMode::Lines)?;
+//! let ds = parse_sms("inline.tsv".as_ref(), tsv.as_bytes(), ParseMode::Lines)?;
 //! assert_eq!(ds.class_counts(), [20, 10]);
 //!
 //! let balanced = balance(&ds, 123)?; // 10 ham sampled like pandas, then the 10 spam
@@ -45,28 +47,62 @@
 //! # Ok::<(), spam_data::DataError>(())
 //! ```
 
-pub mod batch;
-pub mod dataset;
-pub mod download;
-pub mod error;
-pub mod fetch;
-pub mod files;
-pub mod numpy_rng;
-pub mod pad;
-pub mod prepare;
-pub mod sms;
-pub mod split;
-pub mod table;
-pub mod tokenize;
-pub mod unzip;
+#![warn(missing_docs)]
 
-pub use batch::{Batch, BatchOptions, DEFAULT_BATCH_SIZE, batch_indices, epoch_seed};
-pub use dataset::Dataset;
+mod atomic;
+mod batch;
+mod checksum;
+mod dataset;
+mod delimiter;
+#[cfg(feature = "download")]
+mod download;
+mod error;
+#[cfg(feature = "download")]
+mod fetch;
+mod files;
+mod numpy_rng;
+mod pad;
+mod prepare;
+mod sms;
+mod split;
+mod table;
+mod tokenize;
+mod unzip;
+
+// The public API, by pipeline step. Modules stay private so that moving code between them
+// never breaks a user; everything a user needs is named here.
+
+// Errors.
 pub use error::{DataError, Result};
-pub use files::{SPLIT_FILES, read_split_csv, split_csv, write_splits};
-pub use pad::{EncodedSplit, EncodedSplits, GPT2_CONTEXT, PAD_TOKEN_ID, Padding, encode_splits};
-pub use prepare::{PrepareOptions, Prepared, SourceFormat, prepare};
-pub use sms::ParseMode;
+
+// Getting the SMS Spam Collection (feature `download`, on by default).
+#[cfg(feature = "download")]
+pub use download::{
+    DownloadOptions, DownloadProgress, Downloaded, download, partial_download_path,
+};
+#[cfg(feature = "download")]
+pub use fetch::{SMS_URLS, SMS_ZIP, SmsFetchOptions, fetch_sms, install_sms_from};
+
+// Integrity and archives.
+pub use checksum::{check_sha256, sha256_file, sha256_hex};
+pub use unzip::{MAX_ZIP_MEMBER_BYTES, extract_zip_member, is_zip, read_zip_member};
+
+// Reading sources.
+pub use dataset::Dataset;
+pub use delimiter::{Delimiter, delimiter_for};
+pub use prepare::{PrepareOptions, Prepared, SourceFormat, SourceKind, prepare, read_source};
+pub use sms::{ParseMode, SMS_LABELS, SMS_MEMBER, SMS_SHA256, parse_sms, read_sms};
+pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts};
+
+// Balancing and splitting.
+pub use numpy_rng::RandomState;
 pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
-pub use table::{Column, TableOptions, read_labelled, read_texts};
-pub use tokenize::Tokenizer;
+
+// Writing files.
+pub use atomic::{parent_dir, write_atomic, write_atomic_via_path, write_atomic_with};
+pub use files::{SPLIT_FILES, read_split_csv, split_csv, write_splits};
+
+// Tokens, padding and batches.
+pub use batch::{Batch, BatchOptions, DEFAULT_BATCH_SIZE, batch_indices, epoch_seed};
+pub use pad::{EncodedSplit, EncodedSplits, GPT2_CONTEXT, PAD_TOKEN_ID, Padding, encode_splits};
+pub use tokenize::{GPT2_VOCAB_SIZE, Tokenizer};

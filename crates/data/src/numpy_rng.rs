@@ -1,16 +1,4 @@
-//! A port of numpy's legacy `np.random.RandomState`: the MT19937 generator with numpy's seeding,
-//! and the exact algorithms RandomState uses for `random_sample`, bounded `randint`, `shuffle`,
-//! `permutation` and `choice(n, k, replace=False)`.
-//!
-//! pandas' `DataFrame.sample(n, random_state=seed)` is `RandomState(seed).choice(len, n,
-//! replace=False)`, which is `permutation(len)[:n]`; `sample(frac=1)` is a full permutation. With
-//! this port the chapter's balancing and splitting are reproduced row for row.
-//!
-//! ```
-//! use spam_data::numpy_rng::RandomState;
-//! // np.random.RandomState(123).permutation(10)
-//! assert_eq!(RandomState::new(123).permutation(10), [4, 0, 7, 5, 8, 3, 1, 6, 9, 2]);
-//! ```
+//! A port of numpy's legacy `np.random.RandomState` (see [`RandomState`]).
 
 const N: usize = 624;
 const M: usize = 397;
@@ -18,7 +6,21 @@ const MATRIX_A: u32 = 0x9908_b0df;
 const UPPER_MASK: u32 = 0x8000_0000;
 const LOWER_MASK: u32 = 0x7fff_ffff;
 
-/// numpy's legacy `RandomState` (MT19937). Not cryptographic; for reproducibility only.
+/// A port of numpy's legacy `np.random.RandomState`: the MT19937 generator with numpy's seeding,
+/// and the exact algorithms RandomState uses for `random_sample`, bounded `randint`, `shuffle`,
+/// `permutation` and `choice(n, k, replace=False)`.
+///
+/// pandas' `DataFrame.sample(n, random_state=seed)` is `RandomState(seed).choice(len, n,
+/// replace=False)`, which is `permutation(len)[:n]`; `sample(frac=1)` is a full permutation. With
+/// this port the chapter's balancing and splitting are reproduced row for row.
+///
+/// ```
+/// use spam_data::RandomState;
+/// // np.random.RandomState(123).permutation(10)
+/// assert_eq!(RandomState::new(123).permutation(10), [4, 0, 7, 5, 8, 3, 1, 6, 9, 2]);
+/// ```
+///
+/// Not cryptographic; for reproducibility only.
 #[derive(Clone)]
 pub struct RandomState {
     key: [u32; N],

@@ -29,6 +29,22 @@ pub enum Padding {
     Dynamic,
 }
 
+impl Padding {
+    /// The accepted forms, as `Display` writes them (for help texts; `N` is a number of tokens).
+    pub const FORMS: [&'static str; 4] = ["longest", "fixed:N", "dynamic", "none"];
+}
+
+impl std::fmt::Display for Padding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Padding::Longest => f.write_str("longest"),
+            Padding::Fixed(n) => write!(f, "fixed:{n}"),
+            Padding::None => f.write_str("none"),
+            Padding::Dynamic => f.write_str("dynamic"),
+        }
+    }
+}
+
 impl std::str::FromStr for Padding {
     type Err = DataError;
     /// `longest`, `none`, `dynamic`, `fixed:N`, `fixed=N`, `fixed N` or just `N`.

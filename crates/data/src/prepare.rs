@@ -7,7 +7,7 @@ use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::files::write_splits;
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
-use crate::sms::{self, ParseMode};
+use crate::sms::{ParseMode, SMS_MEMBER, parse_sms};
 use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
 use crate::table::{TableOptions, parse_labelled};
 use crate::tokenize::Tokenizer;
@@ -20,6 +20,57 @@ pub enum SourceFormat {
     Sms(ParseMode),
     /// Any labelled CSV/TSV.
     Table(TableOptions),
+}
+
+impl SourceFormat {
+    /// Which kind of source this is.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceFormat::Sms(_) => SourceKind::Sms,
+            SourceFormat::Table(_) => SourceKind::Table,
+        }
+    }
+}
+
+/// The kind of a source file, as a setting (`sms` or `table`): [`SourceFormat`] without its
+/// parse mode or table options, which are settings of their own. `Display` writes what
+/// `FromStr` reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SourceKind {
+    /// The SMS Spam Collection (or its UCI zip).
+    #[default]
+    Sms,
+    /// Any labelled CSV/TSV.
+    Table,
+}
+
+impl SourceKind {
+    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
+    /// `csv` and `tsv` for `table`.
+    pub const NAMES: [&'static str; 2] = ["sms", "table"];
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = DataError;
+    /// `sms`, or `table` (also `csv`, `tsv`); exact spelling, as run configs have always used.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sms" => Ok(SourceKind::Sms),
+            "table" | "csv" | "tsv" => Ok(SourceKind::Table),
+            _ => Err(DataError::InvalidOption(format!(
+                "unknown data format {s:?}: use `sms` or `table`"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Sms => "sms",
+            SourceKind::Table => "table",
+        })
+    }
 }
 
 /// Options of [`prepare`]. [`PrepareOptions::sms`] gives the chapter's settings.
@@ -162,11 +213,11 @@ pub fn read_source(path: &Path, format: &SourceFormat) -> Result<Dataset> {
     match format {
         SourceFormat::Sms(mode) => {
             if crate::unzip::is_zip(&bytes) {
-                let member = crate::unzip::read_member(path, &bytes, crate::fetch::SMS_MEMBER)?;
-                let inner = path.join(crate::fetch::SMS_MEMBER);
-                sms::parse(&inner, &member, *mode)
+                let member = crate::unzip::read_zip_member(path, &bytes, SMS_MEMBER)?;
+                let inner = path.join(SMS_MEMBER);
+                parse_sms(&inner, &member, *mode)
             } else {
-                sms::parse(path, &bytes, *mode)
+                parse_sms(path, &bytes, *mode)
             }
         }
         SourceFormat::Table(t) => parse_labelled(path, &bytes, t),

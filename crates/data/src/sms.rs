@@ -1,41 +1,46 @@
 //! Reading the SMS Spam Collection (`ham<TAB>message` / `spam<TAB>message`, one per line).
-//!
-//! Two parse modes:
-//!
-//! * [`ParseMode::Lines`]: one message per physical line, split at the first TAB, the message
-//!   kept verbatim (quotes included). This is the format's real meaning: 5574 rows on the real
-//!   file (4827 ham, 747 spam).
-//! * [`ParseMode::PandasCompatible`] (the default): what the chapter's
-//!   `pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])` sees. pandas applies CSV
-//!   quoting to the tab-separated file: a `"` at the start of a field opens a quoted field (the
-//!   quotes are removed, `""` inside is one quote), and a quote that never closes on its line
-//!   swallows the following lines. On the real file that gives 5572 rows (4825 ham, 747 spam) and
-//!   strips the quotes of 54 messages.
-//!
-//! The default is `PandasCompatible` because the crate's promise is to reproduce the chapter: its
-//! balanced sample and its train/validation/test files depend on the exact rows pandas sees, and
-//! only this mode writes CSVs byte-identical to the chapter's (so accuracies are comparable with
-//! the book). Use `Lines` for a faithful reading of the data (two more ham messages, quotes kept).
-//!
-//! In `PandasCompatible` mode a message equal to one of pandas' default NA strings (`NA`, `None`,
-//! `null`, ...) becomes empty, as the chapter's `to_csv` writes it. Not reproduced: pandas' column
-//! type inference (a file whose every message is a number would be written back as numbers), and
-//! pandas' acceptance of malformed lines (it reads a line without a TAB as a NaN message; here it
-//! is an error).
-//!
-//! Both modes accept a UTF-8 BOM and CRLF line endings, skip blank lines, and reject a line
-//! without a TAB, a label other than `ham`/`spam`, invalid UTF-8, an empty file and a file with a
-//! single class, naming the file and line.
 
 use std::path::Path;
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 
-/// Class names of the SMS collection, in class-index order (`ham` = 0, `spam` = 1).
-pub const LABELS: [&str; 2] = ["ham", "spam"];
+/// The data file of the SMS Spam Collection (also its name inside the UCI zip).
+pub const SMS_MEMBER: &str = "SMSSpamCollection";
+/// sha256 of the real `SMSSpamCollection` (5574 lines, 477,907 bytes).
+pub const SMS_SHA256: &str = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d";
 
-/// How to split the file into messages. See the [module docs](self).
+/// Class names of the SMS collection, in class-index order (`ham` = 0, `spam` = 1).
+pub const SMS_LABELS: [&str; 2] = ["ham", "spam"];
+
+/// How to split the SMS file into messages.
+///
+/// Two parse modes:
+///
+/// * [`ParseMode::Lines`]: one message per physical line, split at the first TAB, the message
+///   kept verbatim (quotes included). This is the format's real meaning: 5574 rows on the real
+///   file (4827 ham, 747 spam).
+/// * [`ParseMode::PandasCompatible`] (the default): what the chapter's
+///   `pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])` sees. pandas applies CSV
+///   quoting to the tab-separated file: a `"` at the start of a field opens a quoted field (the
+///   quotes are removed, `""` inside is one quote), and a quote that never closes on its line
+///   swallows the following lines. On the real file that gives 5572 rows (4825 ham, 747 spam) and
+///   strips the quotes of 54 messages.
+///
+/// The default is `PandasCompatible` because the crate's promise is to reproduce the chapter: its
+/// balanced sample and its train/validation/test files depend on the exact rows pandas sees, and
+/// only this mode writes CSVs byte-identical to the chapter's (so accuracies are comparable with
+/// the book). Use `Lines` for a faithful reading of the data (two more ham messages, quotes kept).
+///
+/// In `PandasCompatible` mode a message equal to one of pandas' default NA strings (`NA`, `None`,
+/// `null`, ...) becomes empty, as the chapter's `to_csv` writes it. Not reproduced: pandas' column
+/// type inference (a file whose every message is a number would be written back as numbers), and
+/// pandas' acceptance of malformed lines (it reads a line without a TAB as a NaN message; here it
+/// is an error).
+///
+/// Both modes accept a UTF-8 BOM and CRLF line endings, skip blank lines, and reject a line
+/// without a TAB, a label other than `ham`/`spam`, invalid UTF-8, an empty file and a file with a
+/// single class, naming the file and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum ParseMode {
     /// One message per line (5574 rows on the real file).
@@ -45,8 +50,15 @@ pub enum ParseMode {
     PandasCompatible,
 }
 
+impl ParseMode {
+    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
+    /// `line`, `pandas-compatible`, `reference` and `chapter`, in any case.
+    pub const NAMES: [&'static str; 2] = ["lines", "pandas"];
+}
+
 impl std::str::FromStr for ParseMode {
     type Err = DataError;
+    /// A name of [`ParseMode::NAMES`] or an alias, in any case.
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "lines" | "line" => Ok(ParseMode::Lines),
@@ -60,15 +72,24 @@ impl std::str::FromStr for ParseMode {
     }
 }
 
+impl std::fmt::Display for ParseMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ParseMode::Lines => "lines",
+            ParseMode::PandasCompatible => "pandas",
+        })
+    }
+}
+
 /// Reads the SMS Spam Collection at `path` (labels `ham` = 0, `spam` = 1).
-pub fn read(path: impl AsRef<Path>, mode: ParseMode) -> Result<Dataset> {
+pub fn read_sms(path: impl AsRef<Path>, mode: ParseMode) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
-    parse(path, &bytes, mode)
+    parse_sms(path, &bytes, mode)
 }
 
 /// Parses the bytes of an SMS collection file; `path` is only used in error messages.
-pub fn parse(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> {
+pub fn parse_sms(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> {
     let text = decode_utf8(path, bytes)?;
     let records = match mode {
         ParseMode::Lines => split_lines(path, text)?,
@@ -77,10 +98,10 @@ pub fn parse(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> {
     let mut ds = Dataset {
         texts: Vec::with_capacity(records.len()),
         labels: Vec::with_capacity(records.len()),
-        label_names: LABELS.iter().map(|s| s.to_string()).collect(),
+        label_names: SMS_LABELS.iter().map(|s| s.to_string()).collect(),
     };
     for (line, label, message) in records {
-        let Some(class) = LABELS.iter().position(|l| *l == label) else {
+        let Some(class) = SMS_LABELS.iter().position(|l| *l == label) else {
             return Err(DataError::UnknownLabel {
                 path: path.to_path_buf(),
                 line,
@@ -337,7 +358,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str, mode: ParseMode) -> Result<Dataset> {
-        parse(Path::new("x.tsv"), s.as_bytes(), mode)
+        parse_sms(Path::new("x.tsv"), s.as_bytes(), mode)
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! train_end = int(len(df) * 0.7); validation_end = train_end + int(len(df) * 0.1)
 //! ```
 //!
-//! `sample` draws from numpy's legacy `RandomState`, ported in [`crate::numpy_rng`], so the rows
+//! `sample` draws from numpy's legacy `RandomState`, ported in [`RandomState`], so the rows
 //! come out in the same order as pandas'.
 
 use crate::dataset::Dataset;

@@ -1,15 +1,9 @@
 //! Any labelled CSV/TSV: text and label columns chosen by name or index, any number of classes.
-//!
-//! ```no_run
-//! use spam_data::table::{read_labelled, TableOptions};
-//! // The chapter's IMDb bonus: train.csv with columns `text,label` (0/1), 50k reviews in all.
-//! let ds = read_labelled("imdb/train.csv", &TableOptions::csv("text", "label")).unwrap();
-//! assert_eq!(ds.label_names, ["0", "1"]);
-//! ```
 
 use std::path::Path;
 
 use crate::dataset::Dataset;
+use crate::delimiter::delimiter_for;
 use crate::error::{DataError, Result};
 
 /// A column, by header name or 0-based index.
@@ -91,6 +85,19 @@ impl TableOptions {
         }
     }
 
+    /// A table with a header whose delimiter follows the file name ([`delimiter_for`]: TAB for
+    /// `.tsv`/`.txt`, comma otherwise).
+    pub fn for_file(
+        path: &Path,
+        text_column: impl Into<Column>,
+        label_column: impl Into<Column>,
+    ) -> Self {
+        TableOptions {
+            delimiter: delimiter_for(path),
+            ..Self::csv(text_column, label_column)
+        }
+    }
+
     /// Sets whether there is a header row.
     pub fn with_header(mut self, has_header: bool) -> Self {
         self.has_header = has_header;
@@ -107,6 +114,14 @@ impl TableOptions {
 /// Reads a labelled CSV/TSV. Accepts a UTF-8 BOM and CRLF endings; rejects a missing file, no
 /// data rows, a record with a different number of fields, invalid UTF-8, an unknown label (with
 /// `label_names`) and a single class, naming the file and line.
+///
+/// ```no_run
+/// use spam_data::{read_labelled, TableOptions};
+/// // The chapter's IMDb bonus: train.csv with columns `text,label` (0/1), 50k reviews in all.
+/// let ds = read_labelled("imdb/train.csv", &TableOptions::csv("text", "label"))?;
+/// assert_eq!(ds.label_names, ["0", "1"]);
+/// # Ok::<(), spam_data::DataError>(())
+/// ```
 pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
@@ -123,6 +138,37 @@ pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<Str
         ..opts.clone()
     };
     Ok(read_rows(path, &bytes, &opts)?.0)
+}
+
+/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
+pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
+    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
+
+    let label_names = match &opts.label_names {
+        Some(names) => names.clone(),
+        None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
+    };
+    let mut labels = Vec::with_capacity(raw_labels.len());
+    for (line, label) in &raw_labels {
+        match label_names.iter().position(|n| n == label) {
+            Some(class) => labels.push(class),
+            None => {
+                return Err(DataError::UnknownLabel {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    label: label.clone(),
+                    expected: label_names,
+                });
+            }
+        }
+    }
+    let ds = Dataset {
+        texts,
+        labels,
+        label_names,
+    };
+    crate::sms::check_classes(path, &ds)?;
+    Ok(ds)
 }
 
 /// Texts, and raw labels with their line numbers.
@@ -214,37 +260,6 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     }
 
     Ok((texts, raw_labels))
-}
-
-/// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
-pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
-    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
-
-    let label_names = match &opts.label_names {
-        Some(names) => names.clone(),
-        None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
-    };
-    let mut labels = Vec::with_capacity(raw_labels.len());
-    for (line, label) in &raw_labels {
-        match label_names.iter().position(|n| n == label) {
-            Some(class) => labels.push(class),
-            None => {
-                return Err(DataError::UnknownLabel {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    label: label.clone(),
-                    expected: label_names,
-                });
-            }
-        }
-    }
-    let ds = Dataset {
-        texts,
-        labels,
-        label_names,
-    };
-    crate::sms::check_classes(path, &ds)?;
-    Ok(ds)
 }
 
 fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::error::{DataError, Result};
 
 /// Largest member this module will extract (guards against zip bombs).
-pub const MAX_MEMBER_BYTES: u64 = 1 << 30;
+pub const MAX_ZIP_MEMBER_BYTES: u64 = 1 << 30;
 
 /// Whether `bytes` start like a zip archive.
 pub fn is_zip(bytes: &[u8]) -> bool {
@@ -17,7 +17,7 @@ pub fn is_zip(bytes: &[u8]) -> bool {
 
 /// Reads the member named `member` (exactly, or as the last component of its path) from the zip
 /// archive `bytes`; `path` names the archive in errors.
-pub fn read_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8>> {
+pub fn read_zip_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8>> {
     let zip_err = |e: &dyn std::fmt::Display| DataError::Zip {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -51,15 +51,15 @@ pub fn read_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8>> {
         });
     };
     let entry = archive.by_index(index).map_err(|e| zip_err(&e))?;
-    if entry.size() > MAX_MEMBER_BYTES {
+    if entry.size() > MAX_ZIP_MEMBER_BYTES {
         return Err(zip_err(&format!(
-            "member {member:?} is {} bytes, more than the {MAX_MEMBER_BYTES} allowed",
+            "member {member:?} is {} bytes, more than the {MAX_ZIP_MEMBER_BYTES} allowed",
             entry.size()
         )));
     }
     let mut out = Vec::with_capacity(entry.size() as usize);
     entry
-        .take(MAX_MEMBER_BYTES + 1)
+        .take(MAX_ZIP_MEMBER_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| zip_err(&e))?;
     Ok(out)
@@ -67,16 +67,16 @@ pub fn read_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8>> {
 
 /// Extracts `member` from the zip file `zip_path` to `dest` atomically, after checking its sha256
 /// (lowercase hex) if given. Nothing is written when any check fails.
-pub fn extract_member(
+pub fn extract_zip_member(
     zip_path: &Path,
     member: &str,
     dest: &Path,
     sha256: Option<&str>,
 ) -> Result<()> {
     let bytes = std::fs::read(zip_path).map_err(|e| DataError::io(zip_path, "open", e))?;
-    let data = read_member(zip_path, &bytes, member)?;
+    let data = read_zip_member(zip_path, &bytes, member)?;
     if let Some(expected) = sha256 {
-        crate::download::check_sha256(&zip_path.join(member), &data, expected)?;
+        crate::checksum::check_sha256(&zip_path.join(member), &data, expected)?;
     }
-    crate::files::write_atomic(dest, &data)
+    crate::atomic::write_atomic(dest, &data)
 }

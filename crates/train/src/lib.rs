@@ -59,7 +59,6 @@ mod schedule;
 mod trainer;
 
 pub use batch::{Examples, PadTo, shuffled_batches};
-pub use checkpoint::Position;
 pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
 pub use data::{Split, TrainData};
 pub use engine::{Batch, Runner, RunnerOptions, loss_of};
@@ -73,11 +72,10 @@ pub use experiments::{
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
-pub use predict::{PREDICT_BATCH, Prediction, Predictor, model_dir};
+pub use predict::{Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
 pub use run_config::{DataConfig, DataFormat, ModelSettings, RunConfig, WeightsSource};
-pub use run_dir::write_json;
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};

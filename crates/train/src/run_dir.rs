@@ -34,7 +34,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    Ok(spam_data::files::write_atomic(path, bytes)?)
+    Ok(spam_data::write_atomic(path, bytes)?)
 }
 
 /// Draws `loss.png` and `accuracy.png` from a report, like the chapter's two figures.

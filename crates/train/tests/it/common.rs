@@ -53,14 +53,5 @@ pub fn tiny_model(position: TokenPosition, trainable: Trainable) -> Classifier {
 
 /// The real SMS Spam Collection beside the clone (override with SPAM_SHARED_DIR).
 pub fn sms_collection() -> PathBuf {
-    let shared = std::env::var_os("SPAM_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let path = shared.join("datasets/sms_spam_collection/SMSSpamCollection");
-    assert!(
-        path.is_file(),
-        "{} not found: set SPAM_SHARED_DIR to the shared folder",
-        path.display()
-    );
-    path
+    spam_test_support::sms_collection()
 }

@@ -2,15 +2,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
 use spam_data::{
     BatchOptions, PAD_TOKEN_ID, Padding, ParseMode, Tokenizer, balance, batch_indices,
-    encode_splits, epoch_seed, sms, split,
+    encode_splits, epoch_seed, read_sms, split,
 };
 
 fn splits() -> spam_data::Splits {
-    let ds = sms::read(common::real_sms(), ParseMode::PandasCompatible).unwrap();
+    let ds = read_sms(common::real_sms(), ParseMode::PandasCompatible).unwrap();
     split(&balance(&ds, 123).unwrap(), (0.7, 0.1), 123).unwrap()
 }
 

@@ -2,9 +2,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
-use spam_data::numpy_rng::RandomState;
+use spam_data::RandomState;
 
 fn fixture() -> serde_json::Value {
     let text = std::fs::read_to_string(common::fixtures().join("numpy_random_state.json")).unwrap();

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use spam_data::table::{Column, TableOptions, read_labelled};
+use spam_data::{Column, TableOptions, read_labelled};
 use spam_data::{DataError, Padding, PrepareOptions, prepare};
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {

@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
-use spam_data::{ParseMode, Tokenizer, sms};
+use spam_data::{ParseMode, Tokenizer, read_sms};
 
 fn ids_hash(ids: &[u32]) -> String {
     let text: Vec<String> = ids.iter().map(u32::to_string).collect();
@@ -26,7 +26,7 @@ fn every_real_message_matches_tiktoken() {
         })
         .collect();
 
-    let ds = sms::read(common::real_sms(), ParseMode::Lines).unwrap();
+    let ds = read_sms(common::real_sms(), ParseMode::Lines).unwrap();
     assert_eq!(ds.len(), 5574);
     assert_eq!(expected.len(), 5574);
     let tok = Tokenizer::gpt2();

@@ -6,13 +6,10 @@ use std::io::{Cursor, Write};
 use std::path::Path;
 use std::time::Duration;
 
-#[path = "common/http_server.rs"]
-mod http_server;
-
-use http_server::{Route, Server};
 use spam_data::DataError;
-use spam_data::download::{DownloadOptions, download, partial_path, sha256_hex};
-use spam_data::fetch::{SmsFetchOptions, fetch_sms, install_from};
+use spam_data::{DownloadOptions, download, partial_download_path as partial_path, sha256_hex};
+use spam_data::{SmsFetchOptions, fetch_sms, install_sms_from as install_from};
+use spam_test_support::http_server::{Route, Server};
 
 fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()

@@ -1,8 +1,8 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for download tests: serves fixed routes, honours
 //! `Range`, and can drop a connection midway, fail, or hang. Shared by spam-data's tests and
-//! the xtask's (included with `#[path]`), so both test against the same server.
+//! the xtask's, so both test against the same server.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(clippy::unwrap_used)] // test support: a panic is the failure report
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What the server answers.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum Route {
     /// The body, honouring `Range`.
     File(Vec<u8>),
@@ -28,12 +28,17 @@ pub enum Route {
 /// (path, Range header) of every request, in order.
 pub type RequestLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
+/// A running server; it lives (on its own threads) until the test process ends.
+#[derive(Debug)]
 pub struct Server {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base: String,
+    /// Every request received so far.
     pub log: RequestLog,
 }
 
 impl Server {
+    /// Binds a free port on 127.0.0.1 and serves `routes` (path → answer; others get 404).
     pub fn start(routes: Vec<(&str, Route)>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -56,10 +61,12 @@ impl Server {
         Server { base, log }
     }
 
+    /// The full URL of `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// The `Range` header of every request for `path`, in order (`None`: no `Range`).
     pub fn hits(&self, path: &str) -> Vec<Option<String>> {
         self.log
             .lock()

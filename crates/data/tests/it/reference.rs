@@ -3,24 +3,24 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-mod common;
+use crate::common;
 
 use spam_data::{
     Padding, ParseMode, PrepareOptions, SPLIT_FILES, Tokenizer, balance, encode_splits, prepare,
-    read_split_csv, sms, split, split_csv,
+    read_sms, read_split_csv, split, split_csv,
 };
 
 #[test]
 fn real_file_row_counts_in_both_modes() {
     let path = common::real_sms();
     let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(common::sha256(&bytes), spam_data::fetch::SMS_SHA256);
+    assert_eq!(common::sha256(&bytes), spam_data::SMS_SHA256);
 
-    let lines = sms::read(&path, ParseMode::Lines).unwrap();
+    let lines = read_sms(&path, ParseMode::Lines).unwrap();
     assert_eq!(lines.len(), 5574);
     assert_eq!(lines.class_counts(), [4827, 747]);
 
-    let pandas = sms::read(&path, ParseMode::PandasCompatible).unwrap();
+    let pandas = read_sms(&path, ParseMode::PandasCompatible).unwrap();
     assert_eq!(pandas.len(), 5572);
     assert_eq!(pandas.class_counts(), [4825, 747]);
     assert_eq!(ParseMode::default(), ParseMode::PandasCompatible);
@@ -98,7 +98,7 @@ fn prepare_writes_the_chapters_csvs_byte_for_byte() {
 
 #[test]
 fn csvs_round_trip_through_read_split_csv() {
-    let ds = sms::read(common::real_sms(), ParseMode::PandasCompatible).unwrap();
+    let ds = read_sms(common::real_sms(), ParseMode::PandasCompatible).unwrap();
     let splits = split(&balance(&ds, 123).unwrap(), (0.7, 0.1), 123).unwrap();
     let dir = tempfile::tempdir().unwrap();
     spam_data::write_splits(dir.path(), &splits).unwrap();
@@ -110,7 +110,7 @@ fn csvs_round_trip_through_read_split_csv() {
 
 #[test]
 fn lines_mode_pipeline_on_the_real_file() {
-    let ds = sms::read(common::real_sms(), ParseMode::Lines).unwrap();
+    let ds = read_sms(common::real_sms(), ParseMode::Lines).unwrap();
     let b = balance(&ds, 123).unwrap();
     assert_eq!(b.class_counts(), [747, 747]);
     let s = split(&b, (0.7, 0.1), 123).unwrap();
@@ -127,7 +127,7 @@ fn synthetic_quirks_match_the_csvs_pandas_wrote() {
     let dir = common::fixtures().join("pandas_quirks");
     let reference = common::reference();
     let q = &reference["quirks"];
-    let ds = sms::read(dir.join("input.tsv"), ParseMode::PandasCompatible).unwrap();
+    let ds = read_sms(dir.join("input.tsv"), ParseMode::PandasCompatible).unwrap();
     assert_eq!(ds.len() as u64, q["rows"].as_u64().unwrap());
     let texts: Vec<&str> = q["texts"]
         .as_array()
@@ -145,7 +145,7 @@ fn synthetic_quirks_match_the_csvs_pandas_wrote() {
         assert_eq!(ours, theirs, "{file}");
     }
     assert_eq!(
-        sms::read(dir.join("input.tsv"), ParseMode::Lines)
+        read_sms(dir.join("input.tsv"), ParseMode::Lines)
             .unwrap()
             .len() as u64,
         q["lines"].as_u64().unwrap()

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use spam_data::{DataError, ParseMode, PrepareOptions, prepare, sms};
+use spam_data::{DataError, ParseMode, PrepareOptions, prepare, read_sms};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -133,8 +133,8 @@ fn crlf_and_bom_are_accepted() {
     let a = write(dir.path(), "a.tsv", plain.as_bytes());
     let b = write(dir.path(), "b.tsv", crlf.as_bytes());
     for mode in [ParseMode::Lines, ParseMode::PandasCompatible] {
-        let x = sms::read(&a, mode).unwrap();
-        let y = sms::read(&b, mode).unwrap();
+        let x = read_sms(&a, mode).unwrap();
+        let y = read_sms(&b, mode).unwrap();
         assert_eq!(x, y, "{mode:?}");
         assert_eq!(x.len(), 32);
     }
@@ -151,10 +151,10 @@ fn unclosed_quote_in_pandas_mode() {
     s += "spam\t\"opened and never closed\nham\tmore\n";
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "q.tsv", s.as_bytes());
-    let err = sms::read(&p, ParseMode::PandasCompatible).unwrap_err();
+    let err = read_sms(&p, ParseMode::PandasCompatible).unwrap_err();
     assert!(err.to_string().contains("q.tsv:41"), "{err}");
     // Line mode keeps the quote as text.
-    assert_eq!(sms::read(&p, ParseMode::Lines).unwrap().len(), 42);
+    assert_eq!(read_sms(&p, ParseMode::Lines).unwrap().len(), 42);
 }
 
 #[test]

@@ -72,19 +72,19 @@ pub struct DataArgs {
     pub data: Option<PathBuf>,
     /// `sms` (label TAB text) or `table` (CSV/TSV with named columns).
     #[arg(long, value_name = "FORMAT")]
-    pub format: Option<spam_train::DataFormat>,
+    pub format: Option<spam_data::SourceKind>,
     /// SMS parsing: `pandas` (the chapter's exact split, default) or `lines`.
     #[arg(long, value_name = "MODE")]
-    pub parse_mode: Option<String>,
+    pub parse_mode: Option<spam_data::ParseMode>,
     /// Table: the text column (name or 0-based index).
     #[arg(long, value_name = "COLUMN")]
     pub text_column: Option<String>,
     /// Table: the label column (name or 0-based index).
     #[arg(long, value_name = "COLUMN")]
     pub label_column: Option<String>,
-    /// Table: `,`, `tab`, or `auto` (by file extension).
+    /// Table: `auto` (TAB for .tsv/.txt, comma otherwise), `tab`, or one character.
     #[arg(long, value_name = "CHAR")]
-    pub delimiter: Option<String>,
+    pub delimiter: Option<spam_data::Delimiter>,
     /// Table: the file has no header row.
     #[arg(long)]
     pub no_header: bool,
@@ -96,7 +96,7 @@ pub struct DataArgs {
     pub split_seed: Option<u32>,
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
     #[arg(long, value_name = "MODE")]
-    pub padding: Option<String>,
+    pub padding: Option<spam_data::Padding>,
 }
 
 impl DataArgs {
@@ -117,8 +117,8 @@ impl DataArgs {
         if let Some(f) = self.format {
             c.data.format = f;
         }
-        if let Some(m) = &self.parse_mode {
-            c.data.parse_mode = m.clone();
+        if let Some(m) = self.parse_mode {
+            c.data.parse_mode = m;
         }
         if let Some(t) = &self.text_column {
             c.data.text_column = t.clone();
@@ -126,8 +126,8 @@ impl DataArgs {
         if let Some(l) = &self.label_column {
             c.data.label_column = l.clone();
         }
-        if let Some(d) = &self.delimiter {
-            c.data.delimiter = d.clone();
+        if let Some(d) = self.delimiter {
+            c.data.delimiter = d;
         }
         if self.no_header {
             c.data.has_header = false;
@@ -138,8 +138,8 @@ impl DataArgs {
         if let Some(s) = self.split_seed {
             c.data.split_seed = s;
         }
-        if let Some(p) = &self.padding {
-            c.data.padding = p.clone();
+        if let Some(p) = self.padding {
+            c.data.padding = p;
         }
         Ok(c)
     }
@@ -337,9 +337,9 @@ pub struct EvalDataArgs {
     /// `auto` (split CSV for .csv, SMS otherwise), `sms`, or `table`.
     #[arg(long, default_value = "auto")]
     pub format: String,
-    /// SMS parsing mode.
+    /// SMS parsing: `pandas` (the chapter's) or `lines`.
     #[arg(long, default_value = "pandas")]
-    pub parse_mode: String,
+    pub parse_mode: spam_data::ParseMode,
     #[arg(long, default_value = "text")]
     pub text_column: String,
     #[arg(long, default_value = "label")]
@@ -348,35 +348,18 @@ pub struct EvalDataArgs {
 
 impl EvalDataArgs {
     pub fn read(&self) -> Result<spam_data::Dataset> {
-        let is_csv = self
-            .data
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let ds = match (self.format.as_str(), is_csv) {
-            ("auto", true) => spam_data::read_split_csv(&self.data)?,
-            ("auto", false) | ("sms", _) => {
-                let mode = self.parse_mode.parse::<spam_data::ParseMode>()?;
-                spam_data::read_sms(&self.data, mode)?
-            }
-            ("table", _) => {
-                let mut o = if is_csv {
-                    spam_data::TableOptions::csv(
-                        self.text_column.as_str(),
-                        self.label_column.as_str(),
-                    )
-                } else {
-                    spam_data::TableOptions::tsv(
-                        self.text_column.as_str(),
-                        self.label_column.as_str(),
-                    )
-                };
-                o.text_column = spam_data::Column::name_or_index(&self.text_column);
-                o.label_column = spam_data::Column::name_or_index(&self.label_column);
-                spam_data::read_labelled(&self.data, &o)?
-            }
-            (other, _) => bail!("unknown --format {other:?}: use auto, sms or table"),
+        let options = spam_data::ExamplesFile {
+            kind: match self.format.as_str() {
+                "auto" => None,
+                other => Some(other.parse().map_err(|_| {
+                    anyhow::anyhow!("unknown --format {other:?}: use auto, sms or table")
+                })?),
+            },
+            parse_mode: self.parse_mode,
+            text_column: spam_data::Column::name_or_index(&self.text_column),
+            label_column: spam_data::Column::name_or_index(&self.label_column),
         };
-        Ok(ds)
+        Ok(spam_data::read_examples(&self.data, &options)?)
     }
 }
 
@@ -423,17 +406,8 @@ pub struct ClassifyArgs {
 
 impl ClassifyArgs {
     pub fn table_options(&self, file: &Path) -> spam_data::TableOptions {
-        let tsv = file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("txt"));
         let col = spam_data::Column::name_or_index(&self.text_column);
-        let mut o = if tsv {
-            spam_data::TableOptions::tsv(col.clone(), col.clone())
-        } else {
-            spam_data::TableOptions::csv(col.clone(), col)
-        };
-        o.has_header = !self.no_header;
-        o
+        spam_data::TableOptions::for_file(file, col.clone(), col).with_header(!self.no_header)
     }
 }
 

@@ -231,7 +231,7 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
         },
     )?;
     let table = spam_train::experiments_table(&results);
-    spam_data::files::write_atomic(a.out.join("table.md"), table.as_bytes())?;
+    spam_data::write_atomic(a.out.join("table.md"), table.as_bytes())?;
     print!("{table}");
     Ok(())
 }

@@ -60,10 +60,9 @@ impl Printer {
                 }
             ),
             Event::CacheStarted { examples } => {
-                let bar = ProgressBar::with_draw_target(Some(*examples), ProgressDrawTarget::stderr());
-                bar.set_style(style(
-                    "caching frozen blocks {pos}/{len} {wide_bar} {eta}",
-                ));
+                let bar =
+                    ProgressBar::with_draw_target(Some(*examples), ProgressDrawTarget::stderr());
+                bar.set_style(style("caching frozen blocks {pos}/{len} {wide_bar} {eta}"));
                 *lock(&self.cache) = Some(bar);
             }
             Event::CacheProgress { examples } => {

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::prepare::SourceKind;
+use crate::sms::{ParseMode, read_sms};
 use crate::split::Splits;
+use crate::table::{Column, TableOptions, read_labelled};
 
 /// File names written by [`write_splits`], in the order train, validation, test.
 pub const SPLIT_FILES: [&str; 3] = ["train.csv", "validation.csv", "test.csv"];
@@ -51,6 +54,52 @@ pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 
     }
     atomic::sync_dir(dir);
     Ok(targets)
+}
+
+/// How [`read_examples`] reads a labelled file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExamplesFile {
+    /// What the file is; `None` decides by its name: a split CSV (`Label,Text`, as
+    /// [`write_splits`] writes) for `.csv`, the SMS collection otherwise.
+    pub kind: Option<SourceKind>,
+    /// How an SMS collection is parsed.
+    pub parse_mode: ParseMode,
+    /// A table's text column.
+    pub text_column: Column,
+    /// A table's label column.
+    pub label_column: Column,
+}
+
+impl Default for ExamplesFile {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            parse_mode: ParseMode::default(),
+            text_column: Column::from("text"),
+            label_column: Column::from("label"),
+        }
+    }
+}
+
+/// Reads labelled examples from `path` as `options` says: a split CSV, the SMS collection,
+/// or a table whose delimiter comes from its name ([`delimiter_for`](crate::delimiter_for)).
+pub fn read_examples(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<Dataset> {
+    let path = path.as_ref();
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    match (options.kind, is_csv) {
+        (None, true) => read_split_csv(path),
+        (None, false) | (Some(SourceKind::Sms), _) => read_sms(path, options.parse_mode),
+        (Some(SourceKind::Table), _) => read_labelled(
+            path,
+            &TableOptions::for_file(
+                path,
+                options.text_column.clone(),
+                options.label_column.clone(),
+            ),
+        ),
+    }
 }
 
 /// Reads a CSV written by [`write_splits`] (or by the chapter's pandas code): header

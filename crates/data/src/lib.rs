@@ -100,7 +100,9 @@ pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
 
 // Writing files.
 pub use atomic::{parent_dir, write_atomic, write_atomic_via_path, write_atomic_with};
-pub use files::{SPLIT_FILES, read_split_csv, split_csv, write_splits};
+pub use files::{
+    ExamplesFile, SPLIT_FILES, read_examples, read_split_csv, split_csv, write_splits,
+};
 
 // Tokens, padding and batches.
 pub use batch::{Batch, BatchOptions, DEFAULT_BATCH_SIZE, batch_indices, epoch_seed};

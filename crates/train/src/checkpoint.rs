@@ -48,7 +48,7 @@ pub fn save(
     position: &Position,
     report: &Report,
 ) -> Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
+    let parent = spam_data::parent_dir(dir);
     fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     let staging = sibling(dir, "new");
     if staging.exists() {

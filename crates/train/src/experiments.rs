@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::error::{Result, bail};
 use serde::Serialize;
+use spam_data::Padding;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
 use crate::events::Events;
@@ -28,8 +29,8 @@ pub struct Row {
     pub token_position: TokenPosition,
     /// Which parameters learn.
     pub trainable: Trainable,
-    /// Padding as spam-data parses it (`longest`, `fixed:1024`, `none`).
-    pub padding: &'static str,
+    /// How rows are padded.
+    pub padding: Padding,
     /// Examples per batch.
     pub batch_size: usize,
     /// Batches per optimizer update.
@@ -51,7 +52,7 @@ const fn row(number: usize, description: &'static str, published: (f64, f64, f64
         pretrained: true,
         token_position: TokenPosition::Last,
         trainable: Trainable::LastBlock,
-        padding: "longest",
+        padding: Padding::Longest,
         batch_size: 8,
         grad_accum_steps: 1,
         causal_mask: true,
@@ -127,16 +128,16 @@ pub fn rows() -> Vec<Row> {
             ..row(12, "1558M, LoRA r=16 alpha=8", (100.00, 98.66, 98.33, 5.79))
         },
         Row {
-            padding: "fixed:1024",
+            padding: Padding::Fixed(1024),
             ..row(13, "full context (1024)", (83.08, 87.92, 78.33, 2.46))
         },
         Row {
-            padding: "none",
+            padding: Padding::None,
             batch_size: 1,
             ..row(14, "no padding, batch 1", (100.00, 98.66, 98.00, 1.75))
         },
         Row {
-            padding: "none",
+            padding: Padding::None,
             batch_size: 1,
             grad_accum_steps: 8,
             ..row(
@@ -216,7 +217,7 @@ pub fn config_for(base: &RunConfig, row: &Row, weights_root: &Path) -> (RunConfi
     c.model.token_position = row.token_position;
     c.model.trainable = row.trainable;
     c.model.causal_mask = row.causal_mask;
-    c.data.padding = row.padding.to_string();
+    c.data.padding = row.padding;
     c.train.batch_size = row.batch_size;
     c.train.grad_accum_steps = row.grad_accum_steps;
     c.train.ignore_index = row.ignore_index;

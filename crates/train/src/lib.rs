@@ -74,8 +74,8 @@ pub use optim::{AdamW, AdamWConfig};
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
 pub use predict::{Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
+pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
-pub use run_config::{DataConfig, DataFormat, ModelSettings, RunConfig, WeightsSource};
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};

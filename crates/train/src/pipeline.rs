@@ -4,15 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-
 use spam_model::{Classifier, ClassifierConfig, Weights};
 
 use crate::batch::{Examples, PadTo};
-use crate::run_config::RunConfig;
 use crate::data::TrainData;
 use crate::error::{Context, Result, bail};
 use crate::events::{Event, Events};
 use crate::report::Report;
+use crate::run_config::RunConfig;
 use crate::run_dir::write_json;
 use crate::trainer::{RunOptions, train};
 
@@ -145,4 +144,3 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     }
     Ok(report)
 }
-

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{Context, Result, TrainError};
+use crate::error::{Result, TrainError};
 use plotters::prelude::*;
 
 /// One curve: (epochs seen, value) points.
@@ -24,16 +24,9 @@ pub fn line_chart(
     series: &[Series<'_>],
     examples_per_epoch: f64,
 ) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = spam_model::safetensors_io::temp_file_builder()
-        .prefix(".plot")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
-    draw(tmp.path(), title, y_label, series, examples_per_epoch)
-        .with_context(|| format!("could not draw {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("could not write {}", path.display()))?;
+    spam_data::write_atomic_via_path(path, |tmp| {
+        draw(tmp, title, y_label, series, examples_per_epoch)
+    })?;
     Ok(())
 }
 

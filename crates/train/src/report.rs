@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::PadTo;
 use crate::config::TrainConfig;
-use crate::metrics::SplitMetrics;
 use crate::data::TrainData;
+use crate::metrics::SplitMetrics;
 
 /// One periodic loss estimate (every `eval_freq` steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

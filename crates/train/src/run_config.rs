@@ -3,52 +3,17 @@
 //! key, not later in the run.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use spam_data::{Column, Padding, ParseMode, PrepareOptions, SourceFormat, TableOptions};
+use spam_data::{
+    Column, Delimiter, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind, TableOptions,
+};
 use spam_model::{Config, DeviceChoice, ModelSize, TokenPosition, Trainable, Weights};
 
 use crate::config::TrainConfig;
-use crate::error::{Result, TrainError, bail};
-
-/// What kind of file the examples come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DataFormat {
-    /// The SMS Spam Collection: `label TAB text` lines (or its UCI zip).
-    #[default]
-    Sms,
-    /// A labelled CSV/TSV with text and label columns.
-    Table,
-}
-
-impl DataFormat {
-    /// Accepted names, for help texts.
-    pub const NAMES: [&'static str; 2] = ["sms", "table"];
-}
-
-impl fmt::Display for DataFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Sms => "sms",
-            Self::Table => "table",
-        })
-    }
-}
-
-impl FromStr for DataFormat {
-    type Err = TrainError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sms" => Ok(Self::Sms),
-            "table" | "csv" | "tsv" => Ok(Self::Table),
-            other => Err(TrainError::Settings(format!(
-                "unknown data format {other:?}: use `sms` or `table`"
-            ))),
-        }
-    }
-}
+use crate::error::{Result, TrainError};
 
 /// Where the backbone's weights come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -100,15 +65,18 @@ pub struct DataConfig {
     pub source: PathBuf,
     /// `sms` or `table`.
     #[serde(with = "as_string")]
-    pub format: DataFormat,
+    pub format: SourceKind,
     /// SMS parsing: `pandas` (the chapter's split) or `lines`.
-    pub parse_mode: String,
+    #[serde(with = "as_string")]
+    pub parse_mode: ParseMode,
     /// Table: text and label columns (name, or 0-based index).
     pub text_column: String,
     /// Table: the label column (name, or 0-based index).
     pub label_column: String,
-    /// Table: field delimiter; `auto` picks TAB for `.tsv`/`.txt` files, comma otherwise.
-    pub delimiter: String,
+    /// Table: field delimiter, `tab` or one character; `auto` picks TAB for `.tsv`/`.txt`
+    /// files, comma otherwise.
+    #[serde(with = "as_string")]
+    pub delimiter: Delimiter,
     /// Table: the first row names the columns.
     pub has_header: bool,
     /// Undersample every class to the smallest (chapter: yes).
@@ -118,23 +86,24 @@ pub struct DataConfig {
     /// Train and validation fractions; test gets the rest (chapter: 0.7, 0.1).
     pub fractions: (f64, f64),
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
-    pub padding: String,
+    #[serde(with = "as_string")]
+    pub padding: Padding,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
             source: PathBuf::new(),
-            format: DataFormat::Sms,
-            parse_mode: "pandas".into(),
+            format: SourceKind::Sms,
+            parse_mode: ParseMode::PandasCompatible,
             text_column: "text".into(),
             label_column: "label".into(),
-            delimiter: "auto".into(),
+            delimiter: Delimiter::Auto,
             has_header: true,
             balance: true,
             split_seed: 123,
             fractions: (0.7, 0.1),
-            padding: "longest".into(),
+            padding: Padding::Longest,
         }
     }
 }
@@ -199,32 +168,16 @@ impl RunConfig {
     /// The data pipeline options this config describes.
     pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
         let d = &self.data;
-        let padding: Padding = d.padding.parse()?;
         let format = match d.format {
-            DataFormat::Sms => SourceFormat::Sms(d.parse_mode.parse::<ParseMode>()?),
-            DataFormat::Table => {
-                let delimiter = match d.delimiter.as_str() {
-                    "auto" => {
-                        let ext: &str = Path::new(&d.source).extension().and_then(|e| e.to_str()).unwrap_or("");
-                        if ext.eq_ignore_ascii_case("tsv") || ext.eq_ignore_ascii_case("txt") {
-                            b'\t'
-                        } else {
-                            b','
-                        }
-                    }
-                    "tab" | "\\t" | "\t" => b'\t',
-                    s if s.len() == 1 => s.as_bytes()[0],
-                    s => bail!("delimiter must be one character, `tab` or `auto`, got {s:?}"),
-                };
-                SourceFormat::Table(TableOptions {
-                    delimiter,
-                    has_header: d.has_header,
-                    quoting: true,
-                    text_column: Column::name_or_index(&d.text_column),
-                    label_column: Column::name_or_index(&d.label_column),
-                    label_names: None,
-                })
-            }
+            SourceKind::Sms => SourceFormat::Sms(d.parse_mode),
+            SourceKind::Table => SourceFormat::Table(TableOptions {
+                delimiter: d.delimiter.resolve(&d.source),
+                has_header: d.has_header,
+                quoting: true,
+                text_column: Column::name_or_index(&d.text_column),
+                label_column: Column::name_or_index(&d.label_column),
+                label_names: None,
+            }),
         };
         Ok(PrepareOptions {
             source: d.source.clone(),
@@ -233,7 +186,7 @@ impl RunConfig {
             seed: d.split_seed,
             fractions: d.fractions,
             out_dir,
-            padding,
+            padding: d.padding,
             max_context: self
                 .model
                 .architecture
@@ -243,7 +196,6 @@ impl RunConfig {
         })
     }
 }
-
 
 /// Serde through `Display`/`FromStr`: a typed field reads and writes as the string the
 /// CLI takes (`"fixed:120"`, `"cuda:0"`), and a bad one fails when the file is read.

@@ -11,33 +11,24 @@
 //!   checkpoint/       the latest checkpoint, for --resume
 //! ```
 
-use std::fs;
 use std::path::Path;
 
-use crate::error::{Context, Result};
 use serde::Serialize;
 
+use crate::error::Result;
+#[cfg(feature = "plot")]
 use crate::plot::{Series, line_chart};
+#[cfg(feature = "plot")]
 use crate::report::Report;
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` atomically (spam-data's temp file, fsync, rename), creating
-/// the folder first.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    Ok(spam_data::write_atomic(path, bytes)?)
+    Ok(spam_data::write_atomic(path, &bytes)?)
 }
 
 /// Draws `loss.png` and `accuracy.png` from a report, like the chapter's two figures.
+#[cfg(feature = "plot")]
 pub fn write_plots(dir: &Path, report: &Report, train_examples_per_epoch: usize) -> Result<()> {
     let steps_per_epoch =
         (train_examples_per_epoch / report.config.batch_size.max(1)).max(1) as f64;

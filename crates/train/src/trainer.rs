@@ -286,4 +286,3 @@ pub(crate) fn batches_for_epoch(
     let seed = spam_data::epoch_seed(config.seed, epoch as u64);
     shuffled_batches(data.train.len(), config.batch_size, seed, config.drop_last)
 }
-

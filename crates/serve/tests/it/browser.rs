@@ -4,15 +4,13 @@
 //! Needs Chromium at `/usr/bin/chromium` (or `$CHROMIUM`); without it the test fails,
 //! unless `SPAM_SKIP_BROWSER=1` is set.
 
-
-
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
 use crate::common::{TestServer, client};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 use spam_serve::ServeOptions;
 

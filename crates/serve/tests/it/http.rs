@@ -1,12 +1,10 @@
 //! HTTP tests against a real server on loopback with a tiny random model.
 
-
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
 use crate::common::{TestServer, client, tiny_predictor};
+use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use spam_serve::{ServeOptions, spawn_worker_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

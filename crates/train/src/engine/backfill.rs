@@ -108,18 +108,18 @@ pub(super) fn prefix_of(
 /// finished, computes the queued batches holding any of them here, and waits for the
 /// worker's current one if it holds some.
 pub(super) fn ensure_cached(
-slot: &Mutex<Option<Backfill>>,
-cache: &Cache,
-model: &Classifier,
-us: &[usize],
-(kind, io): (Kind, (PadTo, i64, Device)),
+    slot: &Mutex<Option<Backfill>>,
+    cache: &Cache,
+    model: &Classifier,
+    us: &[usize],
+    (kind, io): (Kind, (PadTo, i64, Device)),
 ) -> Result<()> {
-let mut guard = slot
-    .lock()
-    .map_err(|_| TrainError::msg("prefix cache lock poisoned"))?;
-let Some(fill) = guard.as_mut() else {
-    return Ok(());
-};
+    let mut guard = slot
+        .lock()
+        .map_err(|_| TrainError::msg("prefix cache lock poisoned"))?;
+    let Some(fill) = guard.as_mut() else {
+        return Ok(());
+    };
     while let Ok((chunk, hidden)) = fill.done.try_recv() {
         fill.take(cache, &chunk, &hidden, kind)?;
     }
@@ -152,4 +152,3 @@ let Some(fill) = guard.as_mut() else {
     }
     Ok(())
 }
-

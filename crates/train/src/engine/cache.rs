@@ -50,15 +50,15 @@ pub(super) struct Built {
 /// The training split's rows are computed here, on all cores; with more than one core,
 /// the rest come from a [`Backfill`] while the steps run.
 pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
-let BuildInputs {
-    model,
-    data,
-    device,
-    kind,
-    dir,
-    first_validation,
-    events,
-} = *inputs;
+    let BuildInputs {
+        model,
+        data,
+        device,
+        kind,
+        dir,
+        first_validation,
+        events,
+    } = *inputs;
     let splits = Split::ALL.map(|s| s.of(data));
     let distinct = Distinct::of(splits, data.pad);
     let workers = Workers::for_device(device);
@@ -93,8 +93,7 @@ let BuildInputs {
         .max()
         .unwrap_or(0)
         .clamp(train, distinct.len());
-    let mut first: Vec<usize> = distinct.rows[1]
-        [..first_validation.min(distinct.rows[1].len())]
+    let mut first: Vec<usize> = distinct.rows[1][..first_validation.min(distinct.rows[1].len())]
         .iter()
         .copied()
         .filter(|&u| u >= train)
@@ -195,7 +194,6 @@ let BuildInputs {
         backfill,
     })
 }
-
 
 /// Rows per cache batch when each CPU worker runs on one libtorch thread.
 const CPU_CACHE_BATCH: usize = 8;
@@ -332,7 +330,13 @@ impl Cache {
 
     /// Stores the frozen blocks' output `hidden` `[chunk.len(), cols, emb]` of the distinct
     /// inputs `chunk`, whose own lengths `inputs` gives.
-    pub(super) fn store(&self, chunk: &[usize], hidden: &Tensor, inputs: &Examples, kind: Kind) -> Result<()> {
+    pub(super) fn store(
+        &self,
+        chunk: &[usize],
+        hidden: &Tensor,
+        inputs: &Examples,
+        kind: Kind,
+    ) -> Result<()> {
         let len = |u: usize| inputs.ids[u].len().max(1) as i64;
         match self {
             Cache::Padded { hidden: all, .. } => {
@@ -418,4 +422,3 @@ fn stack_padded(rows: Vec<Tensor>, cols: i64) -> Tensor {
         .collect();
     Tensor::stack(&padded, 0).to_kind(Kind::Float)
 }
-

@@ -136,7 +136,11 @@ impl<'a> Runner<'a> {
     /// A runner on `model`'s device. Takes the cached path when `options.engine` allows it
     /// and it gives the plain path's math (then builds the cache before returning), and
     /// fails when `Engine::Cached` is asked for where it would not.
-    pub fn new(model: &'a Classifier, data: &'a TrainData, options: &RunnerOptions) -> Result<Self> {
+    pub fn new(
+        model: &'a Classifier,
+        data: &'a TrainData,
+        options: &RunnerOptions,
+    ) -> Result<Self> {
         let RunnerOptions {
             engine,
             batch_size,
@@ -257,7 +261,13 @@ impl<'a> Runner<'a> {
             Some(cache) => {
                 let us: Vec<usize> = indices.iter().map(|&i| cache.row(split, i)).collect();
                 let io = (self.data.pad, self.data.pad_id, self.device);
-                backfill::ensure_cached(&self.backfill, cache, self.model, &us, (self.cache_kind, io))?;
+                backfill::ensure_cached(
+                    &self.backfill,
+                    cache,
+                    self.model,
+                    &us,
+                    (self.cache_kind, io),
+                )?;
                 cache.input(split, indices, b.ids.size()[1], self.device)?
             }
         };

@@ -29,14 +29,14 @@ fn rows_change_only_what_the_table_says() {
 
     let (c, pretrained) = config_for(&base, &by_number(1), missing);
     assert!(!pretrained, "no weights on disk: random ones are used");
-    assert_eq!(c.model.weights, "random");
+    assert_eq!(c.model.weights.to_string(), "random");
     assert_eq!(c.model.trainable, Trainable::LastBlock);
-    assert_eq!(c.data.padding, "longest");
+    assert_eq!(c.data.padding.to_string(), "longest");
     assert_eq!(c.train, base.train);
 
     let (c, _) = config_for(&base, &by_number(15), missing);
     assert_eq!((c.train.batch_size, c.train.grad_accum_steps), (1, 8));
-    assert_eq!(c.data.padding, "none");
+    assert_eq!(c.data.padding.to_string(), "none");
 
     let (c, _) = config_for(&base, &by_number(16), missing);
     assert_eq!(c.model.token_position, TokenPosition::Flexible);
@@ -56,7 +56,7 @@ fn rows_change_only_what_the_table_says() {
     std::fs::create_dir_all(dir.path().join("124M")).expect("mkdir");
     let (c, pretrained) = config_for(&base, &by_number(1), dir.path());
     assert!(pretrained);
-    assert!(c.model.weights.ends_with("124M"));
+    assert!(c.model.weights.to_string().ends_with("124M"));
 }
 
 #[test]

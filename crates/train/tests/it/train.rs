@@ -37,8 +37,7 @@ fn step_losses_with(
 ) -> (Vec<f64>, String) {
     let model = tiny_model(position, Trainable::LastBlock);
     let data = tiny_data(pad);
-    let runner =
-        Runner::new(&model, &data, &cache_options(engine, cache)).expect("runner");
+    let runner = Runner::new(&model, &data, &cache_options(engine, cache)).expect("runner");
     let mut opt = AdamW::new(
         model.trainable_parameters(),
         AdamWConfig {
@@ -122,10 +121,12 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
     ] {
         let model = tiny_model(position, Trainable::LastBlock);
         let data = data_with_duplicates(pad);
-        let cached = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("cached");
+        let cached =
+            Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("cached");
         let how = cached.describe();
         assert!(how.contains("104 for 124 examples"), "{how}");
-        let plain = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Plain)).expect("plain");
+        let plain =
+            Runner::new(&model, &data, &RunnerOptions::engine(Engine::Plain)).expect("plain");
         for split in [Split::Train, Split::Validation, Split::Test] {
             assert_same_loss(&cached, &plain, split);
             assert_eq!(
@@ -510,7 +511,8 @@ fn held_gradients_match_grad_buffers() {
     let run = |held: bool| -> (Vec<tch::Tensor>, Vec<tch::Tensor>) {
         let model = tiny_model(TokenPosition::Flexible, Trainable::LastBlock);
         let data = tiny_data(PadTo::Dynamic);
-        let runner = Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("runner");
+        let runner =
+            Runner::new(&model, &data, &RunnerOptions::engine(Engine::Cached)).expect("runner");
         let mut opt = AdamW::new(model.trainable_parameters(), AdamWConfig::default());
         let values = |opt: &AdamW| -> Vec<tch::Tensor> {
             opt.params()

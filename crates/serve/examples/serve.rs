@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use spam_serve::{ServeOptions, serve_blocking};
+use spam_serve::{ServeEvent, ServeOptions, serve_blocking};
 use spam_train::Predictor;
 
 fn main() -> Result<()> {
@@ -19,5 +19,10 @@ fn main() -> Result<()> {
             .with_context(|| format!("`{addr}` is not an address like 127.0.0.1:8000"))?;
     }
     let predictor = Predictor::load(&run_dir, tch::Device::cuda_if_available())?;
-    serve_blocking(predictor, opts)
+    // An example binary, not the library: it decides what to show.
+    serve_blocking(predictor, opts, |event| match event {
+        ServeEvent::Listening(addr) => println!("Serving on http://{addr}"),
+        other => println!("{other:?}"),
+    })?;
+    Ok(())
 }

@@ -47,7 +47,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub worker: WorkerHandle,
     shutdown: Option<oneshot::Sender<()>>,
-    pub task: Option<JoinHandle<anyhow::Result<()>>>,
+    pub task: Option<JoinHandle<Result<(), spam_serve::ServeError>>>,
     _dir: TempDir,
 }
 

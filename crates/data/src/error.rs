@@ -32,7 +32,7 @@ pub enum DataError {
     },
 
     /// A writer that needed a file path (see `write_atomic_via_path`) failed.
-    #[error("{path}: cannot write")]
+    #[error("{path}: cannot write: {source}")]
     Write {
         /// The file being written.
         path: PathBuf,

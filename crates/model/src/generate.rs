@@ -9,6 +9,7 @@ use crate::rng::SeededRng;
 /// Options of [`generate`]. The default is the chapter's weight check: greedy, 25 new tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateOptions {
+    /// How many tokens to generate at most.
     pub max_new_tokens: usize,
     /// 0 (default) = greedy (argmax); > 0 = sample from softmax(logits / temperature).
     pub temperature: f64,
@@ -41,7 +42,9 @@ impl Default for GenerateOptions {
 /// The largest logits at one step, from the last position before any filtering or sampling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// Token ids of the largest logits, largest first.
     pub top_ids: Vec<i64>,
+    /// Their logits.
     pub top_logits: Vec<f32>,
 }
 
@@ -49,6 +52,7 @@ pub struct Step {
 /// `{"prompt_ids": [...], "generated_ids": [...], "steps": [{"top_ids": [...], "top_logits": [...]}, ...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
+    /// The prompt as given.
     pub prompt_ids: Vec<i64>,
     /// New tokens only (not the prompt).
     pub generated_ids: Vec<i64>,

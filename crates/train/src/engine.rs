@@ -428,7 +428,7 @@ impl<'a> Runner<'a> {
         batch_size: usize,
         cache: &CacheSettings,
     ) -> Result<Self> {
-        let frozen_blocks = model.num_trainable_frozen_blocks();
+        let frozen_blocks = model.frozen_blocks();
         // Without padding, `last` means each row's own last token: batches must not pad.
         let unpadded_last =
             data.pad == PadTo::Dynamic && model.config.token_position == TokenPosition::Last;
@@ -901,7 +901,7 @@ fn stack_padded(rows: Vec<Tensor>, cols: i64) -> Tensor {
 
 /// Why the cached path would not give the plain path's math, if it would not.
 fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
-    if model.num_trainable_frozen_blocks() == 0 {
+    if model.frozen_blocks() == 0 {
         return Some("no frozen blocks to cache".into());
     }
     if model.config.model.dropout > 0.0 {

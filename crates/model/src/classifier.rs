@@ -174,10 +174,6 @@ impl FromStr for Trainable {
     }
 }
 
-fn default_true() -> bool {
-    true
-}
-
 /// Everything needed to rebuild a classifier; saved as `classifier.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
@@ -674,4 +670,8 @@ fn seeded_head_and_adapters(vs: &nn::VarStore, config: &ClassifierConfig, seed: 
             var.shallow_clone().copy_(&value);
         }
     });
+}
+
+fn default_true() -> bool {
+    true
 }

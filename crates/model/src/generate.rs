@@ -69,41 +69,6 @@ impl Generation {
     }
 }
 
-fn to_vec_i64(t: &Tensor) -> Vec<i64> {
-    let t = t.to_device(Device::Cpu).to_kind(Kind::Int64).contiguous();
-    let n = t.numel();
-    let mut out = vec![0i64; n];
-    t.copy_data(&mut out, n);
-    out
-}
-
-fn to_vec_f32(t: &Tensor) -> Vec<f32> {
-    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-    let n = t.numel();
-    let mut out = vec![0f32; n];
-    t.copy_data(&mut out, n);
-    out
-}
-
-/// Index `i` with `sum(p[..i]) <= u * total < sum(p[..=i])`, skipping zero-probability entries.
-fn sample(probs: &[f32], u: f64) -> i64 {
-    let total: f64 = probs.iter().map(|&p| f64::from(p)).sum();
-    let target = u * total;
-    let mut acc = 0.0;
-    let mut last = 0;
-    for (i, &p) in probs.iter().enumerate() {
-        if p <= 0.0 {
-            continue;
-        }
-        acc += f64::from(p);
-        last = i;
-        if target < acc {
-            return i as i64;
-        }
-    }
-    last as i64
-}
-
 /// Checks the prompt and options against the model: non-empty prompt, ids in the vocabulary.
 pub fn try_generate(
     model: &Gpt2,
@@ -201,4 +166,39 @@ pub fn generate(model: &Gpt2, prompt_ids: &[i64], opts: &GenerateOptions) -> Gen
         }
     });
     out
+}
+
+fn to_vec_i64(t: &Tensor) -> Vec<i64> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Int64).contiguous();
+    let n = t.numel();
+    let mut out = vec![0i64; n];
+    t.copy_data(&mut out, n);
+    out
+}
+
+fn to_vec_f32(t: &Tensor) -> Vec<f32> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+    let n = t.numel();
+    let mut out = vec![0f32; n];
+    t.copy_data(&mut out, n);
+    out
+}
+
+/// Index `i` with `sum(p[..i]) <= u * total < sum(p[..=i])`, skipping zero-probability entries.
+fn sample(probs: &[f32], u: f64) -> i64 {
+    let total: f64 = probs.iter().map(|&p| f64::from(p)).sum();
+    let target = u * total;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, &p) in probs.iter().enumerate() {
+        if p <= 0.0 {
+            continue;
+        }
+        acc += f64::from(p);
+        last = i;
+        if target < acc {
+            return i as i64;
+        }
+    }
+    last as i64
 }

@@ -15,33 +15,6 @@ use crate::config::Config;
 use crate::error::{ModelError, Result};
 use crate::tensors::{DType, MappedFile, RawTensor, TensorSource};
 
-#[derive(Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<i64>,
-    data_offsets: [u64; 2],
-}
-
-fn st_dtype(s: &str) -> DType {
-    match s {
-        "F32" => DType::F32,
-        "F16" => DType::F16,
-        "BF16" => DType::BF16,
-        "F64" => DType::F64,
-        other => DType::Unsupported(other.to_string()),
-    }
-}
-
-fn st_dtype_size(s: &str) -> Option<u64> {
-    Some(match s {
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
-        "I16" | "U16" | "F16" | "BF16" => 2,
-        "I32" | "U32" | "F32" => 4,
-        "I64" | "U64" | "F64" => 8,
-        _ => return None,
-    })
-}
-
 /// All tensors of a safetensors file, validated, keyed by their names in the file.
 #[derive(Debug)]
 pub struct SafeTensorsFile {
@@ -356,4 +329,31 @@ pub(crate) fn write_atomic(
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<i64>,
+    data_offsets: [u64; 2],
+}
+
+fn st_dtype(s: &str) -> DType {
+    match s {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        other => DType::Unsupported(other.to_string()),
+    }
+}
+
+fn st_dtype_size(s: &str) -> Option<u64> {
+    Some(match s {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" => 8,
+        _ => return None,
+    })
 }

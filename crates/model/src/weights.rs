@@ -121,6 +121,50 @@ pub struct CheckpointContents {
     pub tensors: TensorSource,
 }
 
+/// A GPT-2 language model with its variables, e.g. for [`crate::generate`].
+#[derive(Debug)]
+pub struct LanguageModel {
+    /// The model's variables (frozen).
+    pub vs: nn::VarStore,
+    /// The GPT-2 network.
+    pub gpt: Gpt2,
+    /// Its hyper-parameters.
+    pub config: Config,
+}
+
+impl LanguageModel {
+    /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
+    pub fn load(weights: &Weights, device: Device) -> Result<Self> {
+        let cfg = match weights {
+            Weights::Random { .. } => Config::gpt2_124m(),
+            _ => weights.config()?.ok_or_else(|| {
+                ModelError::InvalidConfig("checkpoint without configuration".into())
+            })?,
+        };
+        Self::load_with_config(&cfg, weights, device)
+    }
+
+    /// Loads `weights` into a model of configuration `cfg` on `device`.
+    pub fn load_with_config(cfg: &Config, weights: &Weights, device: Device) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let gpt = build_backbone(&vs.root(), cfg, weights)?;
+        vs.freeze();
+        if device != Device::Cpu {
+            vs.set_device(device);
+        }
+        Ok(Self {
+            vs,
+            gpt,
+            config: *cfg,
+        })
+    }
+
+    /// Loads weights from a path, telling the format with [`Weights::detect`].
+    pub fn from_path(path: &Path, device: Device) -> Result<Self> {
+        Self::load(&Weights::detect(path)?, device)
+    }
+}
+
 /// Checks that `cfg` matches the checkpoint's own configuration (dimensions only).
 pub(crate) fn check_same_dims(cfg: &Config, ckpt: &Config, path: &Path) -> Result<()> {
     let dims = |c: &Config| (c.vocab_size, c.n_ctx, c.n_embd, c.n_layer, c.n_head);
@@ -169,49 +213,5 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
             ckpt.tensors.copy_into(&backbone_vars(&gpt))?;
             Ok(gpt)
         }
-    }
-}
-
-/// A GPT-2 language model with its variables, e.g. for [`crate::generate`].
-#[derive(Debug)]
-pub struct LanguageModel {
-    /// The model's variables (frozen).
-    pub vs: nn::VarStore,
-    /// The GPT-2 network.
-    pub gpt: Gpt2,
-    /// Its hyper-parameters.
-    pub config: Config,
-}
-
-impl LanguageModel {
-    /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
-    pub fn load(weights: &Weights, device: Device) -> Result<Self> {
-        let cfg = match weights {
-            Weights::Random { .. } => Config::gpt2_124m(),
-            _ => weights.config()?.ok_or_else(|| {
-                ModelError::InvalidConfig("checkpoint without configuration".into())
-            })?,
-        };
-        Self::load_with_config(&cfg, weights, device)
-    }
-
-    /// Loads `weights` into a model of configuration `cfg` on `device`.
-    pub fn load_with_config(cfg: &Config, weights: &Weights, device: Device) -> Result<Self> {
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let gpt = build_backbone(&vs.root(), cfg, weights)?;
-        vs.freeze();
-        if device != Device::Cpu {
-            vs.set_device(device);
-        }
-        Ok(Self {
-            vs,
-            gpt,
-            config: *cfg,
-        })
-    }
-
-    /// Loads weights from a path, telling the format with [`Weights::detect`].
-    pub fn from_path(path: &Path, device: Device) -> Result<Self> {
-        Self::load(&Weights::detect(path)?, device)
     }
 }

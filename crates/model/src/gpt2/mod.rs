@@ -34,21 +34,6 @@ pub enum InitMode {
     Uninit,
 }
 
-/// Creates a float variable; `None` leaves its memory uninitialised.
-fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
-    match init {
-        Some(init) => q.var(name, dims, init),
-        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
-    }
-}
-
-/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
-pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
-    let mut parts = dotted.split('.');
-    let first = parts.next().unwrap_or(dotted);
-    parts.fold(p.sub(first), |acc, part| acc.sub(part))
-}
-
 /// A LoRA adapter as in the chapter's appendix E: `alpha * (x @ A @ B)` with `A` `[in, rank]`
 /// (kaiming-uniform with `a = sqrt(5)`, i.e. `U(-1/sqrt(rank), 1/sqrt(rank))` since torch takes
 /// the fan-in of a `[in, rank]` matrix from its second dimension) and `B` `[rank, out]` zeros.
@@ -637,4 +622,19 @@ impl Gpt2 {
         out.push(("ln_f.bias".to_string(), self.ln_f.bias.shallow_clone()));
         out
     }
+}
+
+/// Creates a float variable; `None` leaves its memory uninitialised.
+fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
+    match init {
+        Some(init) => q.var(name, dims, init),
+        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
+    }
+}
+
+/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
+pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    let mut parts = dotted.split('.');
+    let first = parts.next().unwrap_or(dotted);
+    parts.fold(p.sub(first), |acc, part| acc.sub(part))
 }

@@ -10,6 +10,9 @@
 //! GELU with the tanh approximation, attention scaled by `1/sqrt(head_dim)` with a causal mask,
 //! dropout on the embeddings, the attention weights and both residual branches, and an LM head
 //! tied to `wte`.
+//!
+//! `one_position` holds [`Block::forward_at`], the last block computed at one position per
+//! row for a classification head.
 mod one_position;
 
 use std::ops::Range;

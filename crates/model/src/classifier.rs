@@ -9,13 +9,14 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::{Config, END_OF_TEXT, ModelSize};
 use crate::error::{ModelError, Result};
-use crate::gpt2::{Dense, Gpt2, InitMode, Layout};
+use crate::gpt2::{Dense, DenseOptions, Gpt2, InitMode, Layout};
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 use crate::weights::{Weights, build_backbone};
 
-/// File names of a saved classifier.
+/// Weights file name of a saved classifier (see [`Classifier::save`]).
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Config file name of a saved classifier (see [`Classifier::save`]).
 pub const CONFIG_FILE: &str = "classifier.json";
 
 /// Which output position feeds the classification head.
@@ -43,6 +44,7 @@ pub enum TokenPosition {
 }
 
 impl TokenPosition {
+    /// The position's name: `last`, `first`, `flexible` or `pooled`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Last => "last",
@@ -93,10 +95,31 @@ pub enum Trainable {
     All,
     /// LoRA adapters on every projection, including the head; everything else frozen
     /// (appendix E: scaling `alpha`, not `alpha / rank`).
-    Lora { rank: i64, alpha: f64 },
+    Lora {
+        /// Rank of each adapter.
+        rank: i64,
+        /// Scale of the adapters' update.
+        alpha: f64,
+    },
 }
 
 impl Trainable {
+    /// How many blocks, counted from the first, the mode freezes in a backbone of `n_layer`
+    /// blocks; the embeddings are frozen too whenever this is above 0. `n_layer` for
+    /// `last_layer`, `n_layer - 1` for `last_block`, `n_layer - 2` for `last_two_blocks`, and
+    /// 0 for `all` and LoRA (whose adapters sit in every block). The one rule for what is
+    /// frozen: [`Classifier`] sets `requires_grad` by it, and a cache of the frozen blocks'
+    /// output (see [`Classifier::forward_prefix`]) stops where it says.
+    pub fn frozen_blocks(&self, n_layer: usize) -> usize {
+        match self {
+            Self::LastLayer => n_layer,
+            Self::LastBlock => n_layer.saturating_sub(1),
+            Self::LastTwoBlocks => n_layer.saturating_sub(2),
+            Self::All | Self::Lora { .. } => 0,
+        }
+    }
+
+    /// The mode's name: `last_layer`, `last_block`, `last_two_blocks`, `all` or `lora`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::LastLayer => "last_layer",
@@ -151,23 +174,27 @@ impl FromStr for Trainable {
     }
 }
 
-fn default_true() -> bool {
-    true
-}
-
 /// Everything needed to rebuild a classifier; saved as `classifier.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
+    /// The backbone's hyper-parameters.
     pub model: Config,
+    /// The published size the backbone has, if any.
     pub size: Option<ModelSize>,
+    /// Number of classes (outputs of the head).
     pub num_classes: i64,
+    /// Class names, by class index (empty or `num_classes` long).
     pub label_names: Vec<String>,
     /// Padded/truncated input length used in training (None: longest training example).
     pub max_length: Option<usize>,
+    /// Padding token id.
     pub pad_id: i64,
+    /// Which position feeds the head.
     pub token_position: TokenPosition,
+    /// Which parameters are trained.
     pub trainable: Trainable,
     #[serde(default = "default_true")]
+    /// Whether attention is causal (the chapter's setting) or sees every position.
     pub causal_mask: bool,
     /// LoRA adapters have been folded into the weights (the saved file has no adapters).
     #[serde(default)]
@@ -208,6 +235,7 @@ impl ClassifierConfig {
         }
     }
 
+    /// Checks that the configuration describes a buildable classifier.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
         if self.num_classes < 1 {
@@ -249,11 +277,14 @@ impl ClassifierConfig {
 /// GPT-2 with a classification head.
 #[derive(Debug)]
 pub struct Classifier {
+    /// Every variable (backbone, head, adapters); only trained ones are in its trainable list.
     pub vs: nn::VarStore,
+    /// The GPT-2 backbone.
     pub gpt: Gpt2,
     /// `out_head.weight` `[num_classes, e]`, `out_head.bias` `[num_classes]`
     /// (`torch.nn.Linear` layout).
     pub head: Dense,
+    /// What the classifier was built from (saved as `classifier.json`).
     pub config: ClassifierConfig,
     frozen_blocks: usize,
 }
@@ -302,23 +333,19 @@ impl Classifier {
     /// Sets `requires_grad` per the trainable mode and keeps only trainable variables in the
     /// var store's trainable list (so `nn::AdamW.build(&classifier.vs, lr)` sees exactly them).
     fn apply_trainable(&mut self) {
-        let n = self.gpt.n_layer();
+        let frozen = self.config.trainable.frozen_blocks(self.gpt.n_layer());
         let vars = self.vs.variables();
         let trainable = |name: &str| -> bool {
-            let block_from = |k: usize| {
-                name.strip_prefix("h.")
-                    .and_then(|r| r.split('.').next())
-                    .and_then(|i| i.parse::<usize>().ok())
-                    .is_some_and(|i| i >= n.saturating_sub(k))
-            };
+            let in_trained_block = name
+                .strip_prefix("h.")
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i >= frozen);
             match self.config.trainable {
                 Trainable::All => true,
                 Trainable::LastLayer => name.starts_with("out_head."),
-                Trainable::LastBlock => {
-                    name.starts_with("out_head.") || name.starts_with("ln_f.") || block_from(1)
-                }
-                Trainable::LastTwoBlocks => {
-                    name.starts_with("out_head.") || name.starts_with("ln_f.") || block_from(2)
+                Trainable::LastBlock | Trainable::LastTwoBlocks => {
+                    name.starts_with("out_head.") || name.starts_with("ln_f.") || in_trained_block
                 }
                 Trainable::Lora { .. } => name.ends_with(".lora_a") || name.ends_with(".lora_b"),
             }
@@ -330,37 +357,36 @@ impl Classifier {
             v.trainable_variables
                 .retain(|var| var.tensor.requires_grad());
         }
-        self.frozen_blocks = match self.config.trainable {
-            Trainable::LastLayer => n,
-            Trainable::LastBlock => n.saturating_sub(1),
-            Trainable::LastTwoBlocks => n.saturating_sub(2),
-            Trainable::All | Trainable::Lora { .. } => 0,
-        };
+        self.frozen_blocks = frozen;
     }
 
-    /// Variables that are trained (requires_grad), in a stable (name) order.
-    pub fn trainable_variables(&self) -> Vec<Tensor> {
-        let mut vars: Vec<(String, Tensor)> = self
+    /// The parameters the optimizer updates (those with `requires_grad`), by name, sorted by
+    /// name. The one listing of them: the helpers below derive from it.
+    pub fn trainable_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut params: Vec<(String, Tensor)> = self
             .vs
             .variables()
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
             .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars.into_iter().map(|(_, t)| t).collect()
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        params
+    }
+
+    /// The trained variables of [`Classifier::trainable_parameters`], in its (name) order.
+    pub fn trainable_variables(&self) -> Vec<Tensor> {
+        self.trainable_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
     }
 
     /// Names of the trained variables, sorted.
     pub fn trainable_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .vs
-            .variables()
+        self.trainable_parameters()
             .into_iter()
-            .filter(|(_, t)| t.requires_grad())
             .map(|(n, _)| n)
-            .collect();
-        names.sort();
-        names
+            .collect()
     }
 
     /// Number of trained parameters.
@@ -371,11 +397,13 @@ impl Classifier {
             .sum()
     }
 
-    /// `k` such that the embeddings and blocks `0..k` are frozen (0 for `all` and LoRA).
-    pub fn num_trainable_frozen_blocks(&self) -> usize {
+    /// `k` such that the embeddings and blocks `0..k` are frozen (0 for `all` and LoRA), by
+    /// [`Trainable::frozen_blocks`] of the mode the classifier was built with.
+    pub fn frozen_blocks(&self) -> usize {
         self.frozen_blocks
     }
 
+    /// The device the variables are on.
     pub fn device(&self) -> Device {
         self.vs.device()
     }
@@ -614,15 +642,14 @@ impl Classifier {
 
 fn new_head(root: &nn::Path, config: &ClassifierConfig) -> Dense {
     let e = config.model.n_embd;
-    Dense::new(
-        root,
-        "out_head",
-        e,
-        config.num_classes,
-        true,
-        Layout::OutIn,
-        Some(Init::Const(0.0)),
-    )
+    let opts = DenseOptions {
+        in_dim: e,
+        out_dim: config.num_classes,
+        bias: true,
+        layout: Layout::OutIn,
+        weight_init: Some(Init::Const(0.0)),
+    };
+    Dense::new(root, "out_head", opts)
 }
 
 /// Draws the head like `torch.nn.Linear` (weight and bias uniform in ±1/sqrt(in)) and the LoRA
@@ -643,4 +670,8 @@ fn seeded_head_and_adapters(vs: &nn::VarStore, config: &ClassifierConfig, seed: 
             var.shallow_clone().copy_(&value);
         }
     });
+}
+
+fn default_true() -> bool {
+    true
 }

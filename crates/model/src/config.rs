@@ -19,10 +19,15 @@ pub const END_OF_TEXT: i64 = 50256;
 /// `vocab_size`, `context_length`, `emb_dim`, `n_layers`, `n_heads`, `drop_rate`, `qkv_bias`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    /// Vocabulary size (`n_vocab`, the chapter's `vocab_size`).
     pub vocab_size: i64,
+    /// Context length (the chapter's `context_length`).
     pub n_ctx: i64,
+    /// Embedding width (the chapter's `emb_dim`).
     pub n_embd: i64,
+    /// Number of transformer blocks (the chapter's `n_layers`).
     pub n_layer: i64,
+    /// Number of attention heads (the chapter's `n_heads`).
     pub n_head: i64,
     /// Dropout rate used for embeddings, attention weights and residual branches during
     /// training. The chapter fine-tunes with 0.0 (the default here); GPT-2 pre-training used 0.1.
@@ -35,7 +40,11 @@ impl Config {
     /// The published hyper-parameters of one GPT-2 size (vocab 50257, context 1024, qkv bias,
     /// dropout 0.0 as in the chapter's fine-tuning runs).
     pub fn for_size(size: ModelSize) -> Self {
-        let (n_embd, n_layer, n_head) = size.dims();
+        let ModelDims {
+            n_embd,
+            n_layer,
+            n_head,
+        } = size.dims();
         Self {
             vocab_size: GPT2_VOCAB_SIZE,
             n_ctx: GPT2_CONTEXT,
@@ -80,8 +89,8 @@ impl Config {
     /// The published size these dimensions belong to, if any.
     pub fn size(&self) -> Option<ModelSize> {
         ModelSize::ALL.into_iter().find(|s| {
-            let (e, l, h) = s.dims();
-            e == self.n_embd && l == self.n_layer && h == self.n_head
+            let d = s.dims();
+            d.n_embd == self.n_embd && d.n_layer == self.n_layer && d.n_head == self.n_head
         })
     }
 
@@ -131,17 +140,32 @@ impl Default for Config {
     }
 }
 
+/// Width, depth and head count of a published size (see [`ModelSize::dims`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelDims {
+    /// Embedding width.
+    pub n_embd: i64,
+    /// Number of transformer blocks.
+    pub n_layer: i64,
+    /// Number of attention heads.
+    pub n_head: i64,
+}
+
 /// The four published GPT-2 sizes. Parses from and displays as `"124M"`, `"355M"`, `"774M"`,
 /// `"1558M"` (also accepts `gpt2`, `gpt2-small`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ModelSize {
     #[serde(rename = "124M")]
+    /// GPT-2 small, 124M parameters.
     S124M,
     #[serde(rename = "355M")]
+    /// GPT-2 medium, 355M parameters.
     S355M,
     #[serde(rename = "774M")]
+    /// GPT-2 large, 774M parameters.
     S774M,
     #[serde(rename = "1558M")]
+    /// GPT-2 XL, 1558M parameters.
     S1558M,
 }
 
@@ -149,13 +173,18 @@ impl ModelSize {
     /// All sizes, smallest first.
     pub const ALL: [ModelSize; 4] = [Self::S124M, Self::S355M, Self::S774M, Self::S1558M];
 
-    /// `(n_embd, n_layer, n_head)`.
-    pub fn dims(self) -> (i64, i64, i64) {
-        match self {
+    /// Width, depth and head count.
+    pub fn dims(self) -> ModelDims {
+        let (n_embd, n_layer, n_head) = match self {
             Self::S124M => (768, 12, 12),
             Self::S355M => (1024, 24, 16),
             Self::S774M => (1280, 36, 20),
             Self::S1558M => (1600, 48, 25),
+        };
+        ModelDims {
+            n_embd,
+            n_layer,
+            n_head,
         }
     }
 

@@ -14,6 +14,7 @@ pub enum DeviceChoice {
     /// CUDA device 0 when one is available, else the CPU.
     #[default]
     Auto,
+    /// The CPU.
     Cpu,
     /// A CUDA device (index 0 unless given as `cuda:N`).
     Cuda(usize),

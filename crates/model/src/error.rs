@@ -8,106 +8,169 @@ pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 /// Errors from building, loading and saving models.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A file that should be there is not.
     #[error("{path}: file not found ({what}); {hint}")]
     MissingFile {
+        /// The missing file.
         path: PathBuf,
+        /// What it is.
         what: &'static str,
+        /// What to do about it.
         hint: String,
     },
 
+    /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
 
+    /// A tensor's bytes run past the end of its file.
     #[error(
         "{path}: tensor `{tensor}` needs bytes {start}..{end} but the file has only {len} bytes; \
          the file is truncated or does not belong to this index: download or convert it again"
     )]
     Truncated {
+        /// The data file.
         path: PathBuf,
+        /// The tensor's name in the file.
         tensor: String,
+        /// Start of its byte range.
         start: u64,
+        /// End of its byte range.
         end: u64,
+        /// The file's length.
         len: u64,
     },
 
+    /// A tensor's bytes fail their crc32c.
     #[error(
         "{path}: tensor `{tensor}` fails its crc32c check (index says {expected:#010x}, data gives \
          {actual:#010x}); the data file is corrupt: download it again"
     )]
     CrcMismatch {
+        /// The data file.
         path: PathBuf,
+        /// The tensor's name in the file.
         tensor: String,
+        /// The crc32c the index gives.
         expected: u32,
+        /// The crc32c of the bytes.
         actual: u32,
     },
 
+    /// A tensor's shape is not the model's.
     #[error(
         "{path}: tensor `{tensor}` has shape {found:?} but the model expects {expected:?}; \
          the checkpoint is for another model size or is damaged"
     )]
     ShapeMismatch {
+        /// The checkpoint file.
         path: PathBuf,
+        /// The tensor's name in the file.
         tensor: String,
+        /// The model's shape.
         expected: Vec<i64>,
+        /// The shape stored.
         found: Vec<i64>,
     },
 
+    /// The checkpoint lacks a tensor the model needs.
     #[error(
         "{path}: tensor `{tensor}` is missing; the checkpoint is incomplete or not a GPT-2 checkpoint"
     )]
-    MissingTensor { path: PathBuf, tensor: String },
+    MissingTensor {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The model's variable name.
+        tensor: String,
+    },
 
+    /// The checkpoint has a tensor the model does not.
     #[error(
         "{path}: unexpected tensor `{tensor}` (not part of a GPT-2 model with this configuration); \
          check the model size"
     )]
-    UnexpectedTensor { path: PathBuf, tensor: String },
+    UnexpectedTensor {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name in the file.
+        tensor: String,
+    },
 
+    /// A tensor's element type cannot be loaded.
     #[error(
         "{path}: tensor `{tensor}` has unsupported dtype {dtype}; only float32, float16, bfloat16 \
          and float64 weights can be loaded: convert the checkpoint to float32"
     )]
     UnsupportedDtype {
+        /// The checkpoint file.
         path: PathBuf,
+        /// The tensor's name in the file.
         tensor: String,
+        /// Its element type, in the format's own words.
         dtype: String,
     },
 
+    /// `hparams.json` disagrees with the tensors.
     #[error(
         "{path}: hyper-parameters disagree with the tensors: {detail}; fix or replace hparams.json"
     )]
-    HparamsMismatch { path: PathBuf, detail: String },
+    HparamsMismatch {
+        /// The `hparams.json` file.
+        path: PathBuf,
+        /// What disagrees.
+        detail: String,
+    },
 
+    /// A file is damaged or not in the expected format.
     #[error("{path}: {detail}")]
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
 
+    /// A JSON file does not parse.
     #[error("{path}: {source}; the JSON file is malformed")]
     Json {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The parse error.
         source: serde_json::Error,
     },
 
+    /// A configuration or argument is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
+    /// A weights path is neither an OpenAI checkpoint nor a safetensors file.
     #[error(
         "{path}: not a recognised weights location; pass an OpenAI checkpoint directory \
          (with model.ckpt.index), a model.safetensors file, or a directory containing one"
     )]
-    UnknownWeights { path: PathBuf },
+    UnknownWeights {
+        /// The path given.
+        path: PathBuf,
+    },
 
+    /// A libtorch call failed.
     #[error("{context}: {source}")]
     Torch {
+        /// What was being done.
         context: String,
         #[source]
+        /// libtorch's error.
         source: tch::TchError,
     },
 
+    /// The device asked for is not available.
     #[error("device: {0}")]
     Device(String),
 }

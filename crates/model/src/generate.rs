@@ -9,6 +9,7 @@ use crate::rng::SeededRng;
 /// Options of [`generate`]. The default is the chapter's weight check: greedy, 25 new tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateOptions {
+    /// How many tokens to generate at most.
     pub max_new_tokens: usize,
     /// 0 (default) = greedy (argmax); > 0 = sample from softmax(logits / temperature).
     pub temperature: f64,
@@ -41,7 +42,9 @@ impl Default for GenerateOptions {
 /// The largest logits at one step, from the last position before any filtering or sampling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// Token ids of the largest logits, largest first.
     pub top_ids: Vec<i64>,
+    /// Their logits.
     pub top_logits: Vec<f32>,
 }
 
@@ -49,6 +52,7 @@ pub struct Step {
 /// `{"prompt_ids": [...], "generated_ids": [...], "steps": [{"top_ids": [...], "top_logits": [...]}, ...]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
+    /// The prompt as given.
     pub prompt_ids: Vec<i64>,
     /// New tokens only (not the prompt).
     pub generated_ids: Vec<i64>,
@@ -63,41 +67,6 @@ impl Generation {
         v.extend_from_slice(&self.generated_ids);
         v
     }
-}
-
-fn to_vec_i64(t: &Tensor) -> Vec<i64> {
-    let t = t.to_device(Device::Cpu).to_kind(Kind::Int64).contiguous();
-    let n = t.numel();
-    let mut out = vec![0i64; n];
-    t.copy_data(&mut out, n);
-    out
-}
-
-fn to_vec_f32(t: &Tensor) -> Vec<f32> {
-    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
-    let n = t.numel();
-    let mut out = vec![0f32; n];
-    t.copy_data(&mut out, n);
-    out
-}
-
-/// Index `i` with `sum(p[..i]) <= u * total < sum(p[..=i])`, skipping zero-probability entries.
-fn sample(probs: &[f32], u: f64) -> i64 {
-    let total: f64 = probs.iter().map(|&p| f64::from(p)).sum();
-    let target = u * total;
-    let mut acc = 0.0;
-    let mut last = 0;
-    for (i, &p) in probs.iter().enumerate() {
-        if p <= 0.0 {
-            continue;
-        }
-        acc += f64::from(p);
-        last = i;
-        if target < acc {
-            return i as i64;
-        }
-    }
-    last as i64
 }
 
 /// Checks the prompt and options against the model: non-empty prompt, ids in the vocabulary.
@@ -197,4 +166,39 @@ pub fn generate(model: &Gpt2, prompt_ids: &[i64], opts: &GenerateOptions) -> Gen
         }
     });
     out
+}
+
+fn to_vec_i64(t: &Tensor) -> Vec<i64> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Int64).contiguous();
+    let n = t.numel();
+    let mut out = vec![0i64; n];
+    t.copy_data(&mut out, n);
+    out
+}
+
+fn to_vec_f32(t: &Tensor) -> Vec<f32> {
+    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+    let n = t.numel();
+    let mut out = vec![0f32; n];
+    t.copy_data(&mut out, n);
+    out
+}
+
+/// Index `i` with `sum(p[..i]) <= u * total < sum(p[..=i])`, skipping zero-probability entries.
+fn sample(probs: &[f32], u: f64) -> i64 {
+    let total: f64 = probs.iter().map(|&p| f64::from(p)).sum();
+    let target = u * total;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, &p) in probs.iter().enumerate() {
+        if p <= 0.0 {
+            continue;
+        }
+        acc += f64::from(p);
+        last = i;
+        if target < acc {
+            return i as i64;
+        }
+    }
+    last as i64
 }

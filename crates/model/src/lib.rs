@@ -34,27 +34,51 @@
 //! # Ok(())
 //! # }
 //! ```
-pub mod classifier;
-pub mod config;
-pub mod device;
-pub mod error;
-pub mod generate;
-pub mod gpt2;
-pub mod memory;
-pub mod rng;
-pub mod safetensors_io;
-pub mod tensors;
-pub mod tf_checkpoint;
-pub mod weights;
+#![warn(missing_docs)]
 
-pub use classifier::{Classifier, ClassifierConfig, TokenPosition, Trainable};
-pub use config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelSize};
-pub use device::{DeviceChoice, parse_device};
-pub use error::{ModelError, Result};
-pub use generate::{GenerateOptions, Generation, Step, generate, try_generate};
-pub use gpt2::{Block, Gpt2, InitMode};
-pub use memory::reuse_freed_memory;
-pub use tf_checkpoint::OpenAiCheckpoint;
-pub use weights::{LanguageModel, Weights};
+mod classifier;
+mod config;
+mod device;
+mod error;
+mod generate;
+mod gpt2;
+mod memory;
+mod rng;
+mod safetensors_io;
+mod tensors;
+mod tf_checkpoint;
+mod weights;
 
+// The public API, in one place. Everything else is private to the crate.
+
+// Classifier: build, train, save and load.
+pub use crate::classifier::{
+    CONFIG_FILE, Classifier, ClassifierConfig, TokenPosition, Trainable, WEIGHTS_FILE,
+};
+// Hyper-parameters and the published sizes.
+pub use crate::config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelDims, ModelSize};
+// Devices.
+pub use crate::device::{DeviceChoice, parse_device};
+// Errors.
+pub use crate::error::{ModelError, Result};
+// Generation.
+pub use crate::generate::{GenerateOptions, Generation, Step, generate, try_generate};
+// The GPT-2 network and its layers.
+pub use crate::gpt2::{
+    Attention, Block, Dense, DenseOptions, Gpt2, InitMode, LAYER_NORM_EPS, LayerNorm, Layout, Lora,
+    Mlp, attend,
+};
+// Process-wide allocator settings.
+pub use crate::memory::reuse_freed_memory;
+// Checkpoint files: safetensors, OpenAI TensorFlow bundles, and their validated tensors.
+pub use crate::safetensors_io::{SafeTensorsFile, write_safetensors_atomic};
+pub use crate::tensors::{DType, MappedFile, RawTensor, TensorSource};
+pub use crate::tf_checkpoint::{CheckpointFiles, HParams, OpenAiCheckpoint};
+// The bundle writer, for tests that build checkpoints (feature `test-support`).
+#[cfg(feature = "test-support")]
+pub use crate::tf_checkpoint::{BundleTensor, write_bundle};
+// Weight sources and the loaded language model.
+pub use crate::weights::{CheckpointContents, LanguageModel, Weights};
+
+// The tch version the API is built on.
 pub use tch;

@@ -15,38 +15,14 @@ use crate::config::Config;
 use crate::error::{ModelError, Result};
 use crate::tensors::{DType, MappedFile, RawTensor, TensorSource};
 
-#[derive(Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<i64>,
-    data_offsets: [u64; 2],
-}
-
-fn st_dtype(s: &str) -> DType {
-    match s {
-        "F32" => DType::F32,
-        "F16" => DType::F16,
-        "BF16" => DType::BF16,
-        "F64" => DType::F64,
-        other => DType::Unsupported(other.to_string()),
-    }
-}
-
-fn st_dtype_size(s: &str) -> Option<u64> {
-    Some(match s {
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
-        "I16" | "U16" | "F16" | "BF16" => 2,
-        "I32" | "U32" | "F32" => 4,
-        "I64" | "U64" | "F64" => 8,
-        _ => return None,
-    })
-}
-
 /// All tensors of a safetensors file, validated, keyed by their names in the file.
 #[derive(Debug)]
 pub struct SafeTensorsFile {
+    /// The file.
     pub path: PathBuf,
+    /// Tensors by their names in the file.
     pub tensors: BTreeMap<String, RawTensor>,
+    /// The header's `__metadata__` (empty if none).
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -175,7 +151,7 @@ impl SafeTensorsFile {
 /// Configuration of a hub GPT-2 safetensors file: from a transformers `config.json` next to it
 /// when there is one, else from the tensor shapes (n_head from the published size with the
 /// same width and depth).
-pub fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Config> {
+pub(crate) fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Config> {
     let missing = |t: &str| ModelError::MissingTensor {
         path: path.to_path_buf(),
         tensor: t.to_string(),
@@ -225,10 +201,10 @@ pub fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Config> {
     cfg.n_head = match from_json {
         Some(h) => h,
         None => match crate::config::ModelSize::ALL.iter().find(|s| {
-            let (e, l, _) = s.dims();
-            e == cfg.n_embd && l == cfg.n_layer
+            let d = s.dims();
+            d.n_embd == cfg.n_embd && d.n_layer == cfg.n_layer
         }) {
-            Some(s) => s.dims().2,
+            Some(s) => s.dims().n_head,
             None => {
                 return Err(ModelError::InvalidConfig(format!(
                     "{}: cannot tell the number of attention heads of a {}-wide, {}-layer model; \
@@ -318,7 +294,7 @@ pub fn write_safetensors_atomic(
 /// A temporary-file builder whose files get what `File::create` would give (0666 less the
 /// umask on Unix) instead of tempfile's owner-only 0600, which a file renamed into place
 /// would keep: a saved model must be as readable as the rest of its run directory.
-pub fn temp_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+pub(crate) fn temp_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
     #[allow(unused_mut)]
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
@@ -331,7 +307,7 @@ pub fn temp_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
 
 /// Writes a file atomically: the content goes to a temporary file in the destination's
 /// directory, which is flushed, synced and renamed over `path`.
-pub fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
@@ -353,4 +329,31 @@ pub fn write_atomic(
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<i64>,
+    data_offsets: [u64; 2],
+}
+
+fn st_dtype(s: &str) -> DType {
+    match s {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        other => DType::Unsupported(other.to_string()),
+    }
+}
+
+fn st_dtype_size(s: &str) -> Option<u64> {
+    Some(match s {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" => 8,
+        _ => return None,
+    })
 }

@@ -16,15 +16,20 @@ use crate::error::{ModelError, Result};
 /// Element type of a stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DType {
+    /// float32.
     F32,
+    /// float16.
     F16,
+    /// bfloat16.
     BF16,
+    /// float64.
     F64,
     /// Anything else, with the format's own name (e.g. `DT_INT32`, `I64`).
     Unsupported(String),
 }
 
 impl DType {
+    /// Bytes per element (`None` when unsupported).
     pub fn size(&self) -> Option<usize> {
         match self {
             Self::F32 => Some(4),
@@ -59,6 +64,7 @@ impl DType {
 /// A read-only memory-mapped file.
 #[derive(Debug)]
 pub struct MappedFile {
+    /// The file mapped.
     pub path: PathBuf,
     map: Option<Mmap>,
 }
@@ -82,14 +88,17 @@ impl MappedFile {
         })
     }
 
+    /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
 
+    /// Length in bytes.
     pub fn len(&self) -> u64 {
         self.bytes().len() as u64
     }
 
+    /// Whether the file is empty.
     pub fn is_empty(&self) -> bool {
         self.bytes().is_empty()
     }
@@ -100,22 +109,27 @@ impl MappedFile {
 pub struct RawTensor {
     /// Name inside the file (e.g. `model/h0/attn/c_attn/w` or `transformer.h.0.ln_1.weight`).
     pub key: String,
+    /// Element type as stored.
     pub dtype: DType,
     /// Shape as the model sees it (OpenAI's leading 1 already dropped).
     pub shape: Vec<i64>,
     /// Shape as stored.
     pub file_shape: Vec<i64>,
+    /// The file the bytes are in.
     pub file: Arc<MappedFile>,
     /// Byte range within the file, already checked to lie inside it.
     pub start: usize,
+    /// End of the byte range (exclusive).
     pub end: usize,
 }
 
 impl RawTensor {
+    /// The tensor's bytes in the file.
     pub fn bytes(&self) -> &[u8] {
         &self.file.bytes()[self.start..self.end]
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> i64 {
         self.file_shape.iter().product()
     }
@@ -149,10 +163,12 @@ impl RawTensor {
 pub struct TensorSource {
     /// What to name in errors about the checkpoint as a whole.
     pub path: PathBuf,
+    /// Tensors by model variable name.
     pub tensors: BTreeMap<String, RawTensor>,
 }
 
 impl TensorSource {
+    /// The tensor for a model variable name.
     pub fn get(&self, name: &str) -> Option<&RawTensor> {
         self.tensors.get(name)
     }

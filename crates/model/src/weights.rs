@@ -16,7 +16,10 @@ use crate::tf_checkpoint::OpenAiCheckpoint;
 pub enum Weights {
     /// GPT-2's random initialisation, seeded (generated on the CPU, so the same seed gives the
     /// same weights on every device).
-    Random { seed: u64 },
+    Random {
+        /// Seed of the crate's generator.
+        seed: u64,
+    },
     /// An OpenAI TensorFlow checkpoint: its directory, `.index` file or prefix.
     OpenAi(PathBuf),
     /// A hub-layout or `save_pretrained` `model.safetensors` file.
@@ -77,12 +80,15 @@ impl Weights {
 
     /// Opens and validates the checkpoint, returning its configuration (dropout 0) and its
     /// tensors under the model's names. `None` for random weights.
-    pub fn open(&self) -> Result<Option<(Config, TensorSource)>> {
+    pub fn open(&self) -> Result<Option<CheckpointContents>> {
         match self {
             Self::Random { .. } => Ok(None),
             Self::OpenAi(p) => {
                 let ckpt = OpenAiCheckpoint::open(p)?;
-                Ok(Some((ckpt.config(), ckpt.tensors)))
+                Ok(Some(CheckpointContents {
+                    config: ckpt.config(),
+                    tensors: ckpt.tensors,
+                }))
             }
             Self::SafeTensors(p) => {
                 let p = if p.is_dir() {
@@ -91,15 +97,71 @@ impl Weights {
                     p.clone()
                 };
                 let src = SafeTensorsFile::open(&p)?.into_gpt2_source();
-                let cfg = infer_gpt2_config(&p, &src)?;
-                Ok(Some((cfg, src)))
+                let config = infer_gpt2_config(&p, &src)?;
+                Ok(Some(CheckpointContents {
+                    config,
+                    tensors: src,
+                }))
             }
         }
     }
 
     /// The configuration stored with the checkpoint (`None` for random weights).
     pub fn config(&self) -> Result<Option<Config>> {
-        Ok(self.open()?.map(|(c, _)| c))
+        Ok(self.open()?.map(|c| c.config))
+    }
+}
+
+/// A checkpoint opened by [`Weights::open`]: its configuration and its validated tensors.
+#[derive(Debug)]
+pub struct CheckpointContents {
+    /// The configuration stored with the checkpoint (dropout 0).
+    pub config: Config,
+    /// The tensors under the model's variable names.
+    pub tensors: TensorSource,
+}
+
+/// A GPT-2 language model with its variables, e.g. for [`crate::generate`].
+#[derive(Debug)]
+pub struct LanguageModel {
+    /// The model's variables (frozen).
+    pub vs: nn::VarStore,
+    /// The GPT-2 network.
+    pub gpt: Gpt2,
+    /// Its hyper-parameters.
+    pub config: Config,
+}
+
+impl LanguageModel {
+    /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
+    pub fn load(weights: &Weights, device: Device) -> Result<Self> {
+        let cfg = match weights {
+            Weights::Random { .. } => Config::gpt2_124m(),
+            _ => weights.config()?.ok_or_else(|| {
+                ModelError::InvalidConfig("checkpoint without configuration".into())
+            })?,
+        };
+        Self::load_with_config(&cfg, weights, device)
+    }
+
+    /// Loads `weights` into a model of configuration `cfg` on `device`.
+    pub fn load_with_config(cfg: &Config, weights: &Weights, device: Device) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let gpt = build_backbone(&vs.root(), cfg, weights)?;
+        vs.freeze();
+        if device != Device::Cpu {
+            vs.set_device(device);
+        }
+        Ok(Self {
+            vs,
+            gpt,
+            config: *cfg,
+        })
+    }
+
+    /// Loads weights from a path, telling the format with [`Weights::detect`].
+    pub fn from_path(path: &Path, device: Device) -> Result<Self> {
+        Self::load(&Weights::detect(path)?, device)
     }
 }
 
@@ -143,54 +205,13 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
             Ok(gpt)
         }
         Weights::OpenAi(path) | Weights::SafeTensors(path) => {
-            let (ckpt_cfg, source) = weights
+            let ckpt = weights
                 .open()?
                 .ok_or_else(|| ModelError::UnknownWeights { path: path.clone() })?;
-            check_same_dims(cfg, &ckpt_cfg, path)?;
+            check_same_dims(cfg, &ckpt.config, path)?;
             let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
-            source.copy_into(&backbone_vars(&gpt))?;
+            ckpt.tensors.copy_into(&backbone_vars(&gpt))?;
             Ok(gpt)
         }
-    }
-}
-
-/// A GPT-2 language model with its variables, e.g. for [`crate::generate`].
-#[derive(Debug)]
-pub struct LanguageModel {
-    pub vs: nn::VarStore,
-    pub gpt: Gpt2,
-    pub config: Config,
-}
-
-impl LanguageModel {
-    /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
-    pub fn load(weights: &Weights, device: Device) -> Result<Self> {
-        let cfg = match weights {
-            Weights::Random { .. } => Config::gpt2_124m(),
-            _ => weights.config()?.ok_or_else(|| {
-                ModelError::InvalidConfig("checkpoint without configuration".into())
-            })?,
-        };
-        Self::load_with_config(&cfg, weights, device)
-    }
-
-    /// Loads `weights` into a model of configuration `cfg` on `device`.
-    pub fn load_with_config(cfg: &Config, weights: &Weights, device: Device) -> Result<Self> {
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let gpt = build_backbone(&vs.root(), cfg, weights)?;
-        vs.freeze();
-        if device != Device::Cpu {
-            vs.set_device(device);
-        }
-        Ok(Self {
-            vs,
-            gpt,
-            config: *cfg,
-        })
-    }
-
-    /// Loads weights from a path, telling the format with [`Weights::detect`].
-    pub fn from_path(path: &Path, device: Device) -> Result<Self> {
-        Self::load(&Weights::detect(path)?, device)
     }
 }

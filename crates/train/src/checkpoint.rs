@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use spam_model::Classifier;
 use tch::Tensor;
 
-use crate::optim::{AdamW, trainable_parameters};
+use crate::optim::AdamW;
 use crate::report::Report;
 
 /// Where in the run a checkpoint was taken.
@@ -56,7 +56,7 @@ pub fn save(
     }
     fs::create_dir_all(&staging)
         .with_context(|| format!("could not create {}", staging.display()))?;
-    let params = trainable_parameters(model);
+    let params = model.trainable_parameters();
     let params: Vec<(String, Tensor)> = params
         .into_iter()
         .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu)))
@@ -124,7 +124,7 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Res
         .with_context(|| format!("could not read {}", weights_path.display()))?
         .into_iter()
         .collect();
-    let params = trainable_parameters(model);
+    let params = model.trainable_parameters();
     // Check everything before copying anything, so a bad checkpoint changes nothing.
     for (name, p) in &params {
         let Some(t) = saved.get(name) else {

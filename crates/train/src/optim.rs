@@ -307,15 +307,3 @@ fn fused_step(slot: &mut Slot<'_>, u: &Update<'_>) -> bool {
     }
     true
 }
-
-/// The parameters the optimizer updates, by name, in a stable order.
-pub(crate) fn trainable_parameters(model: &spam_model::Classifier) -> Vec<(String, Tensor)> {
-    let mut params: Vec<(String, Tensor)> = model
-        .vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    params.sort_by(|a, b| a.0.cmp(&b.0));
-    params
-}

@@ -41,7 +41,7 @@ pub struct Predictor {
 
 /// The model folder inside a run directory, or `path` itself when it is a model folder.
 pub fn model_dir(path: &Path) -> PathBuf {
-    if path.join("model").join("classifier.json").is_file() {
+    if path.join("model").join(spam_model::CONFIG_FILE).is_file() {
         path.join("model")
     } else {
         path.to_path_buf()

@@ -67,7 +67,7 @@ pub fn train(
     let cache_seconds = cache_start.elapsed().as_secs_f64();
     events.emit(Event::ComputePath(runner.describe()));
 
-    let mut optimizer = AdamW::new(crate::optim::trainable_parameters(model), config.optimizer);
+    let mut optimizer = AdamW::new(model.trainable_parameters(), config.optimizer);
     let total_updates = config.epochs * train_batches_per_epoch.div_ceil(config.grad_accum_steps);
     let mut report = Report::new(config, &runner.describe(), data);
     let mut position = Position::default();

@@ -148,7 +148,7 @@ impl<'a> Runner<'a> {
             ref events,
         } = *options;
         let device = model.device();
-        let frozen_blocks = model.num_trainable_frozen_blocks();
+        let frozen_blocks = model.frozen_blocks();
         let unpadded_last = unpadded_last(data.pad, model.config.token_position);
         let why_plain = match engine {
             Engine::Plain => Some("plain path requested".to_string()),
@@ -405,7 +405,7 @@ impl<'a> Runner<'a> {
 
 /// Why the cached path would not give the plain path's math, if it would not.
 fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
-    if model.num_trainable_frozen_blocks() == 0 {
+    if model.frozen_blocks() == 0 {
         return Some("no frozen blocks to cache".into());
     }
     if model.config.model.dropout > 0.0 {

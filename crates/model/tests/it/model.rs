@@ -89,8 +89,8 @@ fn last_positions_only_attention_matches_full() {
     let q = Tensor::randn([2, 2, 7, 8], (Kind::Float, Device::Cpu));
     let k = Tensor::randn([2, 2, 7, 8], (Kind::Float, Device::Cpu));
     let v = Tensor::randn([2, 2, 7, 8], (Kind::Float, Device::Cpu));
-    let full = spam_model::gpt2::attend(&q, &k, &v, true, 0.0);
-    let last = spam_model::gpt2::attend(&q.narrow(2, 5, 2), &k, &v, true, 0.0);
+    let full = spam_model::attend(&q, &k, &v, true, 0.0);
+    let last = spam_model::attend(&q.narrow(2, 5, 2), &k, &v, true, 0.0);
     assert!(max_abs(&full.narrow(2, 5, 2), &last) < 1e-6);
 }
 
@@ -142,7 +142,7 @@ fn trainable_modes_freeze_the_right_variables() {
     let names = |c: &Classifier| c.trainable_names();
     let c = tiny(TokenPosition::Last, Trainable::LastLayer);
     assert_eq!(names(&c), vec!["out_head.bias", "out_head.weight"]);
-    assert_eq!(c.num_trainable_frozen_blocks(), 2);
+    assert_eq!(c.frozen_blocks(), 2);
 
     let c = tiny(TokenPosition::Last, Trainable::LastBlock);
     let n = names(&c);
@@ -151,18 +151,18 @@ fn trainable_modes_freeze_the_right_variables() {
             .all(|n| n.starts_with("h.1.") || n.starts_with("ln_f.") || n.starts_with("out_head."))
     );
     assert_eq!(n.len(), 12 + 2 + 2);
-    assert_eq!(c.num_trainable_frozen_blocks(), 1);
+    assert_eq!(c.frozen_blocks(), 1);
     // The var store's trainable list (what `nn::Optimizer` uses) holds exactly these.
     assert_eq!(c.vs.trainable_variables().len(), n.len());
     assert_eq!(c.trainable_variables().len(), n.len());
 
     let c = tiny(TokenPosition::Last, Trainable::LastTwoBlocks);
     assert_eq!(names(&c).len(), 2 * 12 + 2 + 2);
-    assert_eq!(c.num_trainable_frozen_blocks(), 0);
+    assert_eq!(c.frozen_blocks(), 0);
 
     let c = tiny(TokenPosition::Last, Trainable::All);
     assert_eq!(names(&c).len(), c.vs.variables().len());
-    assert_eq!(c.num_trainable_frozen_blocks(), 0);
+    assert_eq!(c.frozen_blocks(), 0);
 
     let c = tiny(
         TokenPosition::Last,

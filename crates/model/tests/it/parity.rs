@@ -2,14 +2,13 @@
 //! by transformers themselves (`tests/fixtures/tiny`, made by `scripts/make_fixtures.py`):
 //! the chapter's `GPTModel` loaded with its own TensorFlow-checkpoint loader, and
 //! transformers' `GPT2LMHeadModel`. Logits within 1e-4, same greedy tokens and top-10 ids.
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::*;
-use spam_model::tf_checkpoint::{BundleTensor, write_bundle};
-use spam_model::{GenerateOptions, LanguageModel, OpenAiCheckpoint, Weights, generate};
+use crate::common::*;
+use spam_model::{
+    BundleTensor, GenerateOptions, LanguageModel, OpenAiCheckpoint, Weights, generate, write_bundle,
+};
 use tch::Device;
 
 const TOL: f64 = 1e-4;
@@ -107,7 +106,7 @@ fn tensorflow_bundle_is_read_exactly() {
     assert_eq!(w.file_shape, vec![1, 32, 128]);
     assert_eq!(w.shape, vec![32, 128]);
     // Same values as the transformers file.
-    let st = spam_model::safetensors_io::SafeTensorsFile::open(&dir.join("hf/model.safetensors"))
+    let st = spam_model::SafeTensorsFile::open(&dir.join("hf/model.safetensors"))
         .expect("safetensors")
         .into_gpt2_source();
     for (name, raw) in &ckpt.tensors.tensors {
@@ -150,7 +149,7 @@ fn bundle_writer_round_trips() {
 /// The manual full-size check: `scripts/make_fixtures.sh full` writes GPT-2 124M-shaped
 /// random checkpoints (TensorFlow and hub safetensors) and the chapter's outputs into
 /// `models/parity-124m`; run with
-/// `cargo test --release -p spam-model --test parity -- --ignored --nocapture`.
+/// `cargo test --release -p spam-model --test it parity:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "needs models/parity-124m from `scripts/make_fixtures.sh full`"]
 fn full_size_124m_parity_and_load_time() {

@@ -1,12 +1,12 @@
 //! Damaged checkpoints give a clear error naming the file and the tensor, never a panic nor a
 //! half-loaded model. Each case mutates a copy of the good fixtures in a tempdir.
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
-use spam_model::tf_checkpoint::{BundleTensor, write_bundle};
-use spam_model::{Classifier, ClassifierConfig, Config, LanguageModel, ModelError, Weights};
+use crate::common::*;
+use spam_model::{
+    BundleTensor, Classifier, ClassifierConfig, Config, LanguageModel, ModelError, Weights,
+    write_bundle,
+};
 use tch::Device;
 
 fn tiny_copy() -> (tempfile::TempDir, PathBuf) {
@@ -288,7 +288,7 @@ fn half_precision_safetensors_load() {
     // float16 weights are converted, not refused.
     let (_t, dir) = tiny_copy();
     let st = dir.join("hub/model.safetensors");
-    let src = spam_model::safetensors_io::SafeTensorsFile::open(&st).expect("open");
+    let src = spam_model::SafeTensorsFile::open(&st).expect("open");
     let tensors: Vec<(String, tch::Tensor)> = src
         .tensors
         .values()
@@ -300,7 +300,7 @@ fn half_precision_safetensors_load() {
         })
         .collect();
     drop(src);
-    spam_model::safetensors_io::write_safetensors_atomic(&st, &tensors, None).expect("write");
+    spam_model::write_safetensors_atomic(&st, &tensors, None).expect("write");
     let lm = LanguageModel::from_path(&st, Device::Cpu).expect("fp16 loads");
     let e = expected(&tiny_dir());
     let out = tch::no_grad(|| lm.gpt.forward(&input_ids(&e), false));
@@ -399,7 +399,7 @@ fn no_half_loaded_model() {
     rewrite_st_header(&st, |h| {
         h["wte.weight"]["dtype"] = serde_json::json!("I32");
     });
-    let source = spam_model::safetensors_io::SafeTensorsFile::open(&st)
+    let source = spam_model::SafeTensorsFile::open(&st)
         .expect("open")
         .into_gpt2_source();
     let vs = tch::nn::VarStore::new(Device::Cpu);

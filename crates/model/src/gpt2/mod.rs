@@ -10,10 +10,15 @@
 //! GELU with the tanh approximation, attention scaled by `1/sqrt(head_dim)` with a causal mask,
 //! dropout on the embeddings, the attention weights and both residual branches, and an LM head
 //! tied to `wte`.
+//!
+//! `one_position` holds [`Block::forward_at`], the last block computed at one position per
+//! row for a classification head.
+mod one_position;
+
 use std::ops::Range;
 
 use tch::nn::{self, Init};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::config::Config;
 
@@ -32,29 +37,17 @@ pub enum InitMode {
     Uninit,
 }
 
-/// Creates a float variable; `None` leaves its memory uninitialised.
-fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
-    match init {
-        Some(init) => q.var(name, dims, init),
-        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
-    }
-}
-
-/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
-pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
-    let mut parts = dotted.split('.');
-    let first = parts.next().unwrap_or(dotted);
-    parts.fold(p.sub(first), |acc, part| acc.sub(part))
-}
-
 /// A LoRA adapter as in the chapter's appendix E: `alpha * (x @ A @ B)` with `A` `[in, rank]`
 /// (kaiming-uniform with `a = sqrt(5)`, i.e. `U(-1/sqrt(rank), 1/sqrt(rank))` since torch takes
 /// the fan-in of a `[in, rank]` matrix from its second dimension) and `B` `[rank, out]` zeros.
 /// Note the scaling is `alpha`, not `alpha / rank`.
 #[derive(Debug)]
 pub struct Lora {
+    /// `A` `[in, rank]`.
     pub a: Tensor,
+    /// `B` `[rank, out]`, zeros at first.
     pub b: Tensor,
+    /// Scale of the update.
     pub alpha: f64,
 }
 
@@ -105,25 +98,45 @@ pub enum Layout {
 pub struct Dense {
     /// Variable prefix, e.g. `h.0.attn.c_attn`.
     pub name: String,
+    /// `name.weight`, `[in, out]` or `[out, in]` per `layout`.
     pub weight: Tensor,
+    /// `name.bias` `[out]`, if the layer has one.
     pub bias: Option<Tensor>,
+    /// Weight layout.
     pub layout: Layout,
+    /// Input width.
     pub in_dim: i64,
+    /// Output width.
     pub out_dim: i64,
+    /// LoRA adapter, when one was added with [`Dense::add_lora`].
     pub lora: Option<Lora>,
 }
 
+/// Shape and initialisation of a new [`Dense`] layer (see [`Dense::new`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DenseOptions {
+    /// Input width.
+    pub in_dim: i64,
+    /// Output width.
+    pub out_dim: i64,
+    /// Whether the layer has a bias (created as zeros).
+    pub bias: bool,
+    /// Weight layout.
+    pub layout: Layout,
+    /// How the weight is filled; `None` leaves it uninitialised (for loaders that overwrite it).
+    pub weight_init: Option<Init>,
+}
+
 impl Dense {
-    /// Creates `name.weight` (and `name.bias` if `bias`) below `p`.
-    pub fn new(
-        p: &nn::Path,
-        name: &str,
-        in_dim: i64,
-        out_dim: i64,
-        bias: bool,
-        layout: Layout,
-        weight_init: Option<Init>,
-    ) -> Self {
+    /// Creates `name.weight` (and `name.bias` if `opts.bias`) below `p`.
+    pub fn new(p: &nn::Path, name: &str, opts: DenseOptions) -> Self {
+        let DenseOptions {
+            in_dim,
+            out_dim,
+            bias,
+            layout,
+            weight_init,
+        } = opts;
         let q = sub_path(p, name);
         let dims = match layout {
             Layout::InOut => [in_dim, out_dim],
@@ -142,6 +155,7 @@ impl Dense {
         }
     }
 
+    /// `x @ W + b` over the last dimension of `x` (plus the adapter's update if any).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let y = match self.layout {
             Layout::InOut => {
@@ -196,12 +210,15 @@ impl Dense {
 /// LayerNorm over the last dimension (`weight` = the chapter's `scale`, `bias` = `shift`).
 #[derive(Debug)]
 pub struct LayerNorm {
+    /// Scale `[dim]`.
     pub weight: Tensor,
+    /// Shift `[dim]`.
     pub bias: Tensor,
     dim: i64,
 }
 
 impl LayerNorm {
+    /// Creates `name.weight` (ones) and `name.bias` (zeros) of width `dim` below `p`.
     pub fn new(p: &nn::Path, name: &str, dim: i64) -> Self {
         let q = sub_path(p, name);
         Self {
@@ -211,6 +228,7 @@ impl LayerNorm {
         }
     }
 
+    /// Normalises over the last dimension, then scales and shifts.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.layer_norm(
             [self.dim],
@@ -273,13 +291,16 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, causal: bool, dropout: f64) ->
 /// Multi-head causal self-attention with a fused `c_attn` projection (q | k | v).
 #[derive(Debug)]
 pub struct Attention {
+    /// Fused query, key and value projection, `e -> 3e`.
     pub c_attn: Dense,
+    /// Output projection, `e -> e`.
     pub c_proj: Dense,
     n_head: i64,
     dropout: f64,
 }
 
 impl Attention {
+    /// Attention over `x` `[b, t, e]` (causal or not), dropout when `train`. Returns `[b, t, e]`.
     pub fn forward(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
         let (b, t, e) = x
             .size3()
@@ -299,197 +320,18 @@ impl Attention {
     }
 }
 
-/// The positions whose keys and values a one-position-per-row block needs, flattened.
-///
-/// Under the causal mask row `r`'s query at `pos[r]` sees keys `0..=pos[r]` only, so the
-/// positions after it (the padding of a short message under `flexible`, all but one under
-/// `first`) need no keys, values or norm at all.
-struct KeyRows {
-    /// Indices into the `[b * t]` input rows, grouped by row.
-    src: Tensor,
-    /// Where each of them goes in the `[b * tk]` key layout.
-    dst: Tensor,
-    /// Index into `src` of each row's query position.
-    query: Tensor,
-    tk: i64,
-}
-
-impl KeyRows {
-    /// `None` when every position is needed (the `last` position, or no causal mask).
-    /// The index tensors are made on `device`.
-    fn of(pos: &Tensor, b: i64, t: i64, causal: bool, device: Device) -> Option<Self> {
-        if !causal {
-            return None;
-        }
-        let pos: Vec<i64> = Vec::<i64>::try_from(&pos.to_device(Device::Cpu)).ok()?;
-        let visible: i64 = pos.iter().map(|&p| p + 1).sum();
-        if visible >= b * t {
-            return None;
-        }
-        let tk = pos.iter().copied().max().unwrap_or(0) + 1;
-        let (mut src, mut dst, mut query) = (Vec::new(), Vec::new(), Vec::new());
-        for (r, &p) in (0i64..).zip(&pos) {
-            for j in 0..=p {
-                src.push(r * t + j);
-                dst.push(r * tk + j);
-            }
-            query.push(src.len() as i64 - 1);
-        }
-        let on_device = |v: &[i64]| Tensor::from_slice(v).to_device(device);
-        Some(Self {
-            src: on_device(&src),
-            dst: on_device(&dst),
-            query: on_device(&query),
-            tk,
-        })
-    }
-}
-
-/// One query per row for the one-position attention forms: where each row's query sits
-/// among the key rows, and which key rows it sees.
-struct OneQuery<'a> {
-    /// Index of each row's query position among the key rows, `[b]`.
-    query: &'a Tensor,
-    /// The key rows' places when only some positions carry keys (`None`: all `b * t`).
-    keys: Option<&'a KeyRows>,
-    b: i64,
-    t: i64,
-    /// Each row's query position, `[b]`.
-    pos: &'a Tensor,
-    causal: bool,
-}
-
-impl OneQuery<'_> {
-    /// Key rows `[n, c]` in a `[b * tk, c]` layout, with `tk`: slots no query sees stay zero
-    /// (and are masked).
-    fn key_layout(&self, rows: &Tensor) -> (Tensor, i64) {
-        match self.keys {
-            Some(k) => {
-                let c = rows.size()[1];
-                let zeros = Tensor::zeros([self.b * k.tk, c], (rows.kind(), rows.device()));
-                (zeros.index_copy(0, &k.dst, rows), k.tk)
-            }
-            None => (rows.shallow_clone(), self.t),
-        }
-    }
-
-    /// `[b, tk]`, true where key `j` is visible to row `r`'s query (`j <= pos[r]`); `None`
-    /// without the causal mask, where every key is.
-    fn visible(&self, tk: i64) -> Option<Tensor> {
-        self.causal.then(|| {
-            Tensor::arange(tk, (Kind::Int64, self.pos.device()))
-                .unsqueeze(0)
-                .le_tensor(&self.pos.unsqueeze(1))
-        })
-    }
-}
-
-impl Attention {
-    /// Whether [`Attention::forward_at_query_side`] applies: the fused projection is a plain
-    /// `Conv1D` weight, so its key and value parts can be read as `[e, n_head, d]`, and no
-    /// attention dropout makes the weights of a row sum to other than 1.
-    fn has_query_side(&self, train: bool) -> bool {
-        self.c_attn.lora.is_none()
-            && self.c_attn.layout == Layout::InOut
-            && !(train && self.dropout > 0.0)
-    }
-
-    /// Attention output at one query position per row, computed from the query side, with
-    /// keys and values never formed. `x_hat` `[n, e]` are the key rows `at` describes,
-    /// normalised by `ln` without its scale `γ` and shift `β`. Returns `[b, e]`.
-    ///
-    /// With `h_j = x̂_j ⊙ γ + β`, `k_j = h_j W_k + b_k` and `v_j = h_j W_v + b_v`, head `i` of
-    /// row `r` scores key `j` with `q·k_j = x̂_j·(γ ⊙ W_k q) + (β W_k + b_k)·q`; the second
-    /// term is the same for every `j`, so the softmax drops it. Its output is
-    /// `Σ_j p_j v_j = ((Σ_j p_j x̂_j) ⊙ γ + β) W_v + b_v`, as `Σ_j p_j = 1`. Per row that is
-    /// two products of the key rows with `n_head` vectors instead of projecting every key
-    /// row to `2e` values (~`e / n_head` times fewer operations, forward and backward), the
-    /// same math up to float rounding. `b_k` takes no part, so it gets no gradient: the
-    /// loss does not depend on it.
-    fn forward_at_query_side(
-        &self,
-        x_hat: &Tensor,
-        ln: &LayerNorm,
-        at: &OneQuery,
-        train: bool,
-    ) -> Tensor {
-        let b = at.b;
-        let e = x_hat.size()[1];
-        let (nh, d) = (self.n_head, e / self.n_head);
-        let c = &self.c_attn;
-        // Part `i` (0 = q, 1 = k, 2 = v) of the fused weight, `[n_head, e, d]`, and bias.
-        let weight = |i: i64| {
-            c.weight
-                .narrow(1, i * e, e)
-                .reshape([e, nh, d])
-                .permute([1, 0, 2])
-        };
-        let bias = |i: i64| c.bias.as_ref().map(|b| b.narrow(0, i * e, e));
-        let h_at = ln.affine(&x_hat.index_select(0, at.query));
-        let q = h_at.matmul(&c.weight.narrow(1, 0, e));
-        let q = match bias(0) {
-            Some(b_q) => q + b_q,
-            None => q,
-        } * (d as f64).powf(-0.5);
-        // u[r, i] = γ ⊙ (W_k,i q[r, i]): [n_head, e, d] x [n_head, d, b] -> [b, n_head, e].
-        let u = weight(1)
-            .matmul(&q.view([b, nh, d]).permute([1, 2, 0]))
-            .permute([2, 0, 1])
-            * &ln.weight;
-        let (rows, tk) = at.key_layout(x_hat);
-        let rows = rows.view([b, tk, e]);
-        let scores = rows.bmm(&u.transpose(1, 2)); // [b, tk, n_head]
-        let scores = match at.visible(tk) {
-            Some(visible) => {
-                scores.masked_fill(&visible.logical_not().unsqueeze(-1), f64::NEG_INFINITY)
-            }
-            None => scores,
-        };
-        let p = scores.softmax(1, scores.kind());
-        // Σ_j p_j x̂_j per head, then γ, β and the value projection: [b, n_head, e].
-        let z = p.transpose(1, 2).bmm(&rows) * &ln.weight + &ln.bias;
-        let y = z.permute([1, 0, 2]).matmul(&weight(2)).permute([1, 0, 2]); // [b, n_head, d]
-        let y = match bias(2) {
-            Some(b_v) => y + b_v.view([nh, d]),
-            None => y,
-        };
-        self.c_proj
-            .forward(&y.reshape([b, e]))
-            .dropout(self.dropout, train)
-    }
-
-    /// Attention output at one query position per row, where the query side does not apply
-    /// (an adapter, the `[out, in]` layout, attention dropout in training): `h` `[n, e]` are
-    /// the normed key rows `at` describes. Keys and values are projected for every key row;
-    /// the query, the attention and the output projection run at that position alone.
-    /// Returns `[b, e]`.
-    fn forward_at(&self, h: &Tensor, at: &OneQuery, train: bool) -> Tensor {
-        let (e, b) = (h.size()[1], at.b);
-        let d = e / self.n_head;
-        let c = &self.c_attn;
-        let q = c.forward(&h.index_select(0, at.query)).narrow(1, 0, e);
-        let (kv, tk) = at.key_layout(&c.forward(h).narrow(1, e, 2 * e));
-        let q = q.view([b, self.n_head, 1, d]);
-        let kv = kv.view([b, tk, 2, self.n_head, d]).permute([2, 0, 3, 1, 4]);
-        let (k, v) = (kv.get(0), kv.get(1));
-        let mask = at.visible(tk).map(|m| m.view([b, 1, 1, tk]));
-        let p = if train { self.dropout } else { 0.0 };
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, false, None, false);
-        self.c_proj
-            .forward(&y.reshape([b, e]))
-            .dropout(self.dropout, train)
-    }
-}
-
 /// Feed-forward part: `c_fc` (e -> 4e), GELU (tanh), `c_proj` (4e -> e).
 #[derive(Debug)]
 pub struct Mlp {
+    /// Expansion, `e -> 4e`.
     pub c_fc: Dense,
+    /// Projection back, `4e -> e`.
     pub c_proj: Dense,
     dropout: f64,
 }
 
 impl Mlp {
+    /// `c_proj(gelu(c_fc(x)))`, dropout when `train`.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         let h = self.c_fc.forward(x).gelu("tanh");
         self.c_proj.forward(&h).dropout(self.dropout, train)
@@ -499,9 +341,13 @@ impl Mlp {
 /// One pre-norm transformer block.
 #[derive(Debug)]
 pub struct Block {
+    /// Norm before attention.
     pub ln_1: LayerNorm,
+    /// Self-attention.
     pub attn: Attention,
+    /// Norm before the feed-forward part.
     pub ln_2: LayerNorm,
+    /// Feed-forward part.
     pub mlp: Mlp,
 }
 
@@ -524,8 +370,16 @@ impl Block {
             InitMode::Uninit => (None, None),
         };
         let name = |s: &str| format!("h.{i}.{s}");
-        let dense =
-            |s: &str, i, o, bias, init| Dense::new(p, &name(s), i, o, bias, Layout::InOut, init);
+        let dense = |s: &str, in_dim, out_dim, bias, weight_init| {
+            let opts = DenseOptions {
+                in_dim,
+                out_dim,
+                bias,
+                layout: Layout::InOut,
+                weight_init,
+            };
+            Dense::new(p, &name(s), opts)
+        };
         Self {
             ln_1: LayerNorm::new(p, &name("ln_1"), e),
             attn: Attention {
@@ -547,42 +401,6 @@ impl Block {
     pub fn forward(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
         let x = x + self.attn.forward(&self.ln_1.forward(x), causal, train);
         &x + self.mlp.forward(&self.ln_2.forward(&x), train)
-    }
-
-    /// The block's output at one position per row (`pos` `[b]`, int64): equal to
-    /// `forward(x)` gathered at `pos`, at a fraction of the cost when the result feeds
-    /// only a classification head. Returns `[b, e]`.
-    pub fn forward_at(&self, x: &Tensor, pos: &Tensor, causal: bool, train: bool) -> Tensor {
-        let (b, t, e) = x
-            .size3()
-            .unwrap_or_else(|_| panic!("block input must be [b, t, e]"));
-        let x = x.reshape([b * t, e]);
-        let pos = pos.to_device(x.device());
-        let at = Tensor::arange(b, (Kind::Int64, x.device())) * t + &pos;
-        let x_at = x.index_select(0, &at);
-        let keys = KeyRows::of(&pos, b, t, causal, x.device());
-        let (rows, query) = match &keys {
-            Some(k) => (x.index_select(0, &k.src), k.query.shallow_clone()),
-            None => (x, at),
-        };
-        let at = OneQuery {
-            query: &query,
-            keys: keys.as_ref(),
-            b,
-            t,
-            pos: &pos,
-            causal,
-        };
-        let attn = if self.attn.has_query_side(train) {
-            let x_hat = self.ln_1.normalize(&rows);
-            self.attn
-                .forward_at_query_side(&x_hat, &self.ln_1, &at, train)
-        } else {
-            let h = self.ln_1.forward(&rows);
-            self.attn.forward_at(&h, &at, train)
-        };
-        let x_at = x_at + attn;
-        &x_at + self.mlp.forward(&self.ln_2.forward(&x_at), train)
     }
 
     /// The four projection layers of the block.
@@ -632,7 +450,9 @@ pub struct Gpt2 {
     pub wte: Tensor,
     /// Position embedding `[n_ctx, e]` (`wpe.weight`).
     pub wpe: Tensor,
+    /// The transformer blocks (`h.0` ...).
     pub blocks: Vec<Block>,
+    /// Final LayerNorm (`ln_f`).
     pub ln_f: LayerNorm,
     config: Config,
 }
@@ -679,10 +499,12 @@ impl Gpt2 {
         }
     }
 
+    /// The hyper-parameters the model was built with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// Number of blocks.
     pub fn n_layer(&self) -> usize {
         self.blocks.len()
     }
@@ -803,4 +625,19 @@ impl Gpt2 {
         out.push(("ln_f.bias".to_string(), self.ln_f.bias.shallow_clone()));
         out
     }
+}
+
+/// Creates a float variable; `None` leaves its memory uninitialised.
+fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
+    match init {
+        Some(init) => q.var(name, dims, init),
+        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
+    }
+}
+
+/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
+pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
+    let mut parts = dotted.split('.');
+    let first = parts.next().unwrap_or(dotted);
+    parts.fold(p.sub(first), |acc, part| acc.sub(part))
 }

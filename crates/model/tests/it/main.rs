@@ -1,0 +1,8 @@
+//! spam-model's integration tests, in one binary: one module per area (linking libtorch
+//! into one test executable instead of five saves link time and disk).
+mod bad_checkpoints;
+mod common;
+mod last_position;
+mod libtorch;
+mod model;
+mod parity;

@@ -19,6 +19,10 @@ pub enum ModelError {
         hint: String,
     },
 
+    /// Writing a file through spam-data's atomic writer failed.
+    #[error(transparent)]
+    Write(#[from] spam_data::DataError),
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -291,44 +291,13 @@ pub fn write_safetensors_atomic(
     })
 }
 
-/// A temporary-file builder whose files get what `File::create` would give (0666 less the
-/// umask on Unix) instead of tempfile's owner-only 0600, which a file renamed into place
-/// would keep: a saved model must be as readable as the rest of its run directory.
-pub(crate) fn temp_file_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
-    #[allow(unused_mut)]
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    builder
-}
-
-/// Writes a file atomically: the content goes to a temporary file in the destination's
-/// directory, which is flushed, synced and renamed over `path`.
+/// Writes a file atomically (spam-data's one rule: a temporary file in the destination's
+/// folder, synced, renamed over `path`).
 pub(crate) fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let io = |e| ModelError::io(path, e);
-    let tmp = temp_file_builder()
-        .prefix(".tmp-")
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        f(&mut w).map_err(io)?;
-        w.flush().map_err(io)?;
-    }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    Ok(spam_data::write_atomic_with(path, f)?)
 }
 
 #[derive(Deserialize)]

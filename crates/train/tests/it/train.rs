@@ -45,7 +45,7 @@ fn step_losses_with(
             ..Default::default()
         },
     );
-    let batches = spam_train::batch::shuffled_batches(data.train.len(), 8, 123, true);
+    let batches = spam_train::shuffled_batches(data.train.len(), 8, 123, true);
     let mut losses = Vec::new();
     for i in 0..steps {
         let b = runner
@@ -521,7 +521,7 @@ fn held_gradients_match_grad_buffers() {
                 .collect()
         };
         let initial = values(&opt);
-        let batches = spam_train::batch::shuffled_batches(data.train.len(), 4, 7, true);
+        let batches = spam_train::shuffled_batches(data.train.len(), 4, 7, true);
         for pair in batches.chunks(2).take(4) {
             for indices in pair {
                 let b = runner.train_batch(indices).expect("batch");

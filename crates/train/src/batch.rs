@@ -6,8 +6,6 @@ use std::hash::Hash;
 use spam_model::TokenPosition;
 use tch::{Device, Tensor};
 
-use crate::data::{Split, TrainData};
-
 /// Tokenized examples of one split, not padded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Examples {
@@ -159,20 +157,5 @@ impl Examples {
                 .collect(),
             labels: split.labels.iter().map(|&l| l as i64).collect(),
         }
-    }
-}
-
-/// Batches in evaluation order: the chapter's loaders keep validation and test in file
-/// order; periodic train estimates use a fixed seeded order so they are reproducible.
-pub(crate) fn eval_batches(
-    data: &TrainData,
-    split: Split,
-    batch_size: usize,
-    seed: u64,
-) -> Vec<Vec<usize>> {
-    let n = split.of(data).len();
-    match split {
-        Split::Train => shuffled_batches(n, batch_size, seed ^ 0xE7A1, false),
-        _ => sequential_batches(n, batch_size),
     }
 }

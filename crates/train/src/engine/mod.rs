@@ -24,7 +24,7 @@ use tracing::info;
 use self::backfill::Backfill;
 use self::cache::Cache;
 use self::distinct::Distinct;
-use crate::batch::{PadTo, eval_batches, make_batch, unpadded_last};
+use crate::batch::{PadTo, make_batch, sequential_batches, shuffled_batches, unpadded_last};
 use crate::config::{CachePrecision, CacheSettings, Engine};
 use crate::data::{Split, TrainData};
 use crate::error::{Result, TrainError};
@@ -420,4 +420,14 @@ fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
         );
     }
     None
+}
+
+/// Batches in evaluation order: the chapter's loaders keep validation and test in file
+/// order; periodic train estimates use a fixed seeded order so they are reproducible.
+fn eval_batches(data: &TrainData, split: Split, batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+    let n = split.of(data).len();
+    match split {
+        Split::Train => shuffled_batches(n, batch_size, seed ^ 0xE7A1, false),
+        _ => sequential_batches(n, batch_size),
+    }
 }

@@ -1,9 +1,10 @@
-//! This crate must never pull in libtorch.
+//! This crate must never pull in libtorch, and without `download` no HTTP client either.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-#[test]
-fn dependency_tree_has_no_torch() {
+/// The crate names in spam-data's dependency tree (normal and build edges), with `extra`
+/// arguments for `cargo tree`.
+fn dependency_names(extra: &[&str]) -> Vec<String> {
     let out = std::process::Command::new(env!("CARGO"))
         .args([
             "tree",
@@ -14,6 +15,7 @@ fn dependency_tree_has_no_torch() {
             "--prefix",
             "none",
         ])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo tree");
@@ -27,13 +29,18 @@ fn dependency_tree_has_no_torch() {
         tree.lines().any(|l| l.starts_with("spam-data ")),
         "unexpected output:\n{tree}"
     );
-    assert!(tree.lines().any(|l| l.starts_with("tiktoken-rs ")));
-    let torch: Vec<&str> = tree
-        .lines()
-        .filter(|l| {
-            let name = l.split_whitespace().next().unwrap_or("");
-            name == "tch" || name == "torch-sys"
-        })
+    tree.lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn dependency_tree_has_no_torch() {
+    let names = dependency_names(&[]);
+    assert!(names.iter().any(|n| n == "tiktoken-rs"));
+    let torch: Vec<&String> = names
+        .iter()
+        .filter(|n| *n == "tch" || *n == "torch-sys")
         .collect();
     assert!(torch.is_empty(), "spam-data depends on libtorch: {torch:?}");
 }
@@ -42,36 +49,10 @@ fn dependency_tree_has_no_torch() {
 /// that only need the data types (spam-model) stay light.
 #[test]
 fn no_default_features_tree_has_no_http_client() {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "-p",
-            "spam-data",
-            "--no-default-features",
-            "-e",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tree = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        tree.lines().any(|l| l.starts_with("spam-data ")),
-        "unexpected output:\n{tree}"
-    );
-    let http: Vec<&str> = tree
-        .lines()
-        .filter(|l| {
-            let name = l.split_whitespace().next().unwrap_or("");
-            ["reqwest", "hyper", "rustls", "native-tls", "openssl"].contains(&name)
-        })
+    let names = dependency_names(&["--no-default-features"]);
+    let http: Vec<&String> = names
+        .iter()
+        .filter(|n| ["reqwest", "hyper", "rustls", "native-tls", "openssl"].contains(&n.as_str()))
         .collect();
     assert!(
         http.is_empty(),

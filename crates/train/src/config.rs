@@ -174,6 +174,31 @@ impl TrainConfig {
         {
             return Err(format!("gradient clipping norm must be positive, got {c}"));
         }
+        if self.eval_iter == 0 {
+            return Err("eval iterations must be at least 1 batch (--eval-iter)".into());
+        }
+        if self.early_stopping_patience == Some(0) {
+            return Err(
+                "early stopping needs a patience of at least 1 evaluation (--early-stopping)"
+                    .into(),
+            );
+        }
+        if self.checkpoint_every == Some(0) {
+            return Err("checkpoints every 0 steps: use at least 1 (--checkpoint-every)".into());
+        }
+        let wd = self.optimizer.weight_decay;
+        if !(wd.is_finite() && wd >= 0.0) {
+            return Err(format!(
+                "weight decay must be a finite number >= 0, got {wd} (--weight-decay)"
+            ));
+        }
+        if let LrSchedule::WarmupCosine { min_lr, .. } = self.schedule
+            && !(min_lr.is_finite() && min_lr >= 0.0)
+        {
+            return Err(format!(
+                "the minimum learning rate must be a finite number >= 0, got {min_lr} (--min-lr)"
+            ));
+        }
         Ok(())
     }
 }

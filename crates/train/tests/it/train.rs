@@ -545,3 +545,59 @@ fn held_gradients_match_grad_buffers() {
         assert!(!a.equal(p0), "the parameter did not move");
     }
 }
+
+#[test]
+fn settings_that_would_misbehave_are_refused_before_any_work() {
+    let cases: Vec<(TrainConfig, &str)> = vec![
+        (
+            TrainConfig {
+                eval_iter: 0,
+                ..TrainConfig::default()
+            },
+            "--eval-iter",
+        ),
+        (
+            TrainConfig {
+                early_stopping_patience: Some(0),
+                ..TrainConfig::default()
+            },
+            "--early-stopping",
+        ),
+        (
+            TrainConfig {
+                checkpoint_every: Some(0),
+                ..TrainConfig::default()
+            },
+            "--checkpoint-every",
+        ),
+        (
+            TrainConfig {
+                optimizer: AdamWConfig {
+                    weight_decay: f64::NAN,
+                    ..AdamWConfig::default()
+                },
+                ..TrainConfig::default()
+            },
+            "--weight-decay",
+        ),
+        (
+            TrainConfig {
+                schedule: spam_train::LrSchedule::WarmupCosine {
+                    warmup_steps: 2,
+                    min_lr: f64::NAN,
+                },
+                ..TrainConfig::default()
+            },
+            "--min-lr",
+        ),
+    ];
+    for (config, flag) in cases {
+        let err = config.validate().expect_err(flag);
+        assert!(
+            matches!(err, spam_train::TrainError::Settings(_)),
+            "{flag}: {err:?}"
+        );
+        assert!(err.to_string().contains(flag), "{flag}: {err}");
+    }
+    assert!(TrainConfig::default().validate().is_ok());
+}

@@ -32,7 +32,6 @@ pub struct Classifier {
     pub head: Dense,
     /// What the classifier was built from (saved as `classifier.json`).
     pub config: ClassifierConfig,
-    frozen_blocks: usize,
 }
 
 impl Classifier {
@@ -66,7 +65,6 @@ impl Classifier {
             vs,
             gpt,
             head,
-            frozen_blocks: 0,
             config,
         };
         c.apply_trainable();
@@ -79,7 +77,7 @@ impl Classifier {
     /// Sets `requires_grad` per the trainable mode and keeps only trainable variables in the
     /// var store's trainable list (so `nn::AdamW.build(&classifier.vs, lr)` sees exactly them).
     fn apply_trainable(&mut self) {
-        let frozen = self.config.trainable.frozen_blocks(self.gpt.n_layer());
+        let frozen = self.frozen_blocks();
         let vars = self.vs.variables();
         let trainable = |name: &str| -> bool {
             let in_trained_block = name
@@ -103,7 +101,6 @@ impl Classifier {
             v.trainable_variables
                 .retain(|var| var.tensor.requires_grad());
         }
-        self.frozen_blocks = frozen;
     }
 
     /// The parameters the optimizer updates (those with `requires_grad`), by name, sorted by
@@ -146,7 +143,7 @@ impl Classifier {
     /// `k` such that the embeddings and blocks `0..k` are frozen (0 for `all` and LoRA), by
     /// [`Trainable::frozen_blocks`] of the mode the classifier was built with.
     pub fn frozen_blocks(&self) -> usize {
-        self.frozen_blocks
+        self.config.trainable.frozen_blocks(self.gpt.n_layer())
     }
 
     /// The device the variables are on.
@@ -165,7 +162,7 @@ impl Classifier {
     /// non-padding tokens) is used by the `flexible` and `pooled` positions; `None` means
     /// every position is a real token.
     pub fn forward(&self, ids: &Tensor, lengths: Option<&Tensor>, train: bool) -> Tensor {
-        let k = self.frozen_blocks;
+        let k = self.frozen_blocks();
         let hidden = if k > 0 && train {
             // Frozen prefix: no graph needed (embeddings are frozen whenever k > 0).
             tch::no_grad(|| {
@@ -187,7 +184,7 @@ impl Classifier {
         tch::no_grad(|| {
             let x = self.gpt.embed(ids, false);
             self.gpt
-                .run_blocks(&x, 0..self.frozen_blocks, self.config.causal_mask, false)
+                .run_blocks(&x, 0..self.frozen_blocks(), self.config.causal_mask, false)
         })
     }
 
@@ -202,7 +199,6 @@ impl Classifier {
             gpt: self.gpt.shallow_clone(),
             head: self.head.shallow_clone(),
             config: self.config.clone(),
-            frozen_blocks: self.frozen_blocks,
         }
     }
 
@@ -211,13 +207,13 @@ impl Classifier {
     pub fn forward_suffix(&self, hidden: &Tensor, lengths: Option<&Tensor>, train: bool) -> Tensor {
         let n = self.gpt.n_layer();
         if let Some(pos) = self.single_position(hidden, lengths)
-            && self.frozen_blocks < n
+            && self.frozen_blocks() < n
         {
             // Only one position per row reaches the head, so the last block computes keys
             // and values everywhere but the rest of its work at that position alone.
             let x = self.gpt.run_blocks(
                 hidden,
-                self.frozen_blocks..n - 1,
+                self.frozen_blocks()..n - 1,
                 self.config.causal_mask,
                 train,
             );
@@ -226,7 +222,7 @@ impl Classifier {
         }
         let x = self.gpt.run_blocks(
             hidden,
-            self.frozen_blocks..n,
+            self.frozen_blocks()..n,
             self.config.causal_mask,
             train,
         );
@@ -375,7 +371,6 @@ impl Classifier {
             vs,
             gpt,
             head,
-            frozen_blocks: 0,
             config,
         };
         c.apply_trainable();

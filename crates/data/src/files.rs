@@ -35,9 +35,9 @@ pub fn split_csv(ds: &Dataset) -> String {
 /// all are complete, so a failure leaves no half-written file.
 pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 3]> {
     let dir = dir.as_ref();
-    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "create the directory", e))?;
     let targets = SPLIT_FILES.map(|name| dir.join(name));
-    // Dropping a temporary file removes it: a failure anywhere leaves none behind.
+    // Each temporary file is made (folder created if needed) beside its target; dropping one
+    // removes it, so a failure anywhere leaves none behind.
     let mut temps = Vec::with_capacity(targets.len());
     for (target, (_, ds)) in targets.iter().zip(splits.named()) {
         let tmp = atomic::temp_file(target, ".tmp")?;

@@ -43,7 +43,8 @@ pub enum PadTo {
 }
 
 impl PadTo {
-    /// The padding a model trained with `max_length` (its `classifier.json`) expects.
+    /// The padding of rows prepared to `max_length` (`None`: each at its own length), as
+    /// spam-data's `padded_len` and a saved model's `max_length` give it.
     pub fn for_max_length(max_length: Option<usize>) -> Self {
         max_length.map_or(PadTo::Dynamic, PadTo::Fixed)
     }

@@ -63,15 +63,11 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         test: prepared.test_rows,
         padded_len: prepared.padded_len,
     });
-    let pad = match prepared.padded_len {
-        Some(n) => PadTo::Fixed(n),
-        None => PadTo::Dynamic,
-    };
     let data = TrainData {
         train: Examples::from_encoded(&prepared.encoded.train),
         validation: Examples::from_encoded(&prepared.encoded.validation),
         test: Examples::from_encoded(&prepared.encoded.test),
-        pad,
+        pad: PadTo::for_max_length(prepared.padded_len),
         pad_id: i64::from(spam_data::PAD_TOKEN_ID),
         label_names: prepared.label_names.clone(),
     };

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use spam_model::{DeviceChoice, ModelSize, TokenPosition, Trainable};
-use spam_train::{CachePrecision, Engine, LrSchedule, RunConfig};
+use spam_model::{DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
+use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule, RunConfig};
 
 /// Where `cargo xtask fetch --data` puts the SMS Spam Collection.
 pub const DEFAULT_DATA: &str = "datasets/sms_spam_collection/SMSSpamCollection";
@@ -187,6 +187,14 @@ pub struct TrainArgs {
     /// Seed of the head, data order and dropout (chapter: 123).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How `--weights random` is drawn: `chapter` (the chapter's `GPTModel` under
+    /// `torch.manual_seed`, bit for bit; default) or `gpt2` (GPT-2's std-0.02 scheme).
+    #[arg(long, value_name = "INIT")]
+    pub init: Option<RandomInit>,
+    /// Order of the training batches: `chapter` (its DataLoader after `torch.manual_seed`,
+    /// reproduced; default) or `seeded` (the crate's own shuffle).
+    #[arg(long, value_name = "ORDER")]
+    pub data_order: Option<DataOrder>,
     /// `last` (chapter), `first`, `flexible` (last non-padding) or `pooled`.
     #[arg(long)]
     pub token_position: Option<TokenPosition>,
@@ -288,6 +296,7 @@ impl TrainArgs {
         set!(t.optimizer.lr, self.lr);
         set!(t.optimizer.weight_decay, self.weight_decay);
         set!(t.seed, self.seed);
+        set!(t.data_order, self.data_order);
         set!(t.eval_freq, self.eval_freq);
         set!(t.eval_iter, self.eval_iter);
         set!(t.grad_accum_steps, self.grad_accum);
@@ -317,6 +326,7 @@ impl TrainArgs {
         let m = &mut c.model;
         set!(m.token_position, self.token_position);
         set!(m.trainable, self.trainable);
+        set!(m.init, self.init);
         if self.no_causal_mask {
             m.causal_mask = false;
         }

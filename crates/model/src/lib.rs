@@ -36,6 +36,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod chapter_init;
 mod classifier;
 mod config;
 mod device;
@@ -78,7 +79,7 @@ pub use crate::tf_checkpoint::{CheckpointFiles, HParams, OpenAiCheckpoint};
 #[cfg(feature = "test-support")]
 pub use crate::tf_checkpoint::{BundleTensor, write_bundle};
 // Weight sources and the loaded language model.
-pub use crate::weights::{CheckpointContents, LanguageModel, Weights};
+pub use crate::weights::{CheckpointContents, LanguageModel, RandomInit, Weights};
 
 // The tch version the API is built on.
 pub use tch;

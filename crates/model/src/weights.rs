@@ -20,6 +20,15 @@ pub enum Weights {
         /// Seed of the crate's generator.
         seed: u64,
     },
+    /// The chapter's random model: what `GPTModel(cfg)` gets under `torch.manual_seed(seed)`
+    /// (PyTorch's default module initialisation), bit for bit. Drawn from libtorch's global
+    /// CPU generator, which it reseeds as the chapter does; a [`crate::Classifier`] built on it
+    /// also draws its head as the chapter does (`torch.manual_seed(head_seed)`, then
+    /// `nn.Linear(e, num_classes)`).
+    Chapter {
+        /// The seed given to `torch.manual_seed`.
+        seed: u64,
+    },
     /// An OpenAI TensorFlow checkpoint: its directory, `.index` file or prefix.
     OpenAi(PathBuf),
     /// A hub-layout or `save_pretrained` `model.safetensors` file.
@@ -82,7 +91,7 @@ impl Weights {
     /// tensors under the model's names. `None` for random weights.
     pub fn open(&self) -> Result<Option<CheckpointContents>> {
         match self {
-            Self::Random { .. } => Ok(None),
+            Self::Random { .. } | Self::Chapter { .. } => Ok(None),
             Self::OpenAi(p) => {
                 let ckpt = OpenAiCheckpoint::open(p)?;
                 Ok(Some(CheckpointContents {
@@ -106,9 +115,63 @@ impl Weights {
         }
     }
 
+    /// Whether the weights are drawn at random rather than read from a checkpoint.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Self::Random { .. } | Self::Chapter { .. })
+    }
+
     /// The configuration stored with the checkpoint (`None` for random weights).
     pub fn config(&self) -> Result<Option<Config>> {
         Ok(self.open()?.map(|c| c.config))
+    }
+}
+
+/// How random backbone weights are drawn (`--init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RandomInit {
+    /// The chapter's `GPTModel(cfg)` under `torch.manual_seed(seed)`: PyTorch's default module
+    /// initialisation, bit for bit ([`Weights::Chapter`]).
+    #[default]
+    Chapter,
+    /// GPT-2's own scheme (std 0.02, scaled residual projections) from the crate's seeded
+    /// generator ([`Weights::Random`]).
+    Gpt2,
+}
+
+impl RandomInit {
+    /// The random weights of this kind drawn with `seed`.
+    pub fn weights(self, seed: u64) -> Weights {
+        match self {
+            Self::Chapter => Weights::Chapter { seed },
+            Self::Gpt2 => Weights::Random { seed },
+        }
+    }
+
+    /// The name used by `--init` and the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chapter => "chapter",
+            Self::Gpt2 => "gpt2",
+        }
+    }
+}
+
+impl std::fmt::Display for RandomInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RandomInit {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "chapter" => Ok(Self::Chapter),
+            "gpt2" | "gpt-2" => Ok(Self::Gpt2),
+            _ => Err(ModelError::InvalidConfig(format!(
+                "unknown init {s:?}: expected chapter or gpt2"
+            ))),
+        }
     }
 }
 
@@ -136,7 +199,7 @@ impl LanguageModel {
     /// Loads a checkpoint (configuration from the checkpoint, dropout 0) onto `device`.
     pub fn load(weights: &Weights, device: Device) -> Result<Self> {
         let cfg = match weights {
-            Weights::Random { .. } => Config::gpt2_124m(),
+            Weights::Random { .. } | Weights::Chapter { .. } => Config::gpt2_124m(),
             _ => weights.config()?.ok_or_else(|| {
                 ModelError::InvalidConfig("checkpoint without configuration".into())
             })?,
@@ -202,6 +265,11 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
         Weights::Random { seed } => {
             let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
             gpt.init_seeded(*seed);
+            Ok(gpt)
+        }
+        Weights::Chapter { seed } => {
+            let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
+            crate::chapter_init::fill_backbone(&gpt, *seed);
             Ok(gpt)
         }
         Weights::OpenAi(path) | Weights::SafeTensors(path) => {

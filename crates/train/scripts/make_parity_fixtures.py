@@ -61,6 +61,13 @@ Files written:
   fresh chapter `GPTModel` loaded back through the inverse mapping gives identical logits.
 * `data.json`: see `write_data_json` below; the format is also described in the report and in
   the Rust test that reads it.
+* `chapter_order.json`: the same model and data trained again from the same initial weights, now
+  with the chapter's own loader, `DataLoader(train, batch_size=8, shuffle=True, drop_last=True)`
+  created after `torch.manual_seed(123)`, and `torch.manual_seed(123)` again before the
+  optimizer, as the chapter does: the example indices of every training step (recovered from the
+  batch rows, which are all distinct), every step loss, the periodic estimates (each of which
+  draws a new shuffle of the training loader) and the end-of-epoch accuracies. The Rust test
+  trains from `Weights::Chapter` with `DataOrder::Chapter` and must take the same batches.
 """
 
 import json
@@ -320,6 +327,69 @@ def main():
           f"{(OUT / 'data.json').relative_to(WORKSPACE)} ({(OUT / 'data.json').stat().st_size} bytes)")
     print("step losses:", " ".join(f"{x:.4f}" for x in step_losses))
     print("final:", final)
+
+    write_chapter_order(x_train, y_train, val_loader)
+
+
+def write_chapter_order(x_train, y_train, val_loader):
+    """Train once more with the chapter's shuffled loader; write `chapter_order.json`."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from llms_from_scratch import ch06
+    from llms_from_scratch.ch04 import GPTModel
+
+    rows = {tuple(r.tolist()): i for i, r in enumerate(x_train)}
+    assert len(rows) == len(x_train), "training rows must be distinct to recover indices"
+
+    torch.manual_seed(SEED)
+    model = GPTModel(CFG)
+    for param in model.parameters():
+        param.requires_grad = False
+    torch.manual_seed(SEED)
+    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
+    for param in model.trf_blocks[-1].parameters():
+        param.requires_grad = True
+    for param in model.final_norm.parameters():
+        param.requires_grad = True
+
+    torch.manual_seed(SEED)
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=BATCH, shuffle=True,
+                              drop_last=True)
+    step_losses, step_batches = [], []
+    original = ch06.calc_loss_batch
+
+    def recording_calc_loss_batch(input_batch, target_batch, model, device):
+        loss = original(input_batch, target_batch, model, device)
+        if torch.is_grad_enabled():
+            step_losses.append(loss.item())
+            step_batches.append([rows[tuple(r.tolist())] for r in input_batch])
+        return loss
+
+    ch06.calc_loss_batch = recording_calc_loss_batch
+    try:
+        torch.manual_seed(SEED)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+        train_losses, val_losses, train_accs, val_accs, _ = ch06.train_classifier_simple(
+            model, train_loader, val_loader, optimizer, torch.device("cpu"),
+            num_epochs=EPOCHS, eval_freq=EVAL_FREQ, eval_iter=EVAL_ITER)
+    finally:
+        ch06.calc_loss_batch = original
+    data = {
+        "description": "The parity model trained with the chapter's shuffled DataLoader; written "
+                       "by crates/train/scripts/make_parity_fixtures.py.",
+        "shuffle": True,
+        "drop_last": True,
+        "step_batches": step_batches,
+        "step_losses": step_losses,
+        "eval": {"steps": [s for s in range(len(step_losses)) if s % EVAL_FREQ == 0],
+                 "train_losses": train_losses, "val_losses": val_losses},
+        "epoch_accuracy": {"train": train_accs, "validation": val_accs},
+    }
+    with open(OUT / "chapter_order.json", "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    print("chapter order, first batches:", step_batches[:2])
 
 
 def write_data_json(train_ids, train_labels, val_ids, val_labels, padded_length, step_losses,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 use crate::optim::AdamWConfig;
+use crate::order::DataOrder;
 use crate::schedule::LrSchedule;
 
 /// Settings of one fine-tuning run.
@@ -36,6 +37,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Drop the last incomplete training batch (chapter: true).
     pub drop_last: bool,
+    /// How the training batches are drawn: `chapter` (its `DataLoader`, reproduced) or
+    /// `seeded` (the crate's own shuffle).
+    pub data_order: DataOrder,
     /// Also write a checkpoint every this many steps (one is always written per epoch).
     pub checkpoint_every: Option<usize>,
     /// Run the closing accuracy pass over the whole of train, validation and test.
@@ -64,6 +68,7 @@ impl Default for TrainConfig {
             early_stopping_patience: None,
             seed: 123,
             drop_last: true,
+            data_order: DataOrder::Chapter,
             checkpoint_every: None,
             final_eval: true,
             engine: Engine::Auto,

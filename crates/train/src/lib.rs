@@ -47,6 +47,7 @@ mod events;
 mod experiments;
 mod metrics;
 mod optim;
+mod order;
 mod parallel;
 mod pipeline;
 #[cfg(feature = "plot")]
@@ -71,6 +72,7 @@ pub use experiments::{
 };
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
+pub use order::DataOrder;
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
 pub use predict::{Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};

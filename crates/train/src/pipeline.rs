@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use spam_model::{Classifier, ClassifierConfig, Weights};
+use spam_model::{Classifier, ClassifierConfig};
 
 use crate::batch::{Examples, PadTo};
 use crate::data::TrainData;
@@ -73,10 +73,13 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     };
 
     let device = config.model.device.resolve()?;
-    let weights = config.model.weights.resolve(config.model.init_seed)?;
+    let weights = config
+        .model
+        .weights
+        .resolve(config.model.init, config.model.init_seed)?;
     let mut cc = ClassifierConfig::spam(config.model.size);
     if let Some(arch) = config.model.architecture {
-        if !matches!(weights, Weights::Random { .. }) {
+        if !weights.is_random() {
             bail!(
                 "an explicit architecture only works with random weights: a checkpoint brings its own"
             );
@@ -107,7 +110,7 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;
     events.emit(Event::ModelReady {
         size,
-        pretrained: !matches!(weights, Weights::Random { .. }),
+        pretrained: !weights.is_random(),
         trainable_parameters: model.num_trainable_parameters(),
         trainable: config.model.trainable.name().to_string(),
         token_position: config.model.token_position.as_str().to_string(),

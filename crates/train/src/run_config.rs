@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use spam_data::{
     Column, Delimiter, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind, TableOptions,
 };
-use spam_model::{Config, DeviceChoice, ModelSize, TokenPosition, Trainable, Weights};
+use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable, Weights};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
@@ -26,10 +26,10 @@ pub enum WeightsSource {
 }
 
 impl WeightsSource {
-    /// The weights to build the model from.
-    pub fn resolve(&self, init_seed: u64) -> Result<Weights> {
+    /// The weights to build the model from (`init` and `init_seed` for random ones).
+    pub fn resolve(&self, init: RandomInit, init_seed: u64) -> Result<Weights> {
         Ok(match self {
-            Self::Random => Weights::Random { seed: init_seed },
+            Self::Random => init.weights(init_seed),
             Self::Path(path) => Weights::detect(path)?,
         })
     }
@@ -128,6 +128,10 @@ pub struct ModelSettings {
     pub dropout: f64,
     /// Seed of random backbone weights (with `weights = random`).
     pub init_seed: u64,
+    /// How random backbone weights are drawn: `chapter` (the chapter's `GPTModel` under
+    /// `torch.manual_seed(init_seed)`, bit for bit, with its head) or `gpt2` (GPT-2's scheme).
+    #[serde(with = "as_string")]
+    pub init: RandomInit,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[serde(with = "as_string")]
     pub device: DeviceChoice,
@@ -146,6 +150,7 @@ impl Default for ModelSettings {
             causal_mask: true,
             dropout: 0.0,
             init_seed: 123,
+            init: RandomInit::Chapter,
             device: DeviceChoice::Auto,
             architecture: None,
         }

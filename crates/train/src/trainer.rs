@@ -6,15 +6,15 @@ use std::time::Instant;
 
 use spam_model::Classifier;
 
-use crate::batch::shuffled_batches;
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
-use crate::engine::{Runner, RunnerOptions, loss_of};
+use crate::engine::{Runner, RunnerOptions, first, loss_of};
 use crate::error::{Context, Result, TrainError, bail};
 use crate::events::{Event, Events};
 use crate::metrics::SplitMetrics;
 use crate::optim::AdamW;
+use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 
 /// Where checkpoints go and whether to resume from them.
@@ -44,7 +44,8 @@ pub fn train(
     spam_model::reuse_freed_memory();
     let started = Instant::now();
     let events = &options.events;
-    let train_batches_per_epoch = batches_for_epoch(data, config, 0).len();
+    let order = TrainOrder::new(config, data.train.len());
+    let train_batches_per_epoch = order.epoch(0).len();
     if train_batches_per_epoch == 0 {
         bail!(
             "the training split has {} examples, fewer than one batch of {}: lower --batch-size",
@@ -103,7 +104,7 @@ pub fn train(
     }
 
     'epochs: for epoch in position.epoch..config.epochs {
-        let batches = batches_for_epoch(data, config, epoch);
+        let batches = order.epoch(epoch);
         events.emit(Event::EpochStarted {
             epoch,
             epochs: config.epochs,
@@ -154,10 +155,16 @@ pub fn train(
             events.emit(Event::Step { loss: loss_value });
 
             if position.global_step % config.eval_freq == 0 {
-                let (train_loss, val_loss) = (
-                    runner.loss(Split::Train, config.eval_iter, config.ignore_index)?,
-                    runner.loss(Split::Validation, config.eval_iter, config.ignore_index)?,
-                );
+                let train_loss = match order.estimate(position.global_step) {
+                    Some(batches) => runner.loss_over(
+                        Split::Train,
+                        first(&batches, Some(config.eval_iter)),
+                        config.ignore_index,
+                    )?,
+                    None => runner.loss(Split::Train, config.eval_iter, config.ignore_index)?,
+                };
+                let val_loss =
+                    runner.loss(Split::Validation, config.eval_iter, config.ignore_index)?;
                 let record = EvalRecord {
                     step: position.global_step,
                     epoch: epoch + 1,
@@ -201,7 +208,12 @@ pub fn train(
                 break;
             }
         }
-        let train_accuracy = runner.accuracy(Split::Train, Some(config.eval_iter))?;
+        let train_accuracy = match order.epoch_end(epoch) {
+            Some(batches) => {
+                runner.accuracy_over(Split::Train, first(&batches, Some(config.eval_iter)))?
+            }
+            None => runner.accuracy(Split::Train, Some(config.eval_iter))?,
+        };
         let val_accuracy = runner.accuracy(Split::Validation, Some(config.eval_iter))?;
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -275,14 +287,4 @@ fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
         .as_ref()
         .map(|d| d.join("checkpoint"))
         .context("resuming needs a run directory")
-}
-
-/// The training batches of `epoch`: a fresh seeded shuffle each epoch.
-pub(crate) fn batches_for_epoch(
-    data: &TrainData,
-    config: &TrainConfig,
-    epoch: usize,
-) -> Vec<Vec<usize>> {
-    let seed = spam_data::epoch_seed(config.seed, epoch as u64);
-    shuffled_batches(data.train.len(), config.batch_size, seed, config.drop_last)
 }

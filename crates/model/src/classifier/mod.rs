@@ -42,7 +42,9 @@ impl Classifier {
     ///
     /// Everything is built on the CPU with the crate's own seeded generator and then moved to
     /// `device`, so seeds give the same numbers on every device (libtorch's global generator
-    /// is neither used nor reseeded).
+    /// is neither used nor reseeded), except with [`Weights::Chapter`]: then the backbone and
+    /// the head are the chapter's, drawn from libtorch's CPU generator after
+    /// `torch.manual_seed(seed)` and `torch.manual_seed(head_seed)`.
     pub fn new(
         config: ClassifierConfig,
         weights: &Weights,
@@ -61,6 +63,9 @@ impl Classifier {
             head.add_lora(&root, rank, alpha);
         }
         seeded_head_and_adapters(&vs, &config, head_seed);
+        if matches!(weights, Weights::Chapter { .. }) {
+            crate::chapter_init::fill_head(&head, head_seed);
+        }
         let mut c = Self {
             vs,
             gpt,

@@ -293,28 +293,41 @@ impl<'a> Runner<'a> {
     /// Mean loss over the first `num_batches` evaluation batches of `split`, without grad.
     pub fn loss(&self, split: Split, num_batches: usize, ignore_index: Option<i64>) -> Result<f64> {
         let batches = eval_batches(self.data, split, self.eval_batch, 0);
-        let take = batches.len().min(num_batches);
-        if take == 0 {
+        self.loss_over(split, first(&batches, Some(num_batches)), ignore_index)
+    }
+
+    /// Mean loss over `batches` (indices into `split`), without grad; NaN for no batch.
+    pub fn loss_over(
+        &self,
+        split: Split,
+        batches: &[Vec<usize>],
+        ignore_index: Option<i64>,
+    ) -> Result<f64> {
+        if batches.is_empty() {
             return Ok(f64::NAN);
         }
         tch::no_grad(|| {
             let mut total = 0.0;
-            for indices in &batches[..take] {
+            for indices in batches {
                 let b = self.batch(split, indices)?;
                 total +=
                     loss_of(&self.forward(&b, false), &b.labels, ignore_index).double_value(&[]);
             }
-            Ok(total / take as f64)
+            Ok(total / batches.len() as f64)
         })
     }
 
     /// Accuracy over the first `num_batches` batches of 8 (all of the split with `None`).
     pub fn accuracy(&self, split: Split, num_batches: Option<usize>) -> Result<f64> {
         let batches = eval_batches(self.data, split, self.eval_batch, 0);
-        let take = num_batches.map_or(batches.len(), |n| n.min(batches.len()));
+        self.accuracy_over(split, first(&batches, num_batches))
+    }
+
+    /// Accuracy over `batches` (indices into `split`); NaN for no example.
+    pub fn accuracy_over(&self, split: Split, batches: &[Vec<usize>]) -> Result<f64> {
         let (mut correct, mut seen) = (0i64, 0i64);
         tch::no_grad(|| -> Result<()> {
-            for indices in &batches[..take] {
+            for indices in batches {
                 let b = self.batch(split, indices)?;
                 let predicted = self.forward(&b, false).argmax(-1, false);
                 correct += predicted
@@ -420,6 +433,11 @@ fn cache_blocker(model: &Classifier, pad: PadTo) -> Option<String> {
         );
     }
     None
+}
+
+/// The first `n` of `batches` (all with `None`).
+pub(crate) fn first(batches: &[Vec<usize>], n: Option<usize>) -> &[Vec<usize>] {
+    &batches[..n.map_or(batches.len(), |n| n.min(batches.len()))]
 }
 
 /// Batches in evaluation order: the chapter's loaders keep validation and test in file

@@ -21,16 +21,16 @@ use spam_train::{
 };
 use tch::{Device, Tensor};
 
-fn fixture_dir() -> PathBuf {
+pub(crate) fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
 }
 
-fn data() -> Value {
+pub(crate) fn data() -> Value {
     let text = std::fs::read_to_string(fixture_dir().join("data.json")).expect("read data.json");
     serde_json::from_str(&text).expect("parse data.json")
 }
 
-fn examples(split: &Value) -> Examples {
+pub(crate) fn examples(split: &Value) -> Examples {
     let ids = split["ids"]
         .as_array()
         .unwrap()
@@ -52,7 +52,7 @@ fn examples(split: &Value) -> Examples {
     Examples { ids, labels }
 }
 
-fn f64s(v: &Value) -> Vec<f64> {
+pub(crate) fn f64s(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
         .iter()

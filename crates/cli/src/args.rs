@@ -464,9 +464,21 @@ pub struct ExperimentsArgs {
     pub weights_root: PathBuf,
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Where each row's run directory and table.md go.
+    /// Where each row's run directory and table.md go. A row whose run directory already
+    /// holds a finished run with the same settings is reused, so an interrupted table
+    /// continues where it stopped.
     #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
     pub out: PathBuf,
+    /// Also write the whole table (all 19 rows, ours beside the published ones, and why a row
+    /// did not run) as a Markdown page, e.g. docs/experiments.md.
+    #[arg(long, value_name = "FILE")]
+    pub doc: Option<PathBuf>,
+    /// A paragraph for the page's head: the machine and anything else a reader should know.
+    #[arg(long, value_name = "TEXT", requires = "doc")]
+    pub doc_setup: Option<String>,
+    /// How random weights are drawn: `chapter` (default) or `gpt2`.
+    #[arg(long, value_name = "INIT")]
+    pub init: Option<RandomInit>,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     #[arg(long)]
     pub device: Option<DeviceChoice>,
@@ -480,6 +492,9 @@ impl ExperimentsArgs {
         let mut c = self.data.apply(RunConfig::default())?;
         if let Some(e) = self.epochs {
             c.train.epochs = e;
+        }
+        if let Some(i) = self.init {
+            c.model.init = i;
         }
         if let Some(d) = self.device {
             c.model.device = d;

@@ -232,6 +232,15 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
     )?;
     let table = spam_train::experiments_table(&results);
     spam_data::write_atomic(a.out.join("table.md"), table.as_bytes())?;
+    if let Some(doc) = &a.doc {
+        let opts = spam_train::ExperimentsDocOptions {
+            setup: a.doc_setup.clone().unwrap_or_default(),
+        };
+        let done = spam_train::finished_experiments(&base, &a.weights_root, &a.out);
+        let page = spam_train::experiments_document(&done, &a.weights_root, &opts);
+        spam_data::write_atomic(doc, page.as_bytes())?;
+        eprintln!("wrote {}", doc.display());
+    }
     print!("{table}");
     Ok(())
 }

@@ -127,6 +127,15 @@ impl Printer {
                 println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
             }
             Event::RunSaved { dir } => println!("Run directory: {}", dir.display()),
+            Event::RowStarted {
+                number,
+                position: (i, n),
+                description,
+            } => println!("== Row {number} ({i} of {n}): {description}"),
+            Event::RowReused { number, dir } => println!(
+                "== Row {number}: already run in {}; reusing its metrics (delete the folder to run it again)",
+                dir.display()
+            ),
             _ => {}
         }
     }

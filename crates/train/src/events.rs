@@ -101,6 +101,22 @@ pub enum Event {
         /// The run directory.
         dir: PathBuf,
     },
+    /// `experiments`: a row of the table starts training.
+    RowStarted {
+        /// The row's number in the published table.
+        number: usize,
+        /// Its place among the rows asked for (1-based) and how many there are.
+        position: (usize, usize),
+        /// The row's setting.
+        description: String,
+    },
+    /// `experiments`: a row already finished by an earlier invocation is reused.
+    RowReused {
+        /// The row's number in the published table.
+        number: usize,
+        /// Its run directory.
+        dir: PathBuf,
+    },
 }
 
 /// Where a run's [`Event`]s go: a callback the caller installs, or nowhere (the default).

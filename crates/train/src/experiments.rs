@@ -1,8 +1,9 @@
 //! The chapter's table of additional experiments, re-run with this implementation.
 //!
 //! Each row of the published table (SMS spam, 5 epochs, AdamW 5e-5, batch 8) is a change
-//! to the chapter's base run. [`run_rows`] trains each and [`markdown_table`] prints the
-//! published accuracies beside ours.
+//! to the chapter's base run. [`run_rows`] trains each (reusing rows an earlier, interrupted
+//! invocation finished), [`markdown_table`] prints the published accuracies beside ours and
+//! [`document`] writes the whole table as a page (`docs/experiments.md`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,8 +13,9 @@ use serde::Serialize;
 use spam_data::Padding;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::pipeline::{FineTuneOptions, fine_tune};
+use crate::report::Report;
 use crate::run_config::{RunConfig, WeightsSource};
 
 /// One row of the published table.
@@ -201,6 +203,8 @@ pub struct RowResult {
     pub minutes: f64,
     /// The compute path the row took.
     pub path: String,
+    /// Epochs the row trained for.
+    pub epochs: usize,
 }
 
 /// Where pretrained weights of `size` are looked for: `<weights_root>/<size>`.
@@ -250,13 +254,74 @@ pub fn run_rows(
             bail!("there is no row {n}: the table has rows 1 to {}", all.len());
         };
         let (config, pretrained) = config_for(base, row, weights_root);
+        let row_dir = out_dir.map(|d| d.join(format!("row-{n}")));
+        if let Some((dir, done)) = row_dir
+            .as_deref()
+            .and_then(|d| finished_row(d, &config).map(|r| (d, r)))
+        {
+            events.emit(Event::RowReused {
+                number: n,
+                dir: dir.to_path_buf(),
+            });
+            let result = result_of(
+                row,
+                pretrained,
+                &done,
+                done.timing.as_ref().map_or(f64::NAN, |t| t.total_seconds),
+            );
+            on_result(&result);
+            results.push(result);
+            continue;
+        }
+        events.emit(Event::RowStarted {
+            number: n,
+            position: (results.len() + 1, numbers.len()),
+            description: row.description.to_string(),
+        });
         let start = Instant::now();
         let options = FineTuneOptions {
-            out_dir: out_dir.map(|d| d.join(format!("row-{n}"))),
+            out_dir: row_dir,
             events: events.clone(),
             stop_after_steps: None,
         };
         let report = fine_tune(&config, &options)?;
+        let result = result_of(row, pretrained, &report, start.elapsed().as_secs_f64());
+        on_result(&result);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Every row of the table with a finished run under `out_dir` (from this or an earlier
+/// invocation) whose settings are those `base` gives it.
+pub fn finished_rows(base: &RunConfig, weights_root: &Path, out_dir: &Path) -> Vec<RowResult> {
+    rows()
+        .iter()
+        .filter_map(|row| {
+            let (config, pretrained) = config_for(base, row, weights_root);
+            let report = finished_row(&out_dir.join(format!("row-{}", row.number)), &config)?;
+            let seconds = report.timing.as_ref().map_or(f64::NAN, |t| t.total_seconds);
+            Some(result_of(row, pretrained, &report, seconds))
+        })
+        .collect()
+}
+
+/// A row's finished run in `dir`: its `metrics.json`, when its `config.json` is `config`
+/// (a row run with other settings is run again).
+fn finished_row(dir: &Path, config: &RunConfig) -> Option<Report> {
+    let saved: RunConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).ok()?).ok()?;
+    if &saved != config {
+        return None;
+    }
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).ok()?).ok()?;
+    report.final_accuracy.is_some().then_some(report)
+}
+
+fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowResult {
+    {
+        let n = row.number;
         let fin = report
             .final_accuracy
             .clone()
@@ -265,20 +330,18 @@ pub fn run_rows(
                 validation_accuracy: f64::NAN,
                 test_accuracy: f64::NAN,
             });
-        let result = RowResult {
+        RowResult {
             number: n,
             description: row.description.to_string(),
             pretrained_weights: pretrained || !row.pretrained,
             train_accuracy: fin.train_accuracy,
             validation_accuracy: fin.validation_accuracy,
             test_accuracy: fin.test_accuracy,
-            minutes: start.elapsed().as_secs_f64() / 60.0,
+            minutes: seconds / 60.0,
             path: report.path.clone(),
-        };
-        on_result(&result);
-        results.push(result);
+            epochs: report.config.epochs,
+        }
     }
-    Ok(results)
 }
 
 /// The published table with our columns beside it. Rows that wanted pretrained weights
@@ -315,6 +378,74 @@ pub fn markdown_table(results: &[RowResult]) -> String {
     }
     if results.iter().any(|r| !r.pretrained_weights) {
         s.push_str("\nrandom*: pretrained weights were not found, so the row ran from random weights; fetch them with `cargo xtask fetch --weights`.\n");
+    }
+    s
+}
+
+/// What [`document`] says about how the rows were run.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentOptions {
+    /// One paragraph on the machine and the settings (shown under the title).
+    pub setup: String,
+}
+
+/// The whole published table as a Markdown page, our results beside each row that ran.
+/// A row that did not run says why: its pretrained weights are absent, or it was not asked
+/// for. Nothing is filled in for a row without a result.
+pub fn document(results: &[RowResult], weights_root: &Path, opts: &DocumentOptions) -> String {
+    let mut s = String::from(
+        "# The chapter's experiments table, re-run\n\n\
+         Written by `spam-cli experiments --doc`; do not edit by hand.\n\n",
+    );
+    if !opts.setup.is_empty() {
+        s.push_str(opts.setup.trim());
+        s.push_str("\n\n");
+    }
+    s.push_str(
+        "| row | setting | published train / val / test (pretrained, A100) | published time | \
+         ours train / val / test | our time | epochs | our weights | compute path |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows() {
+        let (t, v, te, min) = row.published;
+        let published = format!("{t:.2} / {v:.2} / {te:.2} | {min:.2} min");
+        match results.iter().find(|r| r.number == row.number) {
+            Some(r) => {
+                let weights = match (row.pretrained, r.pretrained_weights) {
+                    (false, _) => "random (as published)",
+                    (true, true) => "pretrained",
+                    (true, false) => "random (pretrained not available)",
+                };
+                s.push_str(&format!(
+                    "| {} | {} | {published} | {:.2} / {:.2} / {:.2} | {:.2} min | {} | {weights} | {} |\n",
+                    row.number,
+                    row.description,
+                    r.train_accuracy * 100.0,
+                    r.validation_accuracy * 100.0,
+                    r.test_accuracy * 100.0,
+                    r.minutes,
+                    r.epochs,
+                    r.path.replace('|', "\\|"),
+                ));
+            }
+            None => {
+                let why = if row.pretrained
+                    && weights_for(weights_root, row.size).is_none()
+                    && row.size != ModelSize::S124M
+                {
+                    format!(
+                        "not run: needs the pretrained {} weights, which this machine cannot download",
+                        row.size
+                    )
+                } else {
+                    "not run".to_string()
+                };
+                s.push_str(&format!(
+                    "| {} | {} | {published} | {why} | | | | |\n",
+                    row.number, row.description
+                ));
+            }
+        }
     }
     s
 }

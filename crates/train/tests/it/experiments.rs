@@ -3,8 +3,10 @@
 use spam_model::{ModelSize, TokenPosition, Trainable};
 use spam_train::RunConfig;
 use spam_train::{
-    ExperimentResult as RowResult, default_experiment_rows as default_rows,
-    experiment_config as config_for, experiment_rows as rows, experiments_table as markdown_table,
+    Event, Events, ExperimentResult as RowResult, ExperimentsDocOptions, FinalAccuracy, PadTo,
+    Report, Timing, TrainData, default_experiment_rows as default_rows,
+    experiment_config as config_for, experiment_rows as rows, experiments_document,
+    experiments_table as markdown_table, finished_experiments, run_experiments,
 };
 
 #[test]
@@ -70,6 +72,7 @@ fn the_markdown_table_marks_rows_that_ran_on_random_weights() {
         test_accuracy: 0.85,
         minutes: 1.5,
         path: "cached".into(),
+        epochs: 5,
     };
     let table = markdown_table(&[r(1, false), r(10, true)]);
     let lines: Vec<&str> = table.lines().collect();
@@ -90,4 +93,124 @@ fn the_markdown_table_marks_rows_that_ran_on_random_weights() {
         lines[3]
     );
     assert!(table.contains("cargo xtask fetch --weights"));
+}
+
+fn result(number: usize) -> RowResult {
+    RowResult {
+        number,
+        description: String::new(),
+        pretrained_weights: false,
+        train_accuracy: 1.0,
+        validation_accuracy: 0.9597,
+        test_accuracy: 0.96,
+        minutes: 4.25,
+        path: "cached (blocks 0..11 ...)".into(),
+        epochs: 5,
+    }
+}
+
+#[test]
+fn the_document_lists_every_row_and_says_why_one_did_not_run() {
+    let missing = std::path::Path::new("/nonexistent/weights");
+    let opts = ExperimentsDocOptions {
+        setup: "This machine: 2 CPU cores.".into(),
+    };
+    let page = experiments_document(&[result(1), result(10)], missing, &opts);
+    assert!(page.starts_with("# "));
+    assert!(page.contains("This machine: 2 CPU cores."));
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| row"))
+        .collect();
+    assert_eq!(rows.len(), 19, "{page}");
+    assert!(
+        rows[0].starts_with("| 1 |")
+            && rows[0].contains(
+                "| 100.00 / 95.97 / 96.00 | 4.25 min | 5 | random (pretrained not available) |"
+            ),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[9].starts_with("| 10 |") && rows[9].contains("random (as published)"),
+        "{}",
+        rows[9]
+    );
+    assert!(
+        rows[5].contains("not run: needs the pretrained 355M weights"),
+        "{}",
+        rows[5]
+    );
+    assert!(rows[1].contains("| not run |"), "{}", rows[1]);
+    // Nothing is invented for a row that did not run.
+    assert!(
+        !rows[1].contains('%') && !rows[1].contains(" min | 5 |"),
+        "{}",
+        rows[1]
+    );
+}
+
+/// A row whose run directory holds a finished run with the same settings is reused, not run
+/// again; the page is made from the finished runs on disk.
+#[test]
+fn a_partly_run_table_continues_where_it_stopped() {
+    let base = RunConfig::default(); // no data source: running a row would fail at once
+    let missing = std::path::Path::new("/nonexistent/weights");
+    let out = tempfile::tempdir().expect("tempdir");
+    let row1 = rows().into_iter().find(|r| r.number == 1).expect("row 1");
+    let (config, _) = config_for(&base, &row1, missing);
+    let data = TrainData {
+        train: Default::default(),
+        validation: Default::default(),
+        test: Default::default(),
+        pad: PadTo::Fixed(8),
+        pad_id: 0,
+        label_names: vec!["ham".into(), "spam".into()],
+    };
+    let mut report = Report::new(&config.train, "cached", &data);
+    report.final_accuracy = Some(FinalAccuracy {
+        train_accuracy: 1.0,
+        validation_accuracy: 0.95,
+        test_accuracy: 0.96,
+    });
+    report.timing = Some(Timing {
+        total_seconds: 240.0,
+        cache_seconds: 0.0,
+        training_seconds: 0.0,
+        final_eval_seconds: 0.0,
+        seconds_per_step: 0.0,
+    });
+    let dir = out.path().join("row-1");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(&config).expect("json"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("metrics.json"),
+        serde_json::to_string(&report).expect("json"),
+    )
+    .expect("write");
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let events = Events::new(move |e: &Event| sink.lock().expect("lock").push(e.clone()));
+    let results = run_experiments(&base, &[1], missing, Some(out.path()), &events, |_| {})
+        .expect("row 1 is reused, not run");
+    assert_eq!(results.len(), 1);
+    assert_eq!((results[0].test_accuracy, results[0].minutes), (0.96, 4.0));
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|e| matches!(e, Event::RowReused { number: 1, .. }))
+    );
+    assert_eq!(finished_experiments(&base, missing, out.path()).len(), 1);
+
+    // Other settings: the finished run is not reused (and row 1 then fails for want of data).
+    let mut other = base.clone();
+    other.train.epochs = 1;
+    assert!(run_experiments(&other, &[1], missing, Some(out.path()), &events, |_| {}).is_err());
+    assert!(finished_experiments(&other, missing, out.path()).is_empty());
 }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use spam_e2e::{root, run_cli, sms_collection};
 
+mod run_dirs;
+
 fn sha256_of(path: &Path) -> String {
     use std::process::Command;
     // sha256sum keeps this crate free of hashing dependencies.

@@ -11,15 +11,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.verbose);
     spam_model::reuse_freed_memory();
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line, the whole cause chain: "error: could not read X: No such file".
@@ -39,10 +40,10 @@ fn init_tracing(verbose: bool) {
         .try_init();
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Command::Prepare(a) => prepare(a),
-        Command::Train(a) => train(*a),
+        Command::Train(a) => train(*a, matches.subcommand_matches("train")),
         Command::Eval(a) => eval(a),
         Command::Classify(a) => classify(a),
         Command::Generate(a) => generate(a),
@@ -81,21 +82,47 @@ fn prepare(a: args::PrepareArgs) -> Result<()> {
     Ok(())
 }
 
-fn train(a: args::TrainArgs) -> Result<()> {
-    let options = spam_train::FineTuneOptions {
-        out_dir: Some(
-            a.out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs/latest")),
-        ),
-        events: progress::events(a.quiet),
-        stop_after_steps: None,
-    };
+fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
+    let events = progress::events(a.quiet);
     if let Some(run_dir) = &a.resume {
+        let ignored = matches.map_or_else(Vec::new, |m| {
+            args::train_flags_given(m, &["resume", "epochs", "quiet", "verbose"])
+        });
+        if !ignored.is_empty() {
+            bail!(
+                "--resume continues {} with the settings it was started with, so {} would be \
+                 ignored: drop {}. Only --epochs can be given, to extend the run",
+                run_dir.display(),
+                ignored.join(", "),
+                if ignored.len() == 1 { "it" } else { "them" }
+            );
+        }
+        let options = spam_train::FineTuneOptions {
+            epochs: a.epochs,
+            events,
+            ..Default::default()
+        };
         spam_train::resume(run_dir, &options)?;
         return Ok(());
     }
     let config = a.to_config()?;
+    let (out, latest_link) = match &a.out {
+        Some(out) => (out.clone(), None),
+        None => {
+            let runs = PathBuf::from("runs");
+            (
+                spam_train::timestamped_run_dir(&runs),
+                Some(runs.join("latest")),
+            )
+        }
+    };
+    let options = spam_train::FineTuneOptions {
+        out_dir: Some(out),
+        overwrite: a.overwrite,
+        latest_link,
+        events,
+        ..Default::default()
+    };
     spam_train::fine_tune(&config, &options)?;
     Ok(())
 }

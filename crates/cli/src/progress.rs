@@ -127,6 +127,23 @@ impl Printer {
                 println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
             }
             Event::RunSaved { dir } => println!("Run directory: {}", dir.display()),
+            Event::StaleRemoved { path, why } => {
+                println!("Removed {} ({why})", path.display());
+            }
+            Event::ResumeChanged { setting, from, to } => {
+                println!("Resume changes {setting}: {from} -> {to}");
+            }
+            Event::RunKept { staging, target } => println!(
+                "The run stopped: {} is unchanged; what it did is kept in {} and \
+                 `spam-cli train --resume {}` continues it",
+                target.display(),
+                staging.display(),
+                target.display()
+            ),
+            Event::LatestLinked { link, dir } => {
+                println!("{} -> {}", link.display(), dir.display());
+            }
+            Event::LatestNotLinked { why, .. } => eprintln!("warning: {why}"),
             _ => {}
         }
     }

@@ -253,8 +253,10 @@ pub fn run_rows(
         let start = Instant::now();
         let options = FineTuneOptions {
             out_dir: out_dir.map(|d| d.join(format!("row-{n}"))),
+            // Re-running a row replaces its earlier run (a folder not ours is still refused).
+            overwrite: true,
             events: events.clone(),
-            stop_after_steps: None,
+            ..Default::default()
         };
         let report = fine_tune(&config, &options)?;
         let fin = report

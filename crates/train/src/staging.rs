@@ -106,9 +106,18 @@ impl Staging {
                 );
             } else {
                 let old = sibling(target, "old")?;
-                fs::rename(target, &old).with_context(|| {
-                    format!("could not move the previous run {} aside", target.display())
-                })?;
+                // Registered so a sweep by another thread of this process leaves it alone.
+                register(&old);
+                if let Err(e) = fs::rename(target, &old) {
+                    unregister(&old);
+                    return Err(TrainError::Context {
+                        message: format!(
+                            "could not move the previous run {} aside",
+                            target.display()
+                        ),
+                        source: Box::new(e),
+                    });
+                }
                 Some(old)
             }
         } else {
@@ -117,6 +126,7 @@ impl Staging {
         if let Err(e) = fs::rename(&self.dir, target) {
             if let Some(old) = &old {
                 let _ = fs::rename(old, target);
+                unregister(old);
             }
             return Err(TrainError::Context {
                 message: format!(
@@ -129,7 +139,9 @@ impl Staging {
         }
         sync_dir(spam_data::parent_dir(target));
         if let Some(old) = old {
-            fs::remove_dir_all(&old)
+            let removed = fs::remove_dir_all(&old);
+            unregister(&old);
+            removed
                 .with_context(|| format!("could not remove the replaced run {}", old.display()))?;
         }
         Ok(())

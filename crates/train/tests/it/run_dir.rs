@@ -414,3 +414,27 @@ fn the_nan_message_names_a_checkpoint_that_exists() {
         }
     }
 }
+
+#[test]
+fn a_run_moved_aside_by_a_killed_replacement_is_put_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    let config = small_run(dir.path());
+    let run = runs.join("run");
+    let (options, seen) = recorded();
+    fine_tune(&config, &with_out(&options, &run)).expect("first run");
+    let before = snapshot(&run);
+    // What a kill between "old run aside" and "new run in" leaves.
+    std::fs::rename(&run, runs.join(".run.old-999999999-0")).expect("rename");
+
+    fine_tune(&config, &with_out(&options, &runs.join("next"))).expect("next run");
+    #[cfg(target_os = "linux")]
+    {
+        assert_eq!(snapshot(&run), before);
+        assert!(seen.lock().expect("events").iter().any(|e| matches!(
+            e,
+            Event::StaleRemoved { why, .. } if why.contains("put back")
+        )));
+    }
+    assert_eq!(hidden(&runs).len(), usize::from(!cfg!(target_os = "linux")));
+}

@@ -222,7 +222,13 @@ pub(crate) fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Co
             }
         },
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| match e {
+        ModelError::InvalidConfig(detail) => ModelError::corrupt(
+            path,
+            format!("the tensors describe an impossible model: {detail}; the file is damaged"),
+        ),
+        other => other,
+    })?;
     Ok(cfg)
 }
 

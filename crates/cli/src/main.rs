@@ -210,7 +210,7 @@ fn classify_batch(
 
 /// Where `classify` writes its results: CSV with a header row, or one JSON object per line.
 enum ResultWriter {
-    Csv(csv::Writer<std::io::Stdout>),
+    Csv(Box<csv::Writer<std::io::Stdout>>),
     Jsonl(Vec<String>),
 }
 
@@ -223,7 +223,7 @@ impl ResultWriter {
                 let mut header = vec!["text".to_string(), "label".to_string()];
                 header.extend(names.iter().map(|n| format!("p_{n}")));
                 w.write_record(&header)?;
-                Self::Csv(w)
+                Self::Csv(Box::new(w))
             }
         })
     }

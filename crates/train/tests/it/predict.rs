@@ -56,10 +56,14 @@ fn batched_classification_equals_one_text_at_a_time_in_input_order() {
         let n = texts.len();
         assert_eq!(batched[0], batched[73], "{position:?}: a repeated text");
         assert_eq!(
-            batched[72],
-            batched[n - 1],
+            batched[72].probabilities,
+            batched[n - 1].probabilities,
             "{position:?}: equal after truncation"
         );
+        // Each says how long its text was, so a caller can warn that it was cut.
+        assert_eq!(batched[72].tokens, 81, "{position:?}");
+        assert_eq!(batched[n - 1].tokens, 82, "{position:?}");
+        assert_eq!(p.max_length(), 24);
         // The inputs differ, so the model does too: the comparison above is not vacuous.
         assert!(
             batched[..73]

@@ -31,7 +31,10 @@ pub(crate) fn assert_mentions(err: &ModelError, parts: &[&str]) {
 }
 
 /// Rewrites the OpenAI checkpoint in `dir` through `edit` (a list of entries to change).
-fn rewrite_bundle(dir: &Path, edit: impl FnOnce(&mut Vec<(String, i64, Vec<i64>, Vec<u8>)>)) {
+pub(crate) fn rewrite_bundle(
+    dir: &Path,
+    edit: impl FnOnce(&mut Vec<(String, i64, Vec<i64>, Vec<u8>)>),
+) {
     let ckpt = spam_model::OpenAiCheckpoint::open(dir).expect("open good checkpoint");
     let mut entries: Vec<(String, i64, Vec<i64>, Vec<u8>)> = ckpt
         .tensors

@@ -3,7 +3,9 @@
 //! sharing bytes are refused, naming the file and tensor.
 use std::path::Path;
 
-use crate::bad_checkpoints::{assert_mentions, load_err, rewrite_st_header, tiny_copy};
+use crate::bad_checkpoints::{
+    assert_mentions, load_err, rewrite_bundle, rewrite_st_header, tiny_copy,
+};
 use spam_model::{Classifier, ClassifierConfig, Config, ModelError, Weights};
 use tch::Device;
 
@@ -164,4 +166,22 @@ fn a_checkpoint_claiming_many_blocks_is_refused_before_allocation() {
     let err = load_err(&st);
     assert!(matches!(err, ModelError::MissingTensor { .. }), "{err}");
     assert_mentions(&err, &["h.1.ln_1.bias"]);
+}
+
+#[test]
+fn impossible_tensorflow_shapes_are_refused() {
+    // A negative dimension in the index: before, computing its byte size overflowed (a panic
+    // in debug builds).
+    let (_t, dir) = tiny_copy();
+    let openai = dir.join("openai");
+    rewrite_bundle(&openai, |entries| {
+        for e in entries.iter_mut().filter(|e| e.0 == "model/ln_f/b") {
+            e.2 = vec![-1, 32];
+        }
+    });
+    let err = load_err(&openai);
+    assert_mentions(
+        &err,
+        &["model.ckpt.index", "model/ln_f/b", "impossible shape"],
+    );
 }

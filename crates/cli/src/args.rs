@@ -414,7 +414,8 @@ pub struct ClassifyArgs {
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
-    /// Texts to classify (else lines on stdin, or --file).
+    /// Texts to classify (else lines on stdin, or --file). Stdin lines are classified and
+    /// printed as they arrive; blank lines are skipped.
     pub texts: Vec<String>,
     /// A CSV/TSV file whose --text-column to classify.
     #[arg(long, value_name = "FILE", conflicts_with = "texts")]
@@ -452,6 +453,7 @@ pub struct GenerateArgs {
     /// The prompt as token ids instead of text, e.g. `15496,11,995`.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
     pub prompt_ids: Option<Vec<i64>>,
+    /// At most the model's context length (1024 for GPT-2).
     #[arg(long, default_value_t = 25)]
     pub max_new_tokens: usize,
     /// 0 is greedy (the chapter's check); above 0 samples.

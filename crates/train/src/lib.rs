@@ -73,7 +73,7 @@ pub use experiments::{
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
-pub use predict::{Prediction, Predictor};
+pub use predict::{PREDICT_BATCH, Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
 pub use run_dir::timestamped_run_dir;

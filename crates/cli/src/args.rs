@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use spam_model::{DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
 use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule, RunConfig};
 
@@ -38,7 +39,7 @@ pub enum Command {
     Prepare(PrepareArgs),
     /// Fine-tune GPT-2 and report accuracy (the chapter end to end by default).
     #[command(
-        after_help = "Examples:\n  spam-cli train\n  spam-cli train --data SMSSpamCollection --weights random --out runs/random\n  spam-cli train --resume runs/random"
+        after_help = "Examples:\n  spam-cli train\n  spam-cli train --data SMSSpamCollection --weights random --out runs/random\n  spam-cli train --resume runs/random\n  spam-cli train --resume runs/latest --epochs 10"
     )]
     Train(Box<TrainArgs>),
     /// Accuracy, precision, recall, F1 and confusion matrix of a trained model on a file.
@@ -170,10 +171,17 @@ pub struct TrainArgs {
     /// Model size: 124M, 355M, 774M or 1558M.
     #[arg(long)]
     pub size: Option<ModelSize>,
-    /// Run directory for metrics, plots, the model and checkpoints (default runs/latest).
+    /// Run directory for metrics, plots, the model and checkpoints; it must be new or empty
+    /// unless --overwrite. Default: a new runs/YYYYmmdd-HHMMSS (UTC), with runs/latest
+    /// linked to it when it is complete.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue the run in RUN_DIR from its last checkpoint (its settings are reused).
+    /// Replace the run in --out once the new one is complete (a folder holding anything a
+    /// run does not write is refused even so).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Continue the run in RUN_DIR from its last checkpoint, with the settings it was started
+    /// with; only --epochs may be given (to extend the run). Other flags are refused.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
     #[arg(long)]
@@ -249,6 +257,24 @@ pub struct TrainArgs {
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The flags of `train` given on the command line (as `--name`), leaving out `except` (ids).
+pub fn train_flags_given(matches: &ArgMatches, except: &[&str]) -> Vec<String> {
+    let cli = Cli::command();
+    let Some(train) = cli.find_subcommand("train") else {
+        return Vec::new();
+    };
+    matches
+        .ids()
+        .filter(|id| !except.contains(&id.as_str()))
+        .filter_map(|id| train.get_arguments().find(|a| a.get_id() == id))
+        .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|a| {
+            a.get_long()
+                .map_or_else(|| a.get_id().to_string(), |l| format!("--{l}"))
+        })
+        .collect()
 }
 
 impl TrainArgs {
@@ -398,7 +424,8 @@ pub struct ClassifyArgs {
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
-    /// Texts to classify (else lines on stdin, or --file).
+    /// Texts to classify (else lines on stdin, or --file). Stdin lines are classified and
+    /// printed as they arrive; blank lines are skipped.
     pub texts: Vec<String>,
     /// A CSV/TSV file whose --text-column to classify.
     #[arg(long, value_name = "FILE", conflicts_with = "texts")]
@@ -436,6 +463,7 @@ pub struct GenerateArgs {
     /// The prompt as token ids instead of text, e.g. `15496,11,995`.
     #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
     pub prompt_ids: Option<Vec<i64>>,
+    /// At most the model's context length (1024 for GPT-2).
     #[arg(long, default_value_t = 25)]
     pub max_new_tokens: usize,
     /// 0 is greedy (the chapter's check); above 0 samples.

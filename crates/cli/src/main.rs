@@ -11,15 +11,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.verbose);
     spam_model::reuse_freed_memory();
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // One line, the whole cause chain: "error: could not read X: No such file".
@@ -39,10 +40,10 @@ fn init_tracing(verbose: bool) {
         .try_init();
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Command::Prepare(a) => prepare(a),
-        Command::Train(a) => train(*a),
+        Command::Train(a) => train(*a, matches.subcommand_matches("train")),
         Command::Eval(a) => eval(a),
         Command::Classify(a) => classify(a),
         Command::Generate(a) => generate(a),
@@ -81,21 +82,47 @@ fn prepare(a: args::PrepareArgs) -> Result<()> {
     Ok(())
 }
 
-fn train(a: args::TrainArgs) -> Result<()> {
-    let options = spam_train::FineTuneOptions {
-        out_dir: Some(
-            a.out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs/latest")),
-        ),
-        events: progress::events(a.quiet),
-        stop_after_steps: None,
-    };
+fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
+    let events = progress::events(a.quiet);
     if let Some(run_dir) = &a.resume {
+        let ignored = matches.map_or_else(Vec::new, |m| {
+            args::train_flags_given(m, &["resume", "epochs", "quiet", "verbose"])
+        });
+        if !ignored.is_empty() {
+            bail!(
+                "--resume continues {} with the settings it was started with, so {} would be \
+                 ignored: drop {}. Only --epochs can be given, to extend the run",
+                run_dir.display(),
+                ignored.join(", "),
+                if ignored.len() == 1 { "it" } else { "them" }
+            );
+        }
+        let options = spam_train::FineTuneOptions {
+            epochs: a.epochs,
+            events,
+            ..Default::default()
+        };
         spam_train::resume(run_dir, &options)?;
         return Ok(());
     }
     let config = a.to_config()?;
+    let (out, latest_link) = match &a.out {
+        Some(out) => (out.clone(), None),
+        None => {
+            let runs = PathBuf::from("runs");
+            (
+                spam_train::timestamped_run_dir(&runs),
+                Some(runs.join("latest")),
+            )
+        }
+    };
+    let options = spam_train::FineTuneOptions {
+        out_dir: Some(out),
+        overwrite: a.overwrite,
+        latest_link,
+        events,
+        ..Default::default()
+    };
     spam_train::fine_tune(&config, &options)?;
     Ok(())
 }
@@ -133,27 +160,104 @@ fn eval(a: args::EvalArgs) -> Result<()> {
 
 fn classify(a: args::ClassifyArgs) -> Result<()> {
     let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
-    let texts: Vec<String> = if let Some(file) = &a.file {
+    let mut out = ResultWriter::new(a.format, predictor.label_names())?;
+    if let Some(file) = &a.file {
         let options = a.table_options(file);
-        spam_data::read_texts(file, &options)?
-    } else if !a.texts.is_empty() {
-        a.texts.clone()
-    } else if !std::io::stdin().is_terminal() {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<_>>()
-            .context("could not read stdin")?
-    } else {
+        let texts = spam_data::read_texts(file, &options)?;
+        let place = |i: usize| format!("text {} of {}", i + 1, file.display());
+        return classify_batch(&predictor, &texts, place, &mut out);
+    }
+    if !a.texts.is_empty() {
+        let place = |i: usize| format!("text {}", i + 1);
+        return classify_batch(&predictor, &a.texts, place, &mut out);
+    }
+    if std::io::stdin().is_terminal() {
         bail!("no text to classify: give texts as arguments, lines on stdin, or --file FILE");
-    };
-    let predictions = predictor.classify(&texts);
-    let names = predictor.label_names();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match a.format {
-        args::OutputFormat::Jsonl => {
-            for (text, p) in texts.iter().zip(&predictions) {
+    }
+    // Lines are read on a thread of their own, so whatever has arrived is classified as one
+    // batch and printed at once, while a slow writer (`tail -f`) still sees every answer.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<String>>(1024);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let failed = line.is_err();
+            if tx.send(line).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut line_no = 0usize;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < spam_train::PREDICT_BATCH {
+            match rx.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(_) => break,
+            }
+        }
+        let mut texts = Vec::with_capacity(batch.len());
+        let mut lines = Vec::with_capacity(batch.len());
+        for line in batch {
+            line_no += 1;
+            let line = line.with_context(|| format!("could not read line {line_no} of stdin"))?;
+            // Blank lines carry nothing to classify: skipped, without an output line.
+            if !line.trim().is_empty() {
+                texts.push(line);
+                lines.push(line_no);
+            }
+        }
+        let place = |i: usize| format!("line {} of stdin", lines[i]);
+        classify_batch(&predictor, &texts, place, &mut out)?;
+    }
+    Ok(())
+}
+
+/// Classifies `texts`, warns on stderr about each text longer than the model reads, writes
+/// the results and flushes them.
+fn classify_batch(
+    predictor: &spam_train::Predictor,
+    texts: &[String],
+    place: impl Fn(usize) -> String,
+    out: &mut ResultWriter,
+) -> Result<()> {
+    let predictions = predictor.classify(texts);
+    let max = predictor.max_length();
+    for (i, (text, p)) in texts.iter().zip(&predictions).enumerate() {
+        if p.tokens > max {
+            eprintln!(
+                "warning: {} has {} tokens; only the first {max} were classified (the model's \
+                 input length)",
+                place(i),
+                p.tokens
+            );
+        }
+        out.write(text, p)?;
+    }
+    out.flush()
+}
+
+/// Where `classify` writes its results: CSV with a header row, or one JSON object per line.
+enum ResultWriter {
+    Csv(Box<csv::Writer<std::io::Stdout>>),
+    Jsonl(Vec<String>),
+}
+
+impl ResultWriter {
+    fn new(format: args::OutputFormat, names: &[String]) -> Result<Self> {
+        Ok(match format {
+            args::OutputFormat::Jsonl => Self::Jsonl(names.to_vec()),
+            args::OutputFormat::Csv => {
+                let mut w = csv::Writer::from_writer(std::io::stdout());
+                let mut header = vec!["text".to_string(), "label".to_string()];
+                header.extend(names.iter().map(|n| format!("p_{n}")));
+                w.write_record(&header)?;
+                Self::Csv(Box::new(w))
+            }
+        })
+    }
+
+    fn write(&mut self, text: &str, p: &spam_train::Prediction) -> Result<()> {
+        match self {
+            Self::Jsonl(names) => {
                 let probs: serde_json::Map<String, serde_json::Value> = names
                     .iter()
                     .cloned()
@@ -161,23 +265,24 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
                     .collect();
                 let line =
                     serde_json::json!({"text": text, "label": p.label, "probabilities": probs});
-                writeln!(out, "{line}")?;
+                writeln!(std::io::stdout().lock(), "{line}")?;
             }
-        }
-        args::OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            let mut header = vec!["text".to_string(), "label".to_string()];
-            header.extend(names.iter().map(|n| format!("p_{n}")));
-            w.write_record(&header)?;
-            for (text, p) in texts.iter().zip(&predictions) {
-                let mut rec = vec![text.clone(), p.label.clone()];
+            Self::Csv(w) => {
+                let mut rec = vec![text.to_string(), p.label.clone()];
                 rec.extend(p.probabilities.iter().map(|x| format!("{x:.6}")));
                 w.write_record(&rec)?;
             }
-            w.flush()?;
         }
+        Ok(())
     }
-    Ok(())
+
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Self::Csv(w) => w.flush()?,
+            Self::Jsonl(_) => std::io::stdout().flush()?,
+        }
+        Ok(())
+    }
 }
 
 fn generate(a: args::GenerateArgs) -> Result<()> {
@@ -196,14 +301,66 @@ fn generate(a: args::GenerateArgs) -> Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    let generation = spam_model::try_generate(&lm.gpt, &prompt, &opts)?;
     if a.json {
+        let generation = spam_model::try_generate(&lm.gpt, &prompt, &opts)?;
         println!("{}", serde_json::to_string(&generation)?);
-    } else {
-        let ids: Vec<u32> = generation.all_ids().into_iter().map(|i| i as u32).collect();
-        println!("{}", tokenizer.decode(&ids)?);
+        return Ok(());
     }
-    Ok(())
+    // Text is printed as the tokens come, the prompt first.
+    let mut printer = TextPrinter::new(tokenizer);
+    spam_model::try_generate_with(&lm.gpt, &prompt, &opts, |id, _| {
+        printer.push(&prompt, id);
+    })?;
+    printer.finish(&prompt)
+}
+
+/// Prints generated text token by token, holding back tokens that end inside a UTF-8
+/// character until the rest of it arrives.
+struct TextPrinter {
+    tokenizer: spam_data::Tokenizer,
+    pending: Vec<u32>,
+    started: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl TextPrinter {
+    fn new(tokenizer: spam_data::Tokenizer) -> Self {
+        Self {
+            tokenizer,
+            pending: Vec::new(),
+            started: false,
+            failed: None,
+        }
+    }
+
+    fn push(&mut self, prompt: &[i64], id: i64) {
+        if !self.started {
+            self.started = true;
+            self.pending.extend(prompt.iter().map(|&i| i as u32));
+        }
+        self.pending.push(id as u32);
+        if let Ok(text) = self.tokenizer.decode(&self.pending) {
+            self.pending.clear();
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = write!(out, "{text}").and_then(|()| out.flush())
+                && self.failed.is_none()
+            {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn finish(mut self, prompt: &[i64]) -> Result<()> {
+        if !self.started {
+            self.pending.extend(prompt.iter().map(|&i| i as u32));
+        }
+        if let Some(e) = self.failed {
+            return Err(e).context("could not write the generated text");
+        }
+        let text = self.tokenizer.decode(&self.pending)?;
+        writeln!(std::io::stdout().lock(), "{text}")?;
+        Ok(())
+    }
 }
 
 fn experiments(a: args::ExperimentsArgs) -> Result<()> {

@@ -136,6 +136,23 @@ impl Printer {
                 "== Row {number}: already run in {}; reusing its metrics (delete the folder to run it again)",
                 dir.display()
             ),
+            Event::StaleRemoved { path, why } => {
+                println!("Removed {} ({why})", path.display());
+            }
+            Event::ResumeChanged { setting, from, to } => {
+                println!("Resume changes {setting}: {from} -> {to}");
+            }
+            Event::RunKept { staging, target } => println!(
+                "The run stopped: {} is unchanged; what it did is kept in {} and \
+                 `spam-cli train --resume {}` continues it",
+                target.display(),
+                staging.display(),
+                target.display()
+            ),
+            Event::LatestLinked { link, dir } => {
+                println!("{} -> {}", link.display(), dir.display());
+            }
+            Event::LatestNotLinked { why, .. } => eprintln!("warning: {why}"),
             _ => {}
         }
     }

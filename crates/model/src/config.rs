@@ -13,6 +13,17 @@ pub const GPT2_CONTEXT: i64 = 1024;
 /// `<|endoftext|>`, the chapter's padding token.
 pub const END_OF_TEXT: i64 = 50256;
 
+/// Largest vocabulary [`Config::validate`] accepts.
+const MAX_VOCAB: i64 = 1 << 22;
+/// Largest context length [`Config::validate`] accepts.
+const MAX_CONTEXT: i64 = 1 << 20;
+/// Largest embedding width [`Config::validate`] accepts.
+const MAX_WIDTH: i64 = 1 << 16;
+/// Most blocks [`Config::validate`] accepts.
+const MAX_LAYERS: i64 = 1024;
+/// Most backbone parameters [`Config::validate`] accepts (40 GB of float32; GPT-2 XL has 1.5e9).
+const MAX_PARAMETERS: i64 = 10_000_000_000;
+
 /// GPT-2 architecture hyper-parameters.
 ///
 /// Field names follow the Hugging Face / OpenAI `hparams.json` names; the chapter calls them
@@ -117,6 +128,24 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout ({}) must be in [0, 1)", self.dropout));
+        }
+        // Far above every published size, low enough that nothing below overflows or asks
+        // the allocator for an absurd amount before a file could contradict it.
+        for (name, value, max) in [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("n_ctx", self.n_ctx, MAX_CONTEXT),
+            ("n_embd", self.n_embd, MAX_WIDTH),
+            ("n_layer", self.n_layer, MAX_LAYERS),
+        ] {
+            if value > max {
+                return bad(format!("{name} ({value}) is above the limit of {max}"));
+            }
+        }
+        if self.num_parameters() > MAX_PARAMETERS {
+            return bad(format!(
+                "the model would have {} parameters, above the limit of {MAX_PARAMETERS}",
+                self.num_parameters()
+            ));
         }
         Ok(())
     }

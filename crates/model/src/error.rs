@@ -106,6 +106,20 @@ pub enum ModelError {
         tensor: String,
     },
 
+    /// A tensor holds NaN or infinite numbers.
+    #[error(
+        "{path}: tensor `{tensor}` holds a NaN or infinite value (element {index}); the file is \
+         damaged or comes from a run that diverged: use another checkpoint or train again"
+    )]
+    NonFinite {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Position (row-major) of the first bad element.
+        index: usize,
+    },
+
     /// A tensor's element type cannot be loaded.
     #[error(
         "{path}: tensor `{tensor}` has unsupported dtype {dtype}; only float32, float16, bfloat16 \

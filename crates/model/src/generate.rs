@@ -69,12 +69,38 @@ impl Generation {
     }
 }
 
-/// Checks the prompt and options against the model: non-empty prompt, ids in the vocabulary.
+/// Checks the prompt and options against the model: non-empty prompt, ids in the vocabulary,
+/// at most the context length (`n_ctx`) of new tokens.
 pub fn try_generate(
     model: &Gpt2,
     prompt_ids: &[i64],
     opts: &GenerateOptions,
 ) -> Result<Generation> {
+    try_generate_with(model, prompt_ids, opts, |_, _| {})
+}
+
+/// [`try_generate`], calling `on_token(id, step)` as each token is chosen, so a caller can show
+/// the text while it is being generated.
+pub fn try_generate_with(
+    model: &Gpt2,
+    prompt_ids: &[i64],
+    opts: &GenerateOptions,
+    on_token: impl FnMut(i64, &Step),
+) -> Result<Generation> {
+    check_request(model, prompt_ids, opts)?;
+    Ok(generate_with(model, prompt_ids, opts, on_token))
+}
+
+fn check_request(model: &Gpt2, prompt_ids: &[i64], opts: &GenerateOptions) -> Result<()> {
+    let n_ctx = model.config().n_ctx;
+    // One full forward pass per token: the context length bounds the work of one call.
+    if opts.max_new_tokens as u64 > n_ctx as u64 {
+        return Err(ModelError::InvalidConfig(format!(
+            "max_new_tokens {} is more than the model's context length ({n_ctx}): ask for at \
+             most {n_ctx} new tokens",
+            opts.max_new_tokens
+        )));
+    }
     let vocab = model.config().vocab_size;
     if prompt_ids.is_empty() {
         return Err(ModelError::InvalidConfig(
@@ -99,7 +125,7 @@ pub fn try_generate(
             opts.temperature
         )));
     }
-    Ok(generate(model, prompt_ids, opts))
+    Ok(())
 }
 
 /// Generates up to `opts.max_new_tokens` tokens after `prompt_ids`, one full forward pass per
@@ -111,6 +137,19 @@ pub fn try_generate(
 /// # Panics
 /// On an empty prompt or ids outside the vocabulary; use [`try_generate`] for user input.
 pub fn generate(model: &Gpt2, prompt_ids: &[i64], opts: &GenerateOptions) -> Generation {
+    generate_with(model, prompt_ids, opts, |_, _| {})
+}
+
+/// [`generate`], calling `on_token(id, step)` as each token is chosen.
+///
+/// # Panics
+/// As [`generate`]; use [`try_generate_with`] for user input.
+pub fn generate_with(
+    model: &Gpt2,
+    prompt_ids: &[i64],
+    opts: &GenerateOptions,
+    mut on_token: impl FnMut(i64, &Step),
+) -> Generation {
     let device = model.wte.device();
     let n_ctx = model.config().n_ctx as usize;
     let ctx = opts.context_size.unwrap_or(n_ctx).clamp(1, n_ctx);
@@ -160,6 +199,7 @@ pub fn generate(model: &Gpt2, prompt_ids: &[i64], opts: &GenerateOptions) -> Gen
             if opts.eos_id == Some(next) {
                 break;
             }
+            on_token(next, &step);
             ids.push(next);
             out.generated_ids.push(next);
             out.steps.push(step);

@@ -63,7 +63,9 @@ pub use crate::device::{DeviceChoice, parse_device};
 // Errors.
 pub use crate::error::{ModelError, Result};
 // Generation.
-pub use crate::generate::{GenerateOptions, Generation, Step, generate, try_generate};
+pub use crate::generate::{
+    GenerateOptions, Generation, Step, generate, generate_with, try_generate, try_generate_with,
+};
 // The GPT-2 network and its layers.
 pub use crate::gpt2::{
     Attention, Block, Dense, DenseOptions, Gpt2, InitMode, LAYER_NORM_EPS, LayerNorm, Layout, Lora,

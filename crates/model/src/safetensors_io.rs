@@ -13,7 +13,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::Config;
 use crate::error::{ModelError, Result};
-use crate::tensors::{DType, MappedFile, RawTensor, TensorSource};
+use crate::tensors::{DType, MappedFile, RawTensor, TensorSource, check_disjoint};
 
 /// All tensors of a safetensors file, validated, keyed by their names in the file.
 #[derive(Debug)]
@@ -87,14 +87,16 @@ impl SafeTensorsFile {
                 .shape
                 .iter()
                 .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-            if let (Some(sz), Some(numel)) = (st_dtype_size(&entry.dtype), numel)
-                && numel.checked_mul(sz) != Some(end - begin)
+            let nbytes =
+                st_dtype_size(&entry.dtype).map(|sz| numel.and_then(|n| n.checked_mul(sz)));
+            if let Some(nbytes) = nbytes
+                && nbytes != Some(end - begin)
             {
+                let needs = nbytes.map_or("more than 2^64".to_string(), |n| n.to_string());
                 return Err(corrupt(format!(
-                    "tensor `{key}`: shape {:?} of {} needs {} bytes but its offsets span {}",
+                    "tensor `{key}`: shape {:?} of {} needs {needs} bytes but its offsets span {}",
                     entry.shape,
                     entry.dtype,
-                    numel.saturating_mul(sz),
                     end - begin
                 )));
             }
@@ -111,6 +113,10 @@ impl SafeTensorsFile {
                 },
             );
         }
+        check_disjoint(
+            path,
+            tensors.values().map(|t| (t.start, t.end, t.key.as_str())),
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             tensors,
@@ -216,7 +222,13 @@ pub(crate) fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Co
             }
         },
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| match e {
+        ModelError::InvalidConfig(detail) => ModelError::corrupt(
+            path,
+            format!("the tensors describe an impossible model: {detail}; the file is damaged"),
+        ),
+        other => other,
+    })?;
     Ok(cfg)
 }
 

@@ -131,7 +131,33 @@ impl RawTensor {
 
     /// Number of elements.
     pub fn numel(&self) -> i64 {
-        self.file_shape.iter().product()
+        self.file_shape
+            .iter()
+            .fold(1i64, |a, &d| a.saturating_mul(d))
+    }
+
+    /// Index of the first element that is NaN or infinite (`None` when all are finite or
+    /// the dtype is not a float type this crate loads). Reads the bytes: nothing is allocated.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        // An IEEE float is NaN or infinite exactly when its exponent bits are all ones.
+        let bytes = self.bytes();
+        match self.dtype {
+            DType::F32 => bytes.chunks_exact(4).position(|b| {
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7f80_0000 == 0x7f80_0000
+            }),
+            DType::F64 => bytes.chunks_exact(8).position(|b| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                !f64::from_le_bytes(a).is_finite()
+            }),
+            DType::F16 => bytes
+                .chunks_exact(2)
+                .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7c00 == 0x7c00),
+            DType::BF16 => bytes
+                .chunks_exact(2)
+                .position(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7f80 == 0x7f80),
+            DType::Unsupported(_) => None,
+        }
     }
 
     /// A float32 CPU tensor of this data (copied).
@@ -158,6 +184,29 @@ impl RawTensor {
     }
 }
 
+/// Refuses tensors whose byte ranges in one file overlap: each tensor owns its bytes, so an
+/// overlap means a damaged or forged header (two names reading the same weights).
+pub(crate) fn check_disjoint<'a>(
+    path: &Path,
+    ranges: impl IntoIterator<Item = (usize, usize, &'a str)>,
+) -> Result<()> {
+    let mut ranges: Vec<(usize, usize, &str)> = ranges.into_iter().filter(|r| r.0 < r.1).collect();
+    ranges.sort_unstable();
+    for pair in ranges.windows(2) {
+        let ((_, end, a), (start, _, b)) = (pair[0], pair[1]);
+        if start < end {
+            return Err(ModelError::corrupt(
+                path,
+                format!(
+                    "tensors `{a}` and `{b}` share bytes {start}..{end}; the header is damaged: \
+                     download or convert the file again"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Tensors of a checkpoint, keyed by the model's variable names.
 #[derive(Debug, Default)]
 pub struct TensorSource {
@@ -173,25 +222,22 @@ impl TensorSource {
         self.tensors.get(name)
     }
 
-    /// Checks that the source holds exactly `vars` (names and shapes, supported dtypes), then
-    /// copies every tensor into its variable. Nothing is written unless everything checks out.
-    pub fn copy_into(&self, vars: &HashMap<String, Tensor>) -> Result<()> {
-        let mut plan = Vec::with_capacity(vars.len());
-        let mut names: Vec<&String> = vars.keys().collect();
-        names.sort();
-        for name in names {
-            let var = &vars[name];
+    /// Checks that the source holds exactly the tensors of `expected` (names and shapes,
+    /// supported dtypes) and nothing else, without allocating anything: loaders call it with
+    /// the shapes a configuration implies before they build the model.
+    pub fn check_shapes(&self, expected: &[(String, Vec<i64>)]) -> Result<()> {
+        for (name, shape) in expected {
             let Some(raw) = self.tensors.get(name) else {
                 return Err(ModelError::MissingTensor {
                     path: self.path.clone(),
                     tensor: name.clone(),
                 });
             };
-            if raw.shape != var.size() {
+            if &raw.shape != shape {
                 return Err(ModelError::ShapeMismatch {
                     path: raw.file.path.clone(),
                     tensor: raw.key.clone(),
-                    expected: var.size(),
+                    expected: shape.clone(),
                     found: raw.file_shape.clone(),
                 });
             }
@@ -202,15 +248,51 @@ impl TensorSource {
                     dtype: raw.dtype.name(),
                 });
             }
-            plan.push((var, raw));
         }
-        let wanted: BTreeSet<&String> = vars.keys().collect();
+        let wanted: BTreeSet<&String> = expected.iter().map(|(n, _)| n).collect();
         if let Some((_, raw)) = self.tensors.iter().find(|(k, _)| !wanted.contains(k)) {
             return Err(ModelError::UnexpectedTensor {
                 path: raw.file.path.clone(),
                 tensor: raw.key.clone(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks that every tensor holds only finite numbers (a NaN or infinite weight would
+    /// turn every output into NaN), reporting the first bad tensor in name order.
+    pub fn check_finite(&self) -> Result<()> {
+        let bad: Vec<Option<ModelError>> = self
+            .tensors
+            .par_iter()
+            .map(|(_, raw)| {
+                raw.first_non_finite().map(|index| ModelError::NonFinite {
+                    path: raw.file.path.clone(),
+                    tensor: raw.key.clone(),
+                    index,
+                })
+            })
+            .collect();
+        match bad.into_iter().flatten().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that the source holds exactly `vars` (names and shapes, supported dtypes, finite
+    /// values), then copies every tensor into its variable. Nothing is written unless
+    /// everything checks out.
+    pub fn copy_into(&self, vars: &HashMap<String, Tensor>) -> Result<()> {
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        let expected: Vec<(String, Vec<i64>)> =
+            names.iter().map(|&n| (n.clone(), vars[n].size())).collect();
+        self.check_shapes(&expected)?;
+        self.check_finite()?;
+        let plan: Vec<(&Tensor, &RawTensor)> = names
+            .into_iter()
+            .filter_map(|n| Some((&vars[n], self.tensors.get(n)?)))
+            .collect();
         // Fast path: float32 data into contiguous float32 CPU variables is a plain memory copy
         // straight from the mapped file (in parallel); anything else goes through libtorch.
         let (direct, converted): (Vec<_>, Vec<_>) = plan.into_iter().partition(|(var, raw)| {

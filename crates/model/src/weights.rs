@@ -6,7 +6,7 @@ use tch::{Device, Tensor, nn};
 
 use crate::config::Config;
 use crate::error::{ModelError, Result};
-use crate::gpt2::{Gpt2, InitMode};
+use crate::gpt2::{Gpt2, InitMode, variable_shapes};
 use crate::safetensors_io::{SafeTensorsFile, infer_gpt2_config};
 use crate::tensors::TensorSource;
 use crate::tf_checkpoint::OpenAiCheckpoint;
@@ -277,6 +277,8 @@ pub(crate) fn build_backbone(p: &nn::Path, cfg: &Config, weights: &Weights) -> R
                 .open()?
                 .ok_or_else(|| ModelError::UnknownWeights { path: path.clone() })?;
             check_same_dims(cfg, &ckpt.config, path)?;
+            // Every shape is checked against the file before the model is allocated.
+            ckpt.tensors.check_shapes(&variable_shapes(cfg, None))?;
             let gpt = Gpt2::with_init(p, cfg, InitMode::Uninit);
             ckpt.tensors.copy_into(&backbone_vars(&gpt))?;
             Ok(gpt)

@@ -38,43 +38,40 @@ struct State {
 
 const WEIGHTS: &str = "trainable.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
-const STATE: &str = "state.json";
+/// The checkpoint's position and report; its presence marks a complete checkpoint.
+pub(crate) const STATE: &str = "state.json";
 
-/// Writes a checkpoint into `dir` (replacing the one there).
+/// Writes a checkpoint into `dir` (replacing the one there). The new checkpoint is written
+/// whole into `dir.new` and swapped in by renames; if any write fails (a full disk), `dir.new`
+/// is removed and `dir` is left as it was. `fail` injects such a failure half-way through the
+/// optimizer file, for tests.
 pub fn save(
     dir: &Path,
     model: &Classifier,
     optimizer: &AdamW,
     position: &Position,
     report: &Report,
+    fail: bool,
 ) -> Result<()> {
     let parent = spam_data::parent_dir(dir);
     fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     let staging = sibling(dir, "new");
     if staging.exists() {
-        fs::remove_dir_all(&staging)?;
+        fs::remove_dir_all(&staging)
+            .with_context(|| format!("could not remove {}", staging.display()))?;
     }
     fs::create_dir_all(&staging)
         .with_context(|| format!("could not create {}", staging.display()))?;
-    let params = model.trainable_parameters();
-    let params: Vec<(String, Tensor)> = params
-        .into_iter()
-        .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu)))
-        .collect();
-    Tensor::write_safetensors(&params, staging.join(WEIGHTS))
-        .with_context(|| format!("could not write {}", staging.join(WEIGHTS).display()))?;
-    let state: Vec<(String, Tensor)> = optimizer
-        .state()
-        .into_iter()
-        .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
-        .collect();
-    Tensor::write_safetensors(&state, staging.join(OPTIMIZER))
-        .with_context(|| format!("could not write {}", staging.join(OPTIMIZER).display()))?;
-    let json = serde_json::to_vec_pretty(&State {
-        position: *position,
-        report: report.clone(),
-    })?;
-    fs::write(staging.join(STATE), json)?;
+    if let Err(e) = write_files(&staging, model, optimizer, position, report, fail) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(TrainError::Context {
+            message: format!(
+                "could not write the checkpoint into {} (the previous one, if any, is kept)",
+                dir.display()
+            ),
+            source: Box::new(e),
+        });
+    }
     // Swap: dir -> dir.old, staging -> dir, drop dir.old. `load` falls back to dir.old if a
     // kill lands between the two renames.
     let old = sibling(dir, "old");
@@ -92,6 +89,59 @@ pub fn save(
     Ok(())
 }
 
+/// The three files of a checkpoint, each synced so the renames that follow publish complete
+/// files.
+fn write_files(
+    staging: &Path,
+    model: &Classifier,
+    optimizer: &AdamW,
+    position: &Position,
+    report: &Report,
+    fail: bool,
+) -> Result<()> {
+    let params = model.trainable_parameters();
+    let params: Vec<(String, Tensor)> = params
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu)))
+        .collect();
+    let weights = staging.join(WEIGHTS);
+    Tensor::write_safetensors(&params, &weights)
+        .with_context(|| format!("could not write {}", weights.display()))?;
+    sync(&weights)?;
+    let state: Vec<(String, Tensor)> = optimizer
+        .state()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_device(tch::Device::Cpu)))
+        .collect();
+    let opt = staging.join(OPTIMIZER);
+    if fail {
+        // What a full disk leaves: part of the file, then an error.
+        fs::write(&opt, b"\x00\x01")?;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!("{}: no space left on device (injected)", opt.display()),
+        )
+        .into());
+    }
+    Tensor::write_safetensors(&state, &opt)
+        .with_context(|| format!("could not write {}", opt.display()))?;
+    sync(&opt)?;
+    let json = serde_json::to_vec_pretty(&State {
+        position: *position,
+        report: report.clone(),
+    })?;
+    let state_path = staging.join(STATE);
+    fs::write(&state_path, json)
+        .with_context(|| format!("could not write {}", state_path.display()))?;
+    sync(&state_path)
+}
+
+fn sync(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("could not sync {}", path.display()))
+}
+
 /// What [`load`] restored besides the weights and the optimizer state.
 #[derive(Debug)]
 pub struct Restored {
@@ -101,13 +151,25 @@ pub struct Restored {
     pub report: Report,
 }
 
+/// The folder `load` would read: `dir`, or `dir.old` when a kill interrupted a swap; `None`
+/// when no checkpoint was written.
+pub fn written(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), sibling(dir, "old")]
+        .into_iter()
+        .find(|d| d.join(STATE).is_file())
+}
+
+/// Where the checkpoint in `dir` (see [`written`]) was taken, if there is a readable one.
+pub fn position(dir: &Path) -> Option<Position> {
+    let bytes = fs::read(written(dir)?.join(STATE)).ok()?;
+    serde_json::from_slice::<State>(&bytes)
+        .ok()
+        .map(|s| s.position)
+}
+
 /// Restores a checkpoint into `model` and `optimizer`, returning where the run was.
 pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Restored> {
-    let dir = if dir.join(STATE).is_file() {
-        dir.to_path_buf()
-    } else if sibling(dir, "old").join(STATE).is_file() {
-        sibling(dir, "old")
-    } else {
+    let Some(dir) = written(dir) else {
         bail!(
             "no checkpoint in {}: was the run started with a run directory?",
             dir.display()

@@ -1,6 +1,7 @@
 //! The data a run trains on: three tokenized splits and how to pad them.
 
 use crate::batch::{Examples, PadTo};
+use crate::error::{Result, bail};
 
 /// The three tokenized splits and how to pad them.
 #[derive(Debug, Clone)]
@@ -17,6 +18,44 @@ pub struct TrainData {
     pub pad_id: i64,
     /// Class names, by class index.
     pub label_names: Vec<String>,
+}
+
+impl TrainData {
+    /// Checks that a model of `model`'s dimensions can read every example: each token id and
+    /// the padding id is a row of its token embedding, and every row fits its context.
+    /// `source` names where the dimensions come from (the weights or the architecture).
+    pub fn check_fits(&self, model: &spam_model::Config, source: &str) -> Result<()> {
+        let rows = || Split::ALL.into_iter().flat_map(|s| s.of(self).ids.iter());
+        let max_id = rows()
+            .flat_map(|r| r.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .max(self.pad_id);
+        if max_id >= model.vocab_size {
+            bail!(
+                "{source} has a vocabulary of {} tokens, but the data's token ids (GPT-2's \
+                 tokenizer, padding {}) go up to {max_id}: use weights or an architecture with \
+                 the GPT-2 vocabulary ({})",
+                model.vocab_size,
+                self.pad_id,
+                spam_data::GPT2_VOCAB_SIZE
+            );
+        }
+        let longest = match self.pad {
+            PadTo::Fixed(n) => n,
+            PadTo::Dynamic => rows().map(Vec::len).max().unwrap_or(0),
+        };
+        if longest as i64 > model.n_ctx {
+            bail!(
+                "{source} has a context of {} tokens, but the data has rows of {longest} tokens: \
+                 pad or truncate to at most {} (--padding fixed:{}) or use a longer context",
+                model.n_ctx,
+                model.n_ctx,
+                model.n_ctx
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A split of [`TrainData`].

@@ -117,6 +117,44 @@ pub enum Event {
         /// Its run directory.
         dir: PathBuf,
     },
+    /// A leftover of a killed run was removed (or put back) before this run started.
+    StaleRemoved {
+        /// What was removed.
+        path: PathBuf,
+        /// What it was.
+        why: String,
+    },
+    /// `resume` applied a setting that differs from the run's `config.json`.
+    ResumeChanged {
+        /// The setting (`epochs`).
+        setting: String,
+        /// Its value in the run.
+        from: String,
+        /// Its value from now on.
+        to: String,
+    },
+    /// The run failed after writing a checkpoint: its folder is kept, its destination is
+    /// unchanged, and `resume` of the destination continues from the checkpoint.
+    RunKept {
+        /// The staging folder that holds the checkpoint.
+        staging: PathBuf,
+        /// The run directory it would have become.
+        target: PathBuf,
+    },
+    /// The link to the newest run (`runs/latest`) points at this run.
+    LatestLinked {
+        /// The link.
+        link: PathBuf,
+        /// The run it points at.
+        dir: PathBuf,
+    },
+    /// The link to the newest run could not be updated; the run itself is complete.
+    LatestNotLinked {
+        /// The link.
+        link: PathBuf,
+        /// Why.
+        why: String,
+    },
 }
 
 /// Where a run's [`Event`]s go: a callback the caller installs, or nowhere (the default).

@@ -281,8 +281,10 @@ pub fn run_rows(
         let start = Instant::now();
         let options = FineTuneOptions {
             out_dir: row_dir,
+            // Re-running a row replaces its earlier run (a folder not ours is still refused).
+            overwrite: true,
             events: events.clone(),
-            stop_after_steps: None,
+            ..Default::default()
         };
         let report = fine_tune(&config, &options)?;
         let result = result_of(row, pretrained, &report, start.elapsed().as_secs_f64());

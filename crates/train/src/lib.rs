@@ -57,6 +57,7 @@ mod report;
 mod run_config;
 mod run_dir;
 mod schedule;
+mod staging;
 mod trainer;
 
 pub use batch::{Examples, PadTo, shuffled_batches};
@@ -76,9 +77,10 @@ pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
 pub use order::DataOrder;
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
-pub use predict::{Prediction, Predictor};
+pub use predict::{PREDICT_BATCH, Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
+pub use run_dir::timestamped_run_dir;
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
 pub use schedule::LrSchedule;

@@ -1,7 +1,12 @@
 //! The whole job in one call: prepare the data, build the classifier, train, write the run
 //! directory. `spam-cli train` is a thin wrapper over [`fine_tune`]; `--resume RUN_DIR`
 //! reads the [`RunConfig`] saved there and continues.
+//!
+//! A run directory never mixes two runs: each run is built in a staging folder beside it and
+//! moved into place when complete (see `staging`). A resume works on a copy of the run
+//! (hard links) and swaps it in the same way, so a resume that fails leaves the run as it was.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use spam_model::{Classifier, ClassifierConfig};
@@ -13,46 +18,196 @@ use crate::events::{Event, Events};
 use crate::report::Report;
 use crate::run_config::RunConfig;
 use crate::run_dir::write_json;
+use crate::schedule::LrSchedule;
+use crate::staging::{self, Existing, Staging};
 use crate::trainer::{RunOptions, train};
 
-/// Options of [`fine_tune`] that are not part of the run's definition.
+/// Options of [`fine_tune`] and [`resume`] that are not part of the run's definition.
 #[derive(Debug, Clone, Default)]
 pub struct FineTuneOptions {
-    /// The run directory; `None` writes nothing (no checkpoints either).
+    /// The run directory; `None` writes nothing (no checkpoints either). It must be absent or
+    /// empty, unless `overwrite`. [`resume`] refuses a directory other than the one it continues.
     pub out_dir: Option<PathBuf>,
+    /// Replace the run already in `out_dir` (once the new one is complete). A folder that is
+    /// not a run directory (one with files a run does not write, or without a run's
+    /// `config.json`) is refused even so.
+    pub overwrite: bool,
+    /// After the run is in place, point this symbolic link at it (`runs/latest`; unix only).
+    pub latest_link: Option<PathBuf>,
+    /// [`resume`] only: a new number of epochs, at least those already begun (a finished run
+    /// can be extended). Refused with a learning-rate schedule that spans the run.
+    pub epochs: Option<usize>,
     /// Where progress goes (nowhere by default).
     pub events: Events,
     /// Stop (as if killed) after this many steps: for tests of resume.
     pub stop_after_steps: Option<usize>,
+    /// Make this checkpoint write (1 is the first) fail half-way: for tests.
+    pub fail_checkpoint_write: Option<usize>,
 }
 
 /// Prepares data, builds the classifier, trains it and writes the run directory.
 pub fn fine_tune(config: &RunConfig, options: &FineTuneOptions) -> Result<Report> {
-    run(config, options, false)
-}
-
-/// Continues the run in `run_dir` from its last checkpoint.
-pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
-    let path = run_dir.join("config.json");
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "could not read {}: is {} a run directory?",
-            path.display(),
-            run_dir.display()
-        )
-    })?;
-    let config: RunConfig = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a run config", path.display()))?;
-    let options = FineTuneOptions {
-        out_dir: Some(run_dir.to_path_buf()),
-        ..options.clone()
-    };
-    run(&config, &options, true)
-}
-
-fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Report> {
     config.train.validate()?;
-    let out = options.out_dir.as_deref();
+    let Some(out) = &options.out_dir else {
+        return run(config, None, options, false);
+    };
+    let target = staging::resolve(out)?;
+    let events = &options.events;
+    staging::sweep(spam_data::parent_dir(&target), events);
+    for partial in staging::interrupted(&target) {
+        if !options.overwrite {
+            bail!(
+                "an interrupted run of {} is kept in {}: continue it with --resume {}, or pass \
+                 --overwrite to start over",
+                target.display(),
+                partial.display(),
+                target.display()
+            );
+        }
+        fs::remove_dir_all(&partial)
+            .with_context(|| format!("could not remove {}", partial.display()))?;
+        events.emit(Event::StaleRemoved {
+            path: partial,
+            why: "an interrupted run of the same folder, replaced (--overwrite)".into(),
+        });
+    }
+    let existing = staging::check_destination(&target, options.overwrite)?;
+    let staging = Staging::create(&target)?;
+    finish(staging, config, options, existing == Existing::Run, false)
+}
+
+/// Continues the run in `run_dir` from its last checkpoint: from the folder an interrupted
+/// run left beside it when there is one (a fresh run or a resume that was killed), else from
+/// the run directory's own checkpoint. The settings are the run's own, except
+/// `options.epochs`.
+pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
+    let target = staging::resolve(run_dir)?;
+    if let Some(out) = &options.out_dir
+        && staging::resolve(out)? != target
+    {
+        bail!(
+            "a resume continues {} in place and cannot write to {}: copy the run there first \
+             and resume the copy",
+            target.display(),
+            out.display()
+        );
+    }
+    let events = &options.events;
+    staging::sweep(spam_data::parent_dir(&target), events);
+    let staging = match staging::interrupted(&target).first() {
+        Some(partial) => Staging::adopt(partial, &target)?,
+        None => {
+            let path = target.join("config.json");
+            if !path.is_file() {
+                bail!(
+                    "could not read {}: is {} a run directory?",
+                    path.display(),
+                    run_dir.display()
+                );
+            }
+            let staging = Staging::create(&target)?;
+            for name in ["config.json", "data", "checkpoint", "checkpoint.old"] {
+                let from = target.join(name);
+                if from.is_dir() {
+                    staging::link_tree(&from, &staging.dir.join(name))?;
+                } else if from.is_file() && fs::hard_link(&from, staging.dir.join(name)).is_err() {
+                    fs::copy(&from, staging.dir.join(name))
+                        .with_context(|| format!("could not copy {}", from.display()))?;
+                }
+            }
+            staging
+        }
+    };
+    staging::clean_inside(&staging.dir, events);
+    let config = match resumed_config(&staging.dir, options) {
+        Ok(config) => config,
+        Err(e) => {
+            staging.abandon();
+            return Err(e);
+        }
+    };
+    finish(staging, &config, options, true, true)
+}
+
+/// Trains into `staging` and moves it into place, or on failure keeps it only if it holds a
+/// checkpoint to resume from.
+fn finish(
+    staging: Staging,
+    config: &RunConfig,
+    options: &FineTuneOptions,
+    replace: bool,
+    resume: bool,
+) -> Result<Report> {
+    let events = &options.events;
+    let outcome = run(config, Some(&staging.dir), options, resume)
+        .and_then(|report| staging.commit(replace).map(|()| report));
+    match outcome {
+        Ok(report) => {
+            let target = staging.target.clone();
+            drop(staging);
+            events.emit(Event::RunSaved {
+                dir: target.clone(),
+            });
+            if let Some(link) = &options.latest_link {
+                crate::run_dir::link_latest(link, &target, events);
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            let target = staging.target.clone();
+            if let Some(kept) = staging.abandon() {
+                events.emit(Event::RunKept {
+                    staging: kept,
+                    target,
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The config saved in the run being resumed, with the changes `options` may make.
+fn resumed_config(dir: &Path, options: &FineTuneOptions) -> Result<RunConfig> {
+    let path = dir.join("config.json");
+    let bytes = fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let mut config: RunConfig = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a run config", path.display()))?;
+    if let Some(epochs) = options.epochs
+        && epochs != config.train.epochs
+    {
+        if !matches!(config.train.schedule, LrSchedule::Constant) {
+            bail!(
+                "--epochs cannot change on resume with a warmup-cosine schedule: the schedule \
+                 spans the run's {} epochs, and changing them would change the learning rates \
+                 of the steps still to come",
+                config.train.epochs
+            );
+        }
+        let begun = crate::checkpoint::position(&dir.join("checkpoint"))
+            .map_or(0, |p| p.epoch + usize::from(p.batch > 0));
+        if epochs < begun {
+            bail!(
+                "--epochs {epochs} is fewer than the {begun} epochs the run has already begun: \
+                 give at least {begun}"
+            );
+        }
+        options.events.emit(Event::ResumeChanged {
+            setting: "epochs".into(),
+            from: config.train.epochs.to_string(),
+            to: epochs.to_string(),
+        });
+        config.train.epochs = epochs;
+    }
+    Ok(config)
+}
+
+fn run(
+    config: &RunConfig,
+    out: Option<&Path>,
+    options: &FineTuneOptions,
+    resume: bool,
+) -> Result<Report> {
+    config.train.validate()?;
     let events = &options.events;
     let prepared = spam_data::prepare(&config.prepare_options(out.map(|d| d.join("data")))?)?;
     events.emit(Event::DataReady {
@@ -107,6 +262,11 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
             cc.model.n_layer, cc.model.n_embd, cc.model.n_head
         ),
     };
+    let source = match weights {
+        Weights::Random { .. } => "the model's architecture".to_string(),
+        _ => format!("the weights {}", config.model.weights),
+    };
+    data.check_fits(&cc.model, &source)?;
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;
     events.emit(Event::ModelReady {
         size,
@@ -125,6 +285,7 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         resume,
         events: events.clone(),
         stop_after_steps: options.stop_after_steps,
+        fail_checkpoint_write: options.fail_checkpoint_write,
     };
     let report = train(&model, &data, &config.train, &run_options)?;
     if let Some(dir) = out {
@@ -137,9 +298,6 @@ fn run(config: &RunConfig, options: &FineTuneOptions, resume: bool) -> Result<Re
         write_json(&dir.join("metrics.json"), &report)?;
         #[cfg(feature = "plot")]
         crate::run_dir::write_plots(dir, &report, data.train.len())?;
-        events.emit(Event::RunSaved {
-            dir: dir.to_path_buf(),
-        });
     }
     Ok(report)
 }

@@ -25,6 +25,9 @@ pub struct Prediction {
     pub index: usize,
     /// Probability of each class, in class order (softmax of the logits).
     pub probabilities: Vec<f64>,
+    /// Tokens of the text; above [`Predictor::max_length`] only the first `max_length` were
+    /// read.
+    pub tokens: usize,
 }
 
 /// A fine-tuned classifier with its tokenizer and input length.
@@ -60,6 +63,18 @@ impl Predictor {
         let dir = model_dir(path);
         let model = Classifier::load(&dir, device)
             .with_context(|| format!("could not load the classifier in {}", dir.display()))?;
+        // Texts come through the GPT-2 tokenizer: every id it gives must be a row of the
+        // model's embedding.
+        let vocab = model.config.model.vocab_size;
+        if vocab < spam_data::GPT2_VOCAB_SIZE as i64 {
+            bail!(
+                "could not load the classifier in {}: its vocabulary has {vocab} tokens but the \
+                 GPT-2 tokenizer gives ids up to {}; train it with the GPT-2 vocabulary ({})",
+                dir.display(),
+                spam_data::GPT2_VOCAB_SIZE - 1,
+                spam_data::GPT2_VOCAB_SIZE
+            );
+        }
         let max_length = model
             .config
             .max_length
@@ -74,6 +89,12 @@ impl Predictor {
             max_length,
             unpadded_last,
         })
+    }
+
+    /// Tokens of a text that are read; the rest of a longer text is cut off (the training
+    /// length, else the context length).
+    pub fn max_length(&self) -> usize {
+        self.max_length
     }
 
     /// Class names, by class index.
@@ -117,11 +138,12 @@ impl Predictor {
             }
         }
         slot.into_iter()
-            .map(|u| self.prediction(&by_distinct[u]))
+            .zip(&ids)
+            .map(|(u, row)| self.prediction(&by_distinct[u], row.len()))
             .collect()
     }
 
-    fn prediction(&self, probabilities: &[f64]) -> Prediction {
+    fn prediction(&self, probabilities: &[f64], tokens: usize) -> Prediction {
         let index = probabilities
             .iter()
             .enumerate()
@@ -135,6 +157,7 @@ impl Predictor {
                 .unwrap_or_else(|| index.to_string()),
             index,
             probabilities: probabilities.to_vec(),
+            tokens,
         }
     }
 

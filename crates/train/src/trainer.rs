@@ -29,6 +29,9 @@ pub struct RunOptions {
     /// Stop (as if killed) after this many steps, failing with
     /// [`TrainError::StoppedForTest`]; for tests of resume.
     pub stop_after_steps: Option<usize>,
+    /// Make the checkpoint write with this number (1 is the first of this process) fail
+    /// half-way, as a full disk would; for tests of checkpoint writes.
+    pub fail_checkpoint_write: Option<usize>,
 }
 
 /// Fine-tunes `model` on `data`, returning the report `metrics.json` is made of. Sets the
@@ -87,10 +90,13 @@ pub fn train(
         });
         position = pos;
         report = saved_report;
+        // A resume may extend the run (more epochs): the report tells the settings it ends with.
+        report.config = config.clone();
     }
 
     let train_start = Instant::now();
     let mut steps_this_process = 0usize;
+    let mut saves = 0usize;
     let mut best_val = f64::INFINITY;
     let mut evals_without_improvement = 0usize;
     let mut stopped_early = false;
@@ -121,17 +127,20 @@ pub fn train(
             let loss = loss_of(&logits, &batch.labels, config.ignore_index);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
+                let kept = options
+                    .checkpoint_dir
+                    .as_ref()
+                    .and_then(|d| checkpoint::written(&d.join("checkpoint")));
+                let kept = match kept {
+                    Some(dir) => format!("The last good checkpoint is kept in {}", dir.display()),
+                    None => "No checkpoint was written before it".to_string(),
+                };
                 return Err(TrainError::NonFiniteLoss(format!(
                     "the training loss became {loss_value} at epoch {}, step {}: stopping. \
-                     The last good checkpoint is kept{}; lower the learning rate or enable \
-                     gradient clipping (--clip-grad-norm 1.0)",
+                     {kept}; lower the learning rate or enable gradient clipping \
+                     (--clip-grad-norm 1.0)",
                     epoch + 1,
                     position.global_step,
-                    options
-                        .checkpoint_dir
-                        .as_ref()
-                        .map(|d| format!(" in {}", d.join("checkpoint").display()))
-                        .unwrap_or_default()
                 )));
             }
             optimizer
@@ -187,12 +196,14 @@ pub fn train(
                 && position.global_step % every == 0
                 && !last_of_epoch
             {
+                saves += 1;
                 checkpoint::save(
                     &checkpoint_dir(options)?,
                     model,
                     &optimizer,
                     &position,
                     &report,
+                    options.fail_checkpoint_write == Some(saves),
                 )?;
             }
             if options.stop_after_steps == Some(steps_this_process) {
@@ -226,12 +237,14 @@ pub fn train(
         position.epoch = epoch + 1;
         position.batch = 0;
         if options.checkpoint_dir.is_some() {
+            saves += 1;
             checkpoint::save(
                 &checkpoint_dir(options)?,
                 model,
                 &optimizer,
                 &position,
                 &report,
+                options.fail_checkpoint_write == Some(saves),
             )?;
         }
         if stopped_early {

@@ -10,9 +10,10 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::gpt2::{Dense, DenseOptions, Gpt2, InitMode, Layout};
+use crate::gpt2::{self, Dense, DenseOptions, Gpt2, InitMode, Layout};
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
+use crate::tensors::TensorSource;
 use crate::weights::{Weights, build_backbone};
 
 /// Weights file name of a saved classifier (see [`Classifier::save`]).
@@ -359,8 +360,17 @@ impl Classifier {
                 path: cfg_path.clone(),
                 source,
             })?;
-        config.validate()?;
+        config.validate().map_err(|e| match e {
+            ModelError::InvalidConfig(detail) => ModelError::corrupt(
+                &cfg_path,
+                format!("{detail}; the file is damaged: restore it or train again"),
+            ),
+            other => other,
+        })?;
         let source = SafeTensorsFile::open(&dir.join(WEIGHTS_FILE))?.into_source();
+        // Nothing is allocated before classifier.json agrees with the file's tensors.
+        check_config_against(&config, &source, &cfg_path)?;
+        source.check_shapes(&variable_shapes(&config))?;
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let mut gpt = Gpt2::with_init(&root, &config.model, InitMode::Uninit);
@@ -384,6 +394,92 @@ impl Classifier {
         }
         Ok(c)
     }
+}
+
+/// Compares each number of `classifier.json` that the tensors also tell (vocabulary, context,
+/// width, blocks, classes, LoRA rank) with the file, for an error that names the setting.
+fn check_config_against(
+    config: &ClassifierConfig,
+    source: &TensorSource,
+    cfg_path: &Path,
+) -> Result<()> {
+    let dim = |name: &str, i: usize| source.get(name).and_then(|t| t.shape.get(i).copied());
+    let blocks = source
+        .tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("h.")?.split('.').next()?.parse::<i64>().ok())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+    let m = &config.model;
+    let mut checks = vec![
+        (
+            "model.vocab_size",
+            m.vocab_size,
+            dim("wte.weight", 0),
+            "rows of wte.weight",
+        ),
+        (
+            "model.n_embd",
+            m.n_embd,
+            dim("wte.weight", 1),
+            "columns of wte.weight",
+        ),
+        (
+            "model.n_ctx",
+            m.n_ctx,
+            dim("wpe.weight", 0),
+            "rows of wpe.weight",
+        ),
+        ("model.n_layer", m.n_layer, Some(blocks), "blocks"),
+        (
+            "num_classes",
+            config.num_classes,
+            dim("out_head.weight", 0),
+            "rows of out_head.weight",
+        ),
+    ];
+    if let Trainable::Lora { rank, .. } = config.trainable
+        && config.adapters_present()
+    {
+        checks.push((
+            "trainable.rank",
+            rank,
+            dim("out_head.lora_a", 1),
+            "columns of out_head.lora_a",
+        ));
+    }
+    for (key, said, found, what) in checks {
+        if let Some(found) = found
+            && found != said
+        {
+            return Err(ModelError::corrupt(
+                cfg_path,
+                format!(
+                    "{key} is {said} but {} has {found} {what}; the model folder is damaged or \
+                     its files do not belong together: restore it or train again",
+                    source.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names and shapes of every variable of a classifier with `config` (backbone, head, adapters).
+fn variable_shapes(config: &ClassifierConfig) -> Vec<(String, Vec<i64>)> {
+    let rank = match config.trainable {
+        Trainable::Lora { rank, .. } if config.adapters_present() => Some(rank),
+        _ => None,
+    };
+    let (e, c) = (config.model.n_embd, config.num_classes);
+    let mut out = gpt2::variable_shapes(&config.model, rank);
+    out.push(("out_head.weight".to_string(), vec![c, e]));
+    out.push(("out_head.bias".to_string(), vec![c]));
+    if let Some(r) = rank {
+        out.push(("out_head.lora_a".to_string(), vec![e, r]));
+        out.push(("out_head.lora_b".to_string(), vec![r, c]));
+    }
+    out
 }
 
 fn new_head(root: &nn::Path, config: &ClassifierConfig) -> Dense {

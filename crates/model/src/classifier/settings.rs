@@ -228,10 +228,17 @@ impl ClassifierConfig {
     /// Checks that the configuration describes a buildable classifier.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
-        if self.num_classes < 1 {
+        if !(1..=MAX_CLASSES).contains(&self.num_classes) {
             return Err(ModelError::InvalidConfig(format!(
-                "num_classes must be at least 1, got {}",
+                "num_classes must be in 1..={MAX_CLASSES}, got {}",
                 self.num_classes
+            )));
+        }
+        // Padding is looked up in the token embedding: an id outside it would fail there.
+        if !(0..self.model.vocab_size).contains(&self.pad_id) {
+            return Err(ModelError::InvalidConfig(format!(
+                "pad_id {} is outside the vocabulary (0..{})",
+                self.pad_id, self.model.vocab_size
             )));
         }
         if !self.label_names.is_empty() && self.label_names.len() as i64 != self.num_classes {
@@ -241,11 +248,13 @@ impl ClassifierConfig {
                 self.num_classes
             )));
         }
-        if let Trainable::Lora { rank, .. } = self.trainable
-            && rank <= 0
+        if let Trainable::Lora { rank, alpha } = self.trainable
+            && (!(1..=self.model.n_embd).contains(&rank) || !alpha.is_finite())
         {
             return Err(ModelError::InvalidConfig(format!(
-                "LoRA rank must be positive, got {rank}"
+                "LoRA rank must be in 1..={} (the width) and alpha a finite number, got rank \
+                 {rank}, alpha {alpha}",
+                self.model.n_embd
             )));
         }
         if let Some(m) = self.max_length
@@ -263,6 +272,9 @@ impl ClassifierConfig {
         matches!(self.trainable, Trainable::Lora { .. }) && !self.lora_merged
     }
 }
+
+/// Most classes a head may have.
+const MAX_CLASSES: i64 = 1 << 16;
 
 fn default_true() -> bool {
     true

@@ -627,6 +627,42 @@ impl Gpt2 {
     }
 }
 
+/// Names and shapes of the variables [`Gpt2::with_init`] creates for `cfg` (and
+/// [`Gpt2::add_lora`] with `lora_rank`), computed without allocating: loaders compare a file
+/// with them before building anything, so no number of a settings file decides an allocation
+/// that the file's own tensors do not back.
+pub(crate) fn variable_shapes(cfg: &Config, lora_rank: Option<i64>) -> Vec<(String, Vec<i64>)> {
+    let e = cfg.n_embd;
+    let mut out = vec![
+        ("wte.weight".to_string(), vec![cfg.vocab_size, e]),
+        ("wpe.weight".to_string(), vec![cfg.n_ctx, e]),
+    ];
+    for i in 0..cfg.n_layer {
+        for n in ["ln_1", "ln_2"] {
+            out.push((format!("h.{i}.{n}.weight"), vec![e]));
+            out.push((format!("h.{i}.{n}.bias"), vec![e]));
+        }
+        for (name, in_dim, out_dim, bias) in [
+            ("attn.c_attn", e, 3 * e, cfg.qkv_bias),
+            ("attn.c_proj", e, e, true),
+            ("mlp.c_fc", e, 4 * e, true),
+            ("mlp.c_proj", 4 * e, e, true),
+        ] {
+            out.push((format!("h.{i}.{name}.weight"), vec![in_dim, out_dim]));
+            if bias {
+                out.push((format!("h.{i}.{name}.bias"), vec![out_dim]));
+            }
+            if let Some(r) = lora_rank {
+                out.push((format!("h.{i}.{name}.lora_a"), vec![in_dim, r]));
+                out.push((format!("h.{i}.{name}.lora_b"), vec![r, out_dim]));
+            }
+        }
+    }
+    out.push(("ln_f.weight".to_string(), vec![e]));
+    out.push(("ln_f.bias".to_string(), vec![e]));
+    out
+}
+
 /// Creates a float variable; `None` leaves its memory uninitialised.
 fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
     match init {

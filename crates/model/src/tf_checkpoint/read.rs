@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::sstable::{parse_index, unmask_crc};
 use crate::config::Config;
 use crate::error::{ModelError, Result};
-use crate::tensors::{DType, MappedFile, RawTensor, TensorSource};
+use crate::tensors::{DType, MappedFile, RawTensor, TensorSource, check_disjoint};
 
 /// An OpenAI GPT-2 checkpoint, validated (every tensor's bytes are inside its shard and pass
 /// their crc32c) and memory-mapped.
@@ -45,6 +45,18 @@ impl OpenAiCheckpoint {
             ));
         }
         let num_shards = index.header.num_shards.max(1);
+        // Each shard is a file of its own; more shards than tensors cannot be a real bundle
+        // (and the count sizes a table below).
+        if num_shards > index.entries.len().max(1) as i64 {
+            return Err(ModelError::corrupt(
+                &index_path,
+                format!(
+                    "the index claims {num_shards} data shards for {} tensors; the index is \
+                     damaged: download the checkpoint again",
+                    index.entries.len()
+                ),
+            ));
+        }
         let mut shards: Vec<Option<Arc<MappedFile>>> = vec![None; num_shards as usize];
         let mut tensors = TensorSource {
             path: index_path.clone(),
@@ -93,7 +105,21 @@ impl OpenAiCheckpoint {
                 }
             };
             let dtype = tf_dtype(entry.dtype);
-            let numel: i64 = entry.shape.iter().product();
+            let numel = entry
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(u64::try_from(d).ok()?));
+            let Some(numel) = numel else {
+                return Err(ModelError::corrupt(
+                    &index_path,
+                    format!(
+                        "tensor `{key}` has an impossible shape {:?} (a negative dimension or \
+                         more than 2^64 elements); the index is damaged: download the checkpoint \
+                         again",
+                        entry.shape
+                    ),
+                ));
+            };
             let (start, end) = (
                 entry.offset as u64,
                 (entry.offset as u64).saturating_add(entry.size as u64),
@@ -108,7 +134,7 @@ impl OpenAiCheckpoint {
                 });
             }
             if let Some(sz) = dtype.size()
-                && (numel as u64).saturating_mul(sz as u64) != entry.size as u64
+                && numel.checked_mul(sz as u64) != Some(entry.size as u64)
             {
                 return Err(ModelError::corrupt(
                     &index_path,
@@ -116,7 +142,7 @@ impl OpenAiCheckpoint {
                         "tensor `{key}`: shape {:?} of {} needs {} bytes but the entry says {}",
                         entry.shape,
                         dtype.name(),
-                        numel as u64 * sz as u64,
+                        numel.saturating_mul(sz as u64),
                         entry.size
                     ),
                 ));
@@ -147,6 +173,16 @@ impl OpenAiCheckpoint {
                     end: end as usize,
                 },
             );
+        }
+        for (i, shard) in shards.iter().enumerate() {
+            if let Some(file) = shard {
+                let ranges = tensors
+                    .tensors
+                    .values()
+                    .filter(|t| Arc::ptr_eq(&t.file, file))
+                    .map(|t| (t.start, t.end, t.key.as_str()));
+                check_disjoint(&files.data(i as i64, num_shards), ranges)?;
+            }
         }
         // Verify every tensor's crc32c (in parallel), reporting the first bad one in key order.
         let bad = crc_jobs

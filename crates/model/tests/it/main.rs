@@ -6,3 +6,4 @@ mod last_position;
 mod libtorch;
 mod model;
 mod parity;
+mod untrusted;

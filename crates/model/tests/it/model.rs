@@ -3,7 +3,7 @@ use std::collections::HashMap;
 
 use spam_model::{
     Classifier, ClassifierConfig, Config, GenerateOptions, Gpt2, TokenPosition, Trainable, Weights,
-    generate, try_generate,
+    generate, try_generate, try_generate_with,
 };
 use tch::{Device, Kind, Tensor, nn};
 
@@ -352,6 +352,41 @@ fn save_and_load_give_identical_logits() {
         assert!(merged.vs.variables().keys().all(|k| !k.contains("lora")));
         assert!(max_abs(&before, &merged.forward(&x, Some(&lengths), false)) < 1e-5);
     }
+}
+
+#[test]
+fn generation_streams_tokens_and_is_bounded_by_the_context() {
+    let lm = spam_model::LanguageModel::load_with_config(
+        &Config::tiny(),
+        &Weights::Random { seed: 3 },
+        Device::Cpu,
+    )
+    .expect("model");
+    // Each token reaches the callback as it is chosen, in order, with its step.
+    let opts = GenerateOptions {
+        max_new_tokens: 32, // the whole context of the tiny model
+        ..GenerateOptions::default()
+    };
+    let mut seen = Vec::new();
+    let g = try_generate_with(&lm.gpt, &[1, 2, 3], &opts, |id, step| {
+        seen.push((id, step.top_ids[0]));
+    })
+    .expect("generate");
+    assert_eq!(seen.len(), 32);
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        g.generated_ids
+    );
+    assert!(seen.iter().all(|(id, top)| id == top), "greedy");
+    // One beyond the context length: refused, saying the limit (before: accepted, and any
+    // number ran, without bound).
+    let too_many = GenerateOptions {
+        max_new_tokens: 33,
+        ..GenerateOptions::default()
+    };
+    let err = try_generate(&lm.gpt, &[1, 2, 3], &too_many).expect_err("beyond the context");
+    let msg = err.to_string();
+    assert!(msg.contains("33") && msg.contains("(32)"), "{msg}");
 }
 
 #[test]

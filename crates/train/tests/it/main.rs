@@ -5,4 +5,5 @@ mod common;
 mod experiments;
 mod parity;
 mod predict;
+mod run_dir;
 mod train;

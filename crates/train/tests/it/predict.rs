@@ -56,10 +56,14 @@ fn batched_classification_equals_one_text_at_a_time_in_input_order() {
         let n = texts.len();
         assert_eq!(batched[0], batched[73], "{position:?}: a repeated text");
         assert_eq!(
-            batched[72],
-            batched[n - 1],
+            batched[72].probabilities,
+            batched[n - 1].probabilities,
             "{position:?}: equal after truncation"
         );
+        // Each says how long its text was, so a caller can warn that it was cut.
+        assert_eq!(batched[72].tokens, 81, "{position:?}");
+        assert_eq!(batched[n - 1].tokens, 82, "{position:?}");
+        assert_eq!(p.max_length(), 24);
         // The inputs differ, so the model does too: the comparison above is not vacuous.
         assert!(
             batched[..73]
@@ -68,4 +72,23 @@ fn batched_classification_equals_one_text_at_a_time_in_input_order() {
             "{position:?}: every text got the same probabilities"
         );
     }
+}
+
+/// A classifier whose vocabulary is smaller than the tokenizer's cannot read text: refused at
+/// load, naming the folder and the sizes. Before: it loaded, and the first text with an id
+/// beyond its vocabulary panicked in libtorch.
+#[test]
+fn a_model_with_a_smaller_vocabulary_than_the_tokenizer_is_refused_at_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cc = ClassifierConfig::new(Config::tiny(), 2); // vocabulary 512
+    cc.label_names = vec!["ham".into(), "spam".into()];
+    let model = Classifier::new(cc, &Weights::Random { seed: 3 }, tch::Device::Cpu, 5)
+        .expect("tiny classifier");
+    model.save(&dir.path().join("model")).expect("save");
+    let err = Predictor::load(dir.path(), tch::Device::Cpu).expect_err("loaded");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("512") && msg.contains("50257") && msg.contains("model"),
+        "{msg}"
+    );
 }

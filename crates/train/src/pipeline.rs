@@ -262,9 +262,10 @@ fn run(
             cc.model.n_layer, cc.model.n_embd, cc.model.n_head
         ),
     };
-    let source = match weights {
-        Weights::Random { .. } => "the model's architecture".to_string(),
-        _ => format!("the weights {}", config.model.weights),
+    let source = if weights.is_random() {
+        "the model's architecture".to_string()
+    } else {
+        format!("the weights {}", config.model.weights)
     };
     data.check_fits(&cc.model, &source)?;
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;

@@ -11,15 +11,29 @@
 //! which consumes the generator all the same. The 2-class head comes after a second
 //! `torch.manual_seed(seed)` ([`chapter_head`]).
 
+use std::sync::{Mutex, MutexGuard};
+
 use tch::{Device, Kind, Tensor};
 
 use crate::gpt2::{Dense, Gpt2, Layout};
+
+/// Holds libtorch's process-wide CPU generator for a seed-then-draw sequence.
+///
+/// `torch.manual_seed` followed by draws only reproduces PyTorch's numbers if no other thread
+/// draws in between; everything in the workspace that seeds the global generator and draws
+/// from it (the chapter's initialisation, the chapter's data order, dropout masks in training)
+/// takes this lock for the whole sequence. A poisoned lock is still usable: it guards no data.
+pub fn global_generator() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Fills every backbone variable of `gpt` with the chapter's initialisation under
 /// `torch.manual_seed(seed)`. Reseeds libtorch's global CPU generator, as the chapter does.
 pub(crate) fn fill_backbone(gpt: &Gpt2, seed: u64) {
     let cfg = *gpt.config();
     let e = cfg.n_embd;
+    let _generator = global_generator();
     tch::manual_seed(seed as i64);
     tch::no_grad(|| {
         set(&gpt.wte, &normal(&[cfg.vocab_size, e]));
@@ -58,6 +72,7 @@ pub(crate) fn fill_backbone(gpt: &Gpt2, seed: u64) {
 /// Fills `head` as the chapter's `torch.manual_seed(seed)` then `nn.Linear(e, num_classes)`
 /// does. Reseeds libtorch's global CPU generator.
 pub(crate) fn fill_head(head: &Dense, seed: u64) {
+    let _generator = global_generator();
     tch::manual_seed(seed as i64);
     tch::no_grad(|| {
         let drawn = linear(head.in_dim, head.out_dim, head.bias.is_some());

@@ -58,6 +58,8 @@ pub use crate::classifier::{
 };
 // Hyper-parameters and the published sizes.
 pub use crate::config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelDims, ModelSize};
+// libtorch's global generator, held while seeding and drawing.
+pub use crate::chapter_init::global_generator;
 // Devices.
 pub use crate::device::{DeviceChoice, parse_device};
 // Errors.

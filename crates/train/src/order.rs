@@ -163,6 +163,7 @@ impl TrainOrder {
 
 /// Replays the chapter's draws from `torch.manual_seed(config.seed)` through its training loop.
 fn chapter_seeds(config: &TrainConfig, steps_per_epoch: usize) -> Plan {
+    let _generator = spam_model::global_generator();
     tch::manual_seed(config.seed as i64);
     let draw = || {
         let mut t = Tensor::empty([] as [i64; 0], (Kind::Int64, Device::Cpu));
@@ -199,6 +200,7 @@ fn chapter_seeds(config: &TrainConfig, steps_per_epoch: usize) -> Plan {
 
 /// `torch.randperm(n, generator=g)` with `g` seeded by `seed`, as `RandomSampler` does.
 fn chapter_permutation(seed: i64, n: usize) -> Vec<usize> {
+    let _generator = spam_model::global_generator();
     tch::manual_seed(seed);
     let perm = Tensor::randperm(n as i64, (Kind::Int64, Device::Cpu));
     Vec::<i64>::try_from(&perm)

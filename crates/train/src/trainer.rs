@@ -118,12 +118,16 @@ pub fn train(
             batches: train_batches_per_epoch,
         });
         for (bi, indices) in batches.iter().enumerate().skip(position.batch) {
-            if config.optimizer.lr > 0.0 && model.config.model.dropout > 0.0 {
-                // Dropout masks depend on the step alone, so a resumed run draws the same ones.
-                tch::manual_seed((config.seed as i64).wrapping_add(position.global_step as i64));
-            }
             let batch = runner.train_batch(indices)?;
-            let logits = runner.forward(&batch, true);
+            let logits = if config.optimizer.lr > 0.0 && model.config.model.dropout > 0.0 {
+                // Dropout masks depend on the step alone, so a resumed run draws the same ones
+                // (no other thread may draw between the seed and the masks).
+                let _generator = spam_model::global_generator();
+                tch::manual_seed((config.seed as i64).wrapping_add(position.global_step as i64));
+                runner.forward(&batch, true)
+            } else {
+                runner.forward(&batch, true)
+            };
             let loss = loss_of(&logits, &batch.labels, config.ignore_index);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {

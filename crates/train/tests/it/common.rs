@@ -55,3 +55,27 @@ pub fn tiny_model(position: TokenPosition, trainable: Trainable) -> Classifier {
 pub fn sms_collection() -> PathBuf {
     spam_test_support::sms_collection()
 }
+
+/// Runs the calling test alone, in a child process of this test binary, and returns `true`
+/// there (and `false` in the parent once the child passed). For tests that assert
+/// process-wide libtorch state, such as its thread count, which the other tests of the binary
+/// change while they run. `name` is the test's full name (`module::test`).
+pub fn isolated(name: &str) -> bool {
+    const CHILD: &str = "SPAM_TRAIN_ISOLATED_TEST";
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new(exe)
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test in a child process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in its own process:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}

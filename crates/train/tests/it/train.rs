@@ -170,6 +170,12 @@ fn the_cache_computes_repeated_inputs_once_and_serves_every_copy() {
 #[test]
 fn rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back() {
     use spam_train::Split;
+    // The thread count is process-wide and the other tests change it as they run.
+    if !super::common::isolated(
+        "train::rows_filled_in_alongside_the_steps_match_the_plain_path_and_threads_come_back",
+    ) {
+        return;
+    }
     tch::set_num_threads(2);
     for (position, pad) in [
         (TokenPosition::Last, PadTo::Fixed(16)),
@@ -457,6 +463,8 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn fused_adamw_matches_the_tensor_op_adamw() {
+    // Seeds and draws from libtorch's global generator, which other tests seed too.
+    let _generator = spam_model::global_generator();
     tch::manual_seed(5);
     let run = |fused: bool| {
         // Large enough for the parallel chunked path, plus a small tensor.

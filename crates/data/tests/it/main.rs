@@ -7,6 +7,7 @@ mod atomic;
 mod bad_input;
 #[cfg(feature = "download")]
 mod download;
+mod hostile;
 mod no_torch;
 mod numpy_rng;
 mod padding;

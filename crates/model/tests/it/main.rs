@@ -2,6 +2,7 @@
 //! into one test executable instead of five saves link time and disk).
 mod bad_checkpoints;
 mod common;
+mod error_chain;
 mod last_position;
 mod libtorch;
 mod model;

@@ -4,4 +4,5 @@ mod common;
 mod experiments;
 mod parity;
 mod predict;
+mod reliability;
 mod train;

@@ -72,8 +72,8 @@ impl SafeTensorsFile {
                 return Err(ModelError::Truncated {
                     path: path.to_path_buf(),
                     tensor: key,
-                    start: data_start as u64 + begin,
-                    end: data_start as u64 + end,
+                    start: (data_start as u64).saturating_add(begin),
+                    end: (data_start as u64).saturating_add(end),
                     len: bytes.len() as u64,
                 });
             }
@@ -87,14 +87,15 @@ impl SafeTensorsFile {
                 .shape
                 .iter()
                 .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-            if let (Some(sz), Some(numel)) = (st_dtype_size(&entry.dtype), numel)
-                && numel.checked_mul(sz) != Some(end - begin)
+            // A shape whose size overflows fits no file: refused like any other mismatch.
+            if let Some(sz) = st_dtype_size(&entry.dtype)
+                && numel.and_then(|n| n.checked_mul(sz)) != Some(end - begin)
             {
                 return Err(corrupt(format!(
                     "tensor `{key}`: shape {:?} of {} needs {} bytes but its offsets span {}",
                     entry.shape,
                     entry.dtype,
-                    numel.saturating_mul(sz),
+                    numel.unwrap_or(u64::MAX).saturating_mul(sz),
                     end - begin
                 )));
             }
@@ -175,7 +176,7 @@ pub(crate) fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Co
         .keys()
         .filter_map(|k| k.strip_prefix("h.")?.split('.').next()?.parse::<i64>().ok())
         .max()
-        .map_or(0, |m| m + 1);
+        .map_or(0, |m| m.saturating_add(1));
     let mut cfg = Config {
         vocab_size: wte.shape[0],
         n_ctx: wpe.shape[0],

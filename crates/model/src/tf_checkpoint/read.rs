@@ -1,5 +1,6 @@
 //! Checkpoint folders: where the files are, `hparams.json`, and the validated, memory-mapped
 //! [`OpenAiCheckpoint`].
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,7 +46,8 @@ impl OpenAiCheckpoint {
             ));
         }
         let num_shards = index.header.num_shards.max(1);
-        let mut shards: Vec<Option<Arc<MappedFile>>> = vec![None; num_shards as usize];
+        // By shard id, opened as tensors name them (the count is the file's word: not allocated).
+        let mut shards: BTreeMap<i64, Arc<MappedFile>> = BTreeMap::new();
         let mut tensors = TensorSource {
             path: index_path.clone(),
             ..Default::default()
@@ -75,9 +77,8 @@ impl OpenAiCheckpoint {
                     ),
                 ));
             }
-            let shard = entry.shard_id as usize;
             let data_path = files.data(entry.shard_id, num_shards);
-            let file = match &shards[shard] {
+            let file = match shards.get(&entry.shard_id) {
                 Some(f) => f.clone(),
                 None => {
                     let f = Arc::new(MappedFile::open(&data_path).map_err(|e| match e {
@@ -88,12 +89,16 @@ impl OpenAiCheckpoint {
                         },
                         e => e,
                     })?);
-                    shards[shard] = Some(f.clone());
+                    shards.insert(entry.shard_id, f.clone());
                     f
                 }
             };
             let dtype = tf_dtype(entry.dtype);
-            let numel: i64 = entry.shape.iter().product();
+            // None when a dimension is negative or the product overflows: fits no entry size.
+            let numel = entry
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(u64::try_from(d).ok()?));
             let (start, end) = (
                 entry.offset as u64,
                 (entry.offset as u64).saturating_add(entry.size as u64),
@@ -108,7 +113,7 @@ impl OpenAiCheckpoint {
                 });
             }
             if let Some(sz) = dtype.size()
-                && (numel as u64).saturating_mul(sz as u64) != entry.size as u64
+                && numel.and_then(|n| n.checked_mul(sz as u64)) != Some(entry.size as u64)
             {
                 return Err(ModelError::corrupt(
                     &index_path,
@@ -116,7 +121,7 @@ impl OpenAiCheckpoint {
                         "tensor `{key}`: shape {:?} of {} needs {} bytes but the entry says {}",
                         entry.shape,
                         dtype.name(),
-                        numel as u64 * sz as u64,
+                        numel.unwrap_or(u64::MAX).saturating_mul(sz as u64),
                         entry.size
                     ),
                 ));
@@ -404,7 +409,7 @@ fn check_hparams(h: &HParams, t: &TensorSource, path: &Path) -> Result<()> {
         .keys()
         .filter_map(|k| k.strip_prefix("h.")?.split('.').next()?.parse::<i64>().ok())
         .max()
-        .map_or(0, |m| m + 1);
+        .map_or(0, |m| m.saturating_add(1));
     if layers != h.n_layer {
         return mismatch(format!(
             "n_layer is {} but the checkpoint has {layers} blocks",

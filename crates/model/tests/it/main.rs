@@ -3,7 +3,13 @@
 mod bad_checkpoints;
 mod common;
 mod error_chain;
+mod fuzz;
 mod last_position;
 mod libtorch;
 mod model;
 mod parity;
+
+// Records each thread's largest allocation, for the property tests in `fuzz`.
+#[global_allocator]
+static ALLOCATOR: spam_test_support::alloc_peak::PeakAlloc =
+    spam_test_support::alloc_peak::PeakAlloc;

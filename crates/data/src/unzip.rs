@@ -69,8 +69,9 @@ fn read_bounded(
             "member {member:?} is {declared} bytes, more than the {cap} allowed"
         ));
     }
-    // The declared size is not trusted for the allocation either: grow past 64 MiB as data come.
-    let mut out = Vec::with_capacity(declared.min(64 << 20) as usize);
+    // Nor is it trusted for the allocation (one flipped byte can make a small member "1 GiB"):
+    // start at 1 MiB at most and grow as the data come.
+    let mut out = Vec::with_capacity(declared.min(1 << 20) as usize);
     entry
         .take(declared + 1)
         .read_to_end(&mut out)

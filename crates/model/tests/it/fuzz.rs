@@ -10,8 +10,6 @@
 //! CI runs [`DEFAULT_CASES`] cases per property; for a long local run set `PROPTEST_CASES`,
 //! e.g. `PROPTEST_CASES=100000 cargo test -p spam-model --test it fuzz`.
 
-use std::path::Path;
-
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use spam_model::{OpenAiCheckpoint, RawTensor, SafeTensorsFile};

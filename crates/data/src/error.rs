@@ -156,8 +156,8 @@ pub enum DataError {
 
     /// Too few rows for even one training batch.
     #[error(
-        "{what} has {rows} rows, fewer than one batch of {batch_size}: use a larger dataset, \
-         a smaller batch size, or other split fractions"
+        "{what} has {rows} rows, fewer than one batch of {batch_size}: use a larger dataset or \
+         a smaller --batch-size (or a larger training share: `fractions` in a train --config file)"
     )]
     TooFewRows {
         /// Which data (a file or a split).

@@ -2,4 +2,5 @@
 //! values, help texts, config files), run on the built binary. Whole runs on the real data
 //! are the workspace's end-to-end tests (`tests/`).
 
+mod serve;
 mod settings;

@@ -114,22 +114,35 @@ const REFUSALS_AT_ONCE: usize = 64;
 /// has read the answer).
 const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 
-/// Answers a connection over the cap with `503` and closes it, in a task of its own.
-fn refuse(mut stream: TcpStream, refusals: &Arc<Semaphore>, max_connections: usize) {
+/// Answers a connection over the cap with `503` and closes it: in a task of its own that
+/// waits for the client to close (so that the close does not reset the connection before
+/// the client has read the answer), or, with [`REFUSALS_AT_ONCE`] such tasks already
+/// running, at once as well as it can.
+fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, max_connections: usize) {
     tracing::debug!(max_connections, "refusing a connection over the cap");
+    let body = format!(
+        r#"{{"error":"the server has its maximum of {max_connections} open connections; try again later"}}"#
+    );
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
+    );
     let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
+        // Read what the client has sent already (closing with unread bytes would reset the
+        // connection), answer into the socket's buffer, close.
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+                break;
+            }
+        }
+        let _ = stream.try_write(response.as_bytes());
         return;
     };
+    let mut stream = stream;
     tokio::spawn(async move {
         let _permit = permit;
-        let body = format!(
-            r#"{{"error":"the server has its maximum of {max_connections} open connections; try again later"}}"#
-        );
-        let response = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
-            body.len()
-        );
         let write = async {
             stream.write_all(response.as_bytes()).await?;
             stream.shutdown().await?;

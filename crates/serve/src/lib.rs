@@ -216,6 +216,7 @@ pub async fn serve(
     }
     tracing::info!(%addr, labels = ?predictor.label_names(), "serving");
     let worker = spawn_worker_with(predictor, opts.worker_options());
+    let worker_ended = worker.ended_flag();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = serve_on(listener, worker, &opts, async move {
         let _ = stopped.await;
@@ -228,8 +229,20 @@ pub async fn serve(
     on_event(ServeEvent::ShuttingDown);
     tracing::info!("shutting down");
     let _ = stop.send(());
+    let finish = async {
+        server.await?;
+        // The process may exit as soon as this returns: let the model finish the batch it
+        // is on, so that libtorch is not torn down under it (within a second deadline).
+        let deadline = tokio::time::Instant::now() + opts.shutdown_timeout;
+        while !worker_ended.load(std::sync::atomic::Ordering::Acquire)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok::<(), ServeError>(())
+    };
     tokio::select! {
-        result = &mut server => result?,
+        result = finish => result?,
         () = signals.next() => {
             on_event(ServeEvent::ForcedStop);
             tracing::warn!("second signal: stopping without waiting for requests in progress");

@@ -68,6 +68,8 @@ pub struct WorkerHandle {
     tx: mpsc::Sender<Job>,
     labels: Arc<[String]>,
     failed: Arc<AtomicBool>,
+    /// Set when the worker thread has ended.
+    ended: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -92,6 +94,11 @@ impl WorkerHandle {
     /// Whether the worker stopped because the model failed.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+
+    /// A flag set when the worker thread has ended, which does not keep it running.
+    pub(crate) fn ended_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ended)
     }
 
     fn gone(&self) -> WorkerError {
@@ -128,15 +135,35 @@ pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> Worker
     let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
     let failed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&failed);
+    let ended = Arc::new(AtomicBool::new(false));
+    let on_end = SetOnDrop(Arc::clone(&ended));
     let spawned = thread::Builder::new()
         .name("spam-serve-model".into())
-        .spawn(move || run(predictor, rx, options, &flag));
+        .spawn(move || {
+            let _on_end = on_end;
+            run(predictor, rx, options, &flag);
+        });
     if let Err(e) = spawned {
         // The receiver was moved into the closure and dropped with it: every request will
         // get `WorkerError::Stopped`, and the health check reports it.
         tracing::error!("could not start the model worker thread: {e}");
     }
-    WorkerHandle { tx, labels, failed }
+    WorkerHandle {
+        tx,
+        labels,
+        failed,
+        ended,
+    }
+}
+
+/// Sets its flag when dropped: when the worker thread ends, however it ends (or when it
+/// could not start).
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 fn run(

@@ -3,4 +3,5 @@
 //! are the workspace's end-to-end tests (`tests/`).
 
 mod hints;
+mod serve;
 mod settings;

@@ -136,6 +136,36 @@ fn user_errors_are_one_line_without_a_panic() {
 }
 
 #[test]
+fn data_errors_say_each_cause_once_and_what_the_file_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf-8");
+    // A folder where the data file belongs: the OS error once, after the path.
+    let folder = dir.path().to_str().expect("utf-8");
+    let (code, _, stderr) = run_cli(&["prepare", "--data", folder, "--out", out]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.matches("(os error").count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot open"), "{stderr}");
+    // A zip where a table belongs: said so, not "invalid UTF-8".
+    let zip = dir.path().join("reviews.csv");
+    std::fs::write(&zip, b"PK\x03\x04 not really a zip").expect("write");
+    let (code, _, stderr) = run_cli(&[
+        "prepare",
+        "--data",
+        zip.to_str().expect("utf-8"),
+        "--format",
+        "table",
+        "--out",
+        out,
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("reviews.csv: a zip archive, not a text file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn missing_data_and_weights_say_how_to_get_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = std::process::Command::new(spam_e2e::spam_cli())

@@ -27,8 +27,10 @@ pub fn run(root: &Path, from: Option<&Path>, force: bool) -> Result<()> {
     let already = dest.exists();
     let mut bar = DownloadBar::new("SMS Spam Collection");
     let path = fetch_sms(&dir, &opts, &mut |p| bar.update(p.downloaded, p.total)).map_err(|e| {
+        // `{:#}` prints the error's causes (an OS error, say) after it.
+        let e = anyhow::Error::from(e);
         anyhow::anyhow!(
-            "{e}\n  By hand: download the UCI zip ({}) on a machine with internet, then \
+            "{e:#}\n  By hand: download the UCI zip ({}) on a machine with internet, then \
              `cargo xtask fetch --data --from sms+spam+collection.zip` (the zip or the \
              SMSSpamCollection file), or pass the file to `spam-cli train --data PATH`.",
             opts.urls.first().map(String::as_str).unwrap_or("")

@@ -404,18 +404,41 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
 
 fn serve(a: args::ServeArgs) -> Result<()> {
     let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let secs = std::time::Duration::from_secs_f64;
     let opts = spam_serve::ServeOptions {
         addr: a.addr,
+        max_batch: a.max_batch,
+        max_texts: a.max_texts,
+        max_text_chars: a.max_text_chars,
+        max_body_bytes: a.max_body,
+        max_in_flight: a.max_in_flight,
+        request_timeout: secs(a.timeout),
+        max_connections: a.max_connections,
+        header_timeout: secs(a.header_timeout),
+        idle_timeout: secs(a.idle_timeout),
+        shutdown_timeout: secs(a.shutdown_timeout),
+        allowed_hosts: a.allowed_hosts,
         ..Default::default()
     };
-    spam_serve::serve_blocking(predictor, opts, |event| match event {
+    let grace = a.shutdown_timeout;
+    spam_serve::serve_blocking(predictor, opts, move |event| match event {
         spam_serve::ServeEvent::Listening(addr) => println!("Serving on http://{addr}"),
         spam_serve::ServeEvent::NotLoopback(addr) => eprintln!(
             "warning: {addr} is reachable from other machines; the API has no authentication"
         ),
-        spam_serve::ServeEvent::ShuttingDown => {
-            println!("Shutting down: finishing requests in progress");
-        }
+        spam_serve::ServeEvent::ShuttingDown => println!(
+            "Shutting down: finishing requests in progress (at most {grace} s; \
+             press Ctrl-C again to stop now)"
+        ),
+        spam_serve::ServeEvent::ForcedStop => println!("Stopped without waiting"),
+        spam_serve::ServeEvent::ConnectionsCapped {
+            requested,
+            allowed,
+            open_files,
+        } => eprintln!(
+            "warning: the open-file limit ({open_files}) allows {allowed} connections, \
+             not {requested}: raise it (ulimit -n) or lower --max-connections"
+        ),
         _ => {}
     })?;
     Ok(())

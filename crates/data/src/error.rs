@@ -1,5 +1,8 @@
 //! The crate's error type. Every message names the file (and line, where there is one) or the URL,
 //! and says what to do about it.
+//!
+//! A variant that wraps another error exposes it as its `source()` and leaves it out of its own
+//! message, so a chain printed whole (anyhow's `{:#}`, as spam-cli prints) shows each cause once.
 
 use std::path::PathBuf;
 
@@ -20,8 +23,8 @@ pub enum DataError {
         path: PathBuf,
     },
 
-    /// An I/O operation failed.
-    #[error("{path}: cannot {action}: {source}")]
+    /// An I/O operation failed (the OS error is the `source()`).
+    #[error("{path}: cannot {action}")]
     Io {
         /// File or directory concerned.
         path: PathBuf,
@@ -31,8 +34,9 @@ pub enum DataError {
         source: std::io::Error,
     },
 
-    /// A writer that needed a file path (see `write_atomic_via_path`) failed.
-    #[error("{path}: cannot write: {source}")]
+    /// A writer that needed a file path (see `write_atomic_via_path`) failed (what it said is
+    /// the `source()`).
+    #[error("{path}: cannot write")]
     Write {
         /// The file being written.
         path: PathBuf,
@@ -63,7 +67,7 @@ pub enum DataError {
 
     /// A label outside the expected set.
     #[error(
-        "{path}:{line}: unknown label {label:?}; expected one of {expected:?} (fix the line, or list the labels explicitly)"
+        "{path}:{line}: unknown label {label:?}; expected one of {expected:?} (fix or delete this line)"
     )]
     UnknownLabel {
         /// The file.
@@ -87,16 +91,19 @@ pub enum DataError {
         line: usize,
     },
 
-    /// A quoted field (pandas-compatible parsing) that never closes.
+    /// A quoted field that never closes (pandas-compatible SMS parsing, CSV/TSV tables).
     #[error(
-        "{path}:{line}: a quoted field opened here never closes before the end of the file; \
-         fix the quote or read the file line by line (ParseMode::Lines)"
+        "{path}:{line}: a quoted field opens here and never closes, so everything after it would \
+         be one text; close the quote (a quote inside a quoted field is written twice: `\"\"`) \
+         or remove it{hint}"
     )]
     UnclosedQuote {
         /// The file.
         path: PathBuf,
-        /// 1-based line where the record starts.
+        /// 1-based line where the quoted field opens.
         line: usize,
+        /// What else the user can do, for this kind of file (may be empty).
+        hint: &'static str,
     },
 
     /// A record with the wrong number of fields (pandas-compatible or table parsing).
@@ -149,8 +156,8 @@ pub enum DataError {
 
     /// Too few rows for even one training batch.
     #[error(
-        "{what} has {rows} rows, fewer than one batch of {batch_size}: use a larger dataset, \
-         a smaller batch size, or other split fractions"
+        "{what} has {rows} rows, fewer than one batch of {batch_size}: use a larger dataset or \
+         a smaller --batch-size (or a larger training share: `fractions` in a train --config file)"
     )]
     TooFewRows {
         /// Which data (a file or a split).
@@ -168,7 +175,7 @@ pub enum DataError {
     /// A download that failed on every URL.
     #[error(
         "could not download {dest}: {attempts}; check the network (or proxy), or download the file \
-         by hand and pass --from PATH",
+         by hand and give it to `cargo xtask fetch` with --from PATH",
         attempts = .attempts.join("; ")
     )]
     Download {
@@ -181,7 +188,7 @@ pub enum DataError {
     /// The sha256 of a file is not the expected one.
     #[error(
         "{path}: sha256 is {actual}, expected {expected}; the file is corrupt or a different \
-         version: delete it and fetch it again, or pass the right file with --from PATH"
+         version: delete it and fetch it again, or give the right file to `cargo xtask fetch` with --from PATH"
     )]
     Checksum {
         /// The file checked.
@@ -194,7 +201,7 @@ pub enum DataError {
 
     /// A zip archive that cannot be read.
     #[error(
-        "{path}: not a readable zip archive ({message}); delete it and download it again, or pass the extracted file with --from PATH"
+        "{path}: not a readable zip archive ({message}); download it again, or extract the file it holds and use that instead"
     )]
     Zip {
         /// The archive.
@@ -223,6 +230,17 @@ pub enum DataError {
         member: String,
         /// What the archive holds.
         entries: Vec<String>,
+    },
+
+    /// A file that should be text but is an archive or other binary data.
+    #[error("{path}: {what}, not a text file; {hint}")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like ("a zip archive", "binary data (a NUL byte on line 3)").
+        what: String,
+        /// What to do about it.
+        hint: &'static str,
     },
 
     /// The tokenizer failed.

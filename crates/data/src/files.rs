@@ -9,8 +9,9 @@ use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::prepare::SourceKind;
 use crate::sms::{ParseMode, read_sms};
+use crate::sniff::check_text;
 use crate::split::Splits;
-use crate::table::{Column, TableOptions, read_labelled};
+use crate::table::{Column, TableOptions, check_quotes, read_labelled};
 
 /// File names written by [`write_splits`], in the order train, validation, test.
 pub const SPLIT_FILES: [&str; 3] = ["train.csv", "validation.csv", "test.csv"];
@@ -108,6 +109,8 @@ pub fn read_split_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    check_text(path, bytes)?;
+    check_quotes(path, bytes, b',')?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes);

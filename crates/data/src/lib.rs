@@ -64,6 +64,7 @@ mod numpy_rng;
 mod pad;
 mod prepare;
 mod sms;
+mod sniff;
 mod split;
 mod table;
 mod tokenize;

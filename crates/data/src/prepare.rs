@@ -7,7 +7,7 @@ use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::files::write_splits;
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
-use crate::sms::{ParseMode, SMS_MEMBER, parse_sms};
+use crate::sms::{ParseMode, parse_sms_or_zip};
 use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
 use crate::table::{TableOptions, parse_labelled};
 use crate::tokenize::Tokenizer;
@@ -211,15 +211,7 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Prepared> {
 pub fn read_source(path: &Path, format: &SourceFormat) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
     match format {
-        SourceFormat::Sms(mode) => {
-            if crate::unzip::is_zip(&bytes) {
-                let member = crate::unzip::read_zip_member(path, &bytes, SMS_MEMBER)?;
-                let inner = path.join(SMS_MEMBER);
-                parse_sms(&inner, &member, *mode)
-            } else {
-                parse_sms(path, &bytes, *mode)
-            }
-        }
+        SourceFormat::Sms(mode) => parse_sms_or_zip(path, &bytes, *mode),
         SourceFormat::Table(t) => parse_labelled(path, &bytes, t),
     }
 }

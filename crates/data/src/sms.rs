@@ -4,6 +4,8 @@ use std::path::Path;
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::sniff::check_text;
+use crate::unzip::{is_zip, read_zip_member};
 
 /// The data file of the SMS Spam Collection (also its name inside the UCI zip).
 pub const SMS_MEMBER: &str = "SMSSpamCollection";
@@ -81,15 +83,18 @@ impl std::fmt::Display for ParseMode {
     }
 }
 
-/// Reads the SMS Spam Collection at `path` (labels `ham` = 0, `spam` = 1).
+/// Reads the SMS Spam Collection at `path` (labels `ham` = 0, `spam` = 1); `path` may also be
+/// the UCI zip, whose `SMSSpamCollection` is read.
 pub fn read_sms(path: impl AsRef<Path>, mode: ParseMode) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
-    parse_sms(path, &bytes, mode)
+    parse_sms_or_zip(path, &bytes, mode)
 }
 
-/// Parses the bytes of an SMS collection file; `path` is only used in error messages.
+/// Parses the bytes of an SMS collection file; `path` is only used in error messages. Bytes
+/// that are an archive or binary data are an error that says so ([`DataError::NotText`]).
 pub fn parse_sms(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> {
+    check_text(path, bytes)?;
     let text = decode_utf8(path, bytes)?;
     let records = match mode {
         ParseMode::Lines => split_lines(path, text)?,
@@ -114,6 +119,15 @@ pub fn parse_sms(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> 
     }
     check_classes(path, &ds)?;
     Ok(ds)
+}
+
+/// [`parse_sms`], or of the `SMSSpamCollection` inside when `bytes` are a zip (the UCI archive).
+pub(crate) fn parse_sms_or_zip(path: &Path, bytes: &[u8], mode: ParseMode) -> Result<Dataset> {
+    if is_zip(bytes) {
+        let member = read_zip_member(path, bytes, SMS_MEMBER)?;
+        return parse_sms(&path.join(SMS_MEMBER), &member, mode);
+    }
+    parse_sms(path, bytes, mode)
 }
 
 /// Errors if `ds` is empty or has a single class.
@@ -230,6 +244,7 @@ fn tokenize_pandas(path: &Path, b: &[u8], delim: u8) -> Result<Vec<(usize, Vec<S
     let mut state = State::StartRecord;
     let mut line = 1usize; // physical line of the current byte
     let mut record_line = 1usize;
+    let mut quote_line = 1usize; // where the last quoted field opened
     let mut i = 0usize;
 
     let end_field = |field: &mut Vec<u8>, fields: &mut Vec<String>| {
@@ -268,6 +283,7 @@ fn tokenize_pandas(path: &Path, b: &[u8], delim: u8) -> Result<Vec<(usize, Vec<S
             State::StartField => {
                 if c == b'"' {
                     state = State::InQuoted;
+                    quote_line = line;
                 } else if c == delim {
                     end_field(&mut field, &mut fields);
                 } else if c == b'\n' || c == b'\r' {
@@ -331,7 +347,8 @@ fn tokenize_pandas(path: &Path, b: &[u8], delim: u8) -> Result<Vec<(usize, Vec<S
         State::InQuoted => {
             return Err(DataError::UnclosedQuote {
                 path: path.to_path_buf(),
-                line: record_line,
+                line: quote_line,
+                hint: "; or read the file one message per line with --parse-mode lines",
             });
         }
         _ => {

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::dataset::Dataset;
 use crate::delimiter::delimiter_for;
 use crate::error::{DataError, Result};
+use crate::sniff::check_text;
 
 /// A column, by header name or 0-based index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -177,6 +178,10 @@ type Rows = (Vec<String>, Vec<(usize, String)>);
 /// The text and raw label (with its line) of every record.
 fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    check_text(path, bytes)?;
+    if opts.quoting {
+        check_quotes(path, bytes, opts.delimiter)?;
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .has_headers(opts.has_header)
@@ -262,6 +267,52 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     Ok((texts, raw_labels))
 }
 
+/// Errors with [`DataError::UnclosedQuote`] (naming the line where the field opens) when a
+/// quoted field runs to the end of `bytes`: the CSV reader would silently take the rest of the
+/// file as that one field.
+pub(crate) fn check_quotes(path: &Path, bytes: &[u8], delimiter: u8) -> Result<()> {
+    match unclosed_quote_line(bytes, delimiter) {
+        None => Ok(()),
+        Some(line) => Err(DataError::UnclosedQuote {
+            path: path.to_path_buf(),
+            line,
+            hint: "",
+        }),
+    }
+}
+
+/// The 1-based line where a quoted field opens that never closes, if one does. Follows the
+/// CSV reader's rules: a `"` opens a quoted field only as a field's first byte, `""` inside is
+/// a literal quote, and a closing quote may be followed by more unquoted bytes.
+fn unclosed_quote_line(bytes: &[u8], delimiter: u8) -> Option<usize> {
+    let mut line = 1usize;
+    let mut opened_on = 0usize;
+    let mut at_field_start = true;
+    let mut quoted = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if quoted {
+            if c == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 1; // an escaped quote
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if c == b'"' && at_field_start {
+            quoted = true;
+            opened_on = line;
+        }
+        if c == b'\n' {
+            line += 1;
+        }
+        at_field_start = !quoted && (c == delimiter || c == b'\n' || c == b'\r');
+        i += 1;
+    }
+    quoted.then_some(opened_on)
+}
+
 fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for l in labels {
@@ -279,6 +330,18 @@ fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_line_of_an_unclosed_quote() {
+        let q = |s: &str| unclosed_quote_line(s.as_bytes(), b',');
+        assert_eq!(q("a,b\n\"x\ny\",1\n"), None);
+        assert_eq!(q("a,b\n\"say \"\"hi\"\"\",1\n"), None);
+        assert_eq!(q("a,b\nit's \"fine,1\n"), None); // a quote inside a field is literal
+        assert_eq!(q("a,b\n\"x\"y,1\n"), None); // closed, then more unquoted bytes
+        assert_eq!(q("a,b\nok,1\n\"never\nclosed,0\n"), Some(3));
+        assert_eq!(q("a,b\nok,\"1\n"), Some(2));
+        assert_eq!(q("\"\"\"\n"), Some(1)); // `"""`: open, escaped quote, still open
+    }
 
     #[test]
     fn infers_names() {

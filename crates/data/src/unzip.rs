@@ -1,6 +1,7 @@
 //! Safe extraction of one member from a zip archive: unsafe entry paths (absolute or with `..`,
 //! "zip-slip") make the whole archive rejected, only the wanted member is read, its size is
-//! bounded, and the output is written atomically.
+//! bounded (by [`MAX_ZIP_MEMBER_BYTES`] and by the size the archive declares for it, which a
+//! zip bomb may lie about), and the output is written atomically.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -51,17 +52,42 @@ pub fn read_zip_member(path: &Path, bytes: &[u8], member: &str) -> Result<Vec<u8
         });
     };
     let entry = archive.by_index(index).map_err(|e| zip_err(&e))?;
-    if entry.size() > MAX_ZIP_MEMBER_BYTES {
-        return Err(zip_err(&format!(
-            "member {member:?} is {} bytes, more than the {MAX_ZIP_MEMBER_BYTES} allowed",
-            entry.size()
-        )));
+    read_bounded(entry, member, MAX_ZIP_MEMBER_BYTES).map_err(|e| zip_err(&e))
+}
+
+/// Reads a member that declares `entry.size()` bytes, refusing it when that is over `cap` or
+/// when the data turn out longer or shorter than declared. At most `declared + 1` bytes (so at
+/// most `cap + 1`) are ever read, whatever the archive's headers say.
+fn read_bounded(
+    entry: zip::read::ZipFile<'_, Cursor<&[u8]>>,
+    member: &str,
+    cap: u64,
+) -> std::result::Result<Vec<u8>, String> {
+    let declared = entry.size();
+    if declared > cap {
+        return Err(format!(
+            "member {member:?} is {declared} bytes, more than the {cap} allowed"
+        ));
     }
-    let mut out = Vec::with_capacity(entry.size() as usize);
+    // Nor is it trusted for the allocation (one flipped byte can make a small member "1 GiB"):
+    // start at 1 MiB at most and grow as the data come.
+    let mut out = Vec::with_capacity(declared.min(1 << 20) as usize);
     entry
-        .take(MAX_ZIP_MEMBER_BYTES + 1)
+        .take(declared + 1)
         .read_to_end(&mut out)
-        .map_err(|e| zip_err(&e))?;
+        .map_err(|e| e.to_string())?;
+    let got = out.len() as u64;
+    if got != declared {
+        return Err(format!(
+            "member {member:?} holds {} bytes but its header declares {declared}; the archive is \
+             damaged or forged",
+            if got > declared {
+                format!("more than {declared}")
+            } else {
+                got.to_string()
+            }
+        ));
+    }
     Ok(out)
 }
 

@@ -1,5 +1,7 @@
 //! Error type of the crate. Every checkpoint error names the file and, where there is one,
-//! the tensor, and says what to do about it.
+//! the tensor, and says what to do about it. A variant that wraps another error exposes it as
+//! its `source()` and leaves it out of its own message, so a chain printed whole (anyhow's
+//! `{:#}`, as spam-cli prints) shows each cause once.
 use std::path::PathBuf;
 
 /// Result alias of the crate.
@@ -23,8 +25,8 @@ pub enum ModelError {
     #[error(transparent)]
     Write(#[from] spam_data::DataError),
 
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed (the OS error is the `source()`).
+    #[error("{path}: cannot read or write")]
     Io {
         /// The file.
         path: PathBuf,
@@ -154,8 +156,8 @@ pub enum ModelError {
         detail: String,
     },
 
-    /// A JSON file does not parse.
-    #[error("{path}: {source}; the JSON file is malformed")]
+    /// A JSON file does not parse (the parser's message is the `source()`).
+    #[error("{path}: the JSON file is malformed (fix or replace it)")]
     Json {
         /// The file.
         path: PathBuf,
@@ -178,8 +180,8 @@ pub enum ModelError {
         path: PathBuf,
     },
 
-    /// A libtorch call failed.
-    #[error("{context}: {source}")]
+    /// A libtorch call failed (libtorch's message is the `source()`).
+    #[error("{context}")]
     Torch {
         /// What was being done.
         context: String,

@@ -72,8 +72,8 @@ impl SafeTensorsFile {
                 return Err(ModelError::Truncated {
                     path: path.to_path_buf(),
                     tensor: key,
-                    start: data_start as u64 + begin,
-                    end: data_start as u64 + end,
+                    start: (data_start as u64).saturating_add(begin),
+                    end: (data_start as u64).saturating_add(end),
                     len: bytes.len() as u64,
                 });
             }
@@ -181,7 +181,7 @@ pub(crate) fn infer_gpt2_config(path: &Path, source: &TensorSource) -> Result<Co
         .keys()
         .filter_map(|k| k.strip_prefix("h.")?.split('.').next()?.parse::<i64>().ok())
         .max()
-        .map_or(0, |m| m + 1);
+        .map_or(0, |m| m.saturating_add(1));
     let mut cfg = Config {
         vocab_size: wte.shape[0],
         n_ctx: wpe.shape[0],

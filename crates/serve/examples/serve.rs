@@ -1,7 +1,8 @@
 //! Serves a run directory: `cargo run -p spam-serve --example serve -- RUN_DIR [ADDR]`.
 //!
 //! Then open the printed address in a browser, or
-//! `curl -s localhost:8000/v1/classify -d '{"text": "Free entry to win a prize!"}'`.
+//! `curl -s localhost:8000/v1/classify -H 'content-type: application/json'
+//! -d '{"text": "Free entry to win a prize!"}'` (the API takes only JSON bodies).
 
 use std::path::PathBuf;
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use tokio::sync::Semaphore;
 
 use crate::ServeOptions;
+use crate::hosts::AllowedHosts;
 use crate::worker::{WorkerError, WorkerHandle};
 
 /// The single page served at `/`.
@@ -72,12 +73,59 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<WorkerError> for ApiError {
-    fn from(e: WorkerError) -> Self {
+impl ApiError {
+    /// The answer for a worker error. A model failure's detail (libtorch's message, with
+    /// paths and a backtrace) is logged under the request id, never sent.
+    fn from_worker(e: WorkerError, request_id: &RequestId) -> Self {
         match e {
             WorkerError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            WorkerError::Failed(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            WorkerError::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            WorkerError::Failed(detail) => {
+                tracing::error!(request_id = %request_id.0, "the model failed: {detail}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "internal error: the model failed on this request (request id {}); \
+                         the server log has the detail",
+                        request_id.0
+                    ),
+                )
+            }
         }
+    }
+}
+
+const UNAVAILABLE: &str =
+    "the model is unavailable: it failed on an earlier request; restart the server";
+
+/// The id of a request, sent back in the [`REQUEST_ID`] header and written in the log
+/// lines about it.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// The header that carries the request id of every answer.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Makes request ids: a counter, scrambled with a key chosen at start so that ids differ
+/// between runs and do not reveal how many requests came before.
+#[derive(Debug)]
+struct RequestIds {
+    key: std::hash::RandomState,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        Self {
+            key: std::hash::RandomState::new(),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> RequestId {
+        use std::hash::BuildHasher;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RequestId(format!("{:016x}", self.key.hash_one(n)))
     }
 }
 
@@ -133,6 +181,8 @@ fn ordered_map<S: Serializer>(pairs: &[(String, f64)], s: S) -> Result<S::Ok, S:
 struct Health<'a> {
     status: &'static str,
     labels: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,10 +197,13 @@ struct AppState {
 struct Guard {
     timeout: Duration,
     in_flight: Arc<Semaphore>,
+    hosts: Option<Arc<AllowedHosts>>,
+    ids: Arc<RequestIds>,
 }
 
 /// The application's routes over a running worker, with the limits of `opts` (body size,
-/// texts per request, characters per text, request timeout, requests in flight).
+/// texts per request, characters per text, request timeout, requests in flight) and its
+/// `Host` check (against `opts.addr` and `opts.allowed_hosts`).
 /// Every error, including unknown routes and methods, is answered as `{"error": "..."}`.
 pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
     let state = AppState {
@@ -162,6 +215,8 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
     let guard = Guard {
         timeout: opts.request_timeout,
         in_flight: Arc::new(Semaphore::new(opts.max_in_flight.max(1))),
+        hosts: AllowedHosts::for_options(opts).map(Arc::new),
+        ids: Arc::new(RequestIds::new()),
     };
     Router::new()
         .route("/", get(index))
@@ -173,9 +228,26 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .layer(middleware::from_fn_with_state(guard, guard_request))
 }
 
-/// Bounds every request in time (body upload, queueing and model included) and caps the
-/// requests being handled at once; the others wait for a slot within their time.
-async fn guard_request(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+/// Gives every request an id (in the answer's [`REQUEST_ID`] header), refuses a `Host`
+/// that is not the server's, bounds every request in time (body upload, queueing and model
+/// included) and caps the requests being handled at once; the others wait for a slot
+/// within their time.
+async fn guard_request(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let id = guard.ids.next();
+    request.extensions_mut().insert(id.clone());
+    let mut response = guarded(&guard, request, next).await;
+    if let Ok(value) = header::HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
+    if let Some(hosts) = &guard.hosts
+        && let Err(e) = hosts.check(&request)
+    {
+        return e.into_response();
+    }
     let run = async {
         let _permit = guard.in_flight.acquire().await;
         next.run(request).await
@@ -198,12 +270,24 @@ async fn index() -> impl IntoResponse {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    if !state.worker.is_alive() {
-        return ApiError::from(WorkerError::Stopped).into_response();
+    let labels = state.worker.labels();
+    if state.worker.has_failed() || !state.worker.is_alive() {
+        let error = if state.worker.has_failed() {
+            UNAVAILABLE.to_string()
+        } else {
+            WorkerError::Stopped.to_string()
+        };
+        let body = Health {
+            status: "unavailable",
+            labels,
+            error: Some(&error),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     }
     axum::Json(Health {
         status: "ok",
-        labels: state.worker.labels(),
+        labels,
+        error: None,
     })
     .into_response()
 }
@@ -234,9 +318,19 @@ async fn classify(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<axum::Json<ClassifyResponse>, ApiError> {
+    require_json(&request)?;
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId("-".into()));
     let body = read_body(request.into_body(), state.max_body_bytes).await?;
     let texts = parse_request(&body, state.max_texts, state.max_text_chars)?;
-    let predictions = state.worker.classify(texts.clone()).await?;
+    let predictions = state
+        .worker
+        .classify(texts.clone())
+        .await
+        .map_err(|e| ApiError::from_worker(e, &id))?;
     let labels = state.worker.labels();
     let results = texts
         .into_iter()
@@ -263,6 +357,29 @@ async fn classify(
         },
         results,
     }))
+}
+
+/// Refuses a body that is not declared JSON (`application/json`, parameters allowed):
+/// a page on another site can POST `text/plain` or a form without asking, but not JSON.
+fn require_json(request: &Request) -> Result<(), ApiError> {
+    let ctype = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = ctype
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .map(str::trim);
+    if essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
+    }
+    let got = ctype.map_or_else(|| "none".to_string(), |c| format!("`{c}`"));
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!(
+            "the request body must be JSON sent with `Content-Type: application/json` (got {got})"
+        ),
+    ))
 }
 
 /// Reads a body of at most `limit` bytes. A larger one is answered 413, after reading

@@ -11,13 +11,23 @@
 //!
 //! Every error is JSON `{"error": "..."}` with a 4xx status for a bad request (malformed
 //! JSON, wrong types, an empty text, too many texts, a body over the size limit, invalid
-//! UTF-8, an unknown route) and 5xx when the server cannot answer (timeout, model failure).
+//! UTF-8, a POST that is not `Content-Type: application/json` (415), an unknown route, a
+//! `Host` that is not the server's (421)) and 5xx when the server cannot answer (timeout,
+//! model failure, too many connections). A 500 carries a generic message and the request
+//! id (also in the `x-request-id` header of every answer); the detail goes to the log.
 //!
 //! The model runs on one worker thread that owns the [`Predictor`] ([`spawn_worker`]):
 //! requests that arrive together are classified together in one batch, up to
-//! [`ServeOptions::max_batch`] texts. The server listens on loopback by default, limits the
-//! body size, the texts per request, the characters per text and the requests in flight,
-//! bounds each request in time, and shuts down gracefully on Ctrl-C or SIGTERM.
+//! [`ServeOptions::max_batch`] texts. If the model fails, the worker stops and `/healthz`
+//! answers 503. The server listens on loopback by default and then answers only requests
+//! whose `Host` names it (`localhost`, `127.0.0.1`, `[::1]` with its port, or
+//! [`ServeOptions::allowed_hosts`]), so that a web page cannot reach it through DNS
+//! rebinding; POSTs must be JSON, which a cross-site form cannot send. It limits the body
+//! size, the texts per request, the characters per text, the requests in flight and the
+//! open connections (more get an immediate 503), bounds each request in time, closes
+//! connections that send their headers too slowly or sit idle, and shuts down gracefully on
+//! Ctrl-C or SIGTERM: requests in progress get [`ServeOptions::shutdown_timeout`], then the
+//! connections left are dropped; a second signal stops at once.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -42,6 +52,8 @@ use spam_train::Predictor;
 use tokio::net::TcpListener;
 
 mod api;
+mod conn;
+mod hosts;
 mod worker;
 
 pub use api::{
@@ -80,8 +92,21 @@ pub enum ServeEvent {
     Listening(SocketAddr),
     /// The address is reachable from other machines, and the API has no authentication.
     NotLoopback(SocketAddr),
-    /// A shutdown signal arrived: requests in progress are being finished.
+    /// A shutdown signal arrived: requests in progress are being finished (within
+    /// [`ServeOptions::shutdown_timeout`]; a second signal stops at once).
     ShuttingDown,
+    /// A second signal arrived during the shutdown: the server stops without waiting.
+    ForcedStop,
+    /// The open-file limit of the process leaves room for fewer connections than
+    /// [`ServeOptions::max_connections`]: the cap is lowered to `allowed`.
+    ConnectionsCapped {
+        /// The cap asked for.
+        requested: usize,
+        /// The cap used.
+        allowed: usize,
+        /// The process's open-file limit.
+        open_files: u64,
+    },
 }
 
 /// Where and how to serve.
@@ -104,6 +129,21 @@ pub struct ServeOptions {
     pub batch_wait: Duration,
     /// Requests handled at once (default 1024); more wait for a slot within their timeout.
     pub max_in_flight: usize,
+    /// Open connections at most (default 1024); more are answered `503` and closed. [`serve`]
+    /// raises the process's open-file limit to fit, or lowers this to what the limit allows.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, from its first byte (default 10 s);
+    /// past it the connection is closed.
+    pub header_timeout: Duration,
+    /// Time a connection may wait for its next request (default 60 s); then it is closed.
+    pub idle_timeout: Duration,
+    /// Time the requests in progress get to finish after a shutdown signal (default 10 s);
+    /// then the connections still open are dropped.
+    pub shutdown_timeout: Duration,
+    /// Host names (optionally `name:port`) answered besides the loopback names, when
+    /// listening on loopback; `*` answers any `Host`. On another address the `Host` is
+    /// checked only when this is not empty (default: empty).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -117,6 +157,11 @@ impl Default for ServeOptions {
             max_batch: 64,
             batch_wait: Duration::from_millis(1),
             max_in_flight: 1024,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(10),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -133,16 +178,35 @@ impl ServeOptions {
 }
 
 /// Binds `opts.addr`, reports [`ServeEvent::Listening`], and serves until Ctrl-C or SIGTERM;
-/// requests in progress are finished before it returns.
+/// requests in progress get [`ServeOptions::shutdown_timeout`] to finish, and a second
+/// signal returns at once.
 pub async fn serve(
     predictor: Predictor,
-    opts: ServeOptions,
+    mut opts: ServeOptions,
     on_event: impl Fn(ServeEvent) + Send + Sync + 'static,
 ) -> Result<(), ServeError> {
     let bind = |source| ServeError::Bind {
         addr: opts.addr,
         source,
     };
+    // Listen for signals before serving, so that none is missed.
+    let mut signals = Signals::new();
+    if let Some(open_files) = fit_open_file_limit(opts.max_connections) {
+        let allowed = open_files_for_connections(open_files);
+        if allowed < opts.max_connections {
+            on_event(ServeEvent::ConnectionsCapped {
+                requested: opts.max_connections,
+                allowed,
+                open_files,
+            });
+            tracing::warn!(
+                open_files,
+                "the open-file limit allows {allowed} connections, not {}",
+                opts.max_connections
+            );
+            opts.max_connections = allowed;
+        }
+    }
     let listener = TcpListener::bind(opts.addr).await.map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
     on_event(ServeEvent::Listening(addr));
@@ -152,32 +216,70 @@ pub async fn serve(
     }
     tracing::info!(%addr, labels = ?predictor.label_names(), "serving");
     let worker = spawn_worker_with(predictor, opts.worker_options());
-    let on_event = std::sync::Arc::new(on_event);
-    let shutdown = {
-        let on_event = std::sync::Arc::clone(&on_event);
-        async move {
-            shutdown_signal().await;
-            on_event(ServeEvent::ShuttingDown);
+    let worker_ended = worker.ended_flag();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = serve_on(listener, worker, &opts, async move {
+        let _ = stopped.await;
+    });
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = signals.next() => {}
+    }
+    on_event(ServeEvent::ShuttingDown);
+    tracing::info!("shutting down");
+    let _ = stop.send(());
+    let finish = async {
+        server.await?;
+        // The process may exit as soon as this returns: let the model finish the batch it
+        // is on, so that libtorch is not torn down under it (within a second deadline).
+        let deadline = tokio::time::Instant::now() + opts.shutdown_timeout;
+        while !worker_ended.load(std::sync::atomic::Ordering::Acquire)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        Ok::<(), ServeError>(())
     };
-    serve_on(listener, worker, &opts, shutdown).await?;
+    tokio::select! {
+        result = finish => result?,
+        () = signals.next() => {
+            on_event(ServeEvent::ForcedStop);
+            tracing::warn!("second signal: stopping without waiting for requests in progress");
+            return Ok(());
+        }
+    }
     tracing::info!("server stopped");
     Ok(())
 }
 
 /// Serves the routes on an already bound listener until `shutdown` completes, then
-/// finishes the requests in progress and returns.
+/// finishes the requests in progress (within [`ServeOptions::shutdown_timeout`], after
+/// which the connections still open are dropped) and returns.
+///
+/// The `Host` check, when on, uses the listener's address (not `opts.addr`).
 pub async fn serve_on(
     listener: TcpListener,
     worker: WorkerHandle,
     opts: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let app = router(worker, opts);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Server)
+    let local = listener.local_addr().map_err(ServeError::Server)?;
+    let app = router(
+        worker,
+        &ServeOptions {
+            addr: local,
+            ..opts.clone()
+        },
+    );
+    let limits = conn::ConnLimits {
+        max_connections: opts.max_connections,
+        header_timeout: opts.header_timeout,
+        idle_timeout: opts.idle_timeout,
+        shutdown_timeout: opts.shutdown_timeout,
+    };
+    conn::serve_connections(listener, app, limits, shutdown).await;
+    Ok(())
 }
 
 /// [`serve`] on a new multi-threaded tokio runtime: what `spam-cli serve` calls.
@@ -194,30 +296,108 @@ pub fn serve_blocking(
     runtime.block_on(serve(predictor, opts, on_event))
 }
 
-/// Completes on Ctrl-C, or on SIGTERM on Unix.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Descriptors kept for everything but client connections (the listener, libtorch's
+/// files, logs, the runtime).
+const OTHER_OPEN_FILES: u64 = 128;
+
+/// Client connections that fit in an open-file limit.
+fn open_files_for_connections(open_files: u64) -> usize {
+    usize::try_from(open_files.saturating_sub(OTHER_OPEN_FILES))
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+/// Raises the soft open-file limit (up to the hard one) so that `connections` fit, and
+/// returns the limit in force; `None` when it cannot be read.
+#[cfg(unix)]
+fn fit_open_file_limit(connections: usize) -> Option<u64> {
+    let wanted = u64::try_from(connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(OTHER_OPEN_FILES);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    // `rlim_t` is u64 on Linux and macOS, not on every Unix.
+    #[allow(clippy::useless_conversion)]
+    let current = u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX);
+    #[allow(clippy::useless_conversion)]
+    let hard = u64::try_from(limit.rlim_max).unwrap_or(u64::MAX);
+    let target = wanted.min(hard);
+    if current >= wanted || target <= current {
+        return Some(current);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target as libc::rlim_t,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit only reads the struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        Some(target)
+    } else {
+        Some(current)
+    }
+}
+
+#[cfg(not(unix))]
+fn fit_open_file_limit(_connections: usize) -> Option<u64> {
+    None
+}
+
+/// Ctrl-C and, on Unix, SIGTERM, listened for from creation on and as often as they come.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("cannot listen for {name}: {e}");
+                    None
+                }
+            };
+            Self {
+                interrupt: listen(SignalKind::interrupt(), "Ctrl-C"),
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Completes at the next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                if let Some(s) = signal
+                    && s.recv().await.is_some()
+                {
+                    return;
+                }
+                std::future::pending().await
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => {}
+                () = recv(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

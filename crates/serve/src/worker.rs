@@ -5,9 +5,15 @@
 //! wakes up it drains whatever jobs are waiting (up to [`WorkerOptions::max_batch`] texts,
 //! lingering at most [`WorkerOptions::batch_wait`] for more) and classifies them in one
 //! [`Predictor::classify`] call, then answers every job through its own oneshot channel.
+//!
+//! When the model fails (a libtorch error, a panic) the worker stops: the model's state is
+//! unknown after that, so the requests of that batch get the failure, later ones
+//! [`WorkerError::Unavailable`], and [`WorkerHandle::is_alive`] turns false (the health
+//! check answers 503, and a supervisor can restart the server).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,9 +47,13 @@ pub enum WorkerError {
     /// The worker thread is gone (it stopped, or the server is shutting down).
     #[error("the model worker has stopped")]
     Stopped,
-    /// The model failed on the batch this request was part of.
+    /// The model failed on the batch this request was part of. The text is the detail
+    /// for the log (libtorch's message, maybe with a backtrace), not for clients.
     #[error("the model failed to classify this batch: {0}")]
     Failed(String),
+    /// The model failed on an earlier batch, so the worker stopped.
+    #[error("the model is unavailable: it failed on an earlier request")]
+    Unavailable,
 }
 
 struct Job {
@@ -57,6 +67,9 @@ struct Job {
 pub struct WorkerHandle {
     tx: mpsc::Sender<Job>,
     labels: Arc<[String]>,
+    failed: Arc<AtomicBool>,
+    /// Set when the worker thread has ended.
+    ended: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -78,6 +91,24 @@ impl WorkerHandle {
         !self.tx.is_closed()
     }
 
+    /// Whether the worker stopped because the model failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// A flag set when the worker thread has ended, which does not keep it running.
+    pub(crate) fn ended_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ended)
+    }
+
+    fn gone(&self) -> WorkerError {
+        if self.has_failed() {
+            WorkerError::Unavailable
+        } else {
+            WorkerError::Stopped
+        }
+    }
+
     /// Classifies `texts` (in order), batched with whatever other requests are waiting.
     /// Waits for room in the queue when it is full; cancel by dropping the future.
     pub async fn classify(&self, texts: Vec<String>) -> Result<Vec<Prediction>, WorkerError> {
@@ -88,8 +119,8 @@ impl WorkerHandle {
         self.tx
             .send(Job { texts, reply })
             .await
-            .map_err(|_| WorkerError::Stopped)?;
-        rx.await.map_err(|_| WorkerError::Stopped)?
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())?
     }
 }
 
@@ -102,18 +133,45 @@ pub fn spawn_worker(predictor: Predictor) -> WorkerHandle {
 pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> WorkerHandle {
     let labels: Arc<[String]> = predictor.label_names().to_vec().into();
     let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+    let failed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&failed);
+    let ended = Arc::new(AtomicBool::new(false));
+    let on_end = SetOnDrop(Arc::clone(&ended));
     let spawned = thread::Builder::new()
         .name("spam-serve-model".into())
-        .spawn(move || run(predictor, rx, options));
+        .spawn(move || {
+            let _on_end = on_end;
+            run(predictor, rx, options, &flag);
+        });
     if let Err(e) = spawned {
         // The receiver was moved into the closure and dropped with it: every request will
         // get `WorkerError::Stopped`, and the health check reports it.
         tracing::error!("could not start the model worker thread: {e}");
     }
-    WorkerHandle { tx, labels }
+    WorkerHandle {
+        tx,
+        labels,
+        failed,
+        ended,
+    }
 }
 
-fn run(predictor: Predictor, mut rx: mpsc::Receiver<Job>, options: WorkerOptions) {
+/// Sets its flag when dropped: when the worker thread ends, however it ends (or when it
+/// could not start).
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+fn run(
+    predictor: Predictor,
+    mut rx: mpsc::Receiver<Job>,
+    options: WorkerOptions,
+    failed: &AtomicBool,
+) {
     let max_batch = options.max_batch.max(1);
     let mut carry: Option<Job> = None;
     loop {
@@ -149,12 +207,18 @@ fn run(predictor: Predictor, mut rx: mpsc::Receiver<Job>, options: WorkerOptions
         if batch.is_empty() {
             continue;
         }
-        process(&predictor, batch);
+        if let Err(detail) = process(&predictor, batch, failed) {
+            tracing::error!("the model failed; the worker stops: {detail}");
+            break;
+        }
     }
     tracing::debug!("model worker stopped");
 }
 
-fn process(predictor: &Predictor, batch: Vec<Job>) {
+/// Classifies one batch and answers its jobs; `Err` with the detail when the model failed,
+/// after setting `failed` (before the answers, so that whoever reads one and asks again
+/// sees the failure).
+fn process(predictor: &Predictor, batch: Vec<Job>, failed: &AtomicBool) -> Result<(), String> {
     let texts: Vec<&str> = batch
         .iter()
         .flat_map(|job| job.texts.iter().map(String::as_str))
@@ -167,6 +231,7 @@ fn process(predictor: &Predictor, batch: Vec<Job>) {
                 let mine: Vec<Prediction> = predictions.by_ref().take(job.texts.len()).collect();
                 let _ = job.reply.send(Ok(mine));
             }
+            Ok(())
         }
         Ok(predictions) => {
             let message = format!(
@@ -174,10 +239,11 @@ fn process(predictor: &Predictor, batch: Vec<Job>) {
                 predictions.len(),
                 texts.len()
             );
-            tracing::error!("{message}");
+            failed.store(true, Ordering::Release);
             for job in batch {
                 let _ = job.reply.send(Err(WorkerError::Failed(message.clone())));
             }
+            Err(message)
         }
         Err(panic) => {
             let message = panic
@@ -186,10 +252,11 @@ fn process(predictor: &Predictor, batch: Vec<Job>) {
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown error")
                 .to_string();
-            tracing::error!("the model panicked: {message}");
+            failed.store(true, Ordering::Release);
             for job in batch {
                 let _ = job.reply.send(Err(WorkerError::Failed(message.clone())));
             }
+            Err(format!("the model panicked: {message}"))
         }
     }
 }

@@ -4,13 +4,18 @@
 //! * [`workspace_root`], [`shared_dir`] and [`sms_collection`]: the real SMS Spam Collection in
 //!   the `shared` folder that CI places beside the clone (override: `SPAM_SHARED_DIR`);
 //! * [`http_server`]: a tiny HTTP/1.1 server on 127.0.0.1 that honours `Range` and can drop,
-//!   fail or hang on purpose.
+//!   fail or hang on purpose;
+//! * [`alloc_peak`]: an allocator that records the largest allocation, for property tests
+//!   that check a parser never asks for absurd amounts of memory;
+//! * [`mutate`]: structured mutations of valid inputs for those property tests.
 //!
 //! Test-only: never a dependency of a shipped crate, and never linked to libtorch.
 
 #![warn(missing_docs)]
 
+pub mod alloc_peak;
 pub mod http_server;
+pub mod mutate;
 
 use std::path::{Path, PathBuf};
 

@@ -2,4 +2,6 @@
 //! values, help texts, config files), run on the built binary. Whole runs on the real data
 //! are the workspace's end-to-end tests (`tests/`).
 
+mod hints;
+mod serve;
 mod settings;

@@ -64,7 +64,8 @@ fn failing_writer_leaves_old_file_and_no_temp() {
         Err(std::io::Error::other("disk on fire"))
     })
     .unwrap_err();
-    let msg = err.to_string();
+    // The cause is the error's source, printed after it in the chain (as spam-cli prints).
+    let msg = format!("{:#}", anyhow::Error::from(err));
     assert!(
         msg.contains("keep.txt") && msg.contains("disk on fire"),
         "{msg}"
@@ -100,7 +101,7 @@ fn failing_via_path_writer_names_the_file_and_leaves_no_temp() {
     })
     .unwrap_err();
     assert!(matches!(err, DataError::Write { .. }), "{err:?}");
-    let msg = err.to_string();
+    let msg = format!("{:#}", anyhow::Error::from(err));
     assert!(
         msg.contains("plot.png") && msg.contains("the encoder gave up"),
         "{msg}"

@@ -7,6 +7,8 @@ mod atomic;
 mod bad_input;
 #[cfg(feature = "download")]
 mod download;
+mod fuzz;
+mod hostile;
 mod no_torch;
 mod numpy_rng;
 mod padding;
@@ -14,3 +16,8 @@ mod reference;
 mod settings;
 mod table;
 mod tokenizer;
+
+// Records each thread's largest allocation, for the property tests in `fuzz`.
+#[global_allocator]
+static ALLOCATOR: spam_test_support::alloc_peak::PeakAlloc =
+    spam_test_support::alloc_peak::PeakAlloc;

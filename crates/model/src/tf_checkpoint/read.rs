@@ -1,5 +1,6 @@
 //! Checkpoint folders: where the files are, `hparams.json`, and the validated, memory-mapped
 //! [`OpenAiCheckpoint`].
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,7 +58,8 @@ impl OpenAiCheckpoint {
                 ),
             ));
         }
-        let mut shards: Vec<Option<Arc<MappedFile>>> = vec![None; num_shards as usize];
+        // By shard id, opened as tensors name them.
+        let mut shards: BTreeMap<i64, Arc<MappedFile>> = BTreeMap::new();
         let mut tensors = TensorSource {
             path: index_path.clone(),
             ..Default::default()
@@ -87,9 +89,8 @@ impl OpenAiCheckpoint {
                     ),
                 ));
             }
-            let shard = entry.shard_id as usize;
             let data_path = files.data(entry.shard_id, num_shards);
-            let file = match &shards[shard] {
+            let file = match shards.get(&entry.shard_id) {
                 Some(f) => f.clone(),
                 None => {
                     let f = Arc::new(MappedFile::open(&data_path).map_err(|e| match e {
@@ -100,7 +101,7 @@ impl OpenAiCheckpoint {
                         },
                         e => e,
                     })?);
-                    shards[shard] = Some(f.clone());
+                    shards.insert(entry.shard_id, f.clone());
                     f
                 }
             };
@@ -174,15 +175,13 @@ impl OpenAiCheckpoint {
                 },
             );
         }
-        for (i, shard) in shards.iter().enumerate() {
-            if let Some(file) = shard {
-                let ranges = tensors
-                    .tensors
-                    .values()
-                    .filter(|t| Arc::ptr_eq(&t.file, file))
-                    .map(|t| (t.start, t.end, t.key.as_str()));
-                check_disjoint(&files.data(i as i64, num_shards), ranges)?;
-            }
+        for (&i, file) in &shards {
+            let ranges = tensors
+                .tensors
+                .values()
+                .filter(|t| Arc::ptr_eq(&t.file, file))
+                .map(|t| (t.start, t.end, t.key.as_str()));
+            check_disjoint(&files.data(i, num_shards), ranges)?;
         }
         // Verify every tensor's crc32c (in parallel), reporting the first bad one in key order.
         let bad = crc_jobs
@@ -440,7 +439,7 @@ fn check_hparams(h: &HParams, t: &TensorSource, path: &Path) -> Result<()> {
         .keys()
         .filter_map(|k| k.strip_prefix("h.")?.split('.').next()?.parse::<i64>().ok())
         .max()
-        .map_or(0, |m| m + 1);
+        .map_or(0, |m| m.saturating_add(1));
     if layers != h.n_layer {
         return mismatch(format!(
             "n_layer is {} but the checkpoint has {layers} blocks",

@@ -2,8 +2,15 @@
 //! into one test executable instead of five saves link time and disk).
 mod bad_checkpoints;
 mod common;
+mod error_chain;
+mod fuzz;
 mod last_position;
 mod libtorch;
 mod model;
 mod parity;
 mod untrusted;
+
+// Records each thread's largest allocation, for the property tests in `fuzz`.
+#[global_allocator]
+static ALLOCATOR: spam_test_support::alloc_peak::PeakAlloc =
+    spam_test_support::alloc_peak::PeakAlloc;

@@ -158,3 +158,30 @@ async fn the_page_shows_the_models_answer_in_chromium() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_when_the_model_is_unavailable() -> Result<()> {
+    let Some(chromium) = chromium()? else {
+        return Ok(());
+    };
+    let (dir, predictor) = crate::common::failing_predictor()?;
+    let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
+    // The first request makes the model fail; from then on the page should say so.
+    let failed = client()
+        .post(server.url("/v1/classify"))
+        .json(&json!({ "text": "a message of several tokens" }))
+        .send()
+        .await?;
+    ensure!(failed.status() == 500, "status {}", failed.status());
+    let url = server.url("/");
+    let dom =
+        tokio::task::spawn_blocking(move || dump_dom(&chromium, &url, Duration::from_secs(60)))
+            .await??;
+    let shown =
+        result_text(&dom).with_context(|| format!("no #result element in the page: {dom}"))?;
+    ensure!(
+        shown.starts_with("error: the model is unavailable"),
+        "the page shows {shown:?}"
+    );
+    Ok(())
+}

@@ -54,6 +54,15 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(opts: ServeOptions) -> anyhow::Result<Self> {
         let (dir, predictor) = tiny_predictor()?;
+        Self::start_with(opts, dir, predictor).await
+    }
+
+    /// A server over this predictor (whose files are in `dir`).
+    pub async fn start_with(
+        opts: ServeOptions,
+        dir: TempDir,
+        predictor: Predictor,
+    ) -> anyhow::Result<Self> {
         let worker = spawn_worker_with(predictor, opts.worker_options());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -96,6 +105,63 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// A predictor whose model fails on any text of more than one token: its position
+/// embedding is cut to one row, so libtorch raises an index error (with a C++ backtrace).
+pub fn failing_predictor() -> anyhow::Result<(TempDir, Predictor)> {
+    let (dir, predictor) = tiny_predictor()?;
+    let variables = predictor.model.vs.variables();
+    let (_, wpe) = variables
+        .iter()
+        .find(|(name, _)| name.ends_with("wpe.weight"))
+        .ok_or_else(|| anyhow::anyhow!("no wpe.weight among {:?}", variables.keys()))?;
+    let mut wpe = wpe.shallow_clone();
+    tch::no_grad(|| {
+        wpe.set_data(&tch::Tensor::zeros(
+            [1, 16],
+            (tch::Kind::Float, tch::Device::Cpu),
+        ))
+    });
+    Ok((dir, predictor))
+}
+
+/// An answer read off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// The head, lower-cased.
+    pub head: String,
+    pub body: String,
+}
+
+/// Sends `request` as is on a new connection and reads the answer to the end (the request
+/// should say `Connection: close`), within 10 s.
+pub async fn raw_request(addr: SocketAddr, request: &str) -> anyhow::Result<RawResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await??;
+    parse_response(&bytes)
+}
+
+/// Splits an HTTP/1.1 answer (with its body, not chunked) into status, head and body.
+pub fn parse_response(bytes: &[u8]) -> anyhow::Result<RawResponse> {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no complete head in {text:?}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status in {head:?}"))?;
+    Ok(RawResponse {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    })
 }
 
 /// A client with a bounded timeout.

@@ -2,4 +2,6 @@
 
 mod browser;
 mod common;
+mod connections;
 mod http;
+mod safety;

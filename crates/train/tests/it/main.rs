@@ -5,5 +5,6 @@ mod common;
 mod experiments;
 mod parity;
 mod predict;
+mod reliability;
 mod run_dir;
 mod train;

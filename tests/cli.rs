@@ -743,6 +743,9 @@ fn tampered_models_and_weights_are_refused_in_one_line() {
             "--device".into(),
             "cpu".into(),
             "--quiet".into(),
+            // The good backbone's run is there already: each damaged one must fail on its
+            // weights, not on the folder.
+            "--overwrite".into(),
             "--out".into(),
             out.to_str().expect("utf-8").into(),
         ]

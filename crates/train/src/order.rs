@@ -183,7 +183,7 @@ fn chapter_seeds(config: &TrainConfig, steps_per_epoch: usize) -> Plan {
         epoch.push(shuffled_pass());
         for s in 0..steps_per_epoch {
             let step = e * steps_per_epoch + s;
-            if step % eval_freq == 0 {
+            if step.is_multiple_of(eval_freq) {
                 estimate[step] = Some(shuffled_pass());
                 draw(); // the validation pass
             }

@@ -481,6 +481,17 @@ pub struct GenerateArgs {
     pub device: DeviceChoice,
 }
 
+fn row_epochs(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not ROW=EPOCHS (e.g. 10=1)");
+    let (row, epochs) = s.split_once('=').ok_or_else(bad)?;
+    let row = row.trim().parse().map_err(|_| bad())?;
+    let epochs: usize = epochs.trim().parse().map_err(|_| bad())?;
+    if epochs == 0 {
+        return Err(format!("`{s}`: a row needs at least one epoch"));
+    }
+    Ok((row, epochs))
+}
+
 #[derive(Args, Debug)]
 pub struct ExperimentsArgs {
     /// Rows of the table to run (default: every 124M row).
@@ -491,8 +502,13 @@ pub struct ExperimentsArgs {
     /// Folder with one checkpoint folder per size (124M, 355M, ...).
     #[arg(long, default_value = DEFAULT_WEIGHTS_ROOT, value_name = "DIR")]
     pub weights_root: PathBuf,
+    /// Epochs of every row (the chapter: 5).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Epochs for given rows instead, e.g. `5=1,10=1` for the every-layer rows on a slow
+    /// machine; the page's epochs column shows what each row ran.
+    #[arg(long, value_delimiter = ',', value_name = "ROW=N,...", value_parser = row_epochs)]
+    pub row_epochs: Vec<(usize, usize)>,
     /// Where each row's run directory and table.md go. A row whose run directory already
     /// holds a finished run with the same settings is reused, so an interrupted table
     /// continues where it stopped.
@@ -517,6 +533,12 @@ pub struct ExperimentsArgs {
 }
 
 impl ExperimentsArgs {
+    pub fn setup(&self) -> spam_train::ExperimentSetup {
+        let mut setup = spam_train::ExperimentSetup::new(&self.weights_root);
+        setup.epochs.extend(self.row_epochs.iter().copied());
+        setup
+    }
+
     pub fn base_config(&self) -> Result<RunConfig> {
         let mut c = self.data.apply(RunConfig::default())?;
         if let Some(e) = self.epochs {

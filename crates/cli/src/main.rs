@@ -365,6 +365,7 @@ impl TextPrinter {
 
 fn experiments(a: args::ExperimentsArgs) -> Result<()> {
     let base = a.base_config()?;
+    let setup = a.setup();
     let rows = if a.rows.is_empty() {
         spam_train::default_experiment_rows()
     } else {
@@ -373,7 +374,7 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
     let results = spam_train::run_experiments(
         &base,
         &rows,
-        &a.weights_root,
+        &setup,
         Some(&a.out),
         &progress::events(a.quiet),
         |r| {
@@ -393,7 +394,7 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
         let opts = spam_train::ExperimentsDocOptions {
             setup: a.doc_setup.clone().unwrap_or_default(),
         };
-        let done = spam_train::finished_experiments(&base, &a.weights_root, &a.out);
+        let done = spam_train::finished_experiments(&base, &setup, &a.out);
         let page = spam_train::experiments_document(&done, &a.weights_root, &opts);
         spam_data::write_atomic(doc, page.as_bytes())?;
         eprintln!("wrote {}", doc.display());

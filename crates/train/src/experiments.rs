@@ -5,6 +5,7 @@
 //! invocation finished), [`markdown_table`] prints the published accuracies beside ours and
 //! [`document`] writes the whole table as a page (`docs/experiments.md`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -205,6 +206,29 @@ pub struct RowResult {
     pub path: String,
     /// Epochs the row trained for.
     pub epochs: usize,
+    /// The row whose run directory holds this result, when another row had the same
+    /// settings (row 5 without pretrained weights is row 10).
+    pub same_run_as: Option<usize>,
+}
+
+/// How rows are turned into runs, beyond the base config.
+#[derive(Debug, Clone, Default)]
+pub struct RowSetup {
+    /// Folder with one pretrained checkpoint folder per size (`124M`, `355M`, ...).
+    pub weights_root: PathBuf,
+    /// Epochs for given rows, in place of the base config's (e.g. one epoch for the
+    /// every-layer rows on a slow machine).
+    pub epochs: BTreeMap<usize, usize>,
+}
+
+impl RowSetup {
+    /// Pretrained weights looked for under `weights_root`; every row with the base epochs.
+    pub fn new(weights_root: impl Into<PathBuf>) -> Self {
+        Self {
+            weights_root: weights_root.into(),
+            epochs: BTreeMap::new(),
+        }
+    }
 }
 
 /// Where pretrained weights of `size` are looked for: `<weights_root>/<size>`.
@@ -214,8 +238,11 @@ pub fn weights_for(weights_root: &Path, size: ModelSize) -> Option<PathBuf> {
 }
 
 /// The run config of `row`, based on `base` (data, seeds, epochs, device).
-pub fn config_for(base: &RunConfig, row: &Row, weights_root: &Path) -> (RunConfig, bool) {
+pub fn config_for(base: &RunConfig, row: &Row, setup: &RowSetup) -> (RunConfig, bool) {
     let mut c = base.clone();
+    if let Some(&epochs) = setup.epochs.get(&row.number) {
+        c.train.epochs = epochs;
+    }
     c.model.size = row.size;
     c.model.architecture = None;
     c.model.token_position = row.token_position;
@@ -225,7 +252,7 @@ pub fn config_for(base: &RunConfig, row: &Row, weights_root: &Path) -> (RunConfi
     c.train.batch_size = row.batch_size;
     c.train.grad_accum_steps = row.grad_accum_steps;
     c.train.ignore_index = row.ignore_index;
-    let pretrained = match (row.pretrained, weights_for(weights_root, row.size)) {
+    let pretrained = match (row.pretrained, weights_for(&setup.weights_root, row.size)) {
         (true, Some(dir)) => {
             c.model.weights = WeightsSource::Path(dir);
             true
@@ -238,11 +265,13 @@ pub fn config_for(base: &RunConfig, row: &Row, weights_root: &Path) -> (RunConfi
     (c, pretrained)
 }
 
-/// Trains each of `numbers` in turn (run directories under `out_dir/row-N`).
+/// Trains each of `numbers` in turn (run directories under `out_dir/row-N`). A row whose
+/// settings match a finished run under `out_dir` (its own, or another row's with the same
+/// settings) reuses it.
 pub fn run_rows(
     base: &RunConfig,
     numbers: &[usize],
-    weights_root: &Path,
+    setup: &RowSetup,
     out_dir: Option<&Path>,
     events: &Events,
     mut on_result: impl FnMut(&RowResult),
@@ -253,22 +282,14 @@ pub fn run_rows(
         let Some(row) = all.iter().find(|r| r.number == n) else {
             bail!("there is no row {n}: the table has rows 1 to {}", all.len());
         };
-        let (config, pretrained) = config_for(base, row, weights_root);
+        let (config, pretrained) = config_for(base, row, setup);
         let row_dir = out_dir.map(|d| d.join(format!("row-{n}")));
-        if let Some((dir, done)) = row_dir
-            .as_deref()
-            .and_then(|d| finished_row(d, &config).map(|r| (d, r)))
-        {
+        if let Some(done) = out_dir.and_then(|d| finished_run(d, n, &config)) {
             events.emit(Event::RowReused {
                 number: n,
-                dir: dir.to_path_buf(),
+                dir: done.dir.clone(),
             });
-            let result = result_of(
-                row,
-                pretrained,
-                &done,
-                done.timing.as_ref().map_or(f64::NAN, |t| t.total_seconds),
-            );
+            let result = done.result(row, pretrained);
             on_result(&result);
             results.push(result);
             continue;
@@ -295,17 +316,58 @@ pub fn run_rows(
 }
 
 /// Every row of the table with a finished run under `out_dir` (from this or an earlier
-/// invocation) whose settings are those `base` gives it.
-pub fn finished_rows(base: &RunConfig, weights_root: &Path, out_dir: &Path) -> Vec<RowResult> {
+/// invocation) whose settings are those `base` and `setup` give it.
+pub fn finished_rows(base: &RunConfig, setup: &RowSetup, out_dir: &Path) -> Vec<RowResult> {
     rows()
         .iter()
         .filter_map(|row| {
-            let (config, pretrained) = config_for(base, row, weights_root);
-            let report = finished_row(&out_dir.join(format!("row-{}", row.number)), &config)?;
-            let seconds = report.timing.as_ref().map_or(f64::NAN, |t| t.total_seconds);
-            Some(result_of(row, pretrained, &report, seconds))
+            let (config, pretrained) = config_for(base, row, setup);
+            Some(finished_run(out_dir, row.number, &config)?.result(row, pretrained))
         })
         .collect()
+}
+
+/// A finished run with a row's settings.
+struct Finished {
+    dir: PathBuf,
+    /// The row whose folder it is.
+    owner: usize,
+    report: Report,
+}
+
+impl Finished {
+    fn result(&self, row: &Row, pretrained: bool) -> RowResult {
+        let seconds = self
+            .report
+            .timing
+            .as_ref()
+            .map_or(f64::NAN, |t| t.total_seconds);
+        let mut r = result_of(row, pretrained, &self.report, seconds);
+        r.same_run_as = (self.owner != row.number).then_some(self.owner);
+        r
+    }
+}
+
+/// Row `number`'s finished run under `out_dir`: its own folder, else another row's folder
+/// run with exactly `config` (lowest row first).
+fn finished_run(out_dir: &Path, number: usize, config: &RunConfig) -> Option<Finished> {
+    let own = out_dir.join(format!("row-{number}"));
+    if let Some(report) = finished_row(&own, config) {
+        return Some(Finished {
+            dir: own,
+            owner: number,
+            report,
+        });
+    }
+    rows().iter().filter(|r| r.number != number).find_map(|r| {
+        let dir = out_dir.join(format!("row-{}", r.number));
+        let report = finished_row(&dir, config)?;
+        Some(Finished {
+            dir,
+            owner: r.number,
+            report,
+        })
+    })
 }
 
 /// A row's finished run in `dir`: its `metrics.json`, when its `config.json` is `config`
@@ -342,6 +404,7 @@ fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowR
             minutes: seconds / 60.0,
             path: report.path.clone(),
             epochs: report.config.epochs,
+            same_run_as: None,
         }
     }
 }
@@ -358,11 +421,15 @@ pub fn markdown_table(results: &[RowResult]) -> String {
             continue;
         };
         let (t, v, te, min) = row.published;
-        let weights = match (row.pretrained, r.pretrained_weights) {
+        let mut weights = match (row.pretrained, r.pretrained_weights) {
             (false, _) => "random",
             (true, true) => "pretrained",
             (true, false) => "random*",
-        };
+        }
+        .to_string();
+        if let Some(m) = r.same_run_as {
+            weights.push_str(&format!(" (row {m}'s run)"));
+        }
         s.push_str(&format!(
             "| {} | {} | {:.2} / {:.2} / {:.2} | {:.2} min (A100) | {:.2} / {:.2} / {:.2} | {:.2} min | {} |\n",
             r.number,
@@ -418,8 +485,14 @@ pub fn document(results: &[RowResult], weights_root: &Path, opts: &DocumentOptio
                     (true, true) => "pretrained",
                     (true, false) => "random (pretrained not available)",
                 };
+                let mut path = r.path.replace('|', "\\|");
+                if let Some(m) = r.same_run_as {
+                    path.push_str(&format!(
+                        "; the same run as row {m} (identical settings here)"
+                    ));
+                }
                 s.push_str(&format!(
-                    "| {} | {} | {published} | {:.2} / {:.2} / {:.2} | {:.2} min | {} | {weights} | {} |\n",
+                    "| {} | {} | {published} | {:.2} / {:.2} / {:.2} | {:.2} min | {} | {weights} | {path} |\n",
                     row.number,
                     row.description,
                     r.train_accuracy * 100.0,
@@ -427,7 +500,6 @@ pub fn document(results: &[RowResult], weights_root: &Path, opts: &DocumentOptio
                     r.test_accuracy * 100.0,
                     r.minutes,
                     r.epochs,
-                    r.path.replace('|', "\\|"),
                 ));
             }
             None => {

@@ -68,10 +68,10 @@ pub use error::{Result, TrainError};
 pub use events::{Event, Events};
 pub use experiments::{
     DocumentOptions as ExperimentsDocOptions, Row as ExperimentRow, RowResult as ExperimentResult,
-    config_for as experiment_config, default_rows as default_experiment_rows,
-    document as experiments_document, finished_rows as finished_experiments,
-    markdown_table as experiments_table, rows as experiment_rows, run_rows as run_experiments,
-    weights_for as experiment_weights,
+    RowSetup as ExperimentSetup, config_for as experiment_config,
+    default_rows as default_experiment_rows, document as experiments_document,
+    finished_rows as finished_experiments, markdown_table as experiments_table,
+    rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
 };
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};

@@ -94,3 +94,19 @@ fn a_bad_value_in_a_toml_config_fails_at_load_naming_the_key() {
         );
     }
 }
+
+#[test]
+fn row_epochs_take_row_equals_epochs() {
+    for (value, expected) in [
+        ("10", "is not ROW=EPOCHS"),
+        ("x=1", "is not ROW=EPOCHS"),
+        ("10=0", "at least one epoch"),
+    ] {
+        let (code, _, stderr) = run(&["experiments", "--row-epochs", value]);
+        assert_eq!(code, 2, "{value}: {stderr}");
+        assert!(
+            stderr.contains("--row-epochs") && stderr.contains(expected),
+            "{value}: {stderr}"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 use spam_model::{ModelSize, TokenPosition, Trainable};
 use spam_train::RunConfig;
 use spam_train::{
-    Event, Events, ExperimentResult as RowResult, ExperimentsDocOptions, FinalAccuracy, PadTo,
-    Report, Timing, TrainData, default_experiment_rows as default_rows,
+    Event, Events, ExperimentResult as RowResult, ExperimentSetup, ExperimentsDocOptions,
+    FinalAccuracy, PadTo, Report, Timing, TrainData, default_experiment_rows as default_rows,
     experiment_config as config_for, experiment_rows as rows, experiments_document,
     experiments_table as markdown_table, finished_experiments, run_experiments,
 };
@@ -26,7 +26,7 @@ fn the_table_has_the_chapters_19_rows_and_the_defaults_are_the_124m_ones() {
 #[test]
 fn rows_change_only_what_the_table_says() {
     let base = RunConfig::default();
-    let missing = std::path::Path::new("/nonexistent/weights");
+    let missing = &ExperimentSetup::new("/nonexistent/weights");
     let by_number = |n: usize| rows().into_iter().find(|r| r.number == n).expect("row");
 
     let (c, pretrained) = config_for(&base, &by_number(1), missing);
@@ -56,7 +56,7 @@ fn rows_change_only_what_the_table_says() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("124M")).expect("mkdir");
-    let (c, pretrained) = config_for(&base, &by_number(1), dir.path());
+    let (c, pretrained) = config_for(&base, &by_number(1), &ExperimentSetup::new(dir.path()));
     assert!(pretrained);
     assert!(c.model.weights.to_string().ends_with("124M"));
 }
@@ -73,6 +73,7 @@ fn the_markdown_table_marks_rows_that_ran_on_random_weights() {
         minutes: 1.5,
         path: "cached".into(),
         epochs: 5,
+        same_run_as: None,
     };
     let table = markdown_table(&[r(1, false), r(10, true)]);
     let lines: Vec<&str> = table.lines().collect();
@@ -106,6 +107,7 @@ fn result(number: usize) -> RowResult {
         minutes: 4.25,
         path: "cached (blocks 0..11 ...)".into(),
         epochs: 5,
+        same_run_as: None,
     }
 }
 
@@ -155,7 +157,7 @@ fn the_document_lists_every_row_and_says_why_one_did_not_run() {
 #[test]
 fn a_partly_run_table_continues_where_it_stopped() {
     let base = RunConfig::default(); // no data source: running a row would fail at once
-    let missing = std::path::Path::new("/nonexistent/weights");
+    let missing = &ExperimentSetup::new("/nonexistent/weights");
     let out = tempfile::tempdir().expect("tempdir");
     let row1 = rows().into_iter().find(|r| r.number == 1).expect("row 1");
     let (config, _) = config_for(&base, &row1, missing);
@@ -213,4 +215,78 @@ fn a_partly_run_table_continues_where_it_stopped() {
     other.train.epochs = 1;
     assert!(run_experiments(&other, &[1], missing, Some(out.path()), &events, |_| {}).is_err());
     assert!(finished_experiments(&other, missing, out.path()).is_empty());
+
+    // One epoch for row 1 alone: the same run as `other`'s row 1, so `other`'s finished
+    // run would be reused; here only the 5-epoch run exists, so it is not.
+    let mut one_epoch = ExperimentSetup::new("/nonexistent/weights");
+    one_epoch.epochs.insert(1, 1);
+    let (c, _) = config_for(&base, &row1, &one_epoch);
+    assert_eq!(c.train.epochs, 1);
+    assert!(finished_experiments(&base, &one_epoch, out.path()).is_empty());
+}
+
+/// Row 5 (all layers, pretrained) without pretrained weights has row 10's settings: a
+/// finished row 10 serves both, and the page says whose run it is.
+#[test]
+fn a_row_with_another_rows_settings_reuses_its_run() {
+    let base = RunConfig::default();
+    let missing = &ExperimentSetup::new("/nonexistent/weights");
+    let out = tempfile::tempdir().expect("tempdir");
+    let row = |n: usize| rows().into_iter().find(|r| r.number == n).expect("row");
+    let (five, _) = config_for(&base, &row(5), missing);
+    let (ten, _) = config_for(&base, &row(10), missing);
+    assert_eq!(five, ten, "random weights: rows 5 and 10 are one run");
+    write_finished(&out.path().join("row-10"), &ten, 0.93);
+
+    let results = run_experiments(
+        &base,
+        &[5],
+        missing,
+        Some(out.path()),
+        &Events::default(),
+        |_| {},
+    )
+    .expect("row 5 reuses row 10's run");
+    assert_eq!(results[0].same_run_as, Some(10));
+    assert_eq!(results[0].test_accuracy, 0.93);
+    assert!(!out.path().join("row-5").exists());
+
+    let done = finished_experiments(&base, missing, out.path());
+    let numbers: Vec<_> = done.iter().map(|r| (r.number, r.same_run_as)).collect();
+    assert_eq!(numbers, vec![(5, Some(10)), (10, None)]);
+    let page = experiments_document(&done, &missing.weights_root, &Default::default());
+    let line5 = page
+        .lines()
+        .find(|l| l.starts_with("| 5 |"))
+        .expect("row 5");
+    assert!(line5.contains("same run as row 10"), "{line5}");
+    assert!(line5.contains("93.00"), "{line5}");
+}
+
+fn write_finished(dir: &std::path::Path, config: &RunConfig, test_accuracy: f64) {
+    let data = TrainData {
+        train: Default::default(),
+        validation: Default::default(),
+        test: Default::default(),
+        pad: PadTo::Fixed(8),
+        pad_id: 0,
+        label_names: vec!["ham".into(), "spam".into()],
+    };
+    let mut report = Report::new(&config.train, "cached", &data);
+    report.final_accuracy = Some(FinalAccuracy {
+        train_accuracy: 1.0,
+        validation_accuracy: 0.9,
+        test_accuracy,
+    });
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(config).expect("json"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("metrics.json"),
+        serde_json::to_string(&report).expect("json"),
+    )
+    .expect("write");
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checksum::hex;
 use crate::error::{DataError, Result};
+use crate::hub::BearerToken;
 
 /// Download settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct DownloadOptions {
     pub sha256: Option<String>,
     /// User-Agent header.
     pub user_agent: String,
+    /// Sent as `Authorization: Bearer ...` (a private or gated hub repository). reqwest drops
+    /// it on a redirect to another host, so a CDN never sees it.
+    pub bearer_token: Option<BearerToken>,
 }
 
 impl Default for DownloadOptions {
@@ -41,6 +45,7 @@ impl Default for DownloadOptions {
             expected_size: None,
             sha256: None,
             user_agent: concat!("spam-data/", env!("CARGO_PKG_VERSION")).to_string(),
+            bearer_token: None,
         }
     }
 }
@@ -205,6 +210,9 @@ fn fetch_once(
         have = 0;
     }
     let mut req = client.get(url);
+    if let Some(token) = &opts.bearer_token {
+        req = req.bearer_auth(token.expose());
+    }
     if have > 0 {
         req = req.header(RANGE, format!("bytes={have}-"));
     }
@@ -345,7 +353,7 @@ fn verify(partial: &Path, opts: &DownloadOptions) -> std::result::Result<(u64, S
     Ok((size, digest))
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

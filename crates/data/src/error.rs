@@ -185,6 +185,40 @@ pub enum DataError {
         attempts: Vec<String>,
     },
 
+    /// Hub weights that are not in the cache and were not downloaded (offline, or a build
+    /// without the `download` feature).
+    #[error("{id} is not in the Hugging Face cache {cache} ({why}); {hint}")]
+    HubNotCached {
+        /// The hub id asked for.
+        id: String,
+        /// The cache folder looked in.
+        cache: PathBuf,
+        /// What the cache lacks.
+        why: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A hub file that could not be downloaded into the cache.
+    #[error(
+        "{id}: could not download {file} ({url}) into the Hugging Face cache {cache}: {why}; \
+         check the network (HF_ENDPOINT for a mirror, HF_TOKEN for a private or gated \
+         repository), or copy the snapshot into the cache from a machine that has it, or pass \
+         a local checkpoint with --weights PATH"
+    )]
+    HubDownload {
+        /// The hub id asked for.
+        id: String,
+        /// The file in the repository.
+        file: String,
+        /// The URL tried.
+        url: String,
+        /// The cache folder.
+        cache: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+
     /// The sha256 of a file is not the expected one.
     #[error(
         "{path}: sha256 is {actual}, expected {expected}; the file is corrupt or a different \

@@ -60,6 +60,9 @@ mod error;
 #[cfg(feature = "download")]
 mod fetch;
 mod files;
+mod hub;
+#[cfg(feature = "download")]
+mod hub_download;
 mod numpy_rng;
 mod pad;
 mod prepare;
@@ -83,6 +86,12 @@ pub use download::{
 };
 #[cfg(feature = "download")]
 pub use fetch::{SMS_URLS, SMS_ZIP, SmsFetchOptions, fetch_sms, install_sms_from};
+
+// Weights by Hugging Face hub id: the local hub cache, downloads into it (with `download`).
+pub use hub::{
+    BearerToken, GPT2_HUB_ALIASES, GPT2_HUB_FILES, HUB_ENDPOINT, HubId, HubOptions, HubProgress,
+    HubSnapshot, find_cached, is_commit_hash, resolve_hub,
+};
 
 // Integrity and archives.
 pub use checksum::{check_sha256, sha256_file, sha256_hex};

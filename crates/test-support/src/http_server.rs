@@ -23,6 +23,32 @@ pub enum Route {
     FailFirst(u16, usize, Vec<u8>),
     /// Accept and say nothing.
     Hang,
+    /// Like `File`, with extra response headers (the hub's `X-Repo-Commit`, `ETag`, ...).
+    Headers(Vec<(String, String)>, Vec<u8>),
+    /// A redirect (`status`, `Location`) with extra headers, as the hub answers for a large
+    /// file stored elsewhere.
+    Redirect(u16, String, Vec<(String, String)>),
+}
+
+/// One request as received: method, path and headers (names lowercased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `HEAD`, ...
+    pub method: String,
+    /// The request target (path and query).
+    pub path: String,
+    /// Every header, name lowercased, value trimmed.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The value of header `name` (lowercase), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// (path, Range header) of every request, in order.
@@ -35,6 +61,8 @@ pub struct Server {
     pub base: String,
     /// Every request received so far.
     pub log: RequestLog,
+    /// Every request received so far, with its method and headers.
+    pub requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Server {
@@ -49,16 +77,28 @@ impl Server {
                 .collect(),
         );
         let log = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let log2 = Arc::clone(&log);
+        let requests2 = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let routes = Arc::clone(&routes);
                 let log = Arc::clone(&log2);
-                std::thread::spawn(move || handle(stream, &routes, &log));
+                let requests = Arc::clone(&requests2);
+                std::thread::spawn(move || handle(stream, &routes, &log, &requests));
             }
         });
-        Server { base, log }
+        Server {
+            base,
+            log,
+            requests,
+        }
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
     }
 
     /// The full URL of `path` (which starts with `/`).
@@ -82,25 +122,35 @@ fn handle(
     mut stream: TcpStream,
     routes: &HashMap<String, Route>,
     log: &Mutex<Vec<(String, Option<String>)>>,
+    requests: &Mutex<Vec<Request>>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut first = String::new();
     if reader.read_line(&mut first).is_err() {
         return;
     }
+    let method = first.split_whitespace().next().unwrap_or("GET").to_string();
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut range = None;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("range")
-        {
-            range = Some(v.trim().to_string());
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    let head = method == "HEAD";
+    requests.lock().unwrap().push(Request {
+        method,
+        path: path.clone(),
+        headers,
+    });
     let nth = {
         let mut log = log.lock().unwrap();
         log.push((path.clone(), range.clone()));
@@ -111,7 +161,7 @@ fn handle(
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.trim_end_matches('-').parse().ok())
         .unwrap_or(0);
-    let send_file = |stream: &mut TcpStream, body: &[u8], cut: Option<usize>| {
+    let send_file = |stream: &mut TcpStream, body: &[u8], cut: Option<usize>, extra: &str| {
         let start = start as usize;
         if start > 0 {
             if start >= body.len() {
@@ -124,7 +174,7 @@ fn handle(
             }
             let _ = write!(
                 stream,
-                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
                 body.len() - 1,
                 body.len(),
                 body.len() - start
@@ -132,9 +182,12 @@ fn handle(
         } else {
             let _ = write!(
                 stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n{extra}Connection: close\r\n\r\n",
                 body.len()
             );
+        }
+        if head {
+            return;
         }
         let end = cut.map_or(body.len(), |c| c.min(body.len()));
         let _ = stream.write_all(&body[start.min(end)..end]);
@@ -153,8 +206,20 @@ fn handle(
                 "HTTP/1.1 {code} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
         }
-        Some(Route::File(body)) => send_file(&mut stream, body, None),
-        Some(Route::DropFirst(body, n)) => send_file(&mut stream, body, (nth == 1).then_some(*n)),
+        Some(Route::File(body)) => send_file(&mut stream, body, None, ""),
+        Some(Route::DropFirst(body, n)) => {
+            send_file(&mut stream, body, (nth == 1).then_some(*n), "")
+        }
+        Some(Route::Headers(extra, body)) => {
+            send_file(&mut stream, body, None, &header_lines(extra))
+        }
+        Some(Route::Redirect(code, location, extra)) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} Redirect\r\nLocation: {location}\r\n{}Content-Length: 0\r\nConnection: close\r\n\r\n",
+                header_lines(extra)
+            );
+        }
         Some(Route::FailFirst(code, n, body)) => {
             if nth <= *n {
                 let _ = write!(
@@ -162,10 +227,17 @@ fn handle(
                     "HTTP/1.1 {code} Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
             } else {
-                send_file(&mut stream, body, None);
+                send_file(&mut stream, body, None, "");
             }
         }
         Some(Route::Hang) => std::thread::sleep(Duration::from_secs(5)),
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn header_lines(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect()
 }

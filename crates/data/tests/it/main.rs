@@ -9,6 +9,7 @@ mod bad_input;
 mod download;
 mod fuzz;
 mod hostile;
+mod hub;
 mod no_torch;
 mod numpy_rng;
 mod padding;

@@ -1,0 +1,363 @@
+//! Weights by Hugging Face hub id (`openai-community/gpt2`, `gpt2-medium@main`): found in the
+//! local hub cache without network, or downloaded into it.
+//!
+//! The cache is the one the hub's own libraries use, so a model they downloaded is found here
+//! and the other way round: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+//! `~/.cache/huggingface/hub`; a repository lives in `models--ORG--NAME/` with
+//!
+//! ```text
+//! blobs/ETAG                      the files, named by their hub ETag (sha256 for large files)
+//! snapshots/COMMIT/FILE           a relative symbolic link to ../../blobs/ETAG (a copy where
+//!                                 links are not possible)
+//! refs/REVISION                   the commit a branch or tag named when it was downloaded
+//! ```
+//!
+//! Resolution never touches the network when the files are cached; otherwise (unless
+//! `HF_HUB_OFFLINE` is set) each file is asked for at `{endpoint}/{repo}/resolve/{rev}/{file}`:
+//! a `HEAD` (redirects not followed) gives the commit (`X-Repo-Commit`) and the blob's ETag
+//! and size, then the blob is downloaded through [`crate::download`] (resumable, size- and
+//! sha256-checked, renamed into place when complete) and linked into the snapshot. The later
+//! files are asked for at the commit the first one named, so a branch that moves meanwhile
+//! cannot mix two versions.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{DataError, Result};
+
+/// The hub's default address (`HF_ENDPOINT` overrides it).
+pub const HUB_ENDPOINT: &str = "https://huggingface.co";
+
+/// The short names of the four GPT-2 sizes and the repositories they stand for.
+pub const GPT2_HUB_ALIASES: [(&str, &str); 4] = [
+    ("gpt2", "openai-community/gpt2"),
+    ("gpt2-medium", "openai-community/gpt2-medium"),
+    ("gpt2-large", "openai-community/gpt2-large"),
+    ("gpt2-xl", "openai-community/gpt2-xl"),
+];
+
+/// What a GPT-2 snapshot must hold: the safetensors loader reads the hub's tensor names, and
+/// `config.json` comes along as the hub's description of the model.
+pub const GPT2_HUB_FILES: [&str; 2] = ["config.json", "model.safetensors"];
+
+/// A model repository on the hub and the revision wanted (a branch, tag or commit).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HubId {
+    /// `ORG/NAME`; an alias (`gpt2`) is stored as the repository it stands for.
+    pub repo: String,
+    /// Branch, tag or 40-digit commit; `main` unless `@REVISION` says otherwise.
+    pub revision: String,
+}
+
+impl HubId {
+    /// Parses `ORG/NAME`, `ORG/NAME@REVISION`, or a GPT-2 alias (`gpt2`, `gpt2-medium`,
+    /// `gpt2-large`, `gpt2-xl`, each optionally `@REVISION`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            DataError::InvalidOption(format!(
+                "{s:?} is not a hub model id ({why}); give ORG/NAME or ORG/NAME@REVISION, or one \
+                 of gpt2, gpt2-medium, gpt2-large, gpt2-xl"
+            ))
+        };
+        let (name, revision) = match s.split_once('@') {
+            Some((name, rev)) => (name, rev),
+            None => (s, "main"),
+        };
+        if revision.is_empty()
+            || revision.starts_with('/')
+            || revision.ends_with('/')
+            || revision
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+            || revision.chars().any(|c| {
+                c.is_control() || c.is_whitespace() || matches!(c, '\\' | '@' | '?' | '#' | '%')
+            })
+        {
+            return Err(bad("bad revision after @"));
+        }
+        let repo = match GPT2_HUB_ALIASES.iter().find(|(alias, _)| *alias == name) {
+            Some((_, repo)) => (*repo).to_string(),
+            None => {
+                let Some((org, model)) = name.split_once('/') else {
+                    return Err(bad("no ORG/ before the name"));
+                };
+                if !valid_part(org) || !valid_part(model) {
+                    return Err(bad(
+                        "each part is letters, digits, `-`, `_` or `.`, up to 96, not starting or ending in `-` or `.`",
+                    ));
+                }
+                name.to_string()
+            }
+        };
+        Ok(Self {
+            repo,
+            revision: revision.to_string(),
+        })
+    }
+
+    /// The cache folder of the repository (`models--ORG--NAME`).
+    pub fn cache_folder(&self) -> String {
+        format!("models--{}", self.repo.replace('/', "--"))
+    }
+
+    /// Cache folders to look in, in order: the repository's own, then for a GPT-2 alias the one
+    /// older downloads under the bare name (`models--gpt2`) used.
+    fn cache_folders(&self) -> Vec<String> {
+        let mut folders = vec![self.cache_folder()];
+        if let Some((alias, _)) = GPT2_HUB_ALIASES.iter().find(|(_, r)| *r == self.repo) {
+            folders.push(format!("models--{alias}"));
+        }
+        folders
+    }
+}
+
+fn valid_part(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 96
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !p.starts_with(['-', '.'])
+        && !p.ends_with(['-', '.'])
+        && !p.contains("--")
+        && !p.contains("..")
+}
+
+impl fmt::Display for HubId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.revision == "main" {
+            f.write_str(&self.repo)
+        } else {
+            write!(f, "{}@{}", self.repo, self.revision)
+        }
+    }
+}
+
+impl FromStr for HubId {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// Whether `s` is a full commit hash (40 lowercase hex digits).
+pub fn is_commit_hash(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A secret sent as `Authorization: Bearer`; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Wraps a token (surrounding whitespace, as in a token file, is removed).
+    pub fn new(token: &str) -> Self {
+        Self(token.trim().to_string())
+    }
+
+    /// The token itself, for the header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+/// Where the hub and its cache are, as the hub's own libraries read them from the environment.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// The cache folder (holding `models--ORG--NAME/`).
+    pub cache: PathBuf,
+    /// The hub's address, without a trailing slash.
+    pub endpoint: String,
+    /// Sent as `Authorization: Bearer` (private and gated repositories).
+    pub token: Option<BearerToken>,
+    /// Never download (`HF_HUB_OFFLINE`): a file not cached is an error.
+    pub offline: bool,
+    /// Timeouts and retries of the downloads (its token and expected size are set per file).
+    #[cfg(feature = "download")]
+    pub download: crate::download::DownloadOptions,
+}
+
+impl HubOptions {
+    /// From the process environment; see [`HubOptions::from_vars`].
+    pub fn from_env() -> Self {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// From environment variables read through `var`: the cache is `HF_HUB_CACHE`, else
+    /// `HF_HOME/hub`, where `HF_HOME` defaults to `$XDG_CACHE_HOME/huggingface`, else
+    /// `~/.cache/huggingface`; the endpoint `HF_ENDPOINT`; the token `HF_TOKEN`, else the file
+    /// `HF_TOKEN_PATH` (default `$HF_HOME/token`); offline when `HF_HUB_OFFLINE` is `1`, `on`,
+    /// `yes` or `true`. Empty variables count as unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let home = set("HOME")
+            .or_else(|| set("USERPROFILE"))
+            .map(PathBuf::from);
+        let hf_home = set("HF_HOME")
+            .map(PathBuf::from)
+            .or_else(|| set("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("huggingface")))
+            .or_else(|| home.map(|h| h.join(".cache").join("huggingface")))
+            .unwrap_or_else(|| PathBuf::from(".cache").join("huggingface"));
+        let cache = set("HF_HUB_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("hub"));
+        let endpoint = set("HF_ENDPOINT")
+            .map(|e| e.trim().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| HUB_ENDPOINT.to_string());
+        let token_file = set("HF_TOKEN_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("token"));
+        let token = set("HF_TOKEN")
+            .or_else(|| std::fs::read_to_string(token_file).ok())
+            .map(|t| BearerToken::new(&t))
+            .filter(|t| !t.expose().is_empty());
+        let offline = var("HF_HUB_OFFLINE").is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "on" | "yes" | "true"
+            )
+        });
+        Self {
+            cache,
+            endpoint,
+            token,
+            offline,
+            #[cfg(feature = "download")]
+            download: crate::download::DownloadOptions::default(),
+        }
+    }
+}
+
+/// Progress of a hub download: the file and its bytes so far (total when known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubProgress<'a> {
+    /// The file in the repository (`model.safetensors`).
+    pub file: &'a str,
+    /// Bytes on disk so far.
+    pub downloaded: u64,
+    /// The file's size, when known.
+    pub total: Option<u64>,
+}
+
+/// A resolved snapshot: the folder holding the files of one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSnapshot {
+    /// The id asked for.
+    pub id: HubId,
+    /// The commit the revision named.
+    pub commit: String,
+    /// `CACHE/models--ORG--NAME/snapshots/COMMIT`.
+    pub dir: PathBuf,
+    /// Whether any file was downloaded (false: all came from the cache).
+    pub downloaded: bool,
+}
+
+/// The snapshot of `id` holding every one of `files`, from the cache only (no network).
+/// `Err` says why it is not there (for the error message), `Ok` is the snapshot.
+pub fn find_cached(
+    id: &HubId,
+    files: &[&str],
+    cache: &Path,
+) -> std::result::Result<HubSnapshot, String> {
+    let mut why = Vec::new();
+    for folder in id.cache_folders() {
+        let repo_dir = cache.join(&folder);
+        if !repo_dir.is_dir() {
+            why.push(format!("no {folder}"));
+            continue;
+        }
+        let commit = if is_commit_hash(&id.revision) {
+            id.revision.clone()
+        } else {
+            let refs = repo_dir.join("refs").join(&id.revision);
+            match std::fs::read_to_string(&refs) {
+                Ok(c) if is_commit_hash(c.trim()) => c.trim().to_string(),
+                Ok(c) => {
+                    why.push(format!(
+                        "{} holds {:?}, not a commit",
+                        refs.display(),
+                        c.trim()
+                    ));
+                    continue;
+                }
+                Err(_) => {
+                    why.push(format!("no {folder}/refs/{}", id.revision));
+                    continue;
+                }
+            }
+        };
+        let dir = repo_dir.join("snapshots").join(&commit);
+        // `is_file` follows the link: a link to a missing blob counts as missing.
+        let missing: Vec<&str> = files
+            .iter()
+            .copied()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        if missing.is_empty() {
+            return Ok(HubSnapshot {
+                id: id.clone(),
+                commit,
+                dir,
+                downloaded: false,
+            });
+        }
+        why.push(format!(
+            "{folder}/snapshots/{commit} lacks {}",
+            missing.join(", ")
+        ));
+    }
+    Err(why.join("; "))
+}
+
+/// Finds `id` in the cache, or (not offline, with the `download` feature) downloads `files`
+/// into it. `progress` sees each download's bytes.
+pub fn resolve_hub(
+    id: &HubId,
+    files: &[&str],
+    opts: &HubOptions,
+    #[allow(unused_variables)] progress: &mut dyn FnMut(HubProgress<'_>),
+) -> Result<HubSnapshot> {
+    if let Some(bad) = files.iter().find(|f| {
+        f.is_empty() || f.starts_with('/') || f.split('/').any(|p| p == ".." || p.is_empty())
+    }) {
+        return Err(DataError::InvalidOption(format!(
+            "hub file name {bad:?} is not a relative path inside the repository"
+        )));
+    }
+    let why = match find_cached(id, files, &opts.cache) {
+        Ok(snapshot) => return Ok(snapshot),
+        Err(why) => why,
+    };
+    let not_cached = |hint: &str| DataError::HubNotCached {
+        id: id.to_string(),
+        cache: opts.cache.clone(),
+        why: why.clone(),
+        hint: hint.to_string(),
+    };
+    if opts.offline {
+        return Err(not_cached(
+            "HF_HUB_OFFLINE is set, so nothing is downloaded: unset it to download, or copy the \
+             snapshot into the cache from a machine that has it, or pass a local checkpoint \
+             with --weights PATH",
+        ));
+    }
+    #[cfg(feature = "download")]
+    {
+        crate::hub_download::download_snapshot(id, files, opts, progress)
+    }
+    #[cfg(not(feature = "download"))]
+    {
+        Err(not_cached(
+            "this build cannot download (spam-data's `download` feature is off): fill the \
+             cache on a machine that can, or pass a local checkpoint with --weights PATH",
+        ))
+    }
+}

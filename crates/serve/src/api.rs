@@ -1,4 +1,5 @@
-//! The HTTP routes: `POST /v1/classify`, `GET /healthz` and the page at `/`.
+//! The HTTP routes: `POST /v1/classify`, `GET /healthz` and the page at `/` (and `POST /predict`,
+//! in `tei`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +102,7 @@ const UNAVAILABLE: &str =
 /// The id of a request, sent back in the [`REQUEST_ID`] header and written in the log
 /// lines about it.
 #[derive(Debug, Clone)]
-struct RequestId(String);
+pub(crate) struct RequestId(pub(crate) String);
 
 /// The header that carries the request id of every answer.
 const REQUEST_ID: &str = "x-request-id";
@@ -186,11 +187,11 @@ struct Health<'a> {
 }
 
 #[derive(Debug, Clone)]
-struct AppState {
-    worker: WorkerHandle,
-    max_body_bytes: usize,
-    max_texts: usize,
-    max_text_chars: usize,
+pub(crate) struct AppState {
+    pub(crate) worker: WorkerHandle,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_texts: usize,
+    pub(crate) max_text_chars: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -222,10 +223,13 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/v1/classify", post(classify))
+        .route("/predict", post(crate::tei::predict))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, guard_request))
+        // Outermost, so the guard's answers on `/predict` get TEI's error shape too.
+        .layer(middleware::from_fn(crate::tei::error_shape))
 }
 
 /// Gives every request an id (in the answer's [`REQUEST_ID`] header), refuses a `Host`
@@ -296,7 +300,7 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route for {} {}: try POST /v1/classify, GET /healthz or GET /",
+            "no route for {} {}: try POST /v1/classify, POST /predict, GET /healthz or GET /",
             request.method(),
             request.uri().path()
         ),
@@ -361,7 +365,7 @@ async fn classify(
 
 /// Refuses a body that is not declared JSON (`application/json`, parameters allowed):
 /// a page on another site can POST `text/plain` or a form without asking, but not JSON.
-fn require_json(request: &Request) -> Result<(), ApiError> {
+pub(crate) fn require_json(request: &Request) -> Result<(), ApiError> {
     let ctype = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -385,7 +389,7 @@ fn require_json(request: &Request) -> Result<(), ApiError> {
 /// Reads a body of at most `limit` bytes. A larger one is answered 413, after reading
 /// (and discarding) the rest of it when that is not much more than the limit, so that the
 /// client, still sending, can read the answer instead of seeing its connection reset.
-async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let drain_limit = limit.saturating_mul(4).max(DRAIN_AT_LEAST);
     let too_large = || {
         ApiError::too_large(format!(

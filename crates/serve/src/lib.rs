@@ -54,6 +54,7 @@ use tokio::net::TcpListener;
 mod api;
 mod conn;
 mod hosts;
+mod tei;
 mod worker;
 
 pub use api::{

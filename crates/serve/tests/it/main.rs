@@ -5,3 +5,4 @@ mod common;
 mod connections;
 mod http;
 mod safety;
+mod tei;

@@ -41,6 +41,26 @@ pub enum Event {
         /// The device, as `Cpu` or `Cuda(0)`.
         device: String,
     },
+    /// Bytes of a hub file downloaded so far (weights by hub id, not yet in the cache).
+    WeightsDownload {
+        /// The file in the repository (`model.safetensors`).
+        file: String,
+        /// Bytes on disk so far.
+        downloaded: u64,
+        /// The file's size, when known.
+        total: Option<u64>,
+    },
+    /// Weights by hub id were found in the hub cache or downloaded into it.
+    WeightsResolved {
+        /// The id asked for (`openai-community/gpt2`).
+        id: String,
+        /// The commit its revision named.
+        commit: String,
+        /// The snapshot folder the weights are read from.
+        dir: PathBuf,
+        /// Whether anything was downloaded (false: all from the cache).
+        downloaded: bool,
+    },
     /// The frozen-prefix cache starts computing rows for this many examples.
     CacheStarted {
         /// Examples whose rows are computed before the first step.

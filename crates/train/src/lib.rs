@@ -45,6 +45,7 @@ mod engine;
 mod error;
 mod events;
 mod experiments;
+mod hub;
 mod metrics;
 mod optim;
 mod order;
@@ -79,7 +80,7 @@ pub use order::DataOrder;
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
 pub use predict::{PREDICT_BATCH, Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
-pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
+pub use run_config::{DataConfig, ModelSettings, ResolvedWeights, RunConfig, WeightsSource};
 pub use run_dir::timestamped_run_dir;
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;

@@ -39,6 +39,9 @@ pub struct FineTuneOptions {
     pub epochs: Option<usize>,
     /// Where progress goes (nowhere by default).
     pub events: Events,
+    /// Where weights given by hub id are looked for and fetched from (`None`: the
+    /// environment's `HF_*` settings).
+    pub hub: Option<spam_data::HubOptions>,
     /// Stop (as if killed) after this many steps: for tests of resume.
     pub stop_after_steps: Option<usize>,
     /// Make this checkpoint write (1 is the first) fail half-way: for tests.
@@ -228,10 +231,19 @@ fn run(
     };
 
     let device = config.model.device.resolve()?;
-    let weights = config
-        .model
-        .weights
-        .resolve(config.model.init, config.model.init_seed)?;
+    // Hub weights: the snapshot, and the commit it names recorded in the saved settings.
+    let hub_options = options
+        .hub
+        .clone()
+        .unwrap_or_else(spam_data::HubOptions::from_env);
+    let hub = crate::hub::resolve_for_run(&config.model, &hub_options, events)?;
+    let weights = match &hub {
+        Some((snapshot, _)) => spam_model::Weights::detect(&snapshot.dir)?,
+        None => config
+            .model
+            .weights
+            .resolve(config.model.init, config.model.init_seed)?,
+    };
     let mut cc = ClassifierConfig::spam(config.model.size);
     if let Some(arch) = config.model.architecture {
         if !weights.is_random() {
@@ -279,7 +291,16 @@ fn run(
     });
 
     if let Some(dir) = out {
-        write_json(&dir.join("config.json"), config)?;
+        match &hub {
+            Some((_, model)) => write_json(
+                &dir.join("config.json"),
+                &RunConfig {
+                    model: model.clone(),
+                    ..config.clone()
+                },
+            )?,
+            None => write_json(&dir.join("config.json"), config)?,
+        }
     }
     let run_options = RunOptions {
         checkpoint_dir: out.map(Path::to_path_buf),

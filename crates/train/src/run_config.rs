@@ -3,12 +3,13 @@
 //! key, not later in the run.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use spam_data::{
-    Column, Delimiter, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind, TableOptions,
+    Column, Delimiter, HubId, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind,
+    TableOptions,
 };
 use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable, Weights};
 
@@ -23,14 +24,26 @@ pub enum WeightsSource {
     Random,
     /// An OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
     Path(PathBuf),
+    /// A Hugging Face hub id (`openai-community/gpt2`, `gpt2-medium@REV`): the snapshot in
+    /// the local hub cache, downloaded into it when missing (see `crate::hub`).
+    Hub(HubId),
 }
 
 impl WeightsSource {
-    /// The weights to build the model from (`init` and `init_seed` for random ones).
+    /// The weights to build the model from (`init` and `init_seed` for random ones; a hub id
+    /// is resolved with the environment's settings, without progress reports).
     pub fn resolve(&self, init: RandomInit, init_seed: u64) -> Result<Weights> {
         Ok(match self {
             Self::Random => init.weights(init_seed),
             Self::Path(path) => Weights::detect(path)?,
+            Self::Hub(id) => {
+                let snapshot = crate::hub::fetch(
+                    id,
+                    &spam_data::HubOptions::from_env(),
+                    &crate::Events::none(),
+                )?;
+                Weights::detect(&snapshot.dir)?
+            }
         })
     }
 }
@@ -40,6 +53,7 @@ impl fmt::Display for WeightsSource {
         match self {
             Self::Random => f.write_str("random"),
             Self::Path(path) => write!(f, "{}", path.display()),
+            Self::Hub(id) => write!(f, "{id}"),
         }
     }
 }
@@ -52,7 +66,15 @@ impl FromStr for WeightsSource {
                 "empty weights: give `random` or a checkpoint path".into(),
             )),
             "random" => Ok(Self::Random),
-            path => Ok(Self::Path(PathBuf::from(path))),
+            // A path that exists is a path (as the hub's own libraries decide); otherwise a
+            // hub id (`ORG/NAME[@REV]`, `gpt2`, ...) is one; anything else is a path, which
+            // then fails as a missing file.
+            path if Path::new(path).exists() || Path::new(&format!("{path}.index")).exists() => {
+                Ok(Self::Path(PathBuf::from(path)))
+            }
+            other => Ok(
+                HubId::parse(other).map_or_else(|_| Self::Path(PathBuf::from(other)), Self::Hub)
+            ),
         }
     }
 }
@@ -138,6 +160,21 @@ pub struct ModelSettings {
     /// An explicit architecture instead of `size` (small models for tests and experiments);
     /// only with random weights.
     pub architecture: Option<Config>,
+    /// What a hub id in `weights` resolved to, written by the run into its `config.json`;
+    /// a resumed run loads the same commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_resolved: Option<ResolvedWeights>,
+}
+
+/// The snapshot a hub id resolved to: which weights a run started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedWeights {
+    /// The repository (`openai-community/gpt2`).
+    pub repo: String,
+    /// The revision asked for (`main`).
+    pub revision: String,
+    /// The commit it named.
+    pub commit: String,
 }
 
 impl Default for ModelSettings {
@@ -153,6 +190,7 @@ impl Default for ModelSettings {
             init: RandomInit::Chapter,
             device: DeviceChoice::Auto,
             architecture: None,
+            weights_resolved: None,
         }
     }
 }

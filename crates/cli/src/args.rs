@@ -166,8 +166,10 @@ pub struct TrainArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// `random`, an OpenAI checkpoint folder, or a .safetensors file. Default: models/gpt2/<size>.
-    #[arg(long, value_name = "PATH")]
+    /// `random`, an OpenAI checkpoint folder, a .safetensors file, or a hub id (`gpt2`,
+    /// `openai-community/gpt2-medium@REV`: from the hub cache, downloaded when missing).
+    /// Default: models/gpt2/<size>, else the size's hub id if cached.
+    #[arg(long, value_name = "PATH|ID")]
     pub weights: Option<spam_train::WeightsSource>,
     /// Model size: 124M, 355M, 774M or 1558M.
     #[arg(long)]
@@ -296,17 +298,8 @@ impl TrainArgs {
         match &self.weights {
             Some(w) => c.model.weights = w.clone(),
             None if self.config.is_none() => {
-                let dir = Path::new(DEFAULT_WEIGHTS_ROOT).join(c.model.size.to_string());
-                if !dir.exists() {
-                    bail!(
-                        "no GPT-2 {} weights: {} does not exist. Either run `cargo xtask fetch --weights` \
-                         (offline: `cargo xtask fetch --weights --from DIR`), or pass --weights PATH, \
-                         or train from random weights with --weights random",
-                        c.model.size,
-                        dir.display()
-                    );
-                }
-                c.model.weights = spam_train::WeightsSource::Path(dir);
+                let root = Path::new(DEFAULT_WEIGHTS_ROOT);
+                c.model.weights = spam_train::WeightsSource::default_for(c.model.size, root)?;
             }
             None => {}
         }
@@ -451,9 +444,9 @@ impl ClassifyArgs {
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// An OpenAI checkpoint folder, or a .safetensors file (or its folder).
-    #[arg(long, value_name = "PATH")]
-    pub weights: PathBuf,
+    /// An OpenAI checkpoint folder, a .safetensors file (or its folder), or a hub id.
+    #[arg(long, value_name = "PATH|ID")]
+    pub weights: spam_train::WeightsSource,
     /// The prompt text (GPT-2 tokens).
     #[arg(
         long,

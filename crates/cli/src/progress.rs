@@ -20,6 +20,7 @@ pub fn events(quiet: bool) -> Events {
 struct Printer {
     bars: Mutex<Option<Bars>>,
     cache: Mutex<Option<ProgressBar>>,
+    download: Mutex<Option<ProgressBar>>,
 }
 
 struct Bars {
@@ -59,6 +60,42 @@ impl Printer {
                     "random weights"
                 }
             ),
+            Event::WeightsDownload {
+                file,
+                downloaded,
+                total,
+            } => {
+                let mut bar = lock(&self.download);
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::with_draw_target(*total, ProgressDrawTarget::stderr());
+                    bar.set_style(style("{msg} {bytes}/{total_bytes} {wide_bar} {eta}"));
+                    bar
+                });
+                bar.set_message(file.clone());
+                if let Some(t) = total {
+                    bar.set_length(*t);
+                }
+                bar.set_position(*downloaded);
+            }
+            Event::WeightsResolved {
+                id,
+                commit,
+                dir,
+                downloaded,
+            } => {
+                if let Some(bar) = lock(&self.download).take() {
+                    bar.finish_and_clear();
+                }
+                println!(
+                    "Weights: {id} at commit {commit}, {} {}",
+                    if *downloaded {
+                        "downloaded into"
+                    } else {
+                        "from the hub cache:"
+                    },
+                    dir.display()
+                );
+            }
             Event::CacheStarted { examples } => {
                 let bar =
                     ProgressBar::with_draw_target(Some(*examples), ProgressDrawTarget::stderr());

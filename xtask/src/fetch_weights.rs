@@ -1,5 +1,8 @@
 //! `cargo xtask fetch --weights`: OpenAI's GPT-2 checkpoint into `models/gpt2/<size>/`,
-//! falling back to the hub's `model.safetensors` when OpenAI's server fails.
+//! falling back to the hub's `config.json` and `model.safetensors` when OpenAI's server fails.
+//! Those go into the Hugging Face hub cache (the one `spam-cli --weights gpt2` reads, and the
+//! hub's own libraries too: `HF_HUB_CACHE`, `HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN` apply), and
+//! the run says where; `spam-cli train` without `--weights` finds them there.
 //!
 //! Downloads resume (HTTP Range) from `<file>.partial`, check sizes where known and are
 //! renamed into place only when complete.
@@ -8,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use spam_data::{DownloadOptions, download};
+use spam_data::{DownloadOptions, GPT2_HUB_FILES, HubId, HubOptions, download};
 
 use crate::progress::DownloadBar;
 
@@ -29,16 +32,14 @@ const OPENAI_REQUIRED: &[&str] = &[
     "model.ckpt.index",
 ];
 
-/// Base URLs; environment variables override them (tests point them at a local server).
+/// OpenAI's base URL; the environment overrides it (tests point it at a local server). The
+/// hub's is `HF_ENDPOINT`'s.
 fn openai_base() -> String {
     std::env::var("SPAM_OPENAI_BASE_URL")
         .unwrap_or_else(|_| "https://openaipublic.blob.core.windows.net/gpt-2/models".into())
 }
-fn hub_base() -> String {
-    std::env::var("SPAM_HUB_BASE_URL")
-        .unwrap_or_else(|_| "https://huggingface.co/openai-community".into())
-}
 
+/// The hub's short name of a size (an alias of `openai-community/NAME`).
 fn hub_repo(size: &str) -> Result<&'static str> {
     Ok(match size {
         "124M" => "gpt2",
@@ -65,6 +66,8 @@ pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<
     if let Some(source) = from {
         return import(source, &dir);
     }
+    let hub = HubOptions::from_env();
+    let id = HubId::parse(hub_repo(size)?)?;
     if !force && complete(&dir) {
         println!(
             "weights: GPT-2 {size} already in {} (nothing to do; --force fetches again)",
@@ -72,50 +75,63 @@ pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<
         );
         return Ok(());
     }
+    if !force && let Ok(s) = spam_data::find_cached(&id, &GPT2_HUB_FILES, &hub.cache) {
+        println!(
+            "weights: GPT-2 {size} already in the Hugging Face cache: {} (nothing to do)",
+            s.dir.display()
+        );
+        return Ok(());
+    }
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    match fetch_openai(&dir, size, force) {
+    let openai_err = match fetch_openai(&dir, size, force) {
         Ok(()) => {
             println!(
                 "weights: GPT-2 {size} (OpenAI checkpoint) in {}",
                 dir.display()
             );
-            Ok(())
+            return Ok(());
         }
-        Err(openai_err) => {
-            eprintln!(
-                "weights: OpenAI's server failed ({openai_err:#}); trying the hub's safetensors"
-            );
-            let url = format!(
-                "{}/{}/resolve/main/model.safetensors",
-                hub_base(),
+        Err(e) => e,
+    };
+    eprintln!("weights: OpenAI's server failed ({openai_err:#}); trying the hub ({id})");
+    // Nothing usable was left in the folder: remove it so that the default `--weights` looks
+    // in the hub cache instead.
+    if !complete(&dir) {
+        let _ = fs::remove_dir(&dir);
+    }
+    let mut bar: Option<(String, DownloadBar)> = None;
+    let got = spam_data::resolve_hub(&id, &GPT2_HUB_FILES, &hub, &mut |p| {
+        if bar.as_ref().is_none_or(|(f, _)| f != p.file) {
+            if let Some((_, mut b)) = bar.take() {
+                b.finish();
+            }
+            bar = Some((p.file.to_string(), DownloadBar::new(p.file)));
+        }
+        if let Some((_, b)) = bar.as_mut() {
+            b.update(p.downloaded, p.total);
+        }
+    });
+    if let Some((_, mut b)) = bar.take() {
+        b.finish();
+    }
+    match got {
+        Ok(s) => {
+            println!(
+                "weights: GPT-2 {size} from the hub ({id} at commit {}) in the Hugging Face cache: {} \
+                 (spam-cli finds it there: by default, or with --weights {})",
+                s.commit,
+                s.dir.display(),
                 hub_repo(size)?
             );
-            let dest = dir.join("model.safetensors");
-            let mut bar = DownloadBar::new("model.safetensors");
-            match download(&[&url], &dest, &DownloadOptions::default(), &mut |p| {
-                bar.update(p.downloaded, p.total)
-            }) {
-                Ok(d) => {
-                    bar.finish();
-                    println!(
-                        "weights: GPT-2 {size} (safetensors, {} bytes) in {}",
-                        d.bytes,
-                        dir.display()
-                    );
-                    Ok(())
-                }
-                Err(hub_err) => {
-                    bar.finish();
-                    bail!(
-                        "GPT-2 {size} could not be downloaded.\n  OpenAI: {openai_err:#}\n  hub: {hub_err}\n  \
-                         By hand: get the OpenAI files ({}) or the hub's model.safetensors on a machine \
-                         with internet, then `cargo xtask fetch --weights --size {size} --from DIR`; or \
-                         train from random weights with `spam-cli train --weights random`.",
-                        OPENAI_REQUIRED.join(", ")
-                    )
-                }
-            }
+            Ok(())
         }
+        Err(hub_err) => bail!(
+            "GPT-2 {size} could not be downloaded.\n  OpenAI: {openai_err:#}\n  hub: {hub_err}\n  \
+             By hand: get the OpenAI files ({}) or the hub's model.safetensors on a machine \
+             with internet, then `cargo xtask fetch --weights --size {size} --from DIR`; or \
+             train from random weights with `spam-cli train --weights random`.",
+            OPENAI_REQUIRED.join(", ")
+        ),
     }
 }
 

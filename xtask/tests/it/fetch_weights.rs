@@ -1,5 +1,5 @@
 //! `cargo xtask fetch --weights` against a local HTTP server: the OpenAI files, a dropped
-//! connection resumed, the hub fallback, and the message when both fail.
+//! connection resumed, the hub fallback into the hub cache, and the message when both fail.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -30,7 +30,10 @@ fn fetch(server: &Server, models: &Path, extra: &[&str]) -> std::process::Output
         .args(extra)
         .env("SPAM_MODELS_DIR", models)
         .env("SPAM_OPENAI_BASE_URL", server.url("/openai"))
-        .env("SPAM_HUB_BASE_URL", server.url("/hub"))
+        .env("HF_ENDPOINT", &server.base)
+        .env("HF_HUB_CACHE", models.join("hub-cache"))
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
         .output()
         .unwrap()
 }
@@ -78,12 +81,31 @@ fn openai_files_download_and_a_dropped_connection_resumes() {
 }
 
 #[test]
-fn falls_back_to_the_hub_then_explains_when_both_fail() {
+fn falls_back_to_the_hub_cache_then_explains_when_both_fail() {
+    const COMMIT: &str = "11c5a3d5811f50298f278a704980280950aedb10";
     let st = body("safetensors", 5000);
-    let server = Server::start(vec![(
-        "/hub/gpt2-medium/resolve/main/model.safetensors",
-        Route::File(st.clone()),
-    )]);
+    let config = b"{}".to_vec();
+    let headers = |etag: &str| {
+        vec![
+            ("X-Repo-Commit".to_string(), COMMIT.to_string()),
+            ("ETag".to_string(), format!("\"{etag}\"")),
+        ]
+    };
+    let repo = "/openai-community/gpt2-medium/resolve";
+    let server = Server::start(vec![
+        (
+            &format!("{repo}/main/config.json"),
+            Route::Headers(headers("c0ffee"), config.clone()),
+        ),
+        (
+            &format!("{repo}/{COMMIT}/config.json"),
+            Route::Headers(headers("c0ffee"), config.clone()),
+        ),
+        (
+            &format!("{repo}/{COMMIT}/model.safetensors"),
+            Route::Headers(headers("5afe"), st.clone()),
+        ),
+    ]);
     let models = tempfile::tempdir().unwrap();
     let out = fetch(&server, models.path(), &[]);
     assert!(
@@ -91,9 +113,30 @@ fn falls_back_to_the_hub_then_explains_when_both_fail() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The files are in the hub cache's layout, and the run says where.
+    let snapshot = models
+        .path()
+        .join("hub-cache/models--openai-community--gpt2-medium/snapshots")
+        .join(COMMIT);
     assert_eq!(
-        std::fs::read(models.path().join("gpt2/355M/model.safetensors")).unwrap(),
+        std::fs::read(snapshot.join("model.safetensors")).unwrap(),
         st
+    );
+    assert_eq!(std::fs::read(snapshot.join("config.json")).unwrap(), config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&snapshot.display().to_string())
+            && stdout.contains("--weights gpt2-medium"),
+        "{stdout}"
+    );
+    assert!(!models.path().join("gpt2/355M").exists());
+    // A second run finds them there.
+    let out = fetch(&server, models.path(), &[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("already in the Hugging Face cache"),
+        "{stdout}"
     );
 
     let empty = Server::start(vec![]);

@@ -78,9 +78,10 @@ impl WeightsSource {
         }
         bail!(
             "no GPT-2 {size} weights: {} does not exist and the Hugging Face cache {} does not \
-             hold {id}. Either run `cargo xtask fetch --weights` (offline: `cargo xtask fetch \
-             --weights --from DIR`), or pass --weights {alias} to download them from the hub, \
-             or --weights PATH, or train from random weights with --weights random",
+             hold {id}. Either run `cargo xtask fetch --weights` (offline: \
+             `cargo xtask fetch --weights --from DIR`), or pass --weights {alias} to download \
+             them from the hub, or --weights PATH, or train from random weights with \
+             --weights random",
             dir.display(),
             cache.display()
         )

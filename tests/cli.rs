@@ -185,6 +185,8 @@ fn missing_data_and_weights_say_how_to_get_them() {
     let out = std::process::Command::new(spam_e2e::spam_cli())
         .args(["train", "--data", data.to_str().expect("utf-8")])
         .current_dir(dir.path())
+        // An empty hub cache: the default weights would otherwise come from one that has GPT-2.
+        .env("HF_HUB_CACHE", dir.path().join("hub-cache"))
         .output()
         .expect("spam-cli");
     let stderr = String::from_utf8_lossy(&out.stderr);

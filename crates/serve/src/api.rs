@@ -1,4 +1,4 @@
-//! The HTTP routes: `POST /v1/classify`, `GET /healthz` and the page at `/`.
+//! The HTTP routes: `POST /v1/classify`, `GET /v1/info`, `GET /healthz` and the page at `/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,6 +191,7 @@ struct AppState {
     max_body_bytes: usize,
     max_texts: usize,
     max_text_chars: usize,
+    info: Arc<spam_train::RunInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +212,7 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         max_body_bytes: opts.max_body_bytes,
         max_texts: opts.max_texts,
         max_text_chars: opts.max_text_chars,
+        info: Arc::new(opts.info.clone()),
     };
     let guard = Guard {
         timeout: opts.request_timeout,
@@ -222,6 +224,7 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/v1/classify", post(classify))
+        .route("/v1/info", get(info))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -269,6 +272,21 @@ async fn index() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(INDEX_HTML))
 }
 
+/// `GET /v1/info`: the labels, and what the run directory says of the model.
+async fn info(State(state): State<AppState>) -> Response {
+    #[derive(Serialize)]
+    struct Info<'a> {
+        labels: &'a [String],
+        #[serde(flatten)]
+        run: &'a spam_train::RunInfo,
+    }
+    axum::Json(Info {
+        labels: state.worker.labels(),
+        run: &state.info,
+    })
+    .into_response()
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
     let labels = state.worker.labels();
     if state.worker.has_failed() || !state.worker.is_alive() {
@@ -296,7 +314,7 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route for {} {}: try POST /v1/classify, GET /healthz or GET /",
+            "no route for {} {}: try POST /v1/classify, GET /v1/info, GET /healthz or GET /",
             request.method(),
             request.uri().path()
         ),

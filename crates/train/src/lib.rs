@@ -56,6 +56,8 @@ mod predict;
 mod report;
 mod run_config;
 mod run_dir;
+mod run_info;
+mod run_log;
 mod schedule;
 mod staging;
 mod trainer;
@@ -81,6 +83,10 @@ pub use predict::{PREDICT_BATCH, Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
 pub use run_dir::timestamped_run_dir;
+pub use run_info::RunInfo;
+#[cfg(feature = "plot")]
+pub use run_log::redraw_plots;
+pub use run_log::{LOG_FILE, LogLine, log_of, read_log};
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
 pub use schedule::LrSchedule;

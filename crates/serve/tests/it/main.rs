@@ -4,4 +4,5 @@ mod browser;
 mod common;
 mod connections;
 mod http;
+mod info;
 mod safety;

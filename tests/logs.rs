@@ -76,7 +76,10 @@ fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run()
     // Long enough (40 epochs of 7 steps) that the signal lands mid-run.
     let (config, csv) = tiny_setup(dir.path(), 40);
     let (config, csv) = (config.to_str().expect("utf8"), csv.to_str().expect("utf8"));
-    let (code, _, err) = cli(dir.path(), &["train", "--config", config, "--data", csv, "--out", "whole"]);
+    let (code, _, err) = cli(
+        dir.path(),
+        &["train", "--config", config, "--data", csv, "--out", "whole"],
+    );
     assert_eq!(code, 0, "{err}");
 
     let mut child = Command::new(spam_e2e::spam_cli())
@@ -107,7 +110,10 @@ fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run()
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{seen:?}\n{stderr}");
     assert!(stderr.contains("spam-cli train --resume run"), "{stderr}");
-    assert!(!dir.path().join("run").exists(), "an interrupted run is not moved into place");
+    assert!(
+        !dir.path().join("run").exists(),
+        "an interrupted run is not moved into place"
+    );
     // The log of the interrupted run is in the folder kept beside it.
     let kept = std::fs::read_dir(dir.path())
         .expect("read_dir")
@@ -120,8 +126,18 @@ fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run()
 
     let (code, _, err) = cli(dir.path(), &["train", "--resume", "run"]);
     assert_eq!(code, 0, "{err}");
-    let (a, b) = (json(&dir.path().join("whole/metrics.json")), json(&dir.path().join("run/metrics.json")));
-    for key in ["evals", "epochs", "step_losses", "final_accuracy", "per_split", "steps"] {
+    let (a, b) = (
+        json(&dir.path().join("whole/metrics.json")),
+        json(&dir.path().join("run/metrics.json")),
+    );
+    for key in [
+        "evals",
+        "epochs",
+        "step_losses",
+        "final_accuracy",
+        "per_split",
+        "steps",
+    ] {
         assert_eq!(a[key], b[key], "{key} differs after the resume");
     }
     // The resumed log carries on the interrupted one: as many evaluation lines as a whole run.
@@ -132,7 +148,10 @@ fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run()
             .filter(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
             .count()
     };
-    let (whole, run) = (dir.path().join("whole/log.jsonl"), dir.path().join("run/log.jsonl"));
+    let (whole, run) = (
+        dir.path().join("whole/log.jsonl"),
+        dir.path().join("run/log.jsonl"),
+    );
     assert_eq!(count(&run, "eval"), count(&whole, "eval"));
     assert_eq!(count(&run, "epoch"), 40);
     assert_eq!(count(&run, "resume"), 1);
@@ -162,11 +181,33 @@ fn logs_help_lists_accepted_values_and_defaults() {
     // Defaults stay out of the parser: a --config value is not overridden.
     let (code, _, err) = cli(dir.path(), &["train", "--engine", "fast", "--data", "x"]);
     assert_eq!(code, 2);
-    assert!(err.contains("possible values: auto, plain, cached"), "{err}");
+    assert!(
+        err.contains("possible values: auto, plain, cached"),
+        "{err}"
+    );
     // Aliases the types accepted before still parse.
     let (config, csv) = tiny_setup(dir.path(), 1);
-    let args = ["train", "--config", config.to_str().expect("utf8"), "--data", csv.to_str().expect("utf8")];
-    let (code, out, err) = cli(dir.path(), &[&args[..], &["--token-position", "mean", "--format", "csv", "--print-config"]].concat());
+    let args = [
+        "train",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--data",
+        csv.to_str().expect("utf8"),
+    ];
+    let (code, out, err) = cli(
+        dir.path(),
+        &[
+            &args[..],
+            &[
+                "--token-position",
+                "mean",
+                "--format",
+                "csv",
+                "--print-config",
+            ],
+        ]
+        .concat(),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("token_position = \"pooled\""), "{out}");
     let (code, help, _) = cli(dir.path(), &["prepare", "--help"]);
@@ -181,13 +222,30 @@ fn logs_print_config_round_trips_through_config() {
     let (config, csv) = (config.to_str().expect("utf8"), csv.to_str().expect("utf8"));
     let (code, printed, err) = cli(
         dir.path(),
-        &["train", "--config", config, "--data", csv, "--epochs", "3", "--lr", "0.002", "--print-config"],
+        &[
+            "train",
+            "--config",
+            config,
+            "--data",
+            csv,
+            "--epochs",
+            "3",
+            "--lr",
+            "0.002",
+            "--print-config",
+        ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(printed.contains("epochs = 3") && printed.contains("lr = 0.002"), "{printed}");
+    assert!(
+        printed.contains("epochs = 3") && printed.contains("lr = 0.002"),
+        "{printed}"
+    );
     assert!(!dir.path().join("runs").exists(), "--print-config trained");
     std::fs::write(dir.path().join("printed.toml"), &printed).expect("write");
-    let (code, again, err) = cli(dir.path(), &["train", "--config", "printed.toml", "--print-config"]);
+    let (code, again, err) = cli(
+        dir.path(),
+        &["train", "--config", "printed.toml", "--print-config"],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(again, printed);
 }
@@ -211,9 +269,24 @@ fn logs_plots_are_drawn_without_any_system_font() {
     let (config, csv) = tiny_setup(dir.path(), 2);
     // fontconfig pointed at a configuration with no font folders: nothing to find.
     let fonts = dir.path().join("fonts.conf");
-    std::fs::write(&fonts, "<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n").expect("conf");
-    let env = [("FONTCONFIG_FILE", fonts.as_path()), ("FONTCONFIG_PATH", dir.path())];
-    let args = ["train", "--config", config.to_str().expect("utf8"), "--data", csv.to_str().expect("utf8"), "--out", "run"];
+    std::fs::write(
+        &fonts,
+        "<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n",
+    )
+    .expect("conf");
+    let env = [
+        ("FONTCONFIG_FILE", fonts.as_path()),
+        ("FONTCONFIG_PATH", dir.path()),
+    ];
+    let args = [
+        "train",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--data",
+        csv.to_str().expect("utf8"),
+        "--out",
+        "run",
+    ];
     let (code, _, err) = cli_env(dir.path(), &args, &env);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("warning"), "{err}");
@@ -229,7 +302,10 @@ fn logs_plots_are_drawn_without_any_system_font() {
     std::fs::remove_file(run.join("loss.png")).expect("rm");
     let (code, out, err) = cli_env(dir.path(), &["plot", "run"], &env);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("loss.png") && out.contains("accuracy.png"), "{out}");
+    assert!(
+        out.contains("loss.png") && out.contains("accuracy.png"),
+        "{out}"
+    );
     assert_eq!(sizes(&run), before);
     let (code, _, err) = cli(dir.path(), &["plot", "nowhere"]);
     assert_eq!(code, 1);

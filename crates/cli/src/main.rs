@@ -89,7 +89,9 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nStopping after this step with a checkpoint (press Ctrl-C again to stop at once)");
+        eprintln!(
+            "\nStopping after this step with a checkpoint (press Ctrl-C again to stop at once)"
+        );
     })
     .context("could not install the Ctrl-C handler")?;
     Ok(stop)

@@ -41,12 +41,21 @@ type Values = &'static [(&'static str, &'static [&'static str])];
 
 /// The closed sets, by argument id, with the type each value parses into.
 fn closed_sets(cmd: Command) -> Command {
-    let cmd = closed::<spam_data::SourceKind>(cmd, "format", &[("sms", &[]), ("table", &["csv", "tsv"])]);
+    let cmd =
+        closed::<spam_data::SourceKind>(cmd, "format", &[("sms", &[]), ("table", &["csv", "tsv"])]);
     let cmd = closed::<spam_data::ParseMode>(
         cmd,
         "parse_mode",
         &[
-            ("pandas", &["pandas-compatible", "pandas_compatible", "reference", "chapter"]),
+            (
+                "pandas",
+                &[
+                    "pandas-compatible",
+                    "pandas_compatible",
+                    "reference",
+                    "chapter",
+                ],
+            ),
             ("lines", &["line"]),
         ],
     );
@@ -72,7 +81,11 @@ fn closed_sets(cmd: Command) -> Command {
             ("pooled", &["mean", "average", "average_embeddings"]),
         ],
     );
-    let cmd = closed::<Engine>(cmd, "engine", &[("auto", &[]), ("plain", &[]), ("cached", &[])]);
+    let cmd = closed::<Engine>(
+        cmd,
+        "engine",
+        &[("auto", &[]), ("plain", &[]), ("cached", &[])],
+    );
     closed::<CachePrecision>(
         cmd,
         "cache_precision",

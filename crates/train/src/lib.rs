@@ -83,11 +83,11 @@ pub use predict::{PREDICT_BATCH, Prediction, Predictor};
 pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 pub use run_config::{DataConfig, ModelSettings, RunConfig, WeightsSource};
 pub use run_dir::timestamped_run_dir;
+#[cfg(feature = "plot")]
+pub use run_dir::write_plots;
 pub use run_info::RunInfo;
 #[cfg(feature = "plot")]
 pub use run_log::redraw_plots;
-pub use run_log::{LOG_FILE, LogLine, log_of, read_log};
-#[cfg(feature = "plot")]
-pub use run_dir::write_plots;
+pub use run_log::{LOG_FILE, LogLine, read_log};
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};

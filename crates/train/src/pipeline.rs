@@ -111,7 +111,13 @@ pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
             }
             let staging = Staging::create(&target)?;
             // log.jsonl is linked too: the resume rewrites it as a new file before appending.
-            for name in ["config.json", "data", "checkpoint", "checkpoint.old", "log.jsonl"] {
+            for name in [
+                "config.json",
+                "data",
+                "checkpoint",
+                "checkpoint.old",
+                "log.jsonl",
+            ] {
                 let from = target.join(name);
                 if from.is_dir() {
                     staging::link_tree(&from, &staging.dir.join(name))?;

@@ -28,7 +28,9 @@ fn register_font() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(TrainError::msg("the bundled DejaVu Sans font could not be read"))
+        Err(TrainError::msg(
+            "the bundled DejaVu Sans font could not be read",
+        ))
     }
 }
 

@@ -87,14 +87,8 @@ pub(crate) fn draw_curves(
     // The chapter spreads the loss points evenly over the epochs; we place each at its
     // true step, which is the same for a full run.
     let at = |step: usize| (step + 1) as f64 / steps_per_epoch;
-    let train_loss: Vec<(f64, f64)> = evals
-        .iter()
-        .map(|e| (at(e.step), e.train_loss))
-        .collect();
-    let val_loss: Vec<(f64, f64)> = evals
-        .iter()
-        .map(|e| (at(e.step), e.val_loss))
-        .collect();
+    let train_loss: Vec<(f64, f64)> = evals.iter().map(|e| (at(e.step), e.train_loss)).collect();
+    let val_loss: Vec<(f64, f64)> = evals.iter().map(|e| (at(e.step), e.val_loss)).collect();
     line_chart(
         &dir.join("loss.png"),
         "Loss",

@@ -7,7 +7,7 @@
 //! lines up to its checkpoint (those after it are done again), adds a `"kind": "resume"` line
 //! and appends from there.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -102,7 +102,12 @@ pub(crate) struct RunLog {
 
 impl RunLog {
     /// Starts the log of a fresh run in `dir` (replacing any).
-    pub fn start(dir: &Path, train_examples: usize, batch_size: usize, epochs: usize) -> Result<Self> {
+    pub fn start(
+        dir: &Path,
+        train_examples: usize,
+        batch_size: usize,
+        epochs: usize,
+    ) -> Result<Self> {
         let path = dir.join(LOG_FILE);
         spam_data::write_atomic(&path, b"")?;
         let log = Self::open(path, 0.0)?;
@@ -119,7 +124,11 @@ impl RunLog {
     /// version's) gets a new one.
     pub fn resume(dir: &Path, step: usize, epoch: usize, epochs: usize) -> Result<Self> {
         let path = dir.join(LOG_FILE);
-        let lines = if path.is_file() { read(&path)? } else { Vec::new() };
+        let lines = if path.is_file() {
+            read(&path)?
+        } else {
+            Vec::new()
+        };
         let kept: Vec<&LogLine> = lines
             .iter()
             .filter(|l| match l {
@@ -309,10 +318,4 @@ pub fn redraw_plots(run_dir: &Path) -> Result<Vec<PathBuf>> {
     }
     crate::run_dir::draw_curves(run_dir, &c.evals, &c.epochs, c.batch_size, c.train_examples)?;
     Ok(vec![run_dir.join("loss.png"), run_dir.join("accuracy.png")])
-}
-
-/// Whether `dir` has a log (for messages that point at it).
-pub fn log_of(dir: &Path) -> Option<PathBuf> {
-    let path = dir.join(LOG_FILE);
-    fs::metadata(&path).is_ok().then_some(path)
 }

@@ -305,7 +305,10 @@ pub fn train(
         if epoch + 1 < config.epochs && stop_requested() {
             // The epoch's checkpoint was just written.
             return Err(TrainError::Interrupted {
-                checkpoint: options.checkpoint_dir.as_ref().map(|d| d.join("checkpoint")),
+                checkpoint: options
+                    .checkpoint_dir
+                    .as_ref()
+                    .map(|d| d.join("checkpoint")),
             });
         }
     }
@@ -369,7 +372,11 @@ fn interrupted(
     position: &Position,
     report: &Report,
 ) -> TrainError {
-    let Some(dir) = options.checkpoint_dir.as_ref().map(|d| d.join("checkpoint")) else {
+    let Some(dir) = options
+        .checkpoint_dir
+        .as_ref()
+        .map(|d| d.join("checkpoint"))
+    else {
         return TrainError::Interrupted { checkpoint: None };
     };
     match checkpoint::save(&dir, model, optimizer, position, report, false) {

@@ -35,8 +35,16 @@ async fn info_says_what_is_served() -> Result<()> {
 
     // A bare model folder: the labels, and nulls for what is not known.
     let server = TestServer::start(ServeOptions::default()).await?;
-    let body: Value = client().get(server.url("/v1/info")).send().await?.json().await?;
+    let body: Value = client()
+        .get(server.url("/v1/info"))
+        .send()
+        .await?
+        .json()
+        .await?;
     ensure!(body["labels"] == json!(["ham", "spam"]), "{body}");
-    ensure!(body["test_accuracy"].is_null() && body["base_weights"].is_null(), "{body}");
+    ensure!(
+        body["test_accuracy"].is_null() && body["base_weights"].is_null(),
+        "{body}"
+    );
     Ok(())
 }

@@ -98,7 +98,9 @@ fn logs_lines_are_appended_while_the_run_goes() {
             };
             let staging = staging_of(&watched).expect("staging folder during the run");
             let lines = read_log(&staging.join("log.jsonl")).expect("log during the run");
-            sink.lock().expect("seen").push((kind.to_string(), lines.len()));
+            sink.lock()
+                .expect("seen")
+                .push((kind.to_string(), lines.len()));
         }),
         ..Default::default()
     };
@@ -115,16 +117,32 @@ fn logs_lines_are_appended_while_the_run_goes() {
     assert_eq!(lines.len(), 1 + 5 + 2);
     assert!(matches!(
         lines[0],
-        LogLine::Start { train_examples: 56, batch_size: 8, epochs: 2 }
+        LogLine::Start {
+            train_examples: 56,
+            batch_size: 8,
+            epochs: 2
+        }
     ));
     let mut evals = report.evals.iter();
     let mut epochs = report.epochs.iter();
     let mut last_elapsed = 0.0;
     for line in &lines[1..] {
         match line {
-            LogLine::Eval { step, epoch, examples_seen, lr, train_loss, val_loss, grad_norm, elapsed } => {
+            LogLine::Eval {
+                step,
+                epoch,
+                examples_seen,
+                lr,
+                train_loss,
+                val_loss,
+                grad_norm,
+                elapsed,
+            } => {
                 let want = evals.next().expect("an eval line too many");
-                assert_eq!((*step, *epoch, *examples_seen), (want.step, want.epoch, want.examples_seen));
+                assert_eq!(
+                    (*step, *epoch, *examples_seen),
+                    (want.step, want.epoch, want.examples_seen)
+                );
                 assert_eq!((*train_loss, *val_loss), (want.train_loss, want.val_loss));
                 assert_eq!(*lr, Some(1e-3));
                 let norm = grad_norm.expect("gradient norm");
@@ -132,10 +150,20 @@ fn logs_lines_are_appended_while_the_run_goes() {
                 assert!(*elapsed >= last_elapsed);
                 last_elapsed = *elapsed;
             }
-            LogLine::Epoch { epoch, examples_seen, train_accuracy, val_accuracy, step, .. } => {
+            LogLine::Epoch {
+                epoch,
+                examples_seen,
+                train_accuracy,
+                val_accuracy,
+                step,
+                ..
+            } => {
                 let want = epochs.next().expect("an epoch line too many");
                 assert_eq!((*epoch, *examples_seen), (want.epoch, want.examples_seen));
-                assert_eq!((*train_accuracy, *val_accuracy), (want.train_accuracy, want.val_accuracy));
+                assert_eq!(
+                    (*train_accuracy, *val_accuracy),
+                    (want.train_accuracy, want.val_accuracy)
+                );
                 assert_eq!(*step, 7 * want.epoch);
             }
             other => panic!("unexpected line {other:?}"),
@@ -186,7 +214,12 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     };
     let err = fine_tune(&config, &options).expect_err("stopped");
     assert!(
-        matches!(err, TrainError::Interrupted { checkpoint: Some(_) }),
+        matches!(
+            err,
+            TrainError::Interrupted {
+                checkpoint: Some(_)
+            }
+        ),
         "{err:?}"
     );
     assert!(!run.exists(), "a stopped run is not moved into place");
@@ -199,7 +232,8 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     same_metrics(&resumed, &whole);
     let log = read_log(&run.join("log.jsonl")).expect("log");
     assert!(
-        log.iter().any(|l| matches!(l, LogLine::Resume { step: 4, epochs: 2 })),
+        log.iter()
+            .any(|l| matches!(l, LogLine::Resume { step: 4, epochs: 2 })),
         "{log:?}"
     );
     let whole_log = read_log(&whole_dir.join("log.jsonl")).expect("log");
@@ -225,8 +259,16 @@ fn logs_plots_are_redrawn_from_the_log() {
     let files = redraw_plots(&run).expect("redraw");
     assert_eq!(files, vec![run.join("loss.png"), run.join("accuracy.png")]);
     // The same points and labels as the run drew: the same picture.
-    assert_eq!(std::fs::read(run.join("loss.png")).expect("loss.png"), drawn);
-    assert!(std::fs::metadata(run.join("accuracy.png")).expect("png").len() > 10_000);
+    assert_eq!(
+        std::fs::read(run.join("loss.png")).expect("loss.png"),
+        drawn
+    );
+    assert!(
+        std::fs::metadata(run.join("accuracy.png"))
+            .expect("png")
+            .len()
+            > 10_000
+    );
 
     let err = redraw_plots(dir.path()).expect_err("no log");
     assert!(err.to_string().contains("has no log.jsonl"), "{err}");

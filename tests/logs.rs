@@ -165,7 +165,7 @@ fn logs_help_lists_accepted_values_and_defaults() {
     for want in [
         "[default: 5]",
         "[default: 8]",
-        "[default: 5e-5]",
+        "[default: 0.00005]",
         "[default: 0.1]",
         "[default: 0.0]",
         "[default: last_block]",
@@ -256,7 +256,13 @@ fn logs_completions_for_bash() {
     let (code, script, err) = cli(dir.path(), &["completions", "bash"]);
     assert_eq!(code, 0, "{err}");
     assert!(script.len() > 1000, "{script}");
-    for want in ["_spam-cli", "--print-config", "--token-position", "pooled"] {
+    for want in [
+        "complete -F",
+        "spam-cli",
+        "--print-config",
+        "--token-position",
+        "pooled",
+    ] {
         assert!(script.contains(want), "the bash script lacks {want}");
     }
     let (code, _, _) = cli(dir.path(), &["completions", "tcsh"]);

@@ -65,7 +65,11 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         }
         Command::Completions(a) => {
             let mut cmd = more_args::annotate(Cli::command());
-            clap_complete::generate(a.shell, &mut cmd, "spam-cli", &mut std::io::stdout());
+            // Into a buffer first: the generator panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "spam-cli", &mut script);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script).and_then(|()| out.flush())?;
             Ok(())
         }
     }

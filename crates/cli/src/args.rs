@@ -64,6 +64,10 @@ pub enum Command {
     /// Serve a trained model over HTTP, with a web page to try it.
     #[command(after_help = "Example:\n  spam-cli serve --model runs/latest --addr 127.0.0.1:8000")]
     Serve(ServeArgs),
+    /// Redraw loss.png and accuracy.png of a run from its log.jsonl.
+    Plot(crate::more_args::PlotArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(crate::more_args::CompletionsArgs),
 }
 
 /// Which data and how to read it.
@@ -260,6 +264,8 @@ pub struct TrainArgs {
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub extra: crate::more_args::TrainExtra,
 }
 
 /// The flags of `train` given on the command line (as `--name`), leaving out `except` (ids).

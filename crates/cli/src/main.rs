@@ -4,11 +4,14 @@
 //! decision lives in `spam-data`, `spam-model`, `spam-train` or `spam-serve`.
 
 mod args;
+mod more_args;
 mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, FromArgMatches};
@@ -16,12 +19,17 @@ use clap::{CommandFactory, FromArgMatches};
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = more_args::annotate(Cli::command()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.verbose);
     spam_model::reuse_freed_memory();
     match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if interrupted(&err) => {
+            eprintln!("{err:#}");
+            // The shell's code for a command ended by SIGINT.
+            ExitCode::from(130)
+        }
         Err(err) => {
             // One line, the whole cause chain: "error: could not read X: No such file".
             eprintln!("error: {err:#}");
@@ -49,7 +57,61 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Experiments(a) => experiments(a),
         Command::Serve(a) => serve(a),
+        Command::Plot(a) => {
+            for file in spam_train::redraw_plots(&a.run_dir)? {
+                println!("Wrote {}", file.display());
+            }
+            Ok(())
+        }
+        Command::Completions(a) => {
+            let mut cmd = more_args::annotate(Cli::command());
+            // Into a buffer first: the generator panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "spam-cli", &mut script);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script).and_then(|()| out.flush())?;
+            Ok(())
+        }
     }
+}
+
+/// Whether `err` is a run stopped by Ctrl-C (which wrote a checkpoint to resume from).
+fn interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<spam_train::TrainError>(),
+            Some(spam_train::TrainError::Interrupted { .. })
+        )
+    })
+}
+
+/// A stop flag set by the first Ctrl-C (or SIGTERM); a second one ends the process at once.
+fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nStopping after this step with a checkpoint (press Ctrl-C again to stop at once)"
+        );
+    })
+    .context("could not install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// After Ctrl-C, the error says how to continue.
+fn stop_error(e: spam_train::TrainError, dir: &std::path::Path) -> anyhow::Error {
+    if !matches!(e, spam_train::TrainError::Interrupted { .. }) {
+        return e.into();
+    }
+    let hint = format!(
+        "interrupted: a checkpoint was written; `spam-cli train --resume {}` continues the run \
+         (its log.jsonl is in the folder kept beside it until then)",
+        dir.display()
+    );
+    anyhow::Error::new(e).context(hint)
 }
 
 fn prepare(a: args::PrepareArgs) -> Result<()> {
@@ -100,12 +162,17 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         let options = spam_train::FineTuneOptions {
             epochs: a.epochs,
             events,
+            stop: Some(stop_on_signal()?),
             ..Default::default()
         };
-        spam_train::resume(run_dir, &options)?;
+        spam_train::resume(run_dir, &options).map_err(|e| stop_error(e, run_dir))?;
         return Ok(());
     }
     let config = a.to_config()?;
+    if a.extra.print_config {
+        print!("{}", more_args::config_toml(&config)?);
+        return Ok(());
+    }
     let (out, latest_link) = match &a.out {
         Some(out) => (out.clone(), None),
         None => {
@@ -117,13 +184,14 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         }
     };
     let options = spam_train::FineTuneOptions {
-        out_dir: Some(out),
+        out_dir: Some(out.clone()),
         overwrite: a.overwrite,
         latest_link,
         events,
+        stop: Some(stop_on_signal()?),
         ..Default::default()
     };
-    spam_train::fine_tune(&config, &options)?;
+    spam_train::fine_tune(&config, &options).map_err(|e| stop_error(e, &out))?;
     Ok(())
 }
 
@@ -420,6 +488,7 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         idle_timeout: secs(a.idle_timeout),
         shutdown_timeout: secs(a.shutdown_timeout),
         allowed_hosts: a.allowed_hosts,
+        info: spam_train::RunInfo::read(&a.model),
         ..Default::default()
     };
     let grace = a.shutdown_timeout;

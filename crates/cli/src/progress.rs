@@ -190,6 +190,11 @@ impl Printer {
                 println!("{} -> {}", link.display(), dir.display());
             }
             Event::LatestNotLinked { why, .. } => eprintln!("warning: {why}"),
+            Event::PlotNotWritten { dir, why } => eprintln!(
+                "warning: the plots of {} could not be drawn ({why}); `spam-cli plot RUN_DIR` \
+                 draws them again from log.jsonl",
+                dir.display()
+            ),
             _ => {}
         }
     }

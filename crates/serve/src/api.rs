@@ -1,5 +1,5 @@
-//! The HTTP routes: `POST /v1/classify`, `GET /healthz` and the page at `/` (and `POST /predict`,
-//! in `tei`).
+//! The HTTP routes: `POST /v1/classify`, `GET /v1/info`, `GET /healthz` and the page at `/`
+//! (and `POST /predict`, in `tei`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,6 +192,7 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_texts: usize,
     pub(crate) max_text_chars: usize,
+    info: Arc<spam_train::RunInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +213,7 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         max_body_bytes: opts.max_body_bytes,
         max_texts: opts.max_texts,
         max_text_chars: opts.max_text_chars,
+        info: Arc::new(opts.info.clone()),
     };
     let guard = Guard {
         timeout: opts.request_timeout,
@@ -224,6 +226,7 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/classify", post(classify))
         .route("/predict", post(crate::tei::predict))
+        .route("/v1/info", get(info))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -273,6 +276,21 @@ async fn index() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(INDEX_HTML))
 }
 
+/// `GET /v1/info`: the labels, and what the run directory says of the model.
+async fn info(State(state): State<AppState>) -> Response {
+    #[derive(Serialize)]
+    struct Info<'a> {
+        labels: &'a [String],
+        #[serde(flatten)]
+        run: &'a spam_train::RunInfo,
+    }
+    axum::Json(Info {
+        labels: state.worker.labels(),
+        run: &state.info,
+    })
+    .into_response()
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
     let labels = state.worker.labels();
     if state.worker.has_failed() || !state.worker.is_alive() {
@@ -300,7 +318,8 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route for {} {}: try POST /v1/classify, POST /predict, GET /healthz or GET /",
+            "no route for {} {}: try POST /v1/classify, POST /predict, GET /v1/info, GET /healthz \
+             or GET /",
             request.method(),
             request.uri().path()
         ),

@@ -145,6 +145,9 @@ pub struct ServeOptions {
     /// listening on loopback; `*` answers any `Host`. On another address the `Host` is
     /// checked only when this is not empty (default: empty).
     pub allowed_hosts: Vec<String>,
+    /// What `GET /v1/info` and the page say about the run being served (read from its run
+    /// directory with [`spam_train::RunInfo::read`]; empty by default).
+    pub info: spam_train::RunInfo,
 }
 
 impl Default for ServeOptions {
@@ -163,6 +166,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             allowed_hosts: Vec::new(),
+            info: spam_train::RunInfo::default(),
         }
     }
 }

@@ -28,6 +28,16 @@ pub enum TrainError {
     /// Raised by `stop_after_steps`, to simulate a kill in tests.
     #[error("stopped after the requested number of steps")]
     StoppedForTest,
+    /// The run's stop flag was set (Ctrl-C): it stopped between two steps, after writing a
+    /// checkpoint to resume from (when it has a run directory).
+    #[error("{}", match checkpoint {
+        Some(dir) => format!("interrupted; the checkpoint {} holds where the run stopped", dir.display()),
+        None => "interrupted".to_string(),
+    })]
+    Interrupted {
+        /// The checkpoint written, if any.
+        checkpoint: Option<std::path::PathBuf>,
+    },
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -168,6 +168,14 @@ pub enum Event {
         /// The run it points at.
         dir: PathBuf,
     },
+    /// `loss.png` or `accuracy.png` could not be drawn; the run itself is complete, and
+    /// `spam-cli plot RUN_DIR` draws them again from its `log.jsonl`.
+    PlotNotWritten {
+        /// The run folder (its staging name while it works).
+        dir: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// The link to the newest run could not be updated; the run itself is complete.
     LatestNotLinked {
         /// The link.

@@ -57,6 +57,8 @@ mod predict;
 mod report;
 mod run_config;
 mod run_dir;
+mod run_info;
+mod run_log;
 mod schedule;
 mod staging;
 mod trainer;
@@ -84,5 +86,9 @@ pub use run_config::{DataConfig, ModelSettings, ResolvedWeights, RunConfig, Weig
 pub use run_dir::timestamped_run_dir;
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
+pub use run_info::RunInfo;
+#[cfg(feature = "plot")]
+pub use run_log::redraw_plots;
+pub use run_log::{LOG_FILE, LogLine, read_log};
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};

@@ -114,6 +114,18 @@ impl AdamW {
         }
     }
 
+    /// Global L2 norm of the gradients held (0 when there are none), without changing them.
+    pub fn grad_norm(&self) -> f64 {
+        let norms: Vec<Tensor> = (0..self.params.len())
+            .filter_map(|i| self.grad(i))
+            .map(|g| g.norm())
+            .collect();
+        if norms.is_empty() {
+            return 0.0;
+        }
+        Tensor::stack(&norms, 0).norm().double_value(&[])
+    }
+
     /// Global L2 norm of the gradients, clipped to `max_norm` like
     /// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {

@@ -46,6 +46,10 @@ pub struct FineTuneOptions {
     pub stop_after_steps: Option<usize>,
     /// Make this checkpoint write (1 is the first) fail half-way: for tests.
     pub fail_checkpoint_write: Option<usize>,
+    /// Set it to stop the run between two steps with a checkpoint (Ctrl-C): the run fails
+    /// with [`crate::TrainError::Interrupted`], is kept beside its folder, and [`resume`]
+    /// continues it.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Prepares data, builds the classifier, trains it and writes the run directory.
@@ -109,7 +113,14 @@ pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
                 );
             }
             let staging = Staging::create(&target)?;
-            for name in ["config.json", "data", "checkpoint", "checkpoint.old"] {
+            // log.jsonl is linked too: the resume rewrites it as a new file before appending.
+            for name in [
+                "config.json",
+                "data",
+                "checkpoint",
+                "checkpoint.old",
+                "log.jsonl",
+            ] {
                 let from = target.join(name);
                 if from.is_dir() {
                     staging::link_tree(&from, &staging.dir.join(name))?;
@@ -308,6 +319,7 @@ fn run(
         events: events.clone(),
         stop_after_steps: options.stop_after_steps,
         fail_checkpoint_write: options.fail_checkpoint_write,
+        stop: options.stop.clone(),
     };
     let report = train(&model, &data, &config.train, &run_options)?;
     if let Some(dir) = out {
@@ -318,8 +330,15 @@ fn run(
             )
         })?;
         write_json(&dir.join("metrics.json"), &report)?;
+        // The plots are a view of metrics.json and log.jsonl: one that cannot be drawn
+        // warns, and `spam-cli plot` can draw it later.
         #[cfg(feature = "plot")]
-        crate::run_dir::write_plots(dir, &report, data.train.len())?;
+        if let Err(e) = crate::run_dir::write_plots(dir, &report, data.train.len()) {
+            events.emit(Event::PlotNotWritten {
+                dir: dir.to_path_buf(),
+                why: e.to_string(),
+            });
+        }
     }
     Ok(report)
 }

@@ -15,6 +15,25 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The family every label is drawn in: DejaVu Sans, compiled into the binary, so drawing
+/// needs no font installed and no font lookup (fontconfig) on the machine.
+const FONT: &str = "sans-serif";
+
+/// Registers the bundled font once per process.
+fn register_font() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(TrainError::msg(
+            "the bundled DejaVu Sans font could not be read",
+        ))
+    }
+}
+
 /// Draws `series` against epochs into a PNG at `path` (written atomically).
 /// `examples_per_epoch` labels the top axis with examples seen.
 pub fn line_chart(
@@ -24,6 +43,7 @@ pub fn line_chart(
     series: &[Series<'_>],
     examples_per_epoch: f64,
 ) -> Result<()> {
+    register_font()?;
     spam_data::write_atomic_via_path(path, |tmp| {
         draw(tmp, title, y_label, series, examples_per_epoch)
     })?;
@@ -56,7 +76,7 @@ fn draw(
     let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 26))
+        .caption(title, (FONT, 26))
         .margin(16)
         .x_label_area_size(48)
         .top_x_label_area_size(48)
@@ -68,13 +88,13 @@ fn draw(
         .configure_mesh()
         .x_desc("Epochs")
         .y_desc(y_label)
-        .label_style(("sans-serif", 16))
+        .label_style((FONT, 16))
         .draw()
         .map_err(plot_error)?;
     chart
         .configure_secondary_axes()
         .x_desc("Examples seen")
-        .label_style(("sans-serif", 16))
+        .label_style((FONT, 16))
         .draw()
         .map_err(plot_error)?;
     let palette = [
@@ -105,7 +125,7 @@ fn draw(
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .label_font(("sans-serif", 16))
+        .label_font((FONT, 16))
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)?;

@@ -6,6 +6,7 @@
 //!   metrics.json      losses, accuracies, per-split metrics, timing
 //!   loss.png          train/validation loss against epochs and examples seen
 //!   accuracy.png      train/validation accuracy against epochs and examples seen
+//!   log.jsonl         one line per evaluation and per epoch, written as the run goes
 //!   model/            the fine-tuned classifier (spam-model's format)
 //!   data/             train.csv, validation.csv, test.csv as used
 //!   checkpoint/       the latest checkpoint, for --resume
@@ -24,7 +25,7 @@ use crate::events::{Event, Events};
 #[cfg(feature = "plot")]
 use crate::plot::{Series, line_chart};
 #[cfg(feature = "plot")]
-use crate::report::Report;
+use crate::report::{EpochRecord, EvalRecord, Report};
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -62,22 +63,32 @@ pub fn timestamped_run_dir(root: &Path) -> PathBuf {
 /// Draws `loss.png` and `accuracy.png` from a report, like the chapter's two figures.
 #[cfg(feature = "plot")]
 pub fn write_plots(dir: &Path, report: &Report, train_examples_per_epoch: usize) -> Result<()> {
-    let steps_per_epoch =
-        (train_examples_per_epoch / report.config.batch_size.max(1)).max(1) as f64;
+    draw_curves(
+        dir,
+        &report.evals,
+        &report.epochs,
+        report.config.batch_size,
+        train_examples_per_epoch,
+    )
+}
+
+/// Draws `loss.png` and `accuracy.png` from the periodic estimates and epoch ends (of a
+/// report or of `log.jsonl`).
+#[cfg(feature = "plot")]
+pub(crate) fn draw_curves(
+    dir: &Path,
+    evals: &[EvalRecord],
+    epochs: &[EpochRecord],
+    batch_size: usize,
+    train_examples_per_epoch: usize,
+) -> Result<()> {
+    let steps_per_epoch = (train_examples_per_epoch / batch_size.max(1)).max(1) as f64;
     let per_epoch = train_examples_per_epoch as f64;
     // The chapter spreads the loss points evenly over the epochs; we place each at its
     // true step, which is the same for a full run.
     let at = |step: usize| (step + 1) as f64 / steps_per_epoch;
-    let train_loss: Vec<(f64, f64)> = report
-        .evals
-        .iter()
-        .map(|e| (at(e.step), e.train_loss))
-        .collect();
-    let val_loss: Vec<(f64, f64)> = report
-        .evals
-        .iter()
-        .map(|e| (at(e.step), e.val_loss))
-        .collect();
+    let train_loss: Vec<(f64, f64)> = evals.iter().map(|e| (at(e.step), e.train_loss)).collect();
+    let val_loss: Vec<(f64, f64)> = evals.iter().map(|e| (at(e.step), e.val_loss)).collect();
     line_chart(
         &dir.join("loss.png"),
         "Loss",
@@ -94,13 +105,11 @@ pub fn write_plots(dir: &Path, report: &Report, train_examples_per_epoch: usize)
         ],
         per_epoch,
     )?;
-    let train_acc: Vec<(f64, f64)> = report
-        .epochs
+    let train_acc: Vec<(f64, f64)> = epochs
         .iter()
         .map(|e| (e.epoch as f64, e.train_accuracy))
         .collect();
-    let val_acc: Vec<(f64, f64)> = report
-        .epochs
+    let val_acc: Vec<(f64, f64)> = epochs
         .iter()
         .map(|e| (e.epoch as f64, e.val_accuracy))
         .collect();

@@ -28,6 +28,7 @@ const RUN_ENTRIES: &[&str] = &[
     "metrics.json",
     "loss.png",
     "accuracy.png",
+    "log.jsonl",
     "model",
     "data",
     "checkpoint",

@@ -2,6 +2,8 @@
 //! schedules, clipping, early stopping, checkpoints and resume.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use spam_model::Classifier;
@@ -16,11 +18,13 @@ use crate::metrics::SplitMetrics;
 use crate::optim::AdamW;
 use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
+use crate::run_log::{LineState, RunLog};
 
 /// Where checkpoints go and whether to resume from them.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Checkpoints are written to `<dir>/checkpoint`; `None` writes none.
+    /// Checkpoints are written to `<dir>/checkpoint` and the log to `<dir>/log.jsonl`;
+    /// `None` writes neither.
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue from the checkpoint in `checkpoint_dir` when there is one.
     pub resume: bool,
@@ -32,6 +36,9 @@ pub struct RunOptions {
     /// Make the checkpoint write with this number (1 is the first of this process) fail
     /// half-way, as a full disk would; for tests of checkpoint writes.
     pub fail_checkpoint_write: Option<usize>,
+    /// Set (by a signal handler, say) to stop the run between two steps: it writes a
+    /// checkpoint (with `checkpoint_dir`) and fails with [`TrainError::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Fine-tunes `model` on `data`, returning the report `metrics.json` is made of. Sets the
@@ -94,6 +101,29 @@ pub fn train(
         report.config = config.clone();
     }
 
+    let log = match &options.checkpoint_dir {
+        Some(dir) if options.resume => Some(RunLog::resume(
+            dir,
+            position.global_step,
+            position.epoch,
+            config.epochs,
+        )?),
+        Some(dir) => Some(RunLog::start(
+            dir,
+            data.train.len(),
+            config.batch_size,
+            config.epochs,
+        )?),
+        None => None,
+    };
+    let mut line = LineState::default();
+    let stop_requested = || {
+        options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+    };
+
     let train_start = Instant::now();
     let mut steps_this_process = 0usize;
     let mut saves = 0usize;
@@ -151,16 +181,22 @@ pub fn train(
                 .backward(&(loss / config.grad_accum_steps as f64))
                 .context("backward pass")?;
             let last_of_epoch = bi + 1 == batches.len();
-            if (bi + 1) % config.grad_accum_steps == 0 || last_of_epoch {
-                if let Some(max) = config.clip_grad_norm {
-                    optimizer.clip_grad_norm(max);
-                }
+            let updated = (bi + 1) % config.grad_accum_steps == 0 || last_of_epoch;
+            if updated {
+                let norm = match config.clip_grad_norm {
+                    Some(max) => Some(optimizer.clip_grad_norm(max)),
+                    // Only a run with a log reads the norm: the others skip its reduction.
+                    None if log.is_some() => Some(optimizer.grad_norm()),
+                    None => None,
+                };
                 let lr =
                     config
                         .schedule
                         .lr(config.optimizer.lr, optimizer.step as usize, total_updates);
                 optimizer.step(lr);
                 optimizer.zero_grad();
+                line.lr = Some(lr);
+                line.grad_norm = norm;
             }
             position.examples_seen += indices.len();
             position.batch = bi + 1;
@@ -185,6 +221,9 @@ pub fn train(
                     train_loss,
                     val_loss,
                 };
+                if let Some(log) = &log {
+                    log.eval(&record, line)?;
+                }
                 events.emit(Event::Evaluated(record.clone()));
                 report.evals.push(record);
                 if val_loss < best_val {
@@ -213,6 +252,11 @@ pub fn train(
             if options.stop_after_steps == Some(steps_this_process) {
                 return Err(TrainError::StoppedForTest);
             }
+            // Stops only where no gradient is held (after an update), so the checkpoint
+            // holds everything the resumed run needs; the epoch's end checks below.
+            if updated && !last_of_epoch && stop_requested() {
+                return Err(interrupted(options, model, &optimizer, &position, &report));
+            }
             if let Some(patience) = config.early_stopping_patience
                 && evals_without_improvement >= patience
             {
@@ -236,6 +280,10 @@ pub fn train(
             train_accuracy,
             val_accuracy,
         };
+        if let Some(log) = &log {
+            line.step = position.global_step;
+            log.epoch(&record, line)?;
+        }
         events.emit(Event::EpochFinished(record.clone()));
         report.epochs.push(record);
         position.epoch = epoch + 1;
@@ -253,6 +301,15 @@ pub fn train(
         }
         if stopped_early {
             break 'epochs;
+        }
+        if epoch + 1 < config.epochs && stop_requested() {
+            // The epoch's checkpoint was just written.
+            return Err(TrainError::Interrupted {
+                checkpoint: options
+                    .checkpoint_dir
+                    .as_ref()
+                    .map(|d| d.join("checkpoint")),
+            });
         }
     }
     let training_seconds = train_start.elapsed().as_secs_f64();
@@ -304,4 +361,28 @@ fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
         .as_ref()
         .map(|d| d.join("checkpoint"))
         .context("resuming needs a run directory")
+}
+
+/// The error of a run stopped by its stop flag, after writing a checkpoint where it stopped
+/// (when the run has a directory).
+fn interrupted(
+    options: &RunOptions,
+    model: &Classifier,
+    optimizer: &AdamW,
+    position: &Position,
+    report: &Report,
+) -> TrainError {
+    let Some(dir) = options
+        .checkpoint_dir
+        .as_ref()
+        .map(|d| d.join("checkpoint"))
+    else {
+        return TrainError::Interrupted { checkpoint: None };
+    };
+    match checkpoint::save(&dir, model, optimizer, position, report, false) {
+        Ok(()) => TrainError::Interrupted {
+            checkpoint: Some(dir),
+        },
+        Err(e) => e,
+    }
 }

@@ -185,3 +185,85 @@ async fn the_page_says_when_the_model_is_unavailable() -> Result<()> {
     );
     Ok(())
 }
+
+/// The page's info panel shows `/v1/info`; with one message per line it sends every line in
+/// one request and shows a row each; the threshold slider relabels them client-side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_run_and_applies_the_threshold_to_several_lines() -> Result<()> {
+    let Some(chromium) = chromium()? else {
+        return Ok(());
+    };
+    let opts = ServeOptions {
+        info: spam_train::RunInfo {
+            base_weights: Some("models/gpt2/124M".into()),
+            size: Some("124M".into()),
+            token_position: Some("last".into()),
+            trainable: Some("last_block".into()),
+            test_accuracy: Some(0.9567),
+        },
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start(opts).await?;
+    let texts = [
+        "WINNER!! Claim your prize now",
+        "see you at lunch tomorrow",
+        "call me",
+    ];
+    let api: Value = client()
+        .post(server.url("/v1/classify"))
+        .json(&json!({ "texts": texts }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let probabilities: Vec<(f64, f64)> = (0..3)
+        .map(|i| {
+            let p = &api["results"][i]["probabilities"];
+            Ok((
+                p["ham"].as_f64().context("p(ham)")?,
+                p["spam"].as_f64().context("p(spam)")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    // Threshold 0.5 gives the API's labels; 0 makes every line spam, 1 every line ham
+    // (unless a probability is exactly 1).
+    for threshold in ["0.5", "0", "1"] {
+        let t: f64 = threshold.parse()?;
+        let url = server.url(&format!(
+            "/?multi=1&threshold={threshold}&text={}",
+            encode(&texts.join("\n"))
+        ));
+        let c = chromium.clone();
+        let dom = tokio::task::spawn_blocking(move || dump_dom(&c, &url, Duration::from_secs(60)))
+            .await??;
+        for (key, value) in [
+            ("base_weights", "models/gpt2/124M"),
+            ("token_position", "last"),
+            ("test_accuracy", "95.67%"),
+            ("labels", "ham, spam"),
+        ] {
+            let want = format!(r#"data-key="{key}">{value}<"#);
+            ensure!(dom.contains(&want), "the info panel lacks {want}: {dom}");
+        }
+        for (text, (ham, spam)) in texts.iter().zip(&probabilities) {
+            let (label, shown) = if *spam >= t {
+                ("spam", spam)
+            } else {
+                ("ham", ham)
+            };
+            let want = format!(
+                r#"<tr class="row" data-label="{label}"><td class="text">{text}</td><td class="{label}">{label}</td><td class="pct">{:.1}%</td></tr>"#,
+                100.0 * shown
+            );
+            ensure!(
+                dom.contains(&want),
+                "threshold {threshold}: no row {want}: {dom}"
+            );
+        }
+        ensure!(
+            dom.contains("3 messages classified"),
+            "threshold {threshold}: {dom}"
+        );
+    }
+    Ok(())
+}

@@ -4,5 +4,6 @@ mod browser;
 mod common;
 mod connections;
 mod http;
+mod info;
 mod safety;
 mod tei;

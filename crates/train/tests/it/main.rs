@@ -4,6 +4,7 @@ mod chapter;
 mod common;
 mod experiments;
 mod hub;
+mod logs;
 mod parity;
 mod predict;
 mod reliability;

@@ -1,0 +1,50 @@
+//! `GET /v1/info`: the labels and what the run directory says of the model served.
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+use spam_serve::ServeOptions;
+use spam_train::RunInfo;
+
+use crate::common::{TestServer, client};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_says_what_is_served() -> Result<()> {
+    let opts = ServeOptions {
+        info: RunInfo {
+            base_weights: Some("models/gpt2/124M".into()),
+            size: Some("124M".into()),
+            token_position: Some("last".into()),
+            trainable: Some("last_block".into()),
+            test_accuracy: Some(0.9567),
+        },
+        ..ServeOptions::default()
+    };
+    let server = TestServer::start(opts).await?;
+    let response = client().get(server.url("/v1/info")).send().await?;
+    ensure!(response.status() == 200, "status {}", response.status());
+    let body: Value = response.json().await?;
+    let want = json!({
+        "labels": ["ham", "spam"],
+        "base_weights": "models/gpt2/124M",
+        "size": "124M",
+        "token_position": "last",
+        "trainable": "last_block",
+        "test_accuracy": 0.9567,
+    });
+    ensure!(body == want, "{body}");
+
+    // A bare model folder: the labels, and nulls for what is not known.
+    let server = TestServer::start(ServeOptions::default()).await?;
+    let body: Value = client()
+        .get(server.url("/v1/info"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(body["labels"] == json!(["ham", "spam"]), "{body}");
+    ensure!(
+        body["test_accuracy"].is_null() && body["base_weights"].is_null(),
+        "{body}"
+    );
+    Ok(())
+}

@@ -99,6 +99,8 @@ pub struct DataArgs {
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
     #[arg(long, value_name = "MODE")]
     pub padding: Option<spam_data::Padding>,
+    #[command(flatten)]
+    pub split: crate::best_args::SplitArgs,
 }
 
 impl DataArgs {
@@ -106,7 +108,8 @@ impl DataArgs {
         if let Some(d) = &self.data {
             c.data.source = d.clone();
         }
-        if c.data.source.as_os_str().is_empty() {
+        self.split.apply(&mut c);
+        if c.data.source.as_os_str().is_empty() && c.data.train_file.is_none() {
             let default = PathBuf::from(DEFAULT_DATA);
             if !default.is_file() {
                 bail!(
@@ -258,6 +261,8 @@ pub struct TrainArgs {
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub best: crate::best_args::BestTrainArgs,
 }
 
 /// The flags of `train` given on the command line (as `--name`), leaving out `except` (ids).
@@ -289,7 +294,9 @@ impl TrainArgs {
             }
             None => RunConfig::default(),
         };
+        self.best.apply_files(&mut c)?;
         c = self.data.apply(c)?;
+        self.best.apply_train(&mut c.train);
         if let Some(s) = self.size {
             c.model.size = s;
         }
@@ -402,6 +409,8 @@ impl EvalDataArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -422,6 +431,8 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -556,6 +567,8 @@ impl ExperimentsArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,

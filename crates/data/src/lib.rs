@@ -66,6 +66,7 @@ mod prepare;
 mod sms;
 mod sniff;
 mod split;
+mod split_files;
 mod table;
 mod tokenize;
 mod unzip;
@@ -98,6 +99,7 @@ pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts}
 // Balancing and splitting.
 pub use numpy_rng::RandomState;
 pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
+pub use split_files::{SplitFiles, prepare_files, read_split_files};
 
 // Writing files.
 pub use atomic::{parent_dir, write_atomic, write_atomic_via_path, write_atomic_with};

@@ -353,3 +353,39 @@ fn best_settings_round_trip_through_toml_and_json_and_old_configs_load() {
     assert_eq!(old.train.threshold, None);
     assert_eq!(old.data.train_file, None);
 }
+
+#[test]
+fn best_a_resumed_run_keeps_the_best_so_far() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut config = files_run(tmp.path());
+    config.train.epochs = 3;
+    config.train.eval_freq = 1;
+    config.train.checkpoint_every = Some(1);
+    config.train.optimizer.lr = 3e-2;
+    config.train.metric_for_best = Some(BestMetric::ValLoss);
+    let whole = fine_tune(
+        &config,
+        &FineTuneOptions {
+            out_dir: Some(tmp.path().join("whole")),
+            ..Default::default()
+        },
+    )
+    .expect("uninterrupted run");
+    let best = whole.best.clone().expect("best");
+    // The best is not the last evaluation: the resumed part must bring it back from the
+    // checkpoint.
+    let last = whole.best_metric_history.last().expect("history");
+    assert!(best.step < last.step, "{:?}", whole.best_metric_history);
+    // Killed after the best evaluation, then resumed: the same best, the same final metrics.
+    let killed = tmp.path().join("killed");
+    let stop = FineTuneOptions {
+        out_dir: Some(killed.clone()),
+        stop_after_steps: Some(best.step + 1),
+        ..Default::default()
+    };
+    assert!(fine_tune(&config, &stop).is_err());
+    let resumed = spam_train::resume(&killed, &FineTuneOptions::default()).expect("resume");
+    assert_eq!(resumed.best, whole.best);
+    assert_eq!(resumed.best_metric_history, whole.best_metric_history);
+    assert_eq!(resumed.per_split, whole.per_split);
+}

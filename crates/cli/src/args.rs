@@ -103,6 +103,8 @@ pub struct DataArgs {
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
     #[arg(long, value_name = "MODE")]
     pub padding: Option<spam_data::Padding>,
+    #[command(flatten)]
+    pub split: crate::best_args::SplitArgs,
 }
 
 impl DataArgs {
@@ -110,7 +112,8 @@ impl DataArgs {
         if let Some(d) = &self.data {
             c.data.source = d.clone();
         }
-        if c.data.source.as_os_str().is_empty() {
+        self.split.apply(&mut c);
+        if c.data.source.as_os_str().is_empty() && c.data.train_file.is_none() {
             let default = PathBuf::from(DEFAULT_DATA);
             if !default.is_file() {
                 bail!(
@@ -266,6 +269,8 @@ pub struct TrainArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub extra: crate::more_args::TrainExtra,
+    #[command(flatten)]
+    pub best: crate::best_args::BestTrainArgs,
 }
 
 /// The flags of `train` given on the command line (as `--name`), leaving out `except` (ids).
@@ -297,7 +302,9 @@ impl TrainArgs {
             }
             None => RunConfig::default(),
         };
+        self.best.apply_files(&mut c)?;
         c = self.data.apply(c)?;
+        self.best.apply_train(&mut c.train);
         if let Some(s) = self.size {
             c.model.size = s;
         }
@@ -401,6 +408,8 @@ impl EvalDataArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -421,6 +430,8 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -555,6 +566,8 @@ impl ExperimentsArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub threshold: crate::best_args::ThresholdArg,
     /// A run directory (or its model/ folder).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,

@@ -4,6 +4,7 @@
 //! decision lives in `spam-data`, `spam-model`, `spam-train` or `spam-serve`.
 
 mod args;
+mod best_args;
 mod more_args;
 mod progress;
 
@@ -196,7 +197,8 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
 }
 
 fn eval(a: args::EvalArgs) -> Result<()> {
-    let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    a.threshold.apply(&mut predictor)?;
     let data = a.data.read()?;
     let m = predictor.evaluate(&data)?;
     if a.json {
@@ -208,6 +210,13 @@ fn eval(a: args::EvalArgs) -> Result<()> {
     println!("Precision: {:.4}", m.precision);
     println!("Recall: {:.4}", m.recall);
     println!("F1: {:.4}", m.f1);
+    if let (Some(roc), Some(pr)) = (m.roc_auc, m.pr_auc) {
+        println!("ROC AUC: {roc:.4}");
+        println!("PR AUC (average precision): {pr:.4}");
+    }
+    if let Some(t) = predictor.threshold() {
+        println!("Threshold: {t}");
+    }
     println!("Confusion matrix (rows: true, columns: predicted):");
     let names = predictor.label_names();
     let width = names.iter().map(String::len).max().unwrap_or(4).max(6);
@@ -227,7 +236,8 @@ fn eval(a: args::EvalArgs) -> Result<()> {
 }
 
 fn classify(a: args::ClassifyArgs) -> Result<()> {
-    let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    a.threshold.apply(&mut predictor)?;
     let mut out = ResultWriter::new(a.format, predictor.label_names())?;
     if let Some(file) = &a.file {
         let options = a.table_options(file);
@@ -473,7 +483,8 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
 }
 
 fn serve(a: args::ServeArgs) -> Result<()> {
-    let predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    a.threshold.apply(&mut predictor)?;
     let secs = std::time::Duration::from_secs_f64;
     let opts = spam_serve::ServeOptions {
         addr: a.addr,

@@ -39,11 +39,26 @@ impl Printer {
                 validation,
                 test,
                 padded_len,
-            } => println!(
-                "Data: {rows_read} rows read, {balanced_rows} after balancing -> train {train} / \
-                 validation {validation} / test {test}; padded length {}",
-                padded_len.map_or("dynamic".to_string(), |n| n.to_string())
-            ),
+                from_files,
+            } => {
+                let padded = padded_len.map_or("dynamic".to_string(), |n| n.to_string());
+                if *from_files {
+                    let test = if *test == 0 {
+                        "none (no test file)".to_string()
+                    } else {
+                        test.to_string()
+                    };
+                    println!(
+                        "Data: split files as given (no balancing, no splitting) -> train {train} / \
+                         validation {validation} / test {test}; padded length {padded}"
+                    );
+                } else {
+                    println!(
+                        "Data: {rows_read} rows read, {balanced_rows} after balancing -> train \
+                         {train} / validation {validation} / test {test}; padded length {padded}"
+                    );
+                }
+            }
             Event::ModelReady {
                 size,
                 pretrained,
@@ -148,8 +163,12 @@ impl Printer {
                 e.train_accuracy * 100.0,
                 e.val_accuracy * 100.0
             )),
-            Event::EarlyStopped { patience } => self.line(&format!(
-                "Early stopping: validation loss has not improved for {patience} evaluations"
+            Event::EarlyStopped { patience, metric } => self.line(&format!(
+                "Early stopping: {metric} has not improved for {patience} evaluations"
+            )),
+            Event::BestKept(b) => self.line(&format!(
+                "Best {} {:.4} at step {} (epoch {}): the model keeps its weights",
+                b.metric, b.value, b.step, b.epoch
             )),
             Event::TrainingFinished { seconds } => {
                 if let Some(bars) = lock(&self.bars).take() {
@@ -161,7 +180,11 @@ impl Printer {
             Event::FinalAccuracy(a) => {
                 println!("Training accuracy: {:.2}%", a.train_accuracy * 100.0);
                 println!("Validation accuracy: {:.2}%", a.validation_accuracy * 100.0);
-                println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
+                if a.test_accuracy.is_nan() {
+                    println!("Test accuracy: none (no test file was given)");
+                } else {
+                    println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
+                }
             }
             Event::RunSaved { dir } => println!("Run directory: {}", dir.display()),
             Event::RowStarted {

@@ -35,12 +35,23 @@ pub fn split_csv(ds: &Dataset) -> String {
 /// their paths. All three are written to temporary files first and renamed into place only once
 /// all are complete, so a failure leaves no half-written file.
 pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 3]> {
-    let dir = dir.as_ref();
-    let targets = SPLIT_FILES.map(|name| dir.join(name));
+    let named = splits.named();
+    let files: Vec<(&str, &Dataset)> = SPLIT_FILES
+        .iter()
+        .copied()
+        .zip(named.map(|(_, ds)| ds))
+        .collect();
+    let written = write_csvs(dir.as_ref(), &files)?;
+    Ok(std::array::from_fn(|i| written[i].clone()))
+}
+
+/// Writes each `(file name, rows)` into `dir` as a split CSV, all renamed into place together.
+pub(crate) fn write_csvs(dir: &Path, files: &[(&str, &Dataset)]) -> Result<Vec<PathBuf>> {
+    let targets: Vec<PathBuf> = files.iter().map(|(name, _)| dir.join(name)).collect();
     // Each temporary file is made (folder created if needed) beside its target; dropping one
     // removes it, so a failure anywhere leaves none behind.
     let mut temps = Vec::with_capacity(targets.len());
-    for (target, (_, ds)) in targets.iter().zip(splits.named()) {
+    for (target, (_, ds)) in targets.iter().zip(files) {
         let tmp = atomic::temp_file(target, ".tmp")?;
         let mut file = tmp.as_file();
         file.write_all(split_csv(ds).as_bytes())

@@ -69,6 +69,7 @@ mod prepare;
 mod sms;
 mod sniff;
 mod split;
+mod split_files;
 mod table;
 mod tokenize;
 mod unzip;
@@ -107,6 +108,7 @@ pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts}
 // Balancing and splitting.
 pub use numpy_rng::RandomState;
 pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
+pub use split_files::{SplitFiles, prepare_files, read_split_files};
 
 // Writing files.
 pub use atomic::{parent_dir, write_atomic, write_atomic_via_path, write_atomic_with};

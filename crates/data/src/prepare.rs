@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::DEFAULT_BATCH_SIZE;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
-use crate::files::write_splits;
+use crate::files::{SPLIT_FILES, write_splits};
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
 use crate::sms::{ParseMode, parse_sms_or_zip};
 use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
@@ -166,6 +166,30 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Prepared> {
         ds
     };
     let splits = split(&balanced, opts.fractions, opts.seed)?;
+    let files = SplitFileNames::ALL;
+    let mut p = finish(opts, splits, &files)?;
+    p.rows_read = rows_read;
+    p.class_counts = class_counts;
+    p.balanced_rows = balanced.len();
+    Ok(p)
+}
+
+/// Which split CSVs [`finish`] writes (prepare: all three; given files: the test one only
+/// when there is one).
+pub(crate) struct SplitFileNames {
+    pub(crate) test: bool,
+}
+
+impl SplitFileNames {
+    const ALL: Self = Self { test: true };
+}
+
+/// The steps after splitting: the batch check, tokenizing and padding, writing the CSVs.
+pub(crate) fn finish(
+    opts: &PrepareOptions,
+    splits: Splits,
+    names: &SplitFileNames,
+) -> Result<Prepared> {
     if opts.batch_size == 0 {
         return Err(DataError::InvalidOption(
             "the batch size must be at least 1".into(),
@@ -180,11 +204,19 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Prepared> {
     }
     let encoded = encode_splits(&Tokenizer::gpt2(), &splits, opts.padding, opts.max_context)?;
     let files = match &opts.out_dir {
-        Some(dir) => Some(write_splits(dir, &splits)?),
+        Some(dir) if names.test => Some(write_splits(dir, &splits)?),
+        Some(dir) => {
+            let [train, validation] = [SPLIT_FILES[0], SPLIT_FILES[1]];
+            crate::files::write_csvs(
+                dir,
+                &[(train, &splits.train), (validation, &splits.validation)],
+            )?;
+            None
+        }
         None => None,
     };
+    let rows = splits.train.len() + splits.validation.len() + splits.test.len();
     tracing::info!(
-        rows_read,
         train = splits.train.len(),
         validation = splits.validation.len(),
         test = splits.test.len(),
@@ -193,10 +225,10 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Prepared> {
         opts.source.display()
     );
     Ok(Prepared {
-        rows_read,
-        class_counts,
-        label_names: balanced.label_names.clone(),
-        balanced_rows: balanced.len(),
+        rows_read: rows,
+        class_counts: splits.train.class_counts(),
+        label_names: splits.train.label_names.clone(),
+        balanced_rows: rows,
         train_rows: splits.train.len(),
         validation_rows: splits.validation.len(),
         test_rows: splits.test.len(),

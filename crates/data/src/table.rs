@@ -172,6 +172,41 @@ pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<
     Ok(ds)
 }
 
+/// [`parse_labelled`] for a file whose classes are another file's (`opts.label_names`): one
+/// class alone is fine (a small validation split may hold one), no row is an error.
+pub(crate) fn parse_with_classes(
+    path: &Path,
+    bytes: &[u8],
+    opts: &TableOptions,
+) -> Result<Dataset> {
+    let names = opts.label_names.clone().unwrap_or_default();
+    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
+    let mut labels = Vec::with_capacity(raw_labels.len());
+    for (line, label) in &raw_labels {
+        match names.iter().position(|n| n == label) {
+            Some(class) => labels.push(class),
+            None => {
+                return Err(DataError::UnknownLabel {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    label: label.clone(),
+                    expected: names,
+                });
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(Dataset {
+        texts,
+        labels,
+        label_names: names,
+    })
+}
+
 /// Texts, and raw labels with their line numbers.
 type Rows = (Vec<String>, Vec<(usize, String)>);
 

@@ -38,6 +38,8 @@ struct State {
 
 const WEIGHTS: &str = "trainable.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
+/// The best evaluation's trainable weights (runs with a best-model metric).
+const BEST: &str = "best.safetensors";
 /// The checkpoint's position and report; its presence marks a complete checkpoint.
 pub(crate) const STATE: &str = "state.json";
 
@@ -51,6 +53,7 @@ pub fn save(
     optimizer: &AdamW,
     position: &Position,
     report: &Report,
+    best: Option<&[(String, Tensor)]>,
     fail: bool,
 ) -> Result<()> {
     let parent = spam_data::parent_dir(dir);
@@ -62,7 +65,7 @@ pub fn save(
     }
     fs::create_dir_all(&staging)
         .with_context(|| format!("could not create {}", staging.display()))?;
-    if let Err(e) = write_files(&staging, model, optimizer, position, report, fail) {
+    if let Err(e) = write_files(&staging, model, optimizer, position, report, best, fail) {
         let _ = fs::remove_dir_all(&staging);
         return Err(TrainError::Context {
             message: format!(
@@ -97,8 +100,20 @@ fn write_files(
     optimizer: &AdamW,
     position: &Position,
     report: &Report,
+    best: Option<&[(String, Tensor)]>,
     fail: bool,
 ) -> Result<()> {
+    if let Some(best) = best {
+        // The weights of the best evaluation so far, so a resumed run keeps them.
+        let best: Vec<(String, Tensor)> = best
+            .iter()
+            .map(|(n, t)| (n.clone(), t.to_device(tch::Device::Cpu)))
+            .collect();
+        let path = staging.join(BEST);
+        Tensor::write_safetensors(&best, &path)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        sync(&path)?;
+    }
     let params = model.trainable_parameters();
     let params: Vec<(String, Tensor)> = params
         .into_iter()
@@ -149,6 +164,8 @@ pub struct Restored {
     pub position: Position,
     /// What the run had measured so far.
     pub report: Report,
+    /// The best evaluation's trainable weights, when the run keeps them.
+    pub best: Option<Vec<(String, Tensor)>>,
 }
 
 /// The folder `load` would read: `dir`, or `dir.old` when a kill interrupted a swap; `None`
@@ -219,9 +236,32 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Res
             }
         }
     });
+    let best_path = dir.join(BEST);
+    let best = if best_path.is_file() {
+        let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&best_path)
+            .with_context(|| format!("could not read {}", best_path.display()))?
+            .into_iter()
+            .collect();
+        let mut best = Vec::new();
+        for (name, p) in model.trainable_parameters() {
+            match saved.get(&name) {
+                Some(t) if t.size() == p.size() => {
+                    best.push((name, t.to_device(p.device()).to_kind(p.kind())));
+                }
+                _ => bail!(
+                    "{}: tensor `{name}` is missing or has the wrong shape",
+                    best_path.display()
+                ),
+            }
+        }
+        Some(best)
+    } else {
+        None
+    };
     Ok(Restored {
         position: state.position,
         report: state.report,
+        best,
     })
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::best::{BestMetric, ClassWeights};
 use crate::error::TrainError;
 use crate::optim::AdamWConfig;
 use crate::order::DataOrder;
@@ -31,8 +32,20 @@ pub struct TrainConfig {
     pub ignore_index: Option<i64>,
     /// Clip the global gradient norm to this value before each update.
     pub clip_grad_norm: Option<f64>,
-    /// Stop when validation loss has not improved for this many evaluations.
+    /// Stop when validation loss (or `metric_for_best`) has not improved for this many
+    /// evaluations.
     pub early_stopping_patience: Option<usize>,
+    /// How much better than the best so far an evaluation must be to count as an
+    /// improvement, for early stopping and the best model (0: any improvement).
+    pub early_stopping_threshold: f64,
+    /// Evaluate this metric on the whole validation split at each evaluation and keep the
+    /// weights of the best one as the model (`None`: the last weights, as the chapter).
+    pub metric_for_best: Option<BestMetric>,
+    /// Weights of the classes in the training loss (`None`: all 1, as the chapter).
+    pub class_weights: Option<ClassWeights>,
+    /// Binary models: the positive class's probability from which an example is positive,
+    /// used by the final metrics and stored with the model (`None`: the most probable class).
+    pub threshold: Option<f64>,
     /// Seed of the data order, of dropout and of the new head (chapter: 123).
     pub seed: u64,
     /// Drop the last incomplete training batch (chapter: true).
@@ -66,6 +79,10 @@ impl Default for TrainConfig {
             ignore_index: None,
             clip_grad_norm: None,
             early_stopping_patience: None,
+            early_stopping_threshold: 0.0,
+            metric_for_best: None,
+            class_weights: None,
+            threshold: None,
             seed: 123,
             drop_last: true,
             data_order: DataOrder::Chapter,
@@ -186,6 +203,27 @@ impl TrainConfig {
             return Err(
                 "early stopping needs a patience of at least 1 evaluation (--early-stopping)"
                     .into(),
+            );
+        }
+        let t = self.early_stopping_threshold;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(format!(
+                "the early stopping threshold must be a finite number >= 0, got {t} \
+                 (--early-stopping-threshold)"
+            ));
+        }
+        if let Some(t) = self.threshold
+            && !(t.is_finite() && t > 0.0 && t < 1.0)
+        {
+            return Err(format!(
+                "--threshold must be a probability strictly between 0 and 1, got {t}"
+            ));
+        }
+        if let Some(ClassWeights::Given(w)) = &self.class_weights
+            && w.iter().any(|w| !(w.is_finite() && *w > 0.0))
+        {
+            return Err(
+                "each class weight must be a finite number above 0 (--class-weights)".into(),
             );
         }
         if self.checkpoint_every == Some(0) {

@@ -25,6 +25,8 @@ pub enum Event {
         test: usize,
         /// Padded length, `None` for dynamic padding.
         padded_len: Option<usize>,
+        /// The splits are files used as given (no balancing, no splitting).
+        from_files: bool,
     },
     /// The classifier was built.
     ModelReady {
@@ -104,10 +106,16 @@ pub enum Event {
     Evaluated(EvalRecord),
     /// The end-of-epoch accuracy estimate.
     EpochFinished(EpochRecord),
+    /// The best evaluation's weights were put back into the model before the final metrics
+    /// (runs with a best-model metric).
+    BestKept(crate::best::BestRecord),
     /// Early stopping ended the run.
     EarlyStopped {
         /// Evaluations without improvement that stopped it.
         patience: usize,
+        /// What did not improve: `validation loss` (the periodic estimate) or the best-model
+        /// metric.
+        metric: String,
     },
     /// The training loop ended (before the closing accuracy pass).
     TrainingFinished {

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod best;
 mod checkpoint;
 mod config;
 mod data;
@@ -64,9 +65,13 @@ mod staging;
 mod trainer;
 
 pub use batch::{Examples, PadTo, shuffled_batches};
+pub use best::{
+    BestMetric, BestRecord, ClassWeights, DECISION_FILE, Decision, MetricPoint, check_threshold,
+    decide, read_decision, weighted_loss,
+};
 pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
 pub use data::{Split, TrainData};
-pub use engine::{Batch, Runner, RunnerOptions, loss_of};
+pub use engine::{Batch, Runner, RunnerOptions, SplitOutputs, loss_of};
 pub use error::{Result, TrainError};
 pub use events::{Event, Events};
 pub use experiments::{
@@ -76,7 +81,7 @@ pub use experiments::{
     finished_rows as finished_experiments, markdown_table as experiments_table,
     rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
 };
-pub use metrics::{ClassMetrics, SplitMetrics};
+pub use metrics::{ClassMetrics, SplitMetrics, average_precision, roc_auc};
 pub use optim::{AdamW, AdamWConfig};
 pub use order::DataOrder;
 pub use pipeline::{FineTuneOptions, fine_tune, resume};

@@ -22,6 +22,13 @@ pub struct SplitMetrics {
     pub confusion: Vec<Vec<usize>>,
     /// Metrics of each class, in class order.
     pub per_class: Vec<ClassMetrics>,
+    /// Area under the ROC curve of the positive class's probability (two classes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
+    /// Average precision (area under the precision-recall curve) of the positive class's
+    /// probability (two classes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_auc: Option<f64>,
 }
 
 /// Metrics of one class.
@@ -100,6 +107,74 @@ impl SplitMetrics {
             macro_f1,
             confusion,
             per_class,
+            roc_auc: None,
+            pr_auc: None,
         }
     }
+
+    /// Adds ROC AUC and average precision from each example's probability of the positive
+    /// class (class 1; two classes only, and both present in `truth`).
+    pub fn with_scores(mut self, truth: &[usize], positive_scores: &[f64]) -> Self {
+        if self.confusion.len() == 2 {
+            let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
+            self.roc_auc = roc_auc(&positive, positive_scores);
+            self.pr_auc = average_precision(&positive, positive_scores);
+        }
+        self
+    }
+}
+
+/// Area under the ROC curve: the chance that a random positive scores above a random
+/// negative, a tie counting one half (sklearn's `roc_auc_score`). `None` without both classes.
+pub fn roc_auc(positive: &[bool], scores: &[f64]) -> Option<f64> {
+    let n = positive.len().min(scores.len());
+    let pos = positive[..n].iter().filter(|&&p| p).count();
+    let neg = n - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    // Mann-Whitney U from ranks, tied scores sharing their mean rank.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += mean_rank * order[i..=j].iter().filter(|&&k| positive[k]).count() as f64;
+        i = j + 1;
+    }
+    let u = rank_sum - (pos * (pos + 1)) as f64 / 2.0;
+    Some(u / (pos * neg) as f64)
+}
+
+/// Average precision, sklearn's `average_precision_score`: the sum over score thresholds
+/// (tied scores form one threshold) of the recall gained there times the precision there.
+/// `None` without a positive example.
+pub fn average_precision(positive: &[bool], scores: &[f64]) -> Option<f64> {
+    let n = positive.len().min(scores.len());
+    let pos = positive[..n].iter().filter(|&&p| p).count();
+    if pos == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut ap, mut last_recall) = (0usize, 0usize, 0.0, 0.0);
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        tp += order[i..=j].iter().filter(|&&k| positive[k]).count();
+        seen += j - i + 1;
+        let recall = tp as f64 / pos as f64;
+        ap += (recall - last_recall) * tp as f64 / seen as f64;
+        last_recall = recall;
+        i = j + 1;
+    }
+    Some(ap)
 }

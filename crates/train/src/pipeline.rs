@@ -222,8 +222,13 @@ fn run(
     resume: bool,
 ) -> Result<Report> {
     config.train.validate()?;
+    config.check_split_files()?;
     let events = &options.events;
-    let prepared = spam_data::prepare(&config.prepare_options(out.map(|d| d.join("data")))?)?;
+    let prepare = config.prepare_options(out.map(|d| d.join("data")))?;
+    let prepared = match config.split_files() {
+        Some(files) => spam_data::prepare_files(&prepare, &files)?,
+        None => spam_data::prepare(&prepare)?,
+    };
     events.emit(Event::DataReady {
         rows_read: prepared.rows_read,
         balanced_rows: prepared.balanced_rows,
@@ -231,6 +236,7 @@ fn run(
         validation: prepared.validation_rows,
         test: prepared.test_rows,
         padded_len: prepared.padded_len,
+        from_files: config.split_files().is_some(),
     });
     let data = TrainData {
         train: Examples::from_encoded(&prepared.encoded.train),
@@ -329,6 +335,13 @@ fn run(
                 dir.join("model").display()
             )
         })?;
+        if let Some(threshold) = config.train.threshold {
+            let decision = crate::best::Decision { threshold };
+            write_json(
+                &dir.join("model").join(crate::best::DECISION_FILE),
+                &decision,
+            )?;
+        }
         write_json(&dir.join("metrics.json"), &report)?;
         // The plots are a view of metrics.json and log.jsonl: one that cannot be drawn
         // warns, and `spam-cli plot` can draw it later.

@@ -40,6 +40,8 @@ pub struct Predictor {
     /// Trained on unpadded rows with the `last` position: classify one row at a time so no
     /// row is read at a padding position.
     unpadded_last: bool,
+    /// Binary models: the positive class from this probability on (else the most probable).
+    threshold: Option<f64>,
 }
 
 /// The model folder inside a run directory, or `path` itself when it is a model folder.
@@ -88,7 +90,29 @@ impl Predictor {
             tokenizer: Tokenizer::gpt2(),
             max_length,
             unpadded_last,
+            threshold: crate::best::read_decision(&dir)?,
         })
+    }
+
+    /// The decision threshold: stored with the model at training, or set.
+    pub fn threshold(&self) -> Option<f64> {
+        self.threshold
+    }
+
+    /// Sets (or with `None` clears) the probability of the positive class from which a
+    /// binary model predicts it; a model of more than two classes refuses one.
+    pub fn set_threshold(&mut self, threshold: Option<f64>) -> Result<()> {
+        if let Some(t) = threshold {
+            crate::best::check_threshold(t)?;
+            if self.label_names().len() != 2 {
+                bail!(
+                    "--threshold needs a model of two classes; this one has {}",
+                    self.label_names().len()
+                );
+            }
+        }
+        self.threshold = threshold;
+        Ok(())
     }
 
     /// Tokens of a text that are read; the rest of a longer text is cut off (the training
@@ -144,11 +168,7 @@ impl Predictor {
     }
 
     fn prediction(&self, probabilities: &[f64], tokens: usize) -> Prediction {
-        let index = probabilities
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i);
+        let index = crate::best::decide(probabilities, self.threshold);
         Prediction {
             label: self
                 .label_names()
@@ -179,17 +199,18 @@ impl Predictor {
                 ),
             }
         }
-        let predicted: Vec<usize> = self
-            .classify(&data.texts)
-            .into_iter()
-            .map(|p| p.index)
+        let predictions = self.classify(&data.texts);
+        let predicted: Vec<usize> = predictions.iter().map(|p| p.index).collect();
+        let positive: Vec<f64> = predictions
+            .iter()
+            .map(|p| p.probabilities.get(1).copied().unwrap_or(0.0))
             .collect();
         let truth: Vec<usize> = data
             .labels
             .iter()
             .map(|&l| map.get(l).copied().unwrap_or(l))
             .collect();
-        Ok(SplitMetrics::compute(&truth, &predicted, names))
+        Ok(SplitMetrics::compute(&truth, &predicted, names).with_scores(&truth, &positive))
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::PadTo;
+use crate::best::{BestRecord, MetricPoint};
 use crate::config::TrainConfig;
 use crate::data::TrainData;
 use crate::metrics::SplitMetrics;
@@ -44,7 +45,9 @@ pub struct FinalAccuracy {
     pub train_accuracy: f64,
     /// Over the whole validation split.
     pub validation_accuracy: f64,
-    /// Over the whole test split.
+    /// Over the whole test split; NaN (`null` in `metrics.json`) when the run had no test
+    /// split.
+    #[serde(with = "nan_as_null")]
     pub test_accuracy: f64,
 }
 
@@ -110,6 +113,32 @@ pub struct Report {
     pub stopped_early: bool,
     /// The training loss of every step, in order.
     pub step_losses: Vec<f64>,
+    /// The evaluation whose weights the model holds (with `metric_for_best`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestRecord>,
+    /// `metric_for_best` on the whole validation split at every evaluation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub best_metric_history: Vec<MetricPoint>,
+    /// The class weights of the training loss, when the run used some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f64>>,
+}
+
+/// A number that may be NaN (a split the run did not have): `null` in JSON, both ways.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_f64(*x)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
 }
 
 impl Report {
@@ -135,6 +164,9 @@ impl Report {
             steps: 0,
             stopped_early: false,
             step_losses: Vec::new(),
+            best: None,
+            best_metric_history: Vec::new(),
+            class_weights: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use spam_data::{
     Column, Delimiter, HubId, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind,
-    TableOptions,
+    SplitFiles, TableOptions,
 };
 use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable, Weights};
 
@@ -110,6 +110,13 @@ pub struct DataConfig {
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
     #[serde(with = "as_string")]
     pub padding: Padding,
+    /// Train on this file as the training split, as given (no balancing, no splitting);
+    /// with `validation_file`, and `test_file` if any. `source` is then not read.
+    pub train_file: Option<PathBuf>,
+    /// The validation split, as given (with `train_file`).
+    pub validation_file: Option<PathBuf>,
+    /// The test split, as given (with `train_file`); without it the run has no test metrics.
+    pub test_file: Option<PathBuf>,
 }
 
 impl Default for DataConfig {
@@ -126,6 +133,9 @@ impl Default for DataConfig {
             split_seed: 123,
             fractions: (0.7, 0.1),
             padding: Padding::Longest,
+            train_file: None,
+            validation_file: None,
+            test_file: None,
         }
     }
 }
@@ -208,13 +218,46 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The split files to train on, when the config gives them (`train_file` and
+    /// `validation_file`).
+    pub fn split_files(&self) -> Option<SplitFiles> {
+        let d = &self.data;
+        Some(SplitFiles {
+            train: d.train_file.clone()?,
+            validation: d.validation_file.clone()?,
+            test: d.test_file.clone(),
+        })
+    }
+
+    /// Checks that split files come as a set: a validation or test file needs a training
+    /// file and the reverse.
+    pub fn check_split_files(&self) -> Result<()> {
+        let d = &self.data;
+        match (&d.train_file, &d.validation_file) {
+            (Some(_), None) => Err(TrainError::Settings(
+                "--train-file needs --validation-file too (the evaluations during training read \
+                 it); or give a folder with train.csv and validation.csv as --data-dir"
+                    .into(),
+            )),
+            (None, Some(_)) => Err(TrainError::Settings(
+                "--validation-file needs --train-file too".into(),
+            )),
+            (None, None) if d.test_file.is_some() => Err(TrainError::Settings(
+                "--test-file needs --train-file and --validation-file too".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The data pipeline options this config describes.
     pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
         let d = &self.data;
         let format = match d.format {
             SourceKind::Sms => SourceFormat::Sms(d.parse_mode),
             SourceKind::Table => SourceFormat::Table(TableOptions {
-                delimiter: d.delimiter.resolve(&d.source),
+                delimiter: d
+                    .delimiter
+                    .resolve(d.train_file.as_ref().unwrap_or(&d.source)),
                 has_header: d.has_header,
                 quoting: true,
                 text_column: Column::name_or_index(&d.text_column),

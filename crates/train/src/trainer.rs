@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use spam_model::Classifier;
+use tch::{Kind, Tensor};
 
+use crate::best::{BestMetric, BestRecord, MetricPoint, decide, weighted_loss};
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
-use crate::engine::{Runner, RunnerOptions, first, loss_of};
+use crate::engine::{Runner, RunnerOptions, SplitOutputs, first};
 use crate::error::{Context, Result, TrainError, bail};
 use crate::events::{Event, Events};
 use crate::metrics::SplitMetrics;
@@ -79,15 +81,26 @@ pub fn train(
     events.emit(Event::ComputePath(runner.describe()));
 
     let mut optimizer = AdamW::new(model.trainable_parameters(), config.optimizer);
+    let class_weights = match &config.class_weights {
+        Some(w) => Some(w.resolve(&data.train.labels, data.label_names.len())?),
+        None => None,
+    };
+    let weight_tensor = class_weights.as_ref().map(|w| {
+        Tensor::from_slice(w)
+            .to_kind(Kind::Float)
+            .to_device(model.device())
+    });
     let total_updates = config.epochs * train_batches_per_epoch.div_ceil(config.grad_accum_steps);
     let mut report = Report::new(config, &runner.describe(), data);
     let mut position = Position::default();
+    let mut best_weights: Option<Weights> = None;
 
     if options.resume {
         let dir = checkpoint_dir(options)?;
         let checkpoint::Restored {
             position: pos,
             report: saved_report,
+            best,
         } = checkpoint::load(&dir, model, &mut optimizer)
             .with_context(|| format!("could not resume from {}", dir.display()))?;
         events.emit(Event::Resumed {
@@ -97,6 +110,7 @@ pub fn train(
         });
         position = pos;
         report = saved_report;
+        best_weights = best;
         // A resume may extend the run (more epochs): the report tells the settings it ends with.
         report.config = config.clone();
     }
@@ -127,17 +141,24 @@ pub fn train(
     let train_start = Instant::now();
     let mut steps_this_process = 0usize;
     let mut saves = 0usize;
+    let threshold = config.early_stopping_threshold;
     let mut best_val = f64::INFINITY;
     let mut evals_without_improvement = 0usize;
     let mut stopped_early = false;
     for e in &report.evals {
-        if e.val_loss < best_val {
+        if best_val - e.val_loss > threshold {
             best_val = e.val_loss;
             evals_without_improvement = 0;
         } else {
             evals_without_improvement += 1;
         }
     }
+    // The best-model metric so far: a resumed run continues from its history.
+    let mut tracker = BestTracker::new(config.metric_for_best, threshold);
+    for point in &report.best_metric_history {
+        tracker.observe(point.value);
+    }
+    report.class_weights = class_weights.clone();
 
     'epochs: for epoch in position.epoch..config.epochs {
         let batches = order.epoch(epoch);
@@ -158,7 +179,12 @@ pub fn train(
             } else {
                 runner.forward(&batch, true)
             };
-            let loss = loss_of(&logits, &batch.labels, config.ignore_index);
+            let loss = weighted_loss(
+                &logits,
+                &batch.labels,
+                config.ignore_index,
+                weight_tensor.as_ref(),
+            );
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 let kept = options
@@ -226,7 +252,23 @@ pub fn train(
                 }
                 events.emit(Event::Evaluated(record.clone()));
                 report.evals.push(record);
-                if val_loss < best_val {
+                if let Some(metric) = config.metric_for_best {
+                    let value = best_metric(&runner, metric, config, &data.label_names)?;
+                    report.best_metric_history.push(MetricPoint {
+                        step: position.global_step,
+                        value,
+                    });
+                    if tracker.observe(value) {
+                        best_weights = Some(snapshot(model));
+                        report.best = Some(BestRecord {
+                            metric,
+                            step: position.global_step,
+                            epoch: epoch + 1,
+                            value,
+                        });
+                    }
+                }
+                if best_val - val_loss > threshold {
                     best_val = val_loss;
                     evals_without_improvement = 0;
                 } else {
@@ -246,6 +288,7 @@ pub fn train(
                     &optimizer,
                     &position,
                     &report,
+                    best_weights.as_deref(),
                     options.fail_checkpoint_write == Some(saves),
                 )?;
             }
@@ -255,12 +298,29 @@ pub fn train(
             // Stops only where no gradient is held (after an update), so the checkpoint
             // holds everything the resumed run needs; the epoch's end checks below.
             if updated && !last_of_epoch && stop_requested() {
-                return Err(interrupted(options, model, &optimizer, &position, &report));
+                return Err(interrupted(
+                    options,
+                    model,
+                    &optimizer,
+                    &position,
+                    &report,
+                    best_weights.as_deref(),
+                ));
             }
+            let without_improvement = if config.metric_for_best.is_some() {
+                tracker.without_improvement
+            } else {
+                evals_without_improvement
+            };
             if let Some(patience) = config.early_stopping_patience
-                && evals_without_improvement >= patience
+                && without_improvement >= patience
             {
-                events.emit(Event::EarlyStopped { patience });
+                events.emit(Event::EarlyStopped {
+                    patience,
+                    metric: config
+                        .metric_for_best
+                        .map_or_else(|| "validation loss".to_string(), |m| m.to_string()),
+                });
                 stopped_early = true;
             }
             if stopped_early {
@@ -296,6 +356,7 @@ pub fn train(
                 &optimizer,
                 &position,
                 &report,
+                best_weights.as_deref(),
                 options.fail_checkpoint_write == Some(saves),
             )?;
         }
@@ -317,17 +378,26 @@ pub fn train(
         seconds: training_seconds,
     });
 
+    if let (Some(weights), Some(best)) = (&best_weights, &report.best) {
+        restore(model, weights);
+        events.emit(Event::BestKept(best.clone()));
+    }
+
     let eval_start = Instant::now();
     if config.final_eval {
         let mut per_split = std::collections::BTreeMap::new();
         let splits = Split::ALL;
-        for (split, (truth, predicted)) in splits.into_iter().zip(runner.predictions_of(splits)?) {
+        for (split, out) in splits.into_iter().zip(runner.outputs_of(splits)?) {
+            // A run without a test file has no test metrics.
+            if out.truth.is_empty() {
+                continue;
+            }
             per_split.insert(
                 split.name().to_string(),
-                SplitMetrics::compute(&truth, &predicted, &data.label_names),
+                split_metrics(&out, config.threshold, &data.label_names),
             );
         }
-        let acc = |s: &str| per_split.get(s).map_or(0.0, |m| m.accuracy);
+        let acc = |s: &str| per_split.get(s).map_or(f64::NAN, |m| m.accuracy);
         let accuracy = FinalAccuracy {
             train_accuracy: acc("train"),
             validation_accuracy: acc("validation"),
@@ -355,6 +425,99 @@ pub fn train(
     Ok(report)
 }
 
+/// A copy of the trainable weights (the best so far).
+type Weights = Vec<(String, Tensor)>;
+
+fn snapshot(model: &Classifier) -> Weights {
+    model
+        .trainable_parameters()
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().copy()))
+        .collect()
+}
+
+fn restore(model: &Classifier, weights: &Weights) {
+    tch::no_grad(|| {
+        for ((_, mut p), (_, saved)) in model.trainable_parameters().into_iter().zip(weights) {
+            p.copy_(saved);
+        }
+    });
+}
+
+/// The best-model metric on the whole validation split.
+fn best_metric(
+    runner: &Runner,
+    metric: BestMetric,
+    config: &TrainConfig,
+    names: &[String],
+) -> Result<f64> {
+    if metric == BestMetric::ValLoss {
+        return runner.loss(Split::Validation, usize::MAX, config.ignore_index);
+    }
+    let [out] = runner.outputs_of([Split::Validation])?;
+    let m = split_metrics(&out, config.threshold, names);
+    Ok(match metric {
+        BestMetric::ValAccuracy => m.accuracy,
+        _ => m.f1,
+    })
+}
+
+/// Metrics of a split's outputs: predictions through the threshold (two classes), AUCs from
+/// the positive class's probability.
+fn split_metrics(out: &SplitOutputs, threshold: Option<f64>, names: &[String]) -> SplitMetrics {
+    let predicted: Vec<usize> = match threshold {
+        Some(t) => out
+            .probabilities
+            .iter()
+            .map(|p| decide(p, Some(t)))
+            .collect(),
+        None => out.predicted.clone(),
+    };
+    let positive: Vec<f64> = out
+        .probabilities
+        .iter()
+        .map(|p| p.get(1).copied().unwrap_or(0.0))
+        .collect();
+    SplitMetrics::compute(&out.truth, &predicted, names).with_scores(&out.truth, &positive)
+}
+
+/// The best value of the best-model metric so far, and evaluations since it improved.
+struct BestTracker {
+    metric: Option<BestMetric>,
+    threshold: f64,
+    best: Option<f64>,
+    without_improvement: usize,
+}
+
+impl BestTracker {
+    fn new(metric: Option<BestMetric>, threshold: f64) -> Self {
+        Self {
+            metric,
+            threshold,
+            best: None,
+            without_improvement: 0,
+        }
+    }
+
+    /// Records an evaluation; whether it is the new best.
+    fn observe(&mut self, value: f64) -> bool {
+        let Some(metric) = self.metric else {
+            return false;
+        };
+        let better = match self.best {
+            None => !value.is_nan(),
+            Some(best) => metric.improves(value, best, self.threshold),
+        };
+        if better {
+            self.best = Some(value);
+            self.without_improvement = 0;
+        } else {
+            self.without_improvement += 1;
+        }
+        better
+    }
+}
+
 fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
     options
         .checkpoint_dir
@@ -371,6 +534,7 @@ fn interrupted(
     optimizer: &AdamW,
     position: &Position,
     report: &Report,
+    best: Option<&[(String, Tensor)]>,
 ) -> TrainError {
     let Some(dir) = options
         .checkpoint_dir
@@ -379,7 +543,7 @@ fn interrupted(
     else {
         return TrainError::Interrupted { checkpoint: None };
     };
-    match checkpoint::save(&dir, model, optimizer, position, report, false) {
+    match checkpoint::save(&dir, model, optimizer, position, report, best, false) {
         Ok(()) => TrainError::Interrupted {
             checkpoint: Some(dir),
         },

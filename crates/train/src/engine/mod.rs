@@ -351,30 +351,45 @@ impl<'a> Runner<'a> {
         Ok(one)
     }
 
-    /// [`Runner::predictions`] of each of `splits`. The plain path runs each distinct input
-    /// among them once: the collection repeats messages, within a split and across splits.
+    /// [`Runner::predictions`] of each of `splits`.
     pub fn predictions_of<const N: usize>(
         &self,
         splits: [Split; N],
     ) -> Result<[(Vec<usize>, Vec<usize>); N]> {
-        let argmax = |logits: Tensor| -> Vec<usize> {
+        Ok(self.outputs_of(splits)?.map(|o| (o.truth, o.predicted)))
+    }
+
+    /// True class, predicted class (the most probable) and class probabilities of every
+    /// example of each of `splits`, in file order. The plain path runs each distinct input
+    /// among them once: the collection repeats messages, within a split and across splits.
+    pub fn outputs_of<const N: usize>(&self, splits: [Split; N]) -> Result<[SplitOutputs; N]> {
+        let outputs = |logits: Tensor| -> Vec<(usize, Vec<f64>)> {
             let p = logits.argmax(-1, false).to_device(Device::Cpu);
             let p: Vec<i64> = Vec::<i64>::try_from(&p).unwrap_or_default();
-            p.into_iter().map(|x| x.max(0) as usize).collect()
+            let probs = logits
+                .to_kind(Kind::Double)
+                .softmax(-1, Kind::Double)
+                .to_device(Device::Cpu);
+            let classes = probs.size().last().copied().unwrap_or(1).max(1) as usize;
+            let flat: Vec<f64> = Vec::<f64>::try_from(probs.view([-1])).unwrap_or_default();
+            p.into_iter()
+                .zip(flat.chunks(classes))
+                .map(|(x, row)| (x.max(0) as usize, row.to_vec()))
+                .collect()
         };
-        let mut predicted: [Vec<usize>; N] = if self.cache.is_none() {
+        let mut predicted: [Vec<(usize, Vec<f64>)>; N] = if self.cache.is_none() {
             let (pad, pad_id, device) = (self.data.pad, self.data.pad_id, self.device);
             let distinct = Distinct::of(splits.map(|s| s.of(self.data)), pad);
             let batches = crate::batch::sequential_batches(distinct.len(), self.predict_batch);
             // The plain path needs only the token ids: one batch per core, each worker with
             // its own replica of the model.
-            let of_distinct: Vec<usize> = Workers::for_device(self.device)
+            let of_distinct: Vec<(usize, Vec<f64>)> = Workers::for_device(self.device)
                 .run(
                     || self.model.replica(),
                     &batches,
                     |model, indices| {
                         let b = make_batch(&distinct.examples, indices, pad, pad_id, device);
-                        argmax(tch::no_grad(|| {
+                        outputs(tch::no_grad(|| {
                             model.forward(&b.ids, Some(&b.lengths), false)
                         }))
                     },
@@ -391,15 +406,15 @@ impl<'a> Runner<'a> {
             }
             distinct
                 .rows
-                .map(|rows| rows.iter().map(|&u| of_distinct[u]).collect())
+                .map(|rows| rows.iter().map(|&u| of_distinct[u].clone()).collect())
         } else {
-            let mut per_split: [Vec<usize>; N] = std::array::from_fn(|_| Vec::new());
+            let mut per_split: [Vec<(usize, Vec<f64>)>; N] = std::array::from_fn(|_| Vec::new());
             for (out, &split) in per_split.iter_mut().zip(&splits) {
                 let batches =
                     crate::batch::sequential_batches(split.of(self.data).len(), self.predict_batch);
                 tch::no_grad(|| -> Result<()> {
                     for indices in &batches {
-                        out.extend(argmax(self.forward(&self.batch(split, indices)?, false)));
+                        out.extend(outputs(self.forward(&self.batch(split, indices)?, false)));
                     }
                     Ok(())
                 })?;
@@ -411,9 +426,25 @@ impl<'a> Runner<'a> {
             labels.iter().map(|&l| l.max(0) as usize).collect()
         };
         Ok(std::array::from_fn(|i| {
-            (truth(splits[i]), std::mem::take(&mut predicted[i]))
+            let (predicted, probabilities) = std::mem::take(&mut predicted[i]).into_iter().unzip();
+            SplitOutputs {
+                truth: truth(splits[i]),
+                predicted,
+                probabilities,
+            }
         }))
     }
+}
+
+/// What [`Runner::outputs_of`] gives for one split, in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SplitOutputs {
+    /// The true class of each example.
+    pub truth: Vec<usize>,
+    /// The most probable class of each example.
+    pub predicted: Vec<usize>,
+    /// The class probabilities of each example (softmax of the logits).
+    pub probabilities: Vec<Vec<f64>>,
 }
 
 /// Why the cached path would not give the plain path's math, if it would not.

@@ -1,5 +1,6 @@
 //! spam-train's integration tests, one binary (each old test file is a module).
 
+mod best;
 mod chapter;
 mod common;
 mod experiments;

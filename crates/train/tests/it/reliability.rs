@@ -81,6 +81,9 @@ fn losses_and_metrics_survive_the_json_round_trip_bit_for_bit() {
         steps: 1,
         stopped_early: false,
         step_losses: losses.clone(),
+        best: None,
+        best_metric_history: Vec::new(),
+        class_weights: None,
     };
     // As the run directory and the checkpoint write and read it.
     let bytes = serde_json::to_vec_pretty(&report).expect("serialize");

@@ -1,0 +1,115 @@
+//! Training on splits the user made: a train, a validation and (optionally) a test file, used
+//! as given: no balancing, no re-splitting.
+
+use std::path::{Path, PathBuf};
+
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+use crate::files::SPLIT_FILES;
+use crate::prepare::{PrepareOptions, Prepared, SourceFormat, SplitFileNames, finish};
+use crate::sms::parse_sms;
+use crate::split::Splits;
+use crate::table::{TableOptions, parse_labelled, parse_with_classes};
+
+/// The files of a run's three splits; without a test file the run has no test metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitFiles {
+    /// Examples to learn from; its labels are the classes.
+    pub train: PathBuf,
+    /// Examples of the evaluations during training.
+    pub validation: PathBuf,
+    /// Held-out examples, if any.
+    pub test: Option<PathBuf>,
+}
+
+impl SplitFiles {
+    /// `train.csv`, `validation.csv` and, when present, `test.csv` of `dir` (what `prepare`
+    /// writes).
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let [train, validation, test] = SPLIT_FILES.map(|name| dir.join(name));
+        for path in [&train, &validation] {
+            if !path.is_file() {
+                return Err(DataError::InvalidOption(format!(
+                    "{} does not exist: a data folder holds train.csv and validation.csv (and \
+                     optionally test.csv), as `spam-cli prepare --out DIR` writes them; or give \
+                     the files with --train-file and --validation-file",
+                    path.display()
+                )));
+            }
+        }
+        Ok(Self {
+            train,
+            validation,
+            test: test.is_file().then_some(test),
+        })
+    }
+}
+
+/// Reads the split files in `format`. A file whose header is `Label,Text` is read as the split
+/// CSV `prepare` writes, whatever the format. The classes are the training file's: a label of
+/// the validation or test file that training never saw is an error naming its file and line.
+pub fn read_split_files(files: &SplitFiles, format: &SourceFormat) -> Result<Splits> {
+    let train = read_one(&files.train, format, None)?;
+    let names = &train.label_names;
+    let validation = read_one(&files.validation, format, Some(names))?;
+    let test = match &files.test {
+        Some(path) => read_one(path, format, Some(names))?,
+        None => Dataset {
+            label_names: names.clone(),
+            ..Dataset::default()
+        },
+    };
+    Ok(Splits {
+        train,
+        validation,
+        test,
+    })
+}
+
+/// [`prepare`](crate::prepare) for splits given as files: read them (see
+/// [`read_split_files`]), then tokenize, pad and write them to `opts.out_dir` as it does.
+/// `opts.source`, `balance`, `seed` and `fractions` are not used.
+pub fn prepare_files(opts: &PrepareOptions, files: &SplitFiles) -> Result<Prepared> {
+    let splits = read_split_files(files, &opts.format)?;
+    let opts = PrepareOptions {
+        source: files.train.clone(),
+        ..opts.clone()
+    };
+    finish(
+        &opts,
+        splits,
+        &SplitFileNames {
+            test: files.test.is_some(),
+        },
+    )
+}
+
+fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let header = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&bytes)
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let split_csv = header.strip_suffix(b"\r").unwrap_or(header) == b"Label,Text";
+    let table = match format {
+        _ if split_csv => TableOptions::csv("Text", "Label"),
+        SourceFormat::Table(t) => t.clone(),
+        SourceFormat::Sms(mode) => {
+            let ds = parse_sms(path, &bytes, *mode)?;
+            return match classes {
+                Some(names) if *names != ds.label_names => Err(DataError::InvalidOption(format!(
+                    "{} is an SMS collection (ham/spam) but the training file's classes are {}",
+                    path.display(),
+                    names.join(", ")
+                ))),
+                _ => Ok(ds),
+            };
+        }
+    };
+    match classes {
+        None => parse_labelled(path, &bytes, &table),
+        Some(names) => parse_with_classes(path, &bytes, &table.with_label_names(names.clone())),
+    }
+}

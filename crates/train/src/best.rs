@@ -1,0 +1,247 @@
+//! What a run keeps as its result: the metric that picks the best evaluation (whose weights
+//! become the model), early stopping on that metric, class weights in the loss, and the
+//! decision threshold stored with the model.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Reduction, Tensor};
+
+use crate::error::{Context, Result, TrainError};
+
+/// The validation metric that picks the best weights (`--metric-for-best`), computed on the
+/// whole validation split at each evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BestMetric {
+    /// Mean cross-entropy (lower is better).
+    ValLoss,
+    /// Accuracy (higher is better).
+    ValAccuracy,
+    /// F1 of the positive class for two classes, macro F1 otherwise (higher is better).
+    ValF1,
+}
+
+impl BestMetric {
+    /// The name flags and `metrics.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ValLoss => "val_loss",
+            Self::ValAccuracy => "val_accuracy",
+            Self::ValF1 => "val_f1",
+        }
+    }
+
+    /// Whether `value` beats `best` by more than `threshold`.
+    pub fn improves(self, value: f64, best: f64, threshold: f64) -> bool {
+        match self {
+            Self::ValLoss => best - value > threshold,
+            Self::ValAccuracy | Self::ValF1 => value - best > threshold,
+        }
+    }
+}
+
+impl fmt::Display for BestMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BestMetric {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "val_loss" => Ok(Self::ValLoss),
+            "val_accuracy" => Ok(Self::ValAccuracy),
+            "val_f1" => Ok(Self::ValF1),
+            _ => Err(format!(
+                "unknown metric `{s}`: expected val_loss, val_accuracy or val_f1"
+            )),
+        }
+    }
+}
+
+/// Class weights of the training loss (`--class-weights`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassWeights {
+    /// sklearn's "balanced": `n_samples / (n_classes * count)` over the training split.
+    Auto,
+    /// One weight per class, in class order.
+    Given(Vec<f64>),
+}
+
+impl fmt::Display for ClassWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Given(w) => {
+                let parts: Vec<String> = w.iter().map(f64::to_string).collect();
+                f.write_str(&parts.join(","))
+            }
+        }
+    }
+}
+
+impl FromStr for ClassWeights {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.trim() == "auto" {
+            return Ok(Self::Auto);
+        }
+        let mut weights = Vec::new();
+        for part in s.split(',') {
+            let w: f64 = part.trim().parse().map_err(|_| {
+                format!("class weights `{s}`: `{part}` is not a number; give `auto` or W,W,...")
+            })?;
+            if !(w.is_finite() && w > 0.0) {
+                return Err(format!(
+                    "class weights `{s}`: each weight must be a finite number above 0, got {w}"
+                ));
+            }
+            weights.push(w);
+        }
+        Ok(Self::Given(weights))
+    }
+}
+
+impl Serialize for ClassWeights {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClassWeights {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl ClassWeights {
+    /// The weight of each of `n_classes` classes, for training labels `labels`.
+    pub fn resolve(&self, labels: &[i64], n_classes: usize) -> Result<Vec<f64>> {
+        match self {
+            Self::Given(w) if w.len() != n_classes => Err(TrainError::Settings(format!(
+                "--class-weights gives {} weights but the data has {n_classes} classes: give one \
+                 per class, in class order",
+                w.len()
+            ))),
+            Self::Given(w) => Ok(w.clone()),
+            Self::Auto => {
+                let mut counts = vec![0usize; n_classes];
+                for &l in labels {
+                    if let Some(c) = usize::try_from(l).ok().and_then(|l| counts.get_mut(l)) {
+                        *c += 1;
+                    }
+                }
+                let n: usize = counts.iter().sum();
+                counts
+                    .iter()
+                    .enumerate()
+                    .map(|(class, &count)| {
+                        if count == 0 {
+                            Err(TrainError::Settings(format!(
+                                "--class-weights auto: class {class} has no training example; \
+                                 give the weights instead (W,W,...)"
+                            )))
+                        } else {
+                            Ok(n as f64 / (n_classes * count) as f64)
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Cross-entropy with a weight per class: PyTorch's `F.cross_entropy(weight=w)`, the sum of
+/// `w[y] * nll` over the rows divided by the sum of `w[y]`. `None` is [`crate::loss_of`].
+pub fn weighted_loss(
+    logits: &Tensor,
+    labels: &Tensor,
+    ignore_index: Option<i64>,
+    weights: Option<&Tensor>,
+) -> Tensor {
+    logits.to_kind(Kind::Float).cross_entropy_loss::<&Tensor>(
+        labels,
+        weights,
+        Reduction::Mean,
+        ignore_index.unwrap_or(-100),
+        0.0,
+    )
+}
+
+/// The evaluation whose weights a run keeps (`metrics.json`'s `best`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestRecord {
+    /// The metric that picked it.
+    pub metric: BestMetric,
+    /// Steps taken before that evaluation.
+    pub step: usize,
+    /// 1-based epoch it fell in.
+    pub epoch: usize,
+    /// The metric's value there (on the whole validation split).
+    pub value: f64,
+}
+
+/// One evaluation of the best-model metric.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// Steps taken before it.
+    pub step: usize,
+    /// The metric on the whole validation split.
+    pub value: f64,
+}
+
+/// The probability of the positive class from which a binary model says "positive"
+/// (`--threshold`), stored beside a trained model as `decision.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// In (0, 1).
+    pub threshold: f64,
+}
+
+/// The file beside a model's weights that holds its [`Decision`].
+pub const DECISION_FILE: &str = "decision.json";
+
+/// Checks a threshold given as a flag or key.
+pub fn check_threshold(threshold: f64) -> Result<()> {
+    if threshold.is_finite() && threshold > 0.0 && threshold < 1.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Settings(format!(
+            "--threshold must be a probability strictly between 0 and 1, got {threshold}"
+        )))
+    }
+}
+
+/// The threshold stored in a model folder, if any.
+pub fn read_decision(model_dir: &Path) -> Result<Option<f64>> {
+    let path = model_dir.join(DECISION_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let d: Decision = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a decision file", path.display()))?;
+    check_threshold(d.threshold)
+        .with_context(|| format!("{} holds a bad threshold", path.display()))?;
+    Ok(Some(d.threshold))
+}
+
+/// The predicted class of `probabilities`: the most probable, or for two classes with a
+/// threshold, the positive class (1) when its probability is at least `threshold`.
+pub fn decide(probabilities: &[f64], threshold: Option<f64>) -> usize {
+    if let (Some(t), [_, positive]) = (threshold, probabilities) {
+        return usize::from(*positive >= t);
+    }
+    probabilities
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}

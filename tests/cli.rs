@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use spam_e2e::{root, run_cli, sms_collection};
 
+mod hfx;
 mod run_dirs;
 
 fn sha256_of(path: &Path) -> String {

@@ -64,6 +64,11 @@ pub enum Command {
     /// Serve a trained model over HTTP, with a web page to try it.
     #[command(after_help = "Example:\n  spam-cli serve --model runs/latest --addr 127.0.0.1:8000")]
     Serve(ServeArgs),
+    /// Write a run's model as a transformers folder (weights, config, tokenizer, model card).
+    #[command(
+        after_help = "Example:\n  spam-cli export --model runs/latest --out exported/\n\nThe folder loads with AutoModelForSequenceClassification.from_pretrained and\nAutoTokenizer.from_pretrained; --model of eval, classify and serve also accepts it."
+    )]
+    Export(crate::export_args::ExportArgs),
 }
 
 /// Which data and how to read it.
@@ -402,7 +407,7 @@ impl EvalDataArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     #[command(flatten)]
@@ -422,7 +427,7 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     /// Texts to classify (else lines on stdin, or --file). Stdin lines are classified and
@@ -556,7 +561,7 @@ impl ExperimentsArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     /// Address to listen on (loopback by default).

@@ -4,6 +4,7 @@
 //! decision lives in `spam-data`, `spam-model`, `spam-train` or `spam-serve`.
 
 mod args;
+mod export_args;
 mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -49,6 +50,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Experiments(a) => experiments(a),
         Command::Serve(a) => serve(a),
+        Command::Export(a) => export(&a),
     }
 }
 
@@ -400,6 +402,25 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
         eprintln!("wrote {}", doc.display());
     }
     print!("{table}");
+    Ok(())
+}
+
+fn export(a: &export_args::ExportArgs) -> Result<()> {
+    let done = spam_train::export_run(&a.options())?;
+    println!(
+        "Exported {} (labels {}) to {}: {}",
+        a.model.display(),
+        done.label_names.join(", "),
+        done.out.display(),
+        done.files.join(", ")
+    );
+    if done.lora_merged {
+        println!("LoRA adapters merged into the weights");
+    }
+    println!(
+        "Head bias folded into the final norm; largest logit change {:.2e}",
+        done.bias_residual
+    );
     Ok(())
 }
 

@@ -45,6 +45,8 @@ mod engine;
 mod error;
 mod events;
 mod experiments;
+mod export;
+mod hf_model;
 mod metrics;
 mod optim;
 mod order;
@@ -73,6 +75,7 @@ pub use experiments::{
     finished_rows as finished_experiments, markdown_table as experiments_table,
     rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
 };
+pub use export::{ExportOptions, ExportSummary, MODEL_CARD, export_run};
 pub use metrics::{ClassMetrics, SplitMetrics};
 pub use optim::{AdamW, AdamWConfig};
 pub use order::DataOrder;

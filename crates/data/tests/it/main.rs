@@ -8,6 +8,7 @@ mod bad_input;
 #[cfg(feature = "download")]
 mod download;
 mod fuzz;
+mod hf_tokenizer;
 mod hostile;
 mod no_torch;
 mod numpy_rng;

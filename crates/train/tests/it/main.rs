@@ -3,6 +3,7 @@
 mod chapter;
 mod common;
 mod experiments;
+mod export;
 mod parity;
 mod predict;
 mod reliability;

@@ -63,7 +63,14 @@ fn hfx_export_then_classify_and_eval_the_folder_like_the_run() {
     ] {
         assert!(out.join(name).is_file(), "{name}");
     }
+    // The model card tells the run's settings and metrics.
+    let card = std::fs::read_to_string(out.join("README.md")).expect("model card");
+    assert!(
+        card.contains("| test | ") && !card.contains("unknown"),
+        "{card}"
+    );
     let texts = ["win cash now", "see you tomorrow friend", "ok"];
+
     let classify = |model: &Path| {
         let mut args = vec!["classify", "--model", model.to_str().expect("utf-8")];
         args.extend(["--format", "jsonl", "--device", "cpu"]);

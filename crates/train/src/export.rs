@@ -208,20 +208,22 @@ fn model_card(model: &Classifier, run: &Path, bias_residual: f64) -> String {
         c.trainable,
         get(&config, &["train", "epochs"]),
         get(&config, &["train", "batch_size"]),
-        get(&config, &["train", "lr"]),
-        get(&config, &["train", "weight_decay"]),
+        get(&config, &["train", "optimizer", "lr"]),
+        get(&config, &["train", "optimizer", "weight_decay"]),
         get(&config, &["train", "seed"]),
         c.max_length.map_or("longest".into(), |l| l.to_string())
     ));
-    s.push_str("## Metrics\n\n| split | accuracy |\n|---|---|\n");
-    for (name, key) in [
-        ("train", "train_accuracy"),
-        ("validation", "validation_accuracy"),
-        ("test", "test_accuracy"),
-    ] {
+    s.push_str(
+        "## Metrics\n\n| split | accuracy | precision | recall | F1 |\n|---|---|---|---|---|\n",
+    );
+    for split in ["train", "validation", "test"] {
+        let m = |key: &str| get(&metrics, &["per_split", split, key]);
         s.push_str(&format!(
-            "| {name} | {} |\n",
-            get(&metrics, &["final_accuracy", key])
+            "| {split} | {} | {} | {} | {} |\n",
+            m("accuracy"),
+            m("precision"),
+            m("recall"),
+            m("f1")
         ));
     }
     s.push_str(&format!(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use spam_e2e::{root, run_cli, sms_collection};
 
 mod best;
+mod hfx;
 mod hub;
 mod logs;
 mod run_dirs;

@@ -68,6 +68,11 @@ pub enum Command {
     Plot(crate::more_args::PlotArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(crate::more_args::CompletionsArgs),
+    /// Write a run's model as a transformers folder (weights, config, tokenizer, model card).
+    #[command(
+        after_help = "Example:\n  spam-cli export --model runs/latest --out exported/\n\nThe folder loads with AutoModelForSequenceClassification.from_pretrained and\nAutoTokenizer.from_pretrained; --model of eval, classify and serve also accepts it."
+    )]
+    Export(crate::export_args::ExportArgs),
 }
 
 /// Which data and how to read it.
@@ -410,7 +415,7 @@ impl EvalDataArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     #[command(flatten)]
@@ -432,7 +437,7 @@ pub enum OutputFormat {
 pub struct ClassifyArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     /// Texts to classify (else lines on stdin, or --file). Stdin lines are classified and
@@ -568,7 +573,7 @@ impl ExperimentsArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
-    /// A run directory (or its model/ folder).
+    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
     /// Address to listen on (loopback by default).

@@ -5,6 +5,7 @@
 
 mod args;
 mod best_args;
+mod export_args;
 mod more_args;
 mod progress;
 
@@ -73,6 +74,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             out.write_all(&script).and_then(|()| out.flush())?;
             Ok(())
         }
+        Command::Export(a) => export(&a),
     }
 }
 
@@ -479,6 +481,25 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
         eprintln!("wrote {}", doc.display());
     }
     print!("{table}");
+    Ok(())
+}
+
+fn export(a: &export_args::ExportArgs) -> Result<()> {
+    let done = spam_train::export_run(&a.options())?;
+    println!(
+        "Exported {} (labels {}) to {}: {}",
+        a.model.display(),
+        done.label_names.join(", "),
+        done.out.display(),
+        done.files.join(", ")
+    );
+    if done.lora_merged {
+        println!("LoRA adapters merged into the weights");
+    }
+    println!(
+        "Head bias folded into the final norm; largest logit change {:.2e}",
+        done.bias_residual
+    );
     Ok(())
 }
 

@@ -60,6 +60,7 @@ mod error;
 #[cfg(feature = "download")]
 mod fetch;
 mod files;
+mod hf_tokenizer;
 mod hub;
 #[cfg(feature = "download")]
 mod hub_download;
@@ -120,3 +121,8 @@ pub use files::{
 pub use batch::{Batch, BatchOptions, DEFAULT_BATCH_SIZE, batch_indices, epoch_seed};
 pub use pad::{EncodedSplit, EncodedSplits, GPT2_CONTEXT, PAD_TOKEN_ID, Padding, encode_splits};
 pub use tokenize::{GPT2_VOCAB_SIZE, Tokenizer};
+// GPT-2's tokenizer as transformers' files.
+pub use hf_tokenizer::{
+    END_OF_TEXT_TOKEN, TOKENIZER_FILES, gpt2_byte_to_char, gpt2_special_tokens_map,
+    gpt2_tokenizer_config, gpt2_vocab_and_merges, write_gpt2_tokenizer_files,
+};

@@ -56,6 +56,10 @@ mod weights;
 pub use crate::classifier::{
     CONFIG_FILE, Classifier, ClassifierConfig, TokenPosition, Trainable, WEIGHTS_FILE,
 };
+// Classifiers as transformers' GPT2ForSequenceClassification folders.
+pub use crate::classifier::{
+    HF_ARCHITECTURE, HF_CONFIG_FILE, TransformersExport, is_transformers_dir,
+};
 // Hyper-parameters and the published sizes.
 pub use crate::config::{Config, END_OF_TEXT, GPT2_CONTEXT, GPT2_VOCAB_SIZE, ModelDims, ModelSize};
 // libtorch's global generator, held while seeding and drawing.

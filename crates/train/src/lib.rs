@@ -46,6 +46,8 @@ mod engine;
 mod error;
 mod events;
 mod experiments;
+mod export;
+mod hf_model;
 mod hub;
 mod metrics;
 mod optim;
@@ -81,6 +83,7 @@ pub use experiments::{
     finished_rows as finished_experiments, markdown_table as experiments_table,
     rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
 };
+pub use export::{ExportOptions, ExportSummary, MODEL_CARD, export_run};
 pub use metrics::{ClassMetrics, SplitMetrics, average_precision, roc_auc};
 pub use optim::{AdamW, AdamWConfig};
 pub use order::DataOrder;

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, Result, bail};
+use crate::error::{Result, bail};
 use serde::Serialize;
 use spam_data::{Dataset, Tokenizer};
 use spam_model::{Classifier, TokenPosition};
@@ -63,8 +63,8 @@ impl Predictor {
             );
         }
         let dir = model_dir(path);
-        let model = Classifier::load(&dir, device)
-            .with_context(|| format!("could not load the classifier in {}", dir.display()))?;
+        // Ours, or a transformers GPT2ForSequenceClassification folder.
+        let model = crate::hf_model::load_classifier(&dir, device)?;
         // Texts come through the GPT-2 tokenizer: every id it gives must be a row of the
         // model's embedding.
         let vocab = model.config.model.vocab_size;

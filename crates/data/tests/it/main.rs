@@ -8,6 +8,7 @@ mod bad_input;
 #[cfg(feature = "download")]
 mod download;
 mod fuzz;
+mod hf_tokenizer;
 mod hostile;
 mod hub;
 mod no_torch;

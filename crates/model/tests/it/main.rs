@@ -4,6 +4,7 @@ mod bad_checkpoints;
 mod common;
 mod error_chain;
 mod fuzz;
+mod hf;
 mod last_position;
 mod libtorch;
 mod model;

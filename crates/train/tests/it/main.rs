@@ -4,6 +4,7 @@ mod best;
 mod chapter;
 mod common;
 mod experiments;
+mod export;
 mod hub;
 mod logs;
 mod parity;

@@ -1,0 +1,363 @@
+//! A classifier as transformers' `GPT2ForSequenceClassification` folder (`config.json` +
+//! `model.safetensors`), both ways: written from a [`Classifier`], and read back into one
+//! (ours, or one fine-tuned by transformers itself).
+//!
+//! Names: transformers prefixes the backbone with `transformer.` (`transformer.h.0.attn.c_attn.weight`)
+//! and calls the head `score`; its `Conv1D` weights are `[in, out]`, the layout of our block
+//! linears, so they are copied as they are.
+//!
+//! transformers' `score` has no bias. The head reads only the final norm's output
+//! `y = gamma * x_hat + beta`, so `W y + b = W (gamma * x_hat + beta') ` with
+//! `beta' = beta + W^+ b` (`W^+` the pseudo-inverse of the `[classes, width]` head weight)
+//! whenever `W W^+ b = b`, which holds for a head of full row rank (every trained head:
+//! fewer classes than the width). The bias is folded in float64; what it leaves is reported
+//! as [`TransformersExport::bias_residual`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tch::{Device, Kind, Tensor, nn};
+
+use super::{Classifier, ClassifierConfig, TokenPosition, Trainable, WEIGHTS_FILE, new_head};
+use crate::config::{Config, END_OF_TEXT};
+use crate::error::{ModelError, Result};
+use crate::gpt2::{Gpt2, InitMode, LAYER_NORM_EPS};
+use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
+
+/// The transformers configuration file of an exported folder.
+pub const HF_CONFIG_FILE: &str = "config.json";
+/// The transformers architecture an exported folder holds.
+pub const HF_ARCHITECTURE: &str = "GPT2ForSequenceClassification";
+/// transformers' name of the classification head's weight.
+const SCORE: &str = "score.weight";
+
+/// A classifier in transformers' names, ready to write.
+#[derive(Debug)]
+pub struct TransformersExport {
+    /// Tensors under transformers' names (LoRA merged, head bias folded into `ln_f.bias`).
+    pub tensors: Vec<(String, Tensor)>,
+    /// The `config.json` transformers builds the model from.
+    pub config: Value,
+    /// Largest `|W W^+ b - b|` over the classes: how far any logit of the exported model can
+    /// move from ours (0 up to float rounding for a head of full row rank).
+    pub bias_residual: f64,
+}
+
+/// Whether `dir` is a transformers `GPT2ForSequenceClassification` folder: a `config.json`
+/// naming that architecture beside a `model.safetensors`.
+pub fn is_transformers_dir(dir: &Path) -> bool {
+    if !dir.join(WEIGHTS_FILE).is_file() {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join(HF_CONFIG_FILE)) else {
+        return false;
+    };
+    serde_json::from_str::<Value>(&text).is_ok_and(|v| {
+        v.get("architectures")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(HF_ARCHITECTURE)))
+    })
+}
+
+impl ClassifierConfig {
+    /// Checks that transformers' `GPT2ForSequenceClassification` computes what this classifier
+    /// does: it reads the last non-padding token (our `flexible`) through the causal mask.
+    pub fn check_transformers_exportable(&self) -> Result<()> {
+        if self.token_position != TokenPosition::Flexible {
+            return Err(ModelError::InvalidConfig(format!(
+                "the model reads the `{}` token position, which transformers' \
+                 {HF_ARCHITECTURE} cannot express (it reads the last non-padding token); \
+                 train with `--token-position flexible` to export",
+                self.token_position
+            )));
+        }
+        if !self.causal_mask {
+            return Err(ModelError::InvalidConfig(format!(
+                "the model was trained without the causal mask, which transformers' \
+                 {HF_ARCHITECTURE} always applies; train with the mask (leave out \
+                 `--no-causal-mask`) and `--token-position flexible` to export"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Classifier {
+    /// The classifier in transformers' names and configuration. Refused (with why and what to
+    /// train instead) for token positions and masks transformers cannot express.
+    pub fn to_transformers(&self) -> Result<TransformersExport> {
+        let config = &self.config;
+        config.check_transformers_exportable()?;
+        let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu).to_kind(Kind::Float);
+        let mut merged: HashMap<String, Tensor> = HashMap::new();
+        for block in &self.gpt.blocks {
+            for lin in block.linears() {
+                merged.insert(format!("{}.weight", lin.name), lin.merged_weight());
+            }
+        }
+        let mut tensors: BTreeMap<String, Tensor> = BTreeMap::new();
+        for (name, t) in self.gpt.named_tensors() {
+            let t = merged.remove(&name).unwrap_or(t);
+            tensors.insert(format!("transformer.{name}"), cpu(&t));
+        }
+        // transformers' c_attn always has a bias: a model without one exports zeros.
+        let e = config.model.n_embd;
+        for i in 0..self.gpt.n_layer() {
+            tensors
+                .entry(format!("transformer.h.{i}.attn.c_attn.bias"))
+                .or_insert_with(|| Tensor::zeros([3 * e], (Kind::Float, Device::Cpu)));
+        }
+
+        // Fold the head bias into ln_f's: beta' = beta + W^+ b, in float64.
+        let w = cpu(&self.head.merged_weight()).to_kind(Kind::Double);
+        let b = match &self.head.bias {
+            Some(b) => cpu(b).to_kind(Kind::Double),
+            None => Tensor::zeros([config.num_classes], (Kind::Double, Device::Cpu)),
+        };
+        let shift = w.linalg_pinv(1e-15, false).matmul(&b);
+        let residual = w.matmul(&shift) - &b;
+        let bias_residual = residual.abs().max().double_value(&[]);
+        let beta = cpu(&self.gpt.ln_f.bias).to_kind(Kind::Double);
+        tensors.insert(
+            "transformer.ln_f.bias".into(),
+            (beta + shift).to_kind(Kind::Float),
+        );
+        tensors.insert(SCORE.into(), w.to_kind(Kind::Float));
+
+        Ok(TransformersExport {
+            tensors: tensors.into_iter().collect(),
+            config: transformers_config(config),
+            bias_residual,
+        })
+    }
+
+    /// Writes `config.json` and `model.safetensors` of [`Classifier::to_transformers`] into
+    /// `dir` (which must exist), each atomically; returns the export (for its residual).
+    pub fn save_transformers(&self, dir: &Path) -> Result<TransformersExport> {
+        let export = self.to_transformers()?;
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        write_safetensors_atomic(&dir.join(WEIGHTS_FILE), &export.tensors, Some(meta))?;
+        let text = format!("{:#}\n", export.config);
+        write_atomic(&dir.join(HF_CONFIG_FILE), |w| w.write_all(text.as_bytes()))?;
+        Ok(export)
+    }
+
+    /// Loads a transformers `GPT2ForSequenceClassification` folder (`config.json` +
+    /// `model.safetensors`, ours or one saved by transformers' `save_pretrained`): token
+    /// position `flexible` (transformers reads the last non-padding token), labels from
+    /// `id2label`, padding id from `pad_token_id` (50256 when it has none), head bias 0.
+    pub fn load_transformers(dir: &Path, device: Device) -> Result<Self> {
+        let cfg_path = dir.join(HF_CONFIG_FILE);
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+            path: cfg_path.clone(),
+            source,
+        })?;
+        let config = classifier_config_from(&value)
+            .map_err(|detail| ModelError::corrupt(&cfg_path, detail))?;
+        config.validate().map_err(|e| match e {
+            ModelError::InvalidConfig(detail) => ModelError::corrupt(&cfg_path, detail),
+            other => other,
+        })?;
+        let mut source = SafeTensorsFile::open(&dir.join(WEIGHTS_FILE))?.into_gpt2_source();
+        if let Some(score) = source.tensors.remove(SCORE) {
+            source.tensors.insert("out_head.weight".into(), score);
+        }
+        // Nothing is allocated before config.json agrees with the file's tensors.
+        let mut expected = crate::gpt2::variable_shapes(&config.model, None);
+        expected.push((
+            "out_head.weight".into(),
+            vec![config.num_classes, config.model.n_embd],
+        ));
+        source.check_shapes(&expected)?;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let gpt = Gpt2::with_init(&root, &config.model, InitMode::Uninit);
+        let head = new_head(&root, &config);
+        // score has no bias: ours stays 0.
+        let vars: HashMap<String, Tensor> = vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| n != "out_head.bias")
+            .collect();
+        source.copy_into(&vars)?;
+        if let Some(b) = &head.bias {
+            tch::no_grad(|| {
+                let _ = b.shallow_clone().zero_();
+            });
+        }
+        let mut c = Self {
+            vs,
+            gpt,
+            head,
+            config,
+        };
+        c.apply_trainable();
+        if device != Device::Cpu {
+            c.vs.set_device(device);
+        }
+        Ok(c)
+    }
+}
+
+/// transformers' `config.json` for a classifier (`GPT2Config` keys).
+fn transformers_config(config: &ClassifierConfig) -> Value {
+    let m = &config.model;
+    let names: Vec<String> = if config.label_names.is_empty() {
+        (0..config.num_classes)
+            .map(|i| format!("LABEL_{i}"))
+            .collect()
+    } else {
+        config.label_names.clone()
+    };
+    let id2label: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i.to_string(), json!(n)))
+        .collect();
+    let label2id: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), json!(i)))
+        .collect();
+    json!({
+        "architectures": [HF_ARCHITECTURE],
+        "model_type": "gpt2",
+        "vocab_size": m.vocab_size,
+        "n_positions": m.n_ctx,
+        "n_ctx": m.n_ctx,
+        "n_embd": m.n_embd,
+        "n_layer": m.n_layer,
+        "n_head": m.n_head,
+        "n_inner": null,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": LAYER_NORM_EPS,
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+        "summary_first_dropout": 0.0,
+        "initializer_range": 0.02,
+        "scale_attn_weights": true,
+        "scale_attn_by_inverse_layer_idx": false,
+        "reorder_and_upcast_attn": false,
+        "use_cache": true,
+        "bos_token_id": END_OF_TEXT.min(m.vocab_size - 1),
+        "eos_token_id": END_OF_TEXT.min(m.vocab_size - 1),
+        "pad_token_id": config.pad_id,
+        "num_labels": config.num_classes,
+        "id2label": id2label,
+        "label2id": label2id,
+        "problem_type": "single_label_classification",
+        "torch_dtype": "float32",
+    })
+}
+
+/// Our classifier settings from a transformers `config.json`, or what in it we cannot build.
+fn classifier_config_from(v: &Value) -> std::result::Result<ClassifierConfig, String> {
+    let int = |key: &str| v.get(key).and_then(Value::as_i64);
+    let need = |key: &str| {
+        int(key).ok_or_else(|| format!("`{key}` is missing or not an integer; not a GPT-2 config"))
+    };
+    if !v
+        .get("architectures")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(HF_ARCHITECTURE)))
+    {
+        return Err(format!(
+            "`architectures` does not name {HF_ARCHITECTURE}; only GPT-2 sequence classifiers \
+             can be loaded"
+        ));
+    }
+    let n_embd = need("n_embd")?;
+    let model = Config {
+        vocab_size: need("vocab_size")?,
+        n_ctx: int("n_positions").or_else(|| int("n_ctx")).ok_or_else(|| {
+            "`n_positions` is missing or not an integer; not a GPT-2 config".to_string()
+        })?,
+        n_embd,
+        n_layer: need("n_layer")?,
+        n_head: need("n_head")?,
+        dropout: 0.0,
+        qkv_bias: true,
+    };
+    let activation = v
+        .get("activation_function")
+        .and_then(Value::as_str)
+        .unwrap_or("gelu_new");
+    if !matches!(activation, "gelu_new" | "gelu_pytorch_tanh") {
+        return Err(format!(
+            "`activation_function` is {activation:?}; only GPT-2's tanh GELU (`gelu_new`) can \
+             be loaded"
+        ));
+    }
+    let eps = v
+        .get("layer_norm_epsilon")
+        .and_then(Value::as_f64)
+        .unwrap_or(LAYER_NORM_EPS);
+    if (eps - LAYER_NORM_EPS).abs() > 1e-12 {
+        return Err(format!(
+            "`layer_norm_epsilon` is {eps}; only GPT-2's {LAYER_NORM_EPS} can be loaded"
+        ));
+    }
+    for (key, default) in [
+        ("scale_attn_weights", true),
+        ("scale_attn_by_inverse_layer_idx", false),
+    ] {
+        let found = v.get(key).and_then(Value::as_bool).unwrap_or(default);
+        if found != default {
+            return Err(format!(
+                "`{key}` is {found}; only GPT-2's attention ({key}: {default}) can be loaded"
+            ));
+        }
+    }
+    if let Some(inner) = int("n_inner")
+        && inner != 4 * n_embd
+    {
+        return Err(format!(
+            "`n_inner` is {inner}; only GPT-2's MLP width (4 x n_embd = {}) can be loaded",
+            4 * n_embd
+        ));
+    }
+    let id2label: BTreeMap<usize, String> = match v.get("id2label").and_then(Value::as_object) {
+        Some(map) => map
+            .iter()
+            .map(|(k, name)| {
+                let i = k
+                    .parse::<usize>()
+                    .map_err(|_| format!("`id2label` key {k:?} is not a class index"))?;
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| format!("`id2label` {k:?} is not a string"))?;
+                Ok((i, name.to_string()))
+            })
+            .collect::<std::result::Result<_, String>>()?,
+        None => BTreeMap::new(),
+    };
+    let num_classes = if id2label.is_empty() {
+        int("num_labels").unwrap_or(2)
+    } else {
+        id2label.len() as i64
+    };
+    if !id2label.is_empty() && id2label.keys().copied().ne(0..id2label.len()) {
+        return Err("`id2label` keys are not 0, 1, ... (one per class)".into());
+    }
+    let label_names = if id2label.is_empty() {
+        (0..num_classes).map(|i| format!("LABEL_{i}")).collect()
+    } else {
+        id2label.into_values().collect()
+    };
+    Ok(ClassifierConfig {
+        size: model.size(),
+        model,
+        num_classes,
+        label_names,
+        max_length: None,
+        pad_id: int("pad_token_id").unwrap_or(END_OF_TEXT),
+        token_position: TokenPosition::Flexible,
+        trainable: Trainable::LastBlock,
+        causal_mask: true,
+        lora_merged: false,
+    })
+}

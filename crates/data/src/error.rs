@@ -215,8 +215,8 @@ pub enum DataError {
         url: String,
         /// The cache folder.
         cache: PathBuf,
-        /// What went wrong.
-        why: String,
+        /// What went wrong (boxed: keeps the error, and every `Result` of it, small).
+        why: Box<str>,
     },
 
     /// The sha256 of a file is not the expected one.

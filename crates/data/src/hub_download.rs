@@ -30,7 +30,7 @@ pub(crate) fn download_snapshot(
         file: file.to_string(),
         url: url.to_string(),
         cache: opts.cache.clone(),
-        why,
+        why: why.into(),
     };
     let d = &opts.download;
     // Redirects are not followed: the hub's answer, not the CDN's, carries the commit and ETag.

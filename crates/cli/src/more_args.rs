@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, ValueParser};
 use clap::{Arg, Args, Command};
 use spam_model::{ModelSize, RandomInit, TokenPosition};
 use spam_train::{CachePrecision, DataOrder, Engine, RunConfig};
@@ -100,13 +100,19 @@ where
     T: FromStr + Clone + Send + Sync + 'static,
     T::Err: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if !cmd.get_arguments().any(|a| a.get_id() == id) {
-        return cmd;
-    }
     let possible = values
         .iter()
         .map(|(name, aliases)| PossibleValue::new(*name).aliases(aliases.iter().copied()));
     let parser = PossibleValuesParser::new(possible).try_map(|s| s.parse::<T>());
+    // Only an argument that parses into `T`: ids repeat across subcommands with other types
+    // (`classify --format` is the output format, `eval --format` a string).
+    let wanted = ValueParser::new(parser.clone()).type_id();
+    if !cmd
+        .get_arguments()
+        .any(|a| a.get_id() == id && a.get_value_parser().type_id() == wanted)
+    {
+        return cmd;
+    }
     cmd.mut_arg(id, |a| a.value_parser(parser).ignore_case(true))
 }
 

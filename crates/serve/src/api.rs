@@ -281,11 +281,14 @@ async fn info(State(state): State<AppState>) -> Response {
     #[derive(Serialize)]
     struct Info<'a> {
         labels: &'a [String],
+        /// The threshold the API's labels use (`null`: the most probable class).
+        threshold: Option<f64>,
         #[serde(flatten)]
         run: &'a spam_train::RunInfo,
     }
     axum::Json(Info {
         labels: state.worker.labels(),
+        threshold: state.worker.threshold(),
         run: &state.info,
     })
     .into_response()

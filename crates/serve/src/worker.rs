@@ -67,6 +67,7 @@ struct Job {
 pub struct WorkerHandle {
     tx: mpsc::Sender<Job>,
     labels: Arc<[String]>,
+    threshold: Option<f64>,
     failed: Arc<AtomicBool>,
     /// Set when the worker thread has ended.
     ended: Arc<AtomicBool>,
@@ -84,6 +85,11 @@ impl WorkerHandle {
     /// The model's class names, in class order.
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// The decision threshold the model's labels use (stored with the run or set), if any.
+    pub fn threshold(&self) -> Option<f64> {
+        self.threshold
     }
 
     /// Whether the worker thread is still running.
@@ -132,6 +138,7 @@ pub fn spawn_worker(predictor: Predictor) -> WorkerHandle {
 /// Starts the worker thread with explicit batching options.
 pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> WorkerHandle {
     let labels: Arc<[String]> = predictor.label_names().to_vec().into();
+    let threshold = predictor.threshold();
     let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
     let failed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&failed);
@@ -151,6 +158,7 @@ pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> Worker
     WorkerHandle {
         tx,
         labels,
+        threshold,
         failed,
         ended,
     }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use spam_serve::ServeOptions;
 use spam_train::RunInfo;
 
-use crate::common::{TestServer, client};
+use crate::common::{TestServer, client, tiny_predictor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_says_what_is_served() -> Result<()> {
@@ -25,6 +25,7 @@ async fn info_says_what_is_served() -> Result<()> {
     let body: Value = response.json().await?;
     let want = json!({
         "labels": ["ham", "spam"],
+        "threshold": null,
         "base_weights": "models/gpt2/124M",
         "size": "124M",
         "token_position": "last",
@@ -46,5 +47,18 @@ async fn info_says_what_is_served() -> Result<()> {
         body["test_accuracy"].is_null() && body["base_weights"].is_null(),
         "{body}"
     );
+
+    // A threshold given to the model (`serve --threshold`, or stored with the run) is what
+    // the page's slider starts at.
+    let (dir, mut predictor) = tiny_predictor()?;
+    predictor.set_threshold(Some(0.8))?;
+    let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
+    let body: Value = client()
+        .get(server.url("/v1/info"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(body["threshold"] == json!(0.8), "{body}");
     Ok(())
 }

@@ -244,7 +244,8 @@ fn read(path: &Path) -> Result<Vec<LogLine>> {
 }
 
 /// The curves of a log: its periodic estimates and epoch ends, with the training examples
-/// per epoch and batch size of its start line.
+/// per epoch and batch size of its start line (only plots read them).
+#[cfg(feature = "plot")]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Curves {
     pub evals: Vec<EvalRecord>,
@@ -253,6 +254,7 @@ pub(crate) struct Curves {
     pub batch_size: usize,
 }
 
+#[cfg(feature = "plot")]
 pub(crate) fn curves(lines: &[LogLine]) -> Curves {
     let mut c = Curves::default();
     for line in lines {

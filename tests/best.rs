@@ -22,33 +22,7 @@ fn tiny_files(dir: &Path) -> std::path::PathBuf {
     )
     .expect("validation");
     let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        r#"
-[model]
-weights = "random"
-device = "cpu"
-
-[model.architecture]
-vocab_size = 50257
-n_ctx = 64
-n_embd = 16
-n_layer = 1
-n_head = 2
-dropout = 0.0
-qkv_bias = true
-
-[data]
-format = "table"
-padding = "dynamic"
-
-[train]
-epochs = 1
-eval_freq = 2
-eval_iter = 1
-"#,
-    )
-    .expect("config");
+    spam_e2e::write_tiny_config(&config, 1, 2);
     config
 }
 

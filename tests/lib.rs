@@ -53,3 +53,50 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Writes a `--config` TOML for a tiny random model (1 block of width 16) on a labelled CSV
+/// with dynamic padding, `epochs` epochs and an estimate every `eval_freq` steps: a run of it
+/// takes seconds.
+pub fn write_tiny_config(path: &Path, epochs: usize, eval_freq: usize) -> PathBuf {
+    let toml = format!(
+        r#"
+[model]
+weights = "random"
+device = "cpu"
+
+[model.architecture]
+vocab_size = 50257
+n_ctx = 64
+n_embd = 16
+n_layer = 1
+n_head = 2
+dropout = 0.0
+qkv_bias = true
+
+[data]
+format = "table"
+padding = "dynamic"
+
+[train]
+epochs = {epochs}
+eval_freq = {eval_freq}
+eval_iter = 1
+"#
+    );
+    std::fs::write(path, toml).expect("writing the tiny model's config");
+    path.to_path_buf()
+}
+
+/// A tiny random model's config ([`write_tiny_config`], an estimate every 3 steps) and a
+/// labelled CSV of 80 rows in `dir`: 7 steps an epoch, a run takes seconds. (config, csv).
+pub fn tiny_setup(dir: &Path, epochs: usize) -> (PathBuf, PathBuf) {
+    let csv = dir.join("examples.csv");
+    let mut text = String::from("text,label\n");
+    for i in 0..40 {
+        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
+        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
+    }
+    std::fs::write(&csv, text).expect("writing the tiny CSV");
+    let config = write_tiny_config(&dir.join("tiny.toml"), epochs, 3);
+    (config, csv)
+}

@@ -2,50 +2,8 @@
 //! `--print-config`, shell completions, and plots drawn without any system font.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// A tiny random model (TOML) and a small labelled CSV in `dir`: 7 steps an epoch.
-fn tiny_setup(dir: &Path, epochs: usize) -> (PathBuf, PathBuf) {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[model]
-weights = "random"
-device = "cpu"
-
-[model.architecture]
-vocab_size = 50257
-n_ctx = 64
-n_embd = 16
-n_layer = 1
-n_head = 2
-dropout = 0.0
-qkv_bias = true
-
-[data]
-format = "table"
-padding = "dynamic"
-
-[train]
-epochs = {epochs}
-eval_freq = 3
-eval_iter = 1
-"#
-        ),
-    )
-    .expect("config");
-    (config, csv)
-}
 
 /// Runs spam-cli in `dir` with `env` set; (exit code, stdout, stderr).
 fn cli_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
@@ -74,7 +32,7 @@ fn json(path: &Path) -> serde_json::Value {
 fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Long enough (40 epochs of 7 steps) that the signal lands mid-run.
-    let (config, csv) = tiny_setup(dir.path(), 40);
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 40);
     let (config, csv) = (config.to_str().expect("utf8"), csv.to_str().expect("utf8"));
     let (code, _, err) = cli(
         dir.path(),
@@ -186,7 +144,7 @@ fn logs_help_lists_accepted_values_and_defaults() {
         "{err}"
     );
     // Aliases the types accepted before still parse.
-    let (config, csv) = tiny_setup(dir.path(), 1);
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 1);
     let args = [
         "train",
         "--config",
@@ -218,7 +176,7 @@ fn logs_help_lists_accepted_values_and_defaults() {
 #[test]
 fn logs_print_config_round_trips_through_config() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (config, csv) = tiny_setup(dir.path(), 1);
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 1);
     let (config, csv) = (config.to_str().expect("utf8"), csv.to_str().expect("utf8"));
     let (code, printed, err) = cli(
         dir.path(),
@@ -272,7 +230,7 @@ fn logs_completions_for_bash() {
 #[test]
 fn logs_plots_are_drawn_without_any_system_font() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (config, csv) = tiny_setup(dir.path(), 2);
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 2);
     // fontconfig pointed at a configuration with no font folders: nothing to find.
     let fonts = dir.path().join("fonts.conf");
     std::fs::write(

@@ -1,49 +1,9 @@
 //! End-to-end: run directories as a user meets them (`--out`, `--overwrite`, `--resume`,
 //! the default `runs/<time>` with `runs/latest`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use spam_e2e::run_cli;
-
-/// A tiny random model (TOML) and a small labelled CSV in `dir`: a run takes seconds.
-fn tiny_setup(dir: &Path) -> (PathBuf, PathBuf) {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        r#"
-[model]
-weights = "random"
-device = "cpu"
-
-[model.architecture]
-vocab_size = 50257
-n_ctx = 64
-n_embd = 16
-n_layer = 1
-n_head = 2
-dropout = 0.0
-qkv_bias = true
-
-[data]
-format = "table"
-padding = "dynamic"
-
-[train]
-epochs = 1
-eval_freq = 3
-eval_iter = 1
-"#,
-    )
-    .expect("config");
-    (config, csv)
-}
 
 fn cli_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(spam_e2e::spam_cli())
@@ -62,7 +22,7 @@ fn cli_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn train_refuses_a_non_empty_out_and_never_replaces_the_users_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (config, csv) = tiny_setup(dir.path());
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 1);
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).expect("mkdir");
     std::fs::write(mine.join("metrics.json"), "my numbers").expect("write");
@@ -123,7 +83,7 @@ fn train_resume_refuses_the_flags_it_would_ignore() {
 #[test]
 fn train_without_out_makes_a_timestamped_run_that_runs_latest_points_at() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (config, csv) = tiny_setup(dir.path());
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 1);
     let train = [
         "train",
         "--config",

@@ -4,12 +4,10 @@
 
 use std::path::Path;
 
-use spam_data::{Padding, SourceKind};
-use spam_model::{Config, DeviceChoice, TokenPosition, Trainable};
+use spam_model::{TokenPosition, Trainable};
 use spam_train::{
     BestMetric, ClassWeights, FineTuneOptions, PadTo, Predictor, RunConfig, RunOptions,
-    TrainConfig, WeightsSource, average_precision, decide, fine_tune, roc_auc, train,
-    weighted_loss,
+    TrainConfig, average_precision, decide, fine_tune, roc_auc, train, weighted_loss,
 };
 use tch::{Kind, Tensor};
 
@@ -43,27 +41,10 @@ fn rows(n: usize, spam_every: usize, offset: usize) -> String {
 fn files_run(dir: &Path) -> RunConfig {
     write(&dir.join("train.csv"), &rows(30, 3, 0));
     write(&dir.join("validation.csv"), &rows(10, 2, 100));
-    let mut c = RunConfig::default();
-    c.data.format = SourceKind::Table;
+    let mut c = crate::common::tiny_run_config();
     c.data.train_file = Some(dir.join("train.csv"));
     c.data.validation_file = Some(dir.join("validation.csv"));
-    c.data.padding = Padding::Dynamic;
-    c.model.weights = WeightsSource::Random;
-    c.model.device = DeviceChoice::Cpu;
-    c.model.trainable = Trainable::LastBlock;
-    c.model.architecture = Some(Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer: 1,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    });
-    c.train.epochs = 1;
     c.train.eval_freq = 2;
-    c.train.eval_iter = 1;
-    c.train.optimizer.lr = 1e-3;
     c
 }
 

@@ -6,44 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use spam_data::{Padding, SourceKind};
-use spam_model::{Config, DeviceChoice, Trainable};
 use spam_train::{
-    Event, Events, FineTuneOptions, LogLine, Report, RunConfig, RunInfo, TrainError, WeightsSource,
-    fine_tune, read_log, redraw_plots, resume,
+    Event, Events, FineTuneOptions, LogLine, Report, RunInfo, TrainError, fine_tune, read_log,
+    redraw_plots, resume,
 };
 
-/// 80 rows (56 for training: 7 steps an epoch), a tiny random model, 2 epochs.
-fn small_run(dir: &Path) -> RunConfig {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let mut c = RunConfig::default();
-    c.data.source = csv;
-    c.data.format = SourceKind::Table;
-    c.data.padding = Padding::Dynamic;
-    c.model.weights = WeightsSource::Random;
-    c.model.device = DeviceChoice::Cpu;
-    c.model.trainable = Trainable::LastBlock;
-    c.model.architecture = Some(Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer: 1,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    });
-    c.train.epochs = 2;
-    c.train.eval_freq = 3;
-    c.train.eval_iter = 1;
-    c.train.optimizer.lr = 1e-3;
-    c
-}
+use crate::common::small_run;
 
 /// The staging folder of the run into `run` (while it works, or kept after a stop).
 fn staging_of(run: &Path) -> Option<PathBuf> {
@@ -82,7 +50,7 @@ fn same_metrics(a: &Report, b: &Report) {
 #[test]
 fn logs_lines_are_appended_while_the_run_goes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 2);
     let run = dir.path().join("run");
     // On each evaluation and epoch end, the log in the staging folder already has its line.
     let seen: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
@@ -185,7 +153,7 @@ fn logs_lines_are_appended_while_the_run_goes() {
 #[test]
 fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 2);
 
     let whole_dir = dir.path().join("whole");
     let whole = fine_tune(
@@ -243,7 +211,7 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
 #[test]
 fn logs_plots_are_redrawn_from_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 2);
     let run = dir.path().join("run");
     fine_tune(
         &config,

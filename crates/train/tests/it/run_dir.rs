@@ -6,47 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use spam_data::{Padding, SourceKind};
-use spam_model::{Config, DeviceChoice, Trainable};
+use spam_model::Trainable;
 use spam_train::{
     AdamWConfig, Event, Events, FineTuneOptions, PadTo, RunConfig, RunOptions, TrainConfig,
-    TrainError, WeightsSource, fine_tune, resume, train,
+    TrainError, fine_tune, resume, train,
 };
 
-use crate::common::{tiny_data, tiny_model};
-
-/// A small labelled CSV (spam rows say "prize") and a tiny random model that trains on it in
-/// seconds: 80 rows, 56 for training, 7 steps an epoch.
-fn small_run(dir: &Path) -> RunConfig {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let mut c = RunConfig::default();
-    c.data.source = csv;
-    c.data.format = SourceKind::Table;
-    c.data.padding = Padding::Dynamic;
-    c.model.weights = WeightsSource::Random;
-    c.model.device = DeviceChoice::Cpu;
-    c.model.trainable = Trainable::LastBlock;
-    c.model.architecture = Some(Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer: 1,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    });
-    c.train.epochs = 1;
-    c.train.eval_freq = 3;
-    c.train.eval_iter = 1;
-    c.train.optimizer.lr = 1e-3;
-    c
-}
+use crate::common::{small_run, tiny_data, tiny_model};
 
 /// Options that record the events of a run.
 fn recorded() -> (FineTuneOptions, Arc<Mutex<Vec<Event>>>) {
@@ -103,7 +69,7 @@ fn with_out(options: &FineTuneOptions, out: &Path) -> FineTuneOptions {
 #[test]
 fn a_folder_that_holds_a_run_or_the_users_files_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let run = dir.path().join("run");
     let (options, _) = recorded();
     fine_tune(&config, &with_out(&options, &run)).expect("first run");
@@ -146,7 +112,7 @@ fn a_folder_that_holds_a_run_or_the_users_files_is_refused() {
 fn overwrite_replaces_a_run_completely_and_leaves_no_staging_folder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let run = runs.join("run");
     let (options, _) = recorded();
     fine_tune(&config, &with_out(&options, &run)).expect("first run");
@@ -178,7 +144,7 @@ fn overwrite_replaces_a_run_completely_and_leaves_no_staging_folder() {
 fn a_run_that_fails_half_way_leaves_the_previous_run_untouched_and_can_be_resumed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let run = runs.join("run");
     let (options, seen) = recorded();
     fine_tune(&config, &with_out(&options, &run)).expect("first run");
@@ -262,7 +228,7 @@ fn leftovers_of_killed_runs_are_swept_and_resumable_ones_kept() {
     std::fs::create_dir_all(resumable.join("checkpoint")).expect("mkdir");
     std::fs::write(resumable.join("checkpoint/state.json"), "{}").expect("write");
 
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let (options, seen) = recorded();
     fine_tune(&config, &with_out(&options, &runs.join("run"))).expect("run");
     #[cfg(target_os = "linux")]
@@ -291,7 +257,7 @@ fn leftovers_of_killed_runs_are_swept_and_resumable_ones_kept() {
 fn resume_applies_more_epochs_refuses_fewer_and_a_failed_resume_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let run = runs.join("run");
     let (options, seen) = recorded();
     fine_tune(&config, &with_out(&options, &run)).expect("first run");
@@ -419,7 +385,7 @@ fn the_nan_message_names_a_checkpoint_that_exists() {
 fn a_run_moved_aside_by_a_killed_replacement_is_put_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
-    let config = small_run(dir.path());
+    let config = small_run(dir.path(), 1);
     let run = runs.join("run");
     let (options, seen) = recorded();
     fine_tune(&config, &with_out(&options, &run)).expect("first run");

@@ -44,6 +44,7 @@ mod error;
 mod generate;
 mod gpt2;
 mod memory;
+mod precision;
 mod rng;
 mod safetensors_io;
 mod tensors;
@@ -77,6 +78,8 @@ pub use crate::gpt2::{
     Attention, Block, Dense, DenseOptions, Gpt2, InitMode, LAYER_NORM_EPS, LayerNorm, Layout, Lora,
     Mlp, attend,
 };
+// Number formats: fp32, or bf16 mixed precision.
+pub use crate::precision::Precision;
 // Process-wide allocator settings.
 pub use crate::memory::reuse_freed_memory;
 // Checkpoint files: safetensors, OpenAI TensorFlow bundles, and their validated tensors.

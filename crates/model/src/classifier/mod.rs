@@ -13,6 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::gpt2::{self, Dense, DenseOptions, Gpt2, InitMode, Layout};
+use crate::precision::Precision;
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 use crate::tensors::TensorSource;
@@ -154,6 +155,19 @@ impl Classifier {
         self.config.trainable.frozen_blocks(self.gpt.n_layer())
     }
 
+    /// Computes in `precision` from now on (see [`crate::Precision`]): every projection and
+    /// the head; the variables, and so what is saved, stay fp32.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.gpt.set_precision(precision);
+        self.head.set_precision(precision);
+    }
+
+    /// The precision the classifier computes in (fp32 unless [`Classifier::set_precision`]
+    /// said otherwise).
+    pub fn precision(&self) -> Precision {
+        Precision::of_kind(self.head.compute_kind())
+    }
+
     /// The device the variables are on.
     pub fn device(&self) -> Device {
         self.vs.device()
@@ -226,7 +240,10 @@ impl Classifier {
                 train,
             );
             let h = self.gpt.blocks[n - 1].forward_at(&x, &pos, self.config.causal_mask, train);
-            return self.head.forward(&self.gpt.final_norm(&h));
+            return self
+                .head
+                .forward(&self.gpt.final_norm(&h))
+                .to_kind(Kind::Float);
         }
         let x = self.gpt.run_blocks(
             hidden,
@@ -236,7 +253,8 @@ impl Classifier {
         );
         let x = self.gpt.final_norm(&x);
         let pooled = self.select(&x, lengths);
-        self.head.forward(&pooled)
+        // Logits are fp32 in every precision: the loss and the probabilities need them.
+        self.head.forward(&pooled).to_kind(Kind::Float)
     }
 
     /// The one position per row the head reads (`[b]`), when the token position has one.

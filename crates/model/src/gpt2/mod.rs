@@ -66,8 +66,11 @@ impl Lora {
         Self { a, b, alpha }
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.matmul(&self.a).matmul(&self.b) * self.alpha
+    /// The update for `x`, computed in `kind` (the layer's compute kind).
+    fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
+        x.matmul(&self.a.to_kind(kind))
+            .matmul(&self.b.to_kind(kind))
+            * self.alpha
     }
 
     /// `alpha * A @ B`, shape `[in, out]`.
@@ -110,6 +113,9 @@ pub struct Dense {
     pub out_dim: i64,
     /// LoRA adapter, when one was added with [`Dense::add_lora`].
     pub lora: Option<Lora>,
+    /// Element type of the product (see [`crate::Precision`]): `Float`, or `BFloat16` for
+    /// mixed precision, where the input, weight and bias are cast (the weight stays fp32).
+    compute: Kind,
 }
 
 /// Shape and initialisation of a new [`Dense`] layer (see [`Dense::new`]).
@@ -152,11 +158,43 @@ impl Dense {
             in_dim,
             out_dim,
             lora: None,
+            compute: Kind::Float,
         }
     }
 
-    /// `x @ W + b` over the last dimension of `x` (plus the adapter's update if any).
+    /// The element type the layer computes in (`Float` unless set by
+    /// [`Dense::set_precision`]).
+    pub fn compute_kind(&self) -> Kind {
+        self.compute
+    }
+
+    /// Computes in `precision` from now on (the variables keep their fp32 values).
+    pub fn set_precision(&mut self, precision: crate::Precision) {
+        self.compute = precision.compute_kind();
+    }
+
+    /// The weight in the compute kind: the variable itself in fp32, a cast (through which
+    /// gradients flow back) in mixed precision.
+    pub fn compute_weight(&self) -> Tensor {
+        self.weight.to_kind(self.compute)
+    }
+
+    /// The bias in the compute kind (see [`Dense::compute_weight`]).
+    pub fn compute_bias(&self) -> Option<Tensor> {
+        self.bias.as_ref().map(|b| b.to_kind(self.compute))
+    }
+
+    /// `x @ W + b` over the last dimension of `x` (plus the adapter's update if any), in the
+    /// compute kind, which is also the output's kind.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if self.compute != Kind::Float {
+            let x = x.to_kind(self.compute);
+            return self.product(&x, &self.compute_weight(), self.compute_bias().as_ref());
+        }
+        self.product(x, &self.weight, self.bias.as_ref())
+    }
+
+    fn product(&self, x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         let y = match self.layout {
             Layout::InOut => {
                 let mut out_shape = x.size();
@@ -164,16 +202,16 @@ impl Dense {
                     *last = self.out_dim;
                 }
                 let x2 = x.reshape([-1, self.in_dim]);
-                let y = match &self.bias {
-                    Some(b) => b.addmm(&x2, &self.weight),
-                    None => x2.matmul(&self.weight),
+                let y = match bias {
+                    Some(b) => b.addmm(&x2, weight),
+                    None => x2.matmul(weight),
                 };
                 y.reshape(out_shape.as_slice())
             }
-            Layout::OutIn => x.linear(&self.weight, self.bias.as_ref()),
+            Layout::OutIn => x.linear(weight, bias),
         };
         match &self.lora {
-            Some(l) => y + l.forward(x),
+            Some(l) => y + l.forward(x, self.compute),
             None => y,
         }
     }
@@ -203,6 +241,7 @@ impl Dense {
             in_dim: self.in_dim,
             out_dim: self.out_dim,
             lora: self.lora.as_ref().map(Lora::shallow_clone),
+            compute: self.compute,
         }
     }
 }
@@ -563,6 +602,16 @@ impl Gpt2 {
         let x = self.embed(ids, train);
         let x = self.run_blocks(&x, 0..self.blocks.len(), true, train);
         self.lm_logits(&self.final_norm(&x))
+    }
+
+    /// Computes every projection of every block in `precision` from now on (see
+    /// [`crate::Precision`]); embeddings, norms and the LM head stay fp32.
+    pub fn set_precision(&mut self, precision: crate::Precision) {
+        for block in &mut self.blocks {
+            for lin in block.linears_mut() {
+                lin.set_precision(precision);
+            }
+        }
     }
 
     /// Adds LoRA adapters to every projection of every block (`p` is the root path given to

@@ -165,26 +165,31 @@ impl Attention {
         let e = x_hat.size()[1];
         let (nh, d) = (self.n_head, e / self.n_head);
         let c = &self.c_attn;
+        // In mixed precision the products run in bf16; γ, β and the softmax stay fp32.
+        let kind = c.compute_kind();
+        let c_weight = c.compute_weight();
+        let c_bias = c.compute_bias();
         // Part `i` (0 = q, 1 = k, 2 = v) of the fused weight, `[n_head, e, d]`, and bias.
         let weight = |i: i64| {
-            c.weight
+            c_weight
                 .narrow(1, i * e, e)
                 .reshape([e, nh, d])
                 .permute([1, 0, 2])
         };
-        let bias = |i: i64| c.bias.as_ref().map(|b| b.narrow(0, i * e, e));
-        let h_at = ln.affine(&x_hat.index_select(0, at.query));
-        let q = h_at.matmul(&c.weight.narrow(1, 0, e));
+        let bias = |i: i64| c_bias.as_ref().map(|b| b.narrow(0, i * e, e));
+        let h_at = ln.affine(&x_hat.index_select(0, at.query)).to_kind(kind);
+        let q = h_at.matmul(&c_weight.narrow(1, 0, e));
         let q = match bias(0) {
             Some(b_q) => q + b_q,
             None => q,
         } * (d as f64).powf(-0.5);
         // u[r, i] = γ ⊙ (W_k,i q[r, i]): [n_head, e, d] x [n_head, d, b] -> [b, n_head, e].
-        let u = weight(1)
+        let u = (weight(1)
             .matmul(&q.view([b, nh, d]).permute([1, 2, 0]))
             .permute([2, 0, 1])
-            * &ln.weight;
-        let (rows, tk) = at.key_layout(x_hat);
+            * &ln.weight)
+            .to_kind(kind);
+        let (rows, tk) = at.key_layout(&x_hat.to_kind(kind));
         let rows = rows.view([b, tk, e]);
         let scores = rows.bmm(&u.transpose(1, 2)); // [b, tk, n_head]
         let scores = match at.visible(tk) {
@@ -193,9 +198,9 @@ impl Attention {
             }
             None => scores,
         };
-        let p = scores.softmax(1, scores.kind());
+        let p = scores.softmax(1, Kind::Float).to_kind(kind);
         // Σ_j p_j x̂_j per head, then γ, β and the value projection: [b, n_head, e].
-        let z = p.transpose(1, 2).bmm(&rows) * &ln.weight + &ln.bias;
+        let z = (p.transpose(1, 2).bmm(&rows) * &ln.weight + &ln.bias).to_kind(kind);
         let y = z.permute([1, 0, 2]).matmul(&weight(2)).permute([1, 0, 2]); // [b, n_head, d]
         let y = match bias(2) {
             Some(b_v) => y + b_v.view([nh, d]),

@@ -9,6 +9,7 @@ mod last_position;
 mod libtorch;
 mod model;
 mod parity;
+mod precision;
 mod untrusted;
 
 // Records each thread's largest allocation, for the property tests in `fuzz`.

@@ -1,0 +1,77 @@
+//! Which number format the model computes in.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::Kind;
+
+use crate::error::{ModelError, Result};
+
+/// The number format of a model's matrix products and activations.
+///
+/// `Bf16` is mixed precision as PyTorch's autocast does it: the variables (and so the
+/// optimizer's master weights and state) stay fp32; each projection casts its input, weight
+/// and bias to bf16 and returns bf16, so attention (libtorch's fused kernel), GELU and
+/// dropout run in bf16 too; the residual stream, the layer norms, the softmax of the
+/// one-position attention, the logits and the loss stay fp32. Gradients reach the fp32
+/// weights through the casts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in fp32: exact (the chapter's numbers).
+    #[default]
+    Fp32,
+    /// bf16 matrix products and activations, fp32 weights, norms and loss. Not exact.
+    Bf16,
+}
+
+impl Precision {
+    /// The name: `fp32` or `bf16`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Bf16 => "bf16",
+        }
+    }
+
+    /// The element type matrix products run in.
+    pub fn compute_kind(self) -> Kind {
+        match self {
+            Self::Fp32 => Kind::Float,
+            Self::Bf16 => Kind::BFloat16,
+        }
+    }
+
+    /// Whether the results are fp32's bit for bit (the same math as the chapter's code).
+    pub fn is_exact(self) -> bool {
+        self == Self::Fp32
+    }
+
+    pub(crate) fn of_kind(kind: Kind) -> Self {
+        if kind == Kind::BFloat16 {
+            Self::Bf16
+        } else {
+            Self::Fp32
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "f32" | "float32" => Ok(Self::Fp32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            _ => Err(ModelError::InvalidConfig(format!(
+                "unknown precision {s:?}: expected fp32 or bf16"
+            ))),
+        }
+    }
+}

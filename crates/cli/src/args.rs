@@ -258,6 +258,10 @@ pub struct TrainArgs {
     /// `auto` (fastest exact path), `plain` (the chapter's computation) or `cached`.
     #[arg(long)]
     pub engine: Option<Engine>,
+    /// `fp32` (exact, the chapter's numbers) or `bf16` mixed precision: fp32 weights and
+    /// optimizer, matrix products and activations in bf16 (not exact).
+    #[arg(long, value_name = "PRECISION")]
+    pub precision: Option<spam_train::Precision>,
     /// How the cached path keeps the frozen blocks' output: `fp32` (exact) or `bf16` (half
     /// the memory, not exact).
     #[arg(long, value_name = "PRECISION")]
@@ -339,6 +343,7 @@ impl TrainArgs {
         set!(t.eval_iter, self.eval_iter);
         set!(t.grad_accum_steps, self.grad_accum);
         set!(t.engine, self.engine);
+        set!(t.precision, self.precision);
         set!(t.cache_precision, self.cache_precision);
         if self.cache_dir.is_some() {
             t.cache_dir = self.cache_dir.clone();
@@ -415,6 +420,8 @@ impl EvalDataArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
+    #[command(flatten)]
+    pub precision: crate::precision_args::PrecisionArg,
     /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -437,6 +444,8 @@ pub enum OutputFormat {
 pub struct ClassifyArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
+    #[command(flatten)]
+    pub precision: crate::precision_args::PrecisionArg,
     /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
@@ -573,6 +582,8 @@ impl ExperimentsArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub threshold: crate::best_args::ThresholdArg,
+    #[command(flatten)]
+    pub precision: crate::precision_args::PrecisionArg,
     /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,

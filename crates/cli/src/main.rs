@@ -7,6 +7,7 @@ mod args;
 mod best_args;
 mod export_args;
 mod more_args;
+mod precision_args;
 mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -201,6 +202,7 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
 fn eval(a: args::EvalArgs) -> Result<()> {
     let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
+    a.precision.apply(&mut predictor);
     let data = a.data.read()?;
     let m = predictor.evaluate(&data)?;
     if a.json {
@@ -240,6 +242,7 @@ fn eval(a: args::EvalArgs) -> Result<()> {
 fn classify(a: args::ClassifyArgs) -> Result<()> {
     let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
+    a.precision.apply(&mut predictor);
     let mut out = ResultWriter::new(a.format, predictor.label_names())?;
     if let Some(file) = &a.file {
         let options = a.table_options(file);
@@ -506,6 +509,7 @@ fn export(a: &export_args::ExportArgs) -> Result<()> {
 fn serve(a: args::ServeArgs) -> Result<()> {
     let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
+    a.precision.apply(&mut predictor);
     let secs = std::time::Duration::from_secs_f64;
     let opts = spam_serve::ServeOptions {
         addr: a.addr,

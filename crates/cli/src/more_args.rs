@@ -9,7 +9,7 @@ use std::str::FromStr;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, ValueParser};
 use clap::{Arg, Args, Command};
 use spam_model::{ModelSize, RandomInit, TokenPosition};
-use spam_train::{CachePrecision, DataOrder, Engine, RunConfig};
+use spam_train::{CachePrecision, DataOrder, Engine, Precision, RunConfig};
 
 /// `spam-cli plot RUN_DIR`.
 #[derive(Args, Debug)]
@@ -86,9 +86,14 @@ fn closed_sets(cmd: Command) -> Command {
         "engine",
         &[("auto", &[]), ("plain", &[]), ("cached", &[])],
     );
-    closed::<CachePrecision>(
+    let cmd = closed::<CachePrecision>(
         cmd,
         "cache_precision",
+        &[("fp32", &["f32", "float32"]), ("bf16", &["bfloat16"])],
+    );
+    closed::<Precision>(
+        cmd,
+        "precision",
         &[("fp32", &["f32", "float32"]), ("bf16", &["bfloat16"])],
     )
 }
@@ -138,6 +143,7 @@ const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("eval_iter", "train.eval_iter"),
     ("grad_accum", "train.grad_accum_steps"),
     ("engine", "train.engine"),
+    ("precision", "train.precision"),
     ("cache_precision", "train.cache_precision"),
     ("device", "model.device"),
 ];

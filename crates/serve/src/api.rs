@@ -283,12 +283,15 @@ async fn info(State(state): State<AppState>) -> Response {
         labels: &'a [String],
         /// The threshold the API's labels use (`null`: the most probable class).
         threshold: Option<f64>,
+        /// The number format the model computes in (`fp32` or `bf16`).
+        precision: spam_train::Precision,
         #[serde(flatten)]
         run: &'a spam_train::RunInfo,
     }
     axum::Json(Info {
         labels: state.worker.labels(),
         threshold: state.worker.threshold(),
+        precision: state.worker.precision(),
         run: &state.info,
     })
     .into_response()

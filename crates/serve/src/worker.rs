@@ -68,6 +68,7 @@ pub struct WorkerHandle {
     tx: mpsc::Sender<Job>,
     labels: Arc<[String]>,
     threshold: Option<f64>,
+    precision: spam_train::Precision,
     failed: Arc<AtomicBool>,
     /// Set when the worker thread has ended.
     ended: Arc<AtomicBool>,
@@ -90,6 +91,11 @@ impl WorkerHandle {
     /// The decision threshold the model's labels use (stored with the run or set), if any.
     pub fn threshold(&self) -> Option<f64> {
         self.threshold
+    }
+
+    /// The number format the model computes in.
+    pub fn precision(&self) -> spam_train::Precision {
+        self.precision
     }
 
     /// Whether the worker thread is still running.
@@ -139,6 +145,7 @@ pub fn spawn_worker(predictor: Predictor) -> WorkerHandle {
 pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> WorkerHandle {
     let labels: Arc<[String]> = predictor.label_names().to_vec().into();
     let threshold = predictor.threshold();
+    let precision = predictor.precision();
     let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
     let failed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&failed);
@@ -159,6 +166,7 @@ pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> Worker
         tx,
         labels,
         threshold,
+        precision,
         failed,
         ended,
     }

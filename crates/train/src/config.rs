@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use spam_model::Precision;
 
 use crate::best::{BestMetric, ClassWeights};
 use crate::error::TrainError;
@@ -59,6 +60,9 @@ pub struct TrainConfig {
     pub final_eval: bool,
     /// How the run computes; `auto` takes the fastest path that gives the same math.
     pub engine: Engine,
+    /// The number format of the model's products and activations: `fp32` (exact, the
+    /// chapter's) or `bf16` mixed precision (fp32 weights, AdamW state, norms and loss).
+    pub precision: Precision,
     /// How the cached path stores the frozen blocks' output (fp32: exact).
     pub cache_precision: CachePrecision,
     /// Keep the cache in a file in this directory instead of memory (large data, the
@@ -89,6 +93,7 @@ impl Default for TrainConfig {
             checkpoint_every: None,
             final_eval: true,
             engine: Engine::Auto,
+            precision: Precision::Fp32,
             cache_precision: CachePrecision::Fp32,
             cache_dir: None,
         }
@@ -160,6 +165,12 @@ pub struct CacheSettings {
 }
 
 impl TrainConfig {
+    /// Whether the run computes the chapter's fp32 numbers exactly (no bf16 compute, no bf16
+    /// cache).
+    pub fn is_exact(&self) -> bool {
+        self.precision.is_exact() && self.cache_precision == CachePrecision::Fp32
+    }
+
     /// The cache settings of this run.
     pub fn cache(&self) -> CacheSettings {
         CacheSettings {

@@ -100,3 +100,5 @@ pub use run_log::redraw_plots;
 pub use run_log::{LOG_FILE, LogLine, read_log};
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};
+// The number format a run and a predictor compute in (spam-model's), for crates above.
+pub use spam_model::Precision;

@@ -115,6 +115,17 @@ impl Predictor {
         Ok(())
     }
 
+    /// Computes in `precision` from now on: `bf16` runs the products and activations in bf16
+    /// (not exact; probabilities within about a percent of fp32's), `fp32` is exact.
+    pub fn set_precision(&mut self, precision: spam_model::Precision) {
+        self.model.set_precision(precision);
+    }
+
+    /// The precision the predictor computes in (fp32 unless set).
+    pub fn precision(&self) -> spam_model::Precision {
+        self.model.precision()
+    }
+
     /// Tokens of a text that are read; the rest of a longer text is cut off (the training
     /// length, else the context length).
     pub fn max_length(&self) -> usize {

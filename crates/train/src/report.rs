@@ -90,6 +90,10 @@ pub struct Report {
     pub config: TrainConfig,
     /// Which computation path ran, and why.
     pub path: String,
+    /// Whether the run computed fp32's numbers exactly: false under `precision: bf16` or a
+    /// bf16 cache (absent in older reports: true).
+    #[serde(default = "exact_by_default")]
+    pub exact: bool,
     /// The data it used.
     pub data: DataSummary,
     /// Every periodic loss estimate.
@@ -124,6 +128,10 @@ pub struct Report {
     pub class_weights: Option<Vec<f64>>,
 }
 
+fn exact_by_default() -> bool {
+    true
+}
+
 /// A number that may be NaN (a split the run did not have): `null` in JSON, both ways.
 mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -147,6 +155,7 @@ impl Report {
         Self {
             config: config.clone(),
             path: path.to_string(),
+            exact: config.is_exact(),
             data: DataSummary {
                 train: data.train.len(),
                 validation: data.validation.len(),

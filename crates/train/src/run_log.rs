@@ -14,7 +14,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use spam_model::Precision;
 
+use crate::config::TrainConfig;
 use crate::error::{Context, Result, bail};
 use crate::report::{EpochRecord, EvalRecord};
 
@@ -34,6 +36,13 @@ pub enum LogLine {
         batch_size: usize,
         /// Epochs of the run.
         epochs: usize,
+        /// The number format the run computes in (absent in older logs: fp32).
+        #[serde(default)]
+        precision: Precision,
+        /// Whether the run computes fp32's numbers exactly (false with bf16 compute or a
+        /// bf16 cache).
+        #[serde(default = "exact_by_default")]
+        exact: bool,
     },
     /// A run continues from a checkpoint.
     Resume {
@@ -82,6 +91,10 @@ pub enum LogLine {
     },
 }
 
+fn exact_by_default() -> bool {
+    true
+}
+
 /// The training state a log line reports besides its record.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LineState {
@@ -102,19 +115,16 @@ pub(crate) struct RunLog {
 
 impl RunLog {
     /// Starts the log of a fresh run in `dir` (replacing any).
-    pub fn start(
-        dir: &Path,
-        train_examples: usize,
-        batch_size: usize,
-        epochs: usize,
-    ) -> Result<Self> {
+    pub fn start(dir: &Path, train_examples: usize, config: &TrainConfig) -> Result<Self> {
         let path = dir.join(LOG_FILE);
         spam_data::write_atomic(&path, b"")?;
         let log = Self::open(path, 0.0)?;
         log.write(&LogLine::Start {
             train_examples,
-            batch_size,
-            epochs,
+            batch_size: config.batch_size,
+            epochs: config.epochs,
+            precision: config.precision,
+            exact: config.is_exact(),
         })?;
         Ok(log)
     }

@@ -52,6 +52,11 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<Report> {
     config.validate()?;
+    // The run computes in the config's precision whatever the caller's model was set to: a
+    // replica shares the variables, so the caller's model is the one trained.
+    let mut model = model.replica();
+    model.set_precision(config.precision);
+    let model = &model;
     // Each step frees and retakes its gradients: keep that memory in the process.
     spam_model::reuse_freed_memory();
     let started = Instant::now();
@@ -122,12 +127,7 @@ pub fn train(
             position.epoch,
             config.epochs,
         )?),
-        Some(dir) => Some(RunLog::start(
-            dir,
-            data.train.len(),
-            config.batch_size,
-            config.epochs,
-        )?),
+        Some(dir) => Some(RunLog::start(dir, data.train.len(), config)?),
         None => None,
     };
     let mut line = LineState::default();

@@ -17,7 +17,7 @@ mod distinct;
 
 use std::sync::Mutex;
 
-use spam_model::Classifier;
+use spam_model::{Classifier, Precision};
 use tch::{Device, Kind, Reduction, Tensor};
 use tracing::info;
 
@@ -105,7 +105,7 @@ pub struct Runner<'a> {
     threads_before: Option<i32>,
     /// Distinct inputs the cache holds, and the examples they stand for.
     cache_rows: (usize, usize),
-    /// Element type the cache is stored in (steps compute in fp32).
+    /// Element type the cache is stored in (steps compute in the model's precision).
     cache_kind: Kind,
     why_plain: Option<String>,
     frozen_blocks: usize,
@@ -213,6 +213,14 @@ impl<'a> Runner<'a> {
 
     /// Which path the run takes, and why, for the log and `metrics.json`.
     pub fn describe(&self) -> String {
+        let path = self.describe_path();
+        match self.model.precision() {
+            Precision::Fp32 => path,
+            p => format!("{path}, in {p} mixed precision: not exact"),
+        }
+    }
+
+    fn describe_path(&self) -> String {
         match (&self.cache, &self.why_plain) {
             (Some(_), _) => format!(
                 "cached (blocks 0..{} run once per distinct input, {} for {} examples{}{}; \

@@ -88,7 +88,8 @@ fn logs_lines_are_appended_while_the_run_goes() {
         LogLine::Start {
             train_examples: 56,
             batch_size: 8,
-            epochs: 2
+            epochs: 2,
+            ..
         }
     ));
     let mut evals = report.evals.iter();

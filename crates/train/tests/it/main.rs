@@ -8,6 +8,7 @@ mod export;
 mod hub;
 mod logs;
 mod parity;
+mod precision;
 mod predict;
 mod reliability;
 mod run_dir;

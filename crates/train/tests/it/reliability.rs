@@ -39,6 +39,7 @@ fn losses_and_metrics_survive_the_json_round_trip_bit_for_bit() {
     let report = Report {
         config: TrainConfig::default(),
         path: "plain".into(),
+        exact: true,
         data: DataSummary {
             train: 1,
             validation: 1,

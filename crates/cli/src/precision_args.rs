@@ -1,0 +1,18 @@
+//! `--precision` of the commands that run a trained model (classify, eval, serve).
+
+use clap::Args;
+use spam_train::{Precision, Predictor};
+
+#[derive(Args, Debug)]
+pub struct PrecisionArg {
+    /// `fp32` (exact) or `bf16` (matrix products and activations in bf16: faster on GPUs and
+    /// CPUs with bf16 matrix units, probabilities within about a percent).
+    #[arg(long, value_name = "PRECISION", default_value = "fp32")]
+    pub precision: Precision,
+}
+
+impl PrecisionArg {
+    pub fn apply(&self, predictor: &mut Predictor) {
+        predictor.set_precision(self.precision);
+    }
+}

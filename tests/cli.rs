@@ -8,6 +8,7 @@ mod best;
 mod hfx;
 mod hub;
 mod logs;
+mod precision;
 mod run_dirs;
 
 fn sha256_of(path: &Path) -> String {

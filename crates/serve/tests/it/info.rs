@@ -26,6 +26,7 @@ async fn info_says_what_is_served() -> Result<()> {
     let want = json!({
         "labels": ["ham", "spam"],
         "threshold": null,
+        "precision": "fp32",
         "base_weights": "models/gpt2/124M",
         "size": "124M",
         "token_position": "last",
@@ -60,5 +61,25 @@ async fn info_says_what_is_served() -> Result<()> {
         .json()
         .await?;
     ensure!(body["threshold"] == json!(0.8), "{body}");
+
+    // `serve --precision bf16`: the model computes in bf16, and says so.
+    let (dir, mut predictor) = tiny_predictor()?;
+    predictor.set_precision(spam_train::Precision::Bf16);
+    let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
+    let body: Value = client()
+        .get(server.url("/v1/info"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(body["precision"] == json!("bf16"), "{body}");
+    let answer: Value = client()
+        .post(server.url("/v1/classify"))
+        .json(&json!({"texts": ["win a prize now"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(answer["results"][0]["label"].is_string(), "{answer}");
     Ok(())
 }

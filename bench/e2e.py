@@ -2,6 +2,7 @@
 """Side-by-side end-to-end benchmark: the chapter's PyTorch pipeline vs. our `spam-cli train`.
 
     python3 bench/e2e.py [--configs chapter,flexible,all] [--runs 1] [--epochs 5] [--out bench/results]
+    python3 bench/e2e.py --precisions fp32,bf16 --seeds 123,124,125   # ours in both precisions
     python3 bench/e2e.py --smoke          # tiny data subset, 1 epoch: checks the driver works
 
 For every configuration and run it starts, one after the other on this machine,
@@ -188,15 +189,17 @@ def run_reference(python, cfg, args, data, logs, run):
     return rec
 
 
-def run_ours(cfg, args, data, logs, runs_dir, run):
+def run_ours(cfg, args, data, logs, runs_dir, run, precision="fp32", seed=123):
     token_position, trainable, _ = CONFIGS[cfg]
-    rec = {"config": cfg, "implementation": "ours (spam-cli)", "run": run}
+    rec = {"config": cfg, "implementation": f"ours (spam-cli, {precision})", "run": run,
+           "precision": precision, "seed": seed}
     binary = Path(args.bin)
     if not binary.is_file() or not os.access(binary, os.X_OK):
         rec.update(status="missing", error=f"{display(binary)} not found: build it with "
                                            "`cargo build --release -p spam-cli` (or pass --build / --bin)")
         return rec
-    run_dir = runs_dir / f"{cfg}-run{run}"
+    name = f"{cfg}-{precision}-seed{seed}-run{run}"
+    run_dir = runs_dir / name
     if run_dir.exists():
         shutil.rmtree(run_dir)
     weights = "random"
@@ -213,9 +216,10 @@ def run_ours(cfg, args, data, logs, runs_dir, run):
         weights = str(init)
     cmd = [str(binary), "train", "--data", str(data), "--weights", weights, "--out", str(run_dir),
            "--size", "124M", "--epochs", str(args.epochs), "--batch-size", "8", "--lr", "5e-5",
-           "--weight-decay", "0.1", "--seed", "123", "--token-position", token_position,
-           "--trainable", trainable, "--padding", OUR_PADDING[cfg], "--parse-mode", "pandas", "--quiet"]
-    log_path = logs / f"{cfg}-ours-run{run}.log"
+           "--weight-decay", "0.1", "--seed", str(seed), "--token-position", token_position,
+           "--trainable", trainable, "--padding", OUR_PADDING[cfg], "--parse-mode", "pandas",
+           "--precision", precision, "--quiet"]
+    log_path = logs / f"{name}-ours.log"
     log(f"{cfg} run {run}: ours ({display(binary)} train ...), log {log_path.name}")
     code, wall, rss = run_child(cmd, log_path, env=child_env(args), cwd=str(ROOT))
     rec.update(wall_seconds=wall, peak_rss_mb=rss, exit_code=code, log=str(log_path),
@@ -232,12 +236,13 @@ def run_ours(cfg, args, data, logs, runs_dir, run):
     try:
         metrics = json.loads(metrics_path.read_text())
         final = metrics["final"]
-        rec.update(status="ok", raw={"final": final, "timing": metrics.get("timing")},
+        rec.update(status="ok", raw={"final": final, "timing": metrics.get("timing"),
+                                     "path": metrics.get("path"), "exact": metrics.get("exact")},
                    training_seconds=(metrics.get("timing") or {}).get("training_seconds"),
                    train_accuracy=final["train_accuracy"],
                    validation_accuracy=final["validation_accuracy"],
                    test_accuracy=final["test_accuracy"])
-        shutil.copy(metrics_path, logs / f"{cfg}-ours-run{run}.metrics.json")
+        shutil.copy(metrics_path, logs / f"{name}-ours.metrics.json")
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
         rec.update(status="failed", error=f"exit code 0 but {display(metrics_path)} is missing or "
                                           f"lacks final accuracies ({e!r})")
@@ -290,24 +295,54 @@ def table(records, configs):
     for cfg in configs:
         rows = [r for r in records if r["config"] == cfg]
         ref = [r for r in rows if r["implementation"].startswith("reference")]
-        ours = [r for r in rows if r["implementation"].startswith("ours")]
-        ratio_wall = ratio_train = None
-        if median_of(ref, "wall_seconds") and median_of(ours, "wall_seconds"):
-            ratio_wall = median_of(ref, "wall_seconds") / median_of(ours, "wall_seconds")
-        if median_of(ref, "training_seconds") and median_of(ours, "training_seconds"):
-            ratio_train = median_of(ref, "training_seconds") / median_of(ours, "training_seconds")
-        for i, r in enumerate(rows):
+        # One ratio per implementation (the reference, and ours in each precision), on its
+        # first row: medians over its runs and seeds against the reference's.
+        first_of = {}
+        for r in rows:
+            first_of.setdefault(r["implementation"], id(r))
+        for r in rows:
+            group = [x for x in rows if x["implementation"] == r["implementation"]]
+            ratio_wall = ratio_train = None
+            if r["implementation"].startswith("ours") and first_of[r["implementation"]] == id(r):
+                if median_of(ref, "wall_seconds") and median_of(group, "wall_seconds"):
+                    ratio_wall = median_of(ref, "wall_seconds") / median_of(group, "wall_seconds")
+                if median_of(ref, "training_seconds") and median_of(group, "training_seconds"):
+                    ratio_train = median_of(ref, "training_seconds") / median_of(group, "training_seconds")
             ok = r.get("status") == "ok"
+            run = r["run"] if "seed" not in r else f"{r['run']} (seed {r['seed']})"
             lines.append(
-                f"| {cfg} ({CONFIGS[cfg][2]}) | {r['implementation']} | {r['run']} | {r['status']} "
+                f"| {cfg} ({CONFIGS[cfg][2]}) | {r['implementation']} | {run} | {r['status']} "
                 f"| {fmt(r.get('wall_seconds') if ok else None, '.1f')} "
                 f"| {fmt(r.get('training_seconds'), '.1f')} "
                 f"| {fmt(r.get('peak_rss_mb') if ok else None, '.0f')} "
                 f"| {pct(r.get('train_accuracy'))} | {pct(r.get('validation_accuracy'))} "
                 f"| {pct(r.get('test_accuracy'))} "
-                f"| {fmt(ratio_wall, '.2f') + '×' if (i == 0 and ratio_wall) else ''} "
-                f"| {fmt(ratio_train, '.2f') + '×' if (i == 0 and ratio_train) else ''} |")
+                f"| {fmt(ratio_wall, '.2f') + '×' if ratio_wall else ''} "
+                f"| {fmt(ratio_train, '.2f') + '×' if ratio_train else ''} |")
     return "\n".join(lines)
+
+
+def accuracy_spread(records, configs):
+    """Test accuracy of ours per config and precision over its runs and seeds: mean and range,
+    and bf16's mean against fp32's."""
+    lines = []
+    for cfg in configs:
+        means = {}
+        for precision in ("fp32", "bf16"):
+            acc = [r["test_accuracy"] for r in records if r["config"] == cfg
+                   and r.get("precision") == precision and r.get("status") == "ok"
+                   and r.get("test_accuracy") is not None]
+            if not acc:
+                continue
+            means[precision] = statistics.mean(acc)
+            lines.append(f"- ours `{cfg}` {precision}: test accuracy over {len(acc)} run(s) mean "
+                         f"{pct(means[precision])} %, range {pct(min(acc))}–{pct(max(acc))} %")
+        if len(means) == 2:
+            lines.append(f"- ours `{cfg}`: bf16 mean − fp32 mean = "
+                         f"{100 * (means['bf16'] - means['fp32']):+.2f} points")
+    if not lines:
+        return ""
+    return "\n\nTest accuracy (ours, by precision):\n\n" + "\n".join(lines) + "\n"
 
 
 def main():
@@ -319,6 +354,11 @@ def main():
                    help="configs whose reference pipeline runs (default: all of --configs); ours is "
                         "still compared with the reference's `chapter` row when that one runs")
     p.add_argument("--runs", type=int, default=1, help="runs of each implementation per config")
+    p.add_argument("--precisions", default="fp32",
+                   help="comma-separated precisions of our runs (fp32, bf16); the reference is fp32")
+    p.add_argument("--seeds", default="123",
+                   help="comma-separated --seed values of our runs (data order, head): each precision "
+                        "runs once per seed and run; the reference always uses the chapter's 123")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--out", default=str(HERE / "results"), help="results folder (default bench/results)")
     p.add_argument("--data", help="SMSSpamCollection (default: $SPAM_SHARED_DIR or <repo>/../shared "
@@ -346,6 +386,13 @@ def main():
         [c.strip() for c in args.reference_configs.split(",") if c.strip()]
     if [c for c in ref_configs if c not in configs]:
         p.error("--reference-configs must be a subset of --configs")
+    precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
+    if [x for x in precisions if x not in ("fp32", "bf16")]:
+        p.error("--precisions takes fp32 and/or bf16")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        p.error("--seeds takes comma-separated whole numbers")
     if args.smoke:
         args.epochs = 1
 
@@ -387,8 +434,11 @@ def main():
                     records.append(run_reference(python, cfg, args, data, logs, run))
                     report_one(records[-1])
                 if args.only != "reference":
-                    records.append(run_ours(cfg, args, data, logs, runs_dir, run))
-                    report_one(records[-1])
+                    for precision in precisions:
+                        for seed in seeds:
+                            records.append(run_ours(cfg, args, data, logs, runs_dir, run,
+                                                    precision, seed))
+                            report_one(records[-1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -399,13 +449,14 @@ def main():
               f"same machine, one after the other. Speed = reference time / our time "
               f"(medians over runs; > 1 means ours is faster).\n\n")
     md += cross_ratios(records, configs)
+    md += accuracy_spread(records, configs)
     notes = [f"- {r['config']} {r['implementation']} run {r['run']}: **{r['status']}**: {r['error']}"
              for r in records if r.get("error")]
     text = header + md + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
     print()
     print(text)
     raw = {"stamp": stamp, "smoke": args.smoke, "epochs": args.epochs, "configs": configs,
-           "runs": args.runs, "threads": args.threads or "default", "machine": machine_info(),
+           "runs": args.runs, "precisions": precisions, "seeds": seeds, "threads": args.threads or "default", "machine": machine_info(),
            "data": display(args.data) if args.data else "shared/datasets/sms_spam_collection/SMSSpamCollection",
            "elapsed_seconds": time.time() - started, "records": records}
     (out / "results.md").write_text(text)
@@ -418,18 +469,23 @@ def main():
 
 
 def cross_ratios(records, configs):
-    """Each of our configs against the reference's chapter run (the issue's yardstick for
-    `flexible`: how much faster the better setting is than the chapter's pipeline)."""
+    """Each of our configs (and precisions) against the reference's chapter run (the issue's
+    yardstick for `flexible`: how much faster the better setting is than the chapter's
+    pipeline)."""
     ref = [r for r in records if r["config"] == "chapter" and r["implementation"].startswith("reference")]
     ref_wall = median_of(ref, "wall_seconds")
     if not ref_wall:
         return ""
     lines = ["", "", "Against the reference's `chapter` run (wall, medians):", ""]
     for cfg in configs:
-        ours = median_of([r for r in records if r["config"] == cfg
-                          and r["implementation"].startswith("ours")], "wall_seconds")
-        if ours:
-            lines.append(f"- ours `{cfg}`: {ref_wall:.1f} s / {ours:.1f} s = **{ref_wall / ours:.2f}×**")
+        impls = sorted({r["implementation"] for r in records if r["config"] == cfg
+                        and r["implementation"].startswith("ours")})
+        for impl in impls:
+            ours = median_of([r for r in records if r["config"] == cfg
+                              and r["implementation"] == impl], "wall_seconds")
+            if ours:
+                lines.append(f"- {impl} `{cfg}`: {ref_wall:.1f} s / {ours:.1f} s = "
+                             f"**{ref_wall / ours:.2f}×**")
     return "\n".join(lines) + "\n"
 
 

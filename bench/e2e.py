@@ -170,9 +170,6 @@ def run_reference(python, cfg, args, data, logs, run):
         return rec
     cmd = [str(python), str(REFERENCE), "--data", str(data), "--token-position", token_position,
            "--trainable", trainable, "--epochs", str(args.epochs)]
-    if args.same_init:
-        # Ours starts from these very weights: accuracies then differ only by data order.
-        cmd += ["--save-initial", str(initial_weights(args, cfg, run))]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     log_path = logs / f"{cfg}-reference-run{run}.log"
@@ -202,19 +199,12 @@ def run_ours(cfg, args, data, logs, runs_dir, run, precision="fp32", seed=123):
     run_dir = runs_dir / name
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    weights = "random"
-    if args.same_init:
-        init = initial_weights(args, cfg, run)
-        if not init.is_file():
-            # Every config draws the same seed-123 backbone: a config whose reference was
-            # skipped (--reference-configs) starts from another config's file of this run.
-            others = sorted(Path(args.init_dir).glob(f"*-run{run}-initial.safetensors"))
-            init = others[0] if others else init
-        if not init.is_file():
-            rec.update(status="failed", error=f"{display(init)} missing: the reference run writes it first")
-            return rec
-        weights = str(init)
-    cmd = [str(binary), "train", "--data", str(data), "--weights", weights, "--out", str(run_dir),
+    # `--init chapter` draws the model the reference's `GPTModel` gets under
+    # `torch.manual_seed(123)`, and the head it swaps in, bit for bit (spam-model's tests);
+    # `--init gpt2` is GPT-2's own std-0.02 scheme.
+    init = "chapter" if args.same_init else "gpt2"
+    cmd = [str(binary), "train", "--data", str(data), "--weights", "random", "--init", init,
+           "--out", str(run_dir),
            "--size", "124M", "--epochs", str(args.epochs), "--batch-size", "8", "--lr", "5e-5",
            "--weight-decay", "0.1", "--seed", str(seed), "--token-position", token_position,
            "--trainable", trainable, "--padding", OUR_PADDING[cfg], "--parse-mode", "pandas",
@@ -249,11 +239,6 @@ def run_ours(cfg, args, data, logs, runs_dir, run, precision="fp32", seed=123):
     if not args.keep_run_dirs:
         shutil.rmtree(run_dir, ignore_errors=True)  # holds a 124M model: ~0.5 GB
     return rec
-
-
-def initial_weights(args, cfg, run):
-    """Where the reference leaves its initial weights for ours (with --same-init)."""
-    return Path(args.init_dir) / f"{cfg}-run{run}-initial.safetensors"
 
 
 def child_env(args):
@@ -374,8 +359,9 @@ def main():
     p.add_argument("--no-install", action="store_true", help="never create or fill .venv-bench")
     p.add_argument("--keep-run-dirs", action="store_true", help="keep our RUN_DIRs (each holds a 124M model)")
     p.add_argument("--same-init", action=argparse.BooleanOptionalAction, default=True,
-                   help="ours starts from the reference's own random initial weights (default: yes; "
-                        "--no-same-init uses our seeded GPT-2 initialisation instead)")
+                   help="ours starts from the reference's own random initial weights, drawn by "
+                        "`--init chapter` (default: yes; --no-same-init uses GPT-2's std-0.02 "
+                        "initialisation, `--init gpt2`, instead)")
     args = p.parse_args()
 
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -406,9 +392,6 @@ def main():
     runs_dir = out / "runs"
     logs.mkdir(parents=True, exist_ok=True)
     runs_dir.mkdir(exist_ok=True)
-    args.init_dir = str(runs_dir)
-    if args.only and args.same_init:
-        args.same_init = False  # one side alone has no weights to share
 
     python = None
     args.venv_error = None

@@ -69,9 +69,10 @@ def train_model(binary, data, position, out, logs):
     return run_dir
 
 
-def classify_batched(binary, run_dir, messages_file, logs, name):
+def classify_batched(binary, run_dir, messages_file, logs, name, precision="fp32"):
     out = logs / f"{name}.jsonl"
-    cmd = [str(binary), "classify", "--model", str(run_dir), "--format", "jsonl"]
+    cmd = [str(binary), "classify", "--model", str(run_dir), "--format", "jsonl",
+           "--precision", precision]
     start = time.perf_counter()
     with open(messages_file, "rb") as stdin, open(out, "wb") as stdout:
         proc = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, cwd=str(ROOT))
@@ -82,9 +83,10 @@ def classify_batched(binary, run_dir, messages_file, logs, name):
     return wall, rows
 
 
-def serve_latency(binary, run_dir, messages, requests, logs, name):
+def serve_latency(binary, run_dir, messages, requests, logs, name, precision="fp32"):
     port = free_port()
-    cmd = [str(binary), "serve", "--model", str(run_dir), "--addr", f"127.0.0.1:{port}"]
+    cmd = [str(binary), "serve", "--model", str(run_dir), "--addr", f"127.0.0.1:{port}",
+           "--precision", precision]
     with open(logs / f"{name}-serve.log", "wb") as serve_log:
         proc = subprocess.Popen(cmd, stdout=serve_log, stderr=subprocess.STDOUT, cwd=str(ROOT))
     try:
@@ -133,6 +135,8 @@ def main():
                    help="positions whose model also classifies all 5574 messages (a `last` model "
                         "pads every message to 120 tokens: ~12 min here)")
     p.add_argument("--latency-requests", type=int, default=200)
+    p.add_argument("--precisions", default="fp32",
+                   help="comma-separated precisions our models classify in (fp32, bf16); the reference is fp32")
     p.add_argument("--bin", default=str(ROOT / "target" / "release" / "spam-cli"))
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--no-install", action="store_true")
@@ -173,20 +177,27 @@ def main():
             f"(p50 {ref['p50_ms']:.1f} ms, p99 {ref['p99_ms']:.1f} ms)")
 
         rows = []
+        precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
         for position in [x.strip() for x in args.positions.split(",") if x.strip()]:
             run_dir = train_model(binary, data, position, work, logs)
-            sub_wall, sub_rows = classify_batched(binary, run_dir, sub_file, logs, f"{position}-subset")
-            all_wall = all_rows = None
-            if position in [x.strip() for x in args.all_positions.split(",")]:
-                all_wall, all_rows = classify_batched(binary, run_dir, all_file, logs, f"{position}-all")
-            p50, p99 = serve_latency(binary, run_dir, messages, args.latency_requests, logs, position)
-            rows.append({"position": position, "subset_seconds": sub_wall, "subset_rows": sub_rows,
-                         "all_seconds": all_wall, "all_rows": all_rows, "p50_ms": p50, "p99_ms": p99,
-                         "speedup_subset": ref["total_seconds"] / sub_wall,
-                         "speedup_all_vs_extrapolated": per_msg * all_rows / all_wall if all_rows else None})
-            log(f"  -> ours ({position}): first {sub_rows} in {sub_wall:.1f} s, all: "
-                f"{f'{all_rows} in {all_wall:.1f} s' if all_rows else 'not run'}, "
-                f"latency p50 {p50:.1f} ms / p99 {p99:.1f} ms")
+            for precision in precisions:
+                name = f"{position}-{precision}"
+                sub_wall, sub_rows = classify_batched(binary, run_dir, sub_file, logs,
+                                                      f"{name}-subset", precision)
+                all_wall = all_rows = None
+                if position in [x.strip() for x in args.all_positions.split(",")]:
+                    all_wall, all_rows = classify_batched(binary, run_dir, all_file, logs,
+                                                          f"{name}-all", precision)
+                p50, p99 = serve_latency(binary, run_dir, messages, args.latency_requests, logs,
+                                         name, precision)
+                rows.append({"position": position, "precision": precision,
+                             "subset_seconds": sub_wall, "subset_rows": sub_rows,
+                             "all_seconds": all_wall, "all_rows": all_rows, "p50_ms": p50, "p99_ms": p99,
+                             "speedup_subset": ref["total_seconds"] / sub_wall,
+                             "speedup_all_vs_extrapolated": per_msg * all_rows / all_wall if all_rows else None})
+                log(f"  -> ours ({position}, {precision}): first {sub_rows} in {sub_wall:.1f} s, all: "
+                    f"{f'{all_rows} in {all_wall:.1f} s' if all_rows else 'not run'}, "
+                    f"latency p50 {p50:.1f} ms / p99 {p99:.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -202,12 +213,12 @@ def main():
         f"| 1.00× | {ref['p50_ms']:.1f} | {ref['p99_ms']:.1f} |",
     ]
     for r in rows:
-        lines.append(f"| ours, `{r['position']}` model | {r['subset_rows']} | {r['subset_seconds']:.1f} "
+        lines.append(f"| ours, `{r['position']}` model, {r['precision']} | {r['subset_rows']} | {r['subset_seconds']:.1f} "
                      f"| {1000 * r['subset_seconds'] / max(r['subset_rows'], 1):.1f} "
                      f"| {r['speedup_subset']:.2f}× | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
         if not r["all_rows"]:
             continue
-        lines.append(f"| ours, `{r['position']}` model | {r['all_rows']} (all) | {r['all_seconds']:.1f} "
+        lines.append(f"| ours, `{r['position']}` model, {r['precision']} | {r['all_rows']} (all) | {r['all_seconds']:.1f} "
                      f"| {1000 * r['all_seconds'] / max(r['all_rows'], 1):.1f} "
                      f"| {r['speedup_all_vs_extrapolated']:.2f}× (vs the reference's per-message "
                      f"time × {r['all_rows']}) | | |")

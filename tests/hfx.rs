@@ -6,24 +6,9 @@ use std::path::Path;
 
 use spam_e2e::run_cli;
 
-/// Trains a tiny random model (seconds) with `position` into `dir/run`.
+/// Trains a tiny random model (seconds) with `position` into `dir/run-POSITION`.
 fn tiny_run(dir: &Path, position: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..20 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        "[model]\nweights = \"random\"\ndevice = \"cpu\"\n\n[model.architecture]\n\
-         vocab_size = 50257\nn_ctx = 64\nn_embd = 16\nn_layer = 1\nn_head = 2\ndropout = 0.0\n\
-         qkv_bias = true\n\n[data]\nformat = \"table\"\n\n[train]\nepochs = 1\neval_freq = 3\n\
-         eval_iter = 1\n",
-    )
-    .expect("config");
+    let (config, csv) = spam_e2e::tiny_setup(dir, 1);
     let run = dir.join(format!("run-{position}"));
     let (code, _, stderr) = run_cli(&[
         "train",
@@ -40,18 +25,22 @@ fn tiny_run(dir: &Path, position: &str) -> (std::path::PathBuf, std::path::PathB
     (run, csv)
 }
 
-#[test]
-fn hfx_export_then_classify_and_eval_the_folder_like_the_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (run, csv) = tiny_run(dir.path(), "flexible");
-    let out = dir.path().join("exported");
-    let (code, stdout, stderr) = run_cli(&[
+fn export(run: &Path, out: &Path) -> (i32, String, String) {
+    run_cli(&[
         "export",
         "--model",
         run.to_str().expect("utf-8"),
         "--out",
         out.to_str().expect("utf-8"),
-    ]);
+    ])
+}
+
+#[test]
+fn hfx_export_then_classify_and_eval_the_folder_like_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run, csv) = tiny_run(dir.path(), "flexible");
+    let out = dir.path().join("exported");
+    let (code, stdout, stderr) = export(&run, &out);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("largest logit change"), "{stdout}");
     for name in [
@@ -72,13 +61,8 @@ fn hfx_export_then_classify_and_eval_the_folder_like_the_run() {
     let texts = ["win cash now", "see you tomorrow friend", "ok"];
 
     let classify = |model: &Path| {
-        let mut args = vec!["classify", "--model", model.to_str().expect("utf-8")];
-        args.extend(["--format", "jsonl", "--device", "cpu"]);
-        args.extend(texts);
-        let (code, stdout, stderr) = run_cli(&args);
-        assert_eq!(code, 0, "{stderr}");
-        stdout
-            .lines()
+        spam_e2e::classify_jsonl(model, &texts, &["--device", "cpu"])
+            .iter()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json line"))
             .collect::<Vec<_>>()
     };
@@ -95,32 +79,14 @@ fn hfx_export_then_classify_and_eval_the_folder_like_the_run() {
         }
     }
     let eval = |model: &Path| {
-        let (code, stdout, stderr) = run_cli(&[
-            "eval",
-            "--model",
-            model.to_str().expect("utf-8"),
-            "--data",
-            csv.to_str().expect("utf-8"),
-            "--format",
-            "table",
-            "--json",
-            "--device",
-            "cpu",
-        ]);
-        assert_eq!(code, 0, "{stderr}");
-        let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        let json = spam_e2e::eval_json(model, &csv, &["--device", "cpu"]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
         v["confusion"].clone()
     };
     assert_eq!(eval(&run), eval(&out));
 
     // A second export into the same folder needs --overwrite.
-    let (code, _, stderr) = run_cli(&[
-        "export",
-        "--model",
-        run.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let (code, _, stderr) = export(&run, &out);
     assert_eq!(code, 1);
     assert!(stderr.contains("--overwrite"), "{stderr}");
 }
@@ -130,13 +96,7 @@ fn hfx_export_of_a_last_position_run_is_refused_in_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (run, _) = tiny_run(dir.path(), "last");
     let out = dir.path().join("exported");
-    let (code, _, stderr) = run_cli(&[
-        "export",
-        "--model",
-        run.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let (code, _, stderr) = export(&run, &out);
     assert_eq!(code, 1);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(

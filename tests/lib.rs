@@ -100,3 +100,28 @@ pub fn tiny_setup(dir: &Path, epochs: usize) -> (PathBuf, PathBuf) {
     let config = write_tiny_config(&dir.join("tiny.toml"), epochs, 3);
     (config, csv)
 }
+
+/// `spam-cli classify --model MODEL --format jsonl EXTRA... TEXTS...`: its JSON lines, one a
+/// text (panics, with stderr, when it fails).
+pub fn classify_jsonl(model: &Path, texts: &[&str], extra: &[&str]) -> Vec<String> {
+    let model = model.display().to_string();
+    let mut args = vec!["classify", "--model", &model, "--format", "jsonl"];
+    args.extend(extra);
+    args.extend(texts);
+    let (code, stdout, stderr) = run_cli(&args);
+    assert_eq!(code, 0, "classify {extra:?}: {stdout}\n{stderr}");
+    stdout.lines().map(str::to_string).collect()
+}
+
+/// `spam-cli eval --model MODEL --data CSV --format table --json EXTRA...`: its JSON (panics,
+/// with stderr, when it fails).
+pub fn eval_json(model: &Path, csv: &Path, extra: &[&str]) -> String {
+    let (model, csv) = (model.display().to_string(), csv.display().to_string());
+    let mut args = vec![
+        "eval", "--model", &model, "--data", &csv, "--format", "table", "--json",
+    ];
+    args.extend(extra);
+    let (code, stdout, stderr) = run_cli(&args);
+    assert_eq!(code, 0, "eval {extra:?}: {stdout}\n{stderr}");
+    stdout
+}

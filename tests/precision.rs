@@ -37,20 +37,8 @@ fn bf16_train_classify_and_eval() {
         "see you tomorrow friend",
     ];
     let classify = |precision: &str| -> Vec<serde_json::Value> {
-        let mut args = vec![
-            "classify",
-            "--model",
-            &model,
-            "--format",
-            "jsonl",
-            "--precision",
-            precision,
-        ];
-        args.extend(texts);
-        let (code, stdout, stderr) = run_cli(&args);
-        assert_eq!(code, 0, "{stdout}\n{stderr}");
-        stdout
-            .lines()
+        spam_e2e::classify_jsonl(&run, &texts, &["--precision", precision])
+            .iter()
             .map(|l| serde_json::from_str(l).expect("a JSON line"))
             .collect()
     };
@@ -66,20 +54,12 @@ fn bf16_train_classify_and_eval() {
     }
 
     let eval = |precision: &str| -> serde_json::Value {
-        let (code, stdout, stderr) = run_cli(&[
-            "eval",
-            "--model",
-            &model,
-            "--data",
-            &csv.display().to_string(),
-            "--format",
-            "table",
-            "--precision",
-            precision,
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{stdout}\n{stderr}");
-        serde_json::from_str(&stdout).expect("eval JSON")
+        serde_json::from_str(&spam_e2e::eval_json(
+            &run,
+            &csv,
+            &["--precision", precision],
+        ))
+        .expect("eval JSON")
     };
     let (exact, bf16) = (eval("fp32"), eval("bf16"));
     assert_eq!(bf16["examples"], 80);

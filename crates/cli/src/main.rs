@@ -257,6 +257,21 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
     if std::io::stdin().is_terminal() {
         bail!("no text to classify: give texts as arguments, lines on stdin, or --file FILE");
     }
+    if stdin_is_a_file() {
+        // `< messages.txt`: everything is there already, so one batch (repeated texts once,
+        // batches sorted by length) instead of the batches a pipe delivers.
+        let mut texts = Vec::new();
+        let mut lines = Vec::new();
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            let line = line.with_context(|| format!("could not read line {} of stdin", i + 1))?;
+            if !line.trim().is_empty() {
+                texts.push(line);
+                lines.push(i + 1);
+            }
+        }
+        let place = |i: usize| format!("line {} of stdin", lines[i]);
+        return classify_batch(&predictor, &texts, place, &mut out);
+    }
     // Lines are read on a thread of their own, so whatever has arrived is classified as one
     // batch and printed at once, while a slow writer (`tail -f`) still sees every answer.
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<String>>(1024);
@@ -292,6 +307,11 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
         classify_batch(&predictor, &texts, place, &mut out)?;
     }
     Ok(())
+}
+
+/// Whether stdin is a regular file (a `<` redirect) rather than a pipe or a terminal.
+fn stdin_is_a_file() -> bool {
+    std::fs::metadata("/dev/stdin").is_ok_and(|m| m.is_file())
 }
 
 /// Classifies `texts`, warns on stderr about each text longer than the model reads, writes

@@ -525,23 +525,49 @@ pub fn parse_request(
             texts.len()
         )));
     }
-    for (i, text) in texts.iter().enumerate() {
-        let name = if listed {
+    let name = |i: usize| {
+        if listed {
             format!("texts[{i}]")
         } else {
             "the text".to_string()
-        };
+        }
+    };
+    check_texts(&texts, max_text_chars, name).map_err(|p| match p {
+        TextProblem::Empty(m) => ApiError::unprocessable(m),
+        TextProblem::TooLong(m) => ApiError::too_large(m),
+    })?;
+    Ok(texts)
+}
+
+/// Why a text of a request cannot be classified, with the message that says so.
+pub(crate) enum TextProblem {
+    /// Blank (422 on both routes).
+    Empty(String),
+    /// Over the character limit (413).
+    TooLong(String),
+}
+
+/// Checks each text of a request (not blank, at most `max_chars` characters); `name(i)` is
+/// how the message names text `i`. The one check of `/v1/classify` and `/predict`.
+pub(crate) fn check_texts(
+    texts: &[String],
+    max_chars: usize,
+    name: impl Fn(usize) -> String,
+) -> Result<(), TextProblem> {
+    for (i, text) in texts.iter().enumerate() {
         if text.trim().is_empty() {
-            return Err(ApiError::unprocessable(format!(
-                "{name} is empty: give a message to classify"
+            return Err(TextProblem::Empty(format!(
+                "{} is empty: give a message to classify",
+                name(i)
             )));
         }
         let chars = text.chars().count();
-        if chars > max_text_chars {
-            return Err(ApiError::too_large(format!(
-                "{name} is too long: {chars} characters (at most {max_text_chars})"
+        if chars > max_chars {
+            return Err(TextProblem::TooLong(format!(
+                "{} is too long: {chars} characters (at most {max_chars})",
+                name(i)
             )));
         }
     }
-    Ok(texts)
+    Ok(())
 }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{AppState, RequestId, read_body, require_json};
+use crate::api::{AppState, RequestId, TextProblem, check_texts, read_body, require_json};
 use crate::worker::WorkerError;
 
 /// The route this module answers.
@@ -158,19 +158,10 @@ fn texts_of(inputs: Value, max_texts: usize, max_chars: usize) -> Result<Vec<Str
             texts.len()
         )));
     }
-    for (i, text) in texts.iter().enumerate() {
-        if text.trim().is_empty() {
-            return Err(TeiError::invalid(format!(
-                "inputs[{i}] is empty: give a message to classify"
-            )));
-        }
-        let chars = text.chars().count();
-        if chars > max_chars {
-            return Err(TeiError::too_large(format!(
-                "inputs[{i}] is too long: {chars} characters (at most {max_chars})"
-            )));
-        }
-    }
+    check_texts(&texts, max_chars, |i| format!("inputs[{i}]")).map_err(|p| match p {
+        TextProblem::Empty(m) => TeiError::invalid(m),
+        TextProblem::TooLong(m) => TeiError::too_large(m),
+    })?;
     Ok(texts)
 }
 

@@ -1,13 +1,17 @@
 //! One training step and the frozen-prefix cache build at GPT-2 124M shapes (random
 //! weights, batch 8 x 120 tokens, the chapter's `last_block` setting), and one step of the
-//! `flexible` setting with dynamic padding (batches of 30-89 token inputs).
+//! `flexible` setting with dynamic padding (batches of 30-89 token inputs). Then fp32 against
+//! bf16 mixed precision: a step with every layer trainable, the cache build, and a no-grad
+//! forward pass of the whole model.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use spam_model::{Classifier, ClassifierConfig, ModelSize, TokenPosition, Weights};
+use spam_model::{
+    Classifier, ClassifierConfig, ModelSize, Precision, TokenPosition, Trainable, Weights,
+};
 use spam_train::{
     AdamW, AdamWConfig, Engine, Examples, PadTo, Runner, RunnerOptions, TrainData, loss_of,
 };
-use tch::Device;
+use tch::{Device, Kind, Tensor};
 
 fn data(n: usize, pad: PadTo) -> TrainData {
     let ex = Examples {
@@ -89,5 +93,49 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn model(trainable: Trainable, precision: Precision) -> Classifier {
+    let mut cc = ClassifierConfig::spam(ModelSize::S124M);
+    cc.trainable = trainable;
+    let mut m =
+        Classifier::new(cc, &Weights::Random { seed: 1 }, Device::Cpu, 1).expect("124M model");
+    m.set_precision(precision);
+    m
+}
+
+fn precision(c: &mut Criterion) {
+    spam_model::reuse_freed_memory();
+    let mut group = c.benchmark_group("124M precision");
+    group.sample_size(10);
+    for precision in [Precision::Fp32, Precision::Bf16] {
+        let m = model(Trainable::All, precision);
+        let d = data(8, PadTo::Fixed(120));
+        let runner = Runner::new(&m, &d, &RunnerOptions::engine(Engine::Plain)).expect("runner");
+        let mut opt = AdamW::new(m.trainable_parameters(), AdamWConfig::default());
+        let batch: Vec<usize> = (0..8).collect();
+        group.bench_function(
+            format!("training step, all layers, batch 8 x 120, {precision}"),
+            |b| b.iter(|| step(&runner, &mut opt, &batch)),
+        );
+
+        let m = model(Trainable::LastBlock, precision);
+        let small = data(16, PadTo::Fixed(120));
+        group.bench_function(
+            format!("cache build, 16 inputs x 120 tokens, 11 blocks, {precision}"),
+            |b| {
+                b.iter(|| {
+                    Runner::new(&m, &small, &RunnerOptions::engine(Engine::Cached)).expect("runner")
+                })
+            },
+        );
+
+        let ids = Tensor::randint(50_000, [8, 120], (Kind::Int64, Device::Cpu));
+        group.bench_function(
+            format!("forward, no grad, batch 8 x 120, {precision}"),
+            |b| b.iter(|| tch::no_grad(|| m.forward(&ids, None, false))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, precision);
 criterion_main!(benches);

@@ -188,17 +188,7 @@ impl Classifier {
                 let _ = b.shallow_clone().zero_();
             });
         }
-        let mut c = Self {
-            vs,
-            gpt,
-            head,
-            config,
-        };
-        c.apply_trainable();
-        if device != Device::Cpu {
-            c.vs.set_device(device);
-        }
-        Ok(c)
+        Ok(Self::assemble(vs, gpt, head, config, device))
     }
 }
 

@@ -70,6 +70,18 @@ impl Classifier {
         if matches!(weights, Weights::Chapter { .. }) {
             crate::chapter_init::fill_head(&head, head_seed);
         }
+        Ok(Self::assemble(vs, gpt, head, config, device))
+    }
+
+    /// The classifier of parts built on the CPU: the trainable mode applied, then moved to
+    /// `device`.
+    fn assemble(
+        vs: nn::VarStore,
+        gpt: Gpt2,
+        head: Dense,
+        config: ClassifierConfig,
+        device: Device,
+    ) -> Self {
         let mut c = Self {
             vs,
             gpt,
@@ -80,7 +92,7 @@ impl Classifier {
         if device != Device::Cpu {
             c.vs.set_device(device);
         }
-        Ok(c)
+        c
     }
 
     /// Sets `requires_grad` per the trainable mode and keeps only trainable variables in the
@@ -402,17 +414,7 @@ impl Classifier {
             head.add_lora(&root, rank, alpha);
         }
         source.copy_into(&vs.variables())?;
-        let mut c = Self {
-            vs,
-            gpt,
-            head,
-            config,
-        };
-        c.apply_trainable();
-        if device != Device::Cpu {
-            c.vs.set_device(device);
-        }
-        Ok(c)
+        Ok(Self::assemble(vs, gpt, head, config, device))
     }
 }
 

@@ -4,14 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Trainable, Weights};
 use tch::{Device, Kind, Tensor};
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_tiny")
+    crate::common::hf_tiny_dir()
 }
 
 fn rows(v: &Value) -> Vec<Vec<f64>> {
@@ -46,18 +46,7 @@ fn hfx_a_model_saved_by_transformers_gives_its_logits() {
     assert_eq!(model.config.pad_id, 299);
     assert_eq!(model.config.token_position, TokenPosition::Flexible);
 
-    let seqs: Vec<Vec<i64>> = e["sequences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_i64().unwrap())
-                .collect()
-        })
-        .collect();
+    let (seqs, padded) = crate::common::hf_tiny_padded_batch(&e);
     let expected = rows(&e["logits"]);
     for (seq, want) in seqs.iter().zip(&expected) {
         let ids = Tensor::from_slice(seq).unsqueeze(0);
@@ -66,16 +55,7 @@ fn hfx_a_model_saved_by_transformers_gives_its_logits() {
         assert!(d < 1e-4, "{seq:?}: logits differ by {d}");
     }
     // A right-padded batch: transformers reads the last non-padding token, as `flexible` does.
-    let width = seqs.iter().map(Vec::len).max().unwrap();
-    let flat: Vec<i64> = seqs
-        .iter()
-        .flat_map(|s| {
-            s.iter()
-                .copied()
-                .chain(std::iter::repeat_n(299, width - s.len()))
-        })
-        .collect();
-    let ids = Tensor::from_slice(&flat).view([seqs.len() as i64, width as i64]);
+    let ids = padded;
     let lengths = model.lengths_from_padding(&ids);
     let got = tch::no_grad(|| model.forward(&ids, Some(&lengths), false));
     let d = max_diff(&got, &rows(&e["padded_batch_logits"]));

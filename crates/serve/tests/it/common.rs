@@ -171,3 +171,32 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap_or_else(|e| panic!("could not build the HTTP client: {e}"))
 }
+
+/// Sends the head of a JSON `POST path` announcing a 100-byte body, and only `partial` of it,
+/// then reads the answer until its JSON body has arrived (or 10 s pass): what a client that
+/// stalls mid-request gets.
+pub async fn stalled_post(addr: SocketAddr, path: &str, partial: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{partial}"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+            if response.ends_with(b"}") {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}

@@ -7,7 +7,6 @@ use crate::common::{TestServer, client, tiny_predictor};
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use spam_serve::{ServeOptions, spawn_worker_with};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn post_raw(
@@ -303,31 +302,8 @@ async fn a_request_that_stalls_times_out_with_a_json_error() -> Result<()> {
     };
     let server = TestServer::start(opts).await?;
     // Announce a body and never send it.
-    let mut stream = TcpStream::connect(server.addr).await?;
-    let head = format!(
-        "POST /v1/classify HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"text\"",
-        server.addr
-    );
-    stream.write_all(head.as_bytes()).await?;
     let started = Instant::now();
-    let mut response = Vec::new();
-    let mut buf = [0u8; 4096];
-    // Read until the headers and the JSON body have arrived (or 10 s pass).
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            response.extend_from_slice(&buf[..n]);
-            if response.ends_with(b"}") {
-                break;
-            }
-        }
-        anyhow::Ok(())
-    })
-    .await??;
-    let text = String::from_utf8_lossy(&response);
+    let text = crate::common::stalled_post(server.addr, "/v1/classify", r#"{"text""#).await?;
     ensure!(text.starts_with("HTTP/1.1 503"), "{text}");
     ensure!(
         text.contains(r#"{"error":"the request did not complete within 0.3 s"#),

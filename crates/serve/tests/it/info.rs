@@ -37,12 +37,7 @@ async fn info_says_what_is_served() -> Result<()> {
 
     // A bare model folder: the labels, and nulls for what is not known.
     let server = TestServer::start(ServeOptions::default()).await?;
-    let body: Value = client()
-        .get(server.url("/v1/info"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let body = info_of(&server).await?;
     ensure!(body["labels"] == json!(["ham", "spam"]), "{body}");
     ensure!(
         body["test_accuracy"].is_null() && body["base_weights"].is_null(),
@@ -54,24 +49,14 @@ async fn info_says_what_is_served() -> Result<()> {
     let (dir, mut predictor) = tiny_predictor()?;
     predictor.set_threshold(Some(0.8))?;
     let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
-    let body: Value = client()
-        .get(server.url("/v1/info"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let body = info_of(&server).await?;
     ensure!(body["threshold"] == json!(0.8), "{body}");
 
     // `serve --precision bf16`: the model computes in bf16, and says so.
     let (dir, mut predictor) = tiny_predictor()?;
     predictor.set_precision(spam_train::Precision::Bf16);
     let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
-    let body: Value = client()
-        .get(server.url("/v1/info"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let body = info_of(&server).await?;
     ensure!(body["precision"] == json!("bf16"), "{body}");
     let answer: Value = client()
         .post(server.url("/v1/classify"))
@@ -82,4 +67,14 @@ async fn info_says_what_is_served() -> Result<()> {
         .await?;
     ensure!(answer["results"][0]["label"].is_string(), "{answer}");
     Ok(())
+}
+
+/// The server's `GET /v1/info` body.
+async fn info_of(server: &TestServer) -> Result<Value> {
+    Ok(client()
+        .get(server.url("/v1/info"))
+        .send()
+        .await?
+        .json()
+        .await?)
 }

@@ -7,8 +7,6 @@ use crate::common::{TestServer, client};
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 use spam_serve::ServeOptions;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 async fn post(
     c: &reqwest::Client,
@@ -223,26 +221,12 @@ async fn predict_errors_have_tei_shape_and_status() -> Result<()> {
 
 /// A raw request with a chosen `Host`, for the check reqwest would not let us bypass.
 async fn raw(addr: std::net::SocketAddr, host: &str, body: &str) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr).await?;
     let req = format!(
         "POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await??;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no status")?;
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    Ok((status, body))
+    let answer = crate::common::raw_request(addr, &req).await?;
+    Ok((answer.status, answer.body))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,30 +248,7 @@ async fn predict_keeps_the_host_check_and_the_time_limit() -> Result<()> {
         ..ServeOptions::default()
     };
     let server = TestServer::start(opts).await?;
-    let mut s = TcpStream::connect(server.addr).await?;
-    let head = format!(
-        "POST /predict HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"inputs\"",
-        server.addr
-    );
-    s.write_all(head.as_bytes()).await?;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    // Read until the headers and the JSON body have arrived.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-            if out.ends_with(b"}") {
-                break;
-            }
-        }
-        anyhow::Ok(())
-    })
-    .await??;
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = crate::common::stalled_post(server.addr, "/predict", r#"{"inputs""#).await?;
     ensure!(text.starts_with("HTTP/1.1 503"), "{text}");
     ensure!(text.contains(r#""error_type":"overloaded""#), "{text}");
     Ok(())

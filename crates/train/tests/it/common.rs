@@ -92,15 +92,7 @@ pub fn tiny_run_config() -> RunConfig {
     c.model.weights = WeightsSource::Random;
     c.model.device = DeviceChoice::Cpu;
     c.model.trainable = Trainable::LastBlock;
-    c.model.architecture = Some(Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer: 1,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    });
+    c.model.architecture = Some(tiny_gpt2_vocab(1));
     c.train.epochs = 1;
     c.train.eval_freq = 3;
     c.train.eval_iter = 1;
@@ -122,4 +114,30 @@ pub fn small_run(dir: &Path, epochs: usize) -> RunConfig {
     c.data.source = csv;
     c.train.epochs = epochs;
     c
+}
+
+/// A tiny architecture with GPT-2's vocabulary, so the GPT-2 tokenizer's ids fit: `n_layer`
+/// blocks of width 16 and 2 heads, 64 positions, no dropout.
+pub fn tiny_gpt2_vocab(n_layer: i64) -> Config {
+    Config {
+        vocab_size: 50257,
+        n_ctx: 64,
+        n_embd: 16,
+        n_layer,
+        n_head: 2,
+        dropout: 0.0,
+        qkv_bias: true,
+    }
+}
+
+/// A random two-block ham/spam classifier of [`tiny_gpt2_vocab`] reading `position`, trained
+/// on `max_length` tokens, saved as a run's `model/` folder in `dir`.
+pub fn save_tiny_run(dir: &Path, position: TokenPosition, max_length: usize) {
+    let mut cc = ClassifierConfig::new(tiny_gpt2_vocab(2), 2);
+    cc.label_names = vec!["ham".into(), "spam".into()];
+    cc.max_length = Some(max_length);
+    cc.token_position = position;
+    let model =
+        Classifier::new(cc, &Weights::Random { seed: 3 }, Device::Cpu, 5).expect("tiny classifier");
+    model.save(&dir.join("model")).expect("save the tiny model");
 }

@@ -5,30 +5,13 @@
 
 use std::path::Path;
 
-use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Weights};
+use spam_model::TokenPosition;
 use spam_train::{ExportOptions, Predictor, export_run};
 
 /// A run directory holding a tiny model with GPT-2's vocabulary.
 fn run(position: TokenPosition) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut cc = ClassifierConfig::new(
-        Config {
-            vocab_size: 50257,
-            n_ctx: 64,
-            n_embd: 16,
-            n_layer: 2,
-            n_head: 2,
-            dropout: 0.0,
-            qkv_bias: true,
-        },
-        2,
-    );
-    cc.label_names = vec!["ham".into(), "spam".into()];
-    cc.max_length = Some(12);
-    cc.pad_id = 50256;
-    cc.token_position = position;
-    let model = Classifier::new(cc, &Weights::Random { seed: 3 }, tch::Device::Cpu, 5).unwrap();
-    model.save(&dir.path().join("model")).unwrap();
+    crate::common::save_tiny_run(dir.path(), position, 12);
     dir
 }
 

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use spam_data::{HubOptions, Padding, SourceKind};
-use spam_model::{Config, DeviceChoice, LanguageModel, Trainable, Weights};
+use spam_data::HubOptions;
+use spam_model::{LanguageModel, Weights};
 use spam_train::{
     Event, Events, FineTuneOptions, ResolvedWeights, RunConfig, WeightsSource, fine_tune, resume,
 };
@@ -17,15 +17,7 @@ const REPO: &str = "test-org/tiny-gpt2";
 /// A GPT-2 backbone (GPT-2's vocabulary, 1 small block) saved under the hub's tensor names
 /// into the snapshot `commit` of `cache`.
 fn cached_snapshot(cache: &Path, commit: &str, seed: u64) -> PathBuf {
-    let cfg = Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer: 1,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    };
+    let cfg = crate::common::tiny_gpt2_vocab(1);
     let dir = cache
         .join("models--test-org--tiny-gpt2/snapshots")
         .join(commit);
@@ -55,24 +47,13 @@ fn offline(cache: &Path) -> HubOptions {
     o
 }
 
+/// The small CSV run of `common::small_run`, with the backbone (and so the architecture)
+/// from the hub repository.
 fn run_config(dir: &Path) -> RunConfig {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let mut c = RunConfig::default();
-    c.data.source = csv;
-    c.data.format = SourceKind::Table;
-    c.data.padding = Padding::Dynamic;
+    let mut c = crate::common::small_run(dir, 1);
     c.model.weights = REPO.parse().expect("hub id");
-    c.model.device = DeviceChoice::Cpu;
-    c.model.trainable = Trainable::LastBlock;
-    c.train.epochs = 1;
-    c.train.eval_freq = 3;
-    c.train.eval_iter = 1;
+    c.model.architecture = None;
+    c.train.optimizer.lr = RunConfig::default().train.optimizer.lr;
     c
 }
 

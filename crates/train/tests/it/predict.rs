@@ -6,24 +6,7 @@ use spam_train::Predictor;
 
 fn predictor(position: TokenPosition) -> (tempfile::TempDir, Predictor) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cc = ClassifierConfig::new(
-        Config {
-            vocab_size: 50257,
-            n_ctx: 64,
-            n_embd: 16,
-            n_layer: 2,
-            n_head: 2,
-            dropout: 0.0,
-            qkv_bias: true,
-        },
-        2,
-    );
-    cc.label_names = vec!["ham".into(), "spam".into()];
-    cc.max_length = Some(24);
-    cc.token_position = position;
-    let model = Classifier::new(cc, &Weights::Random { seed: 3 }, tch::Device::Cpu, 5)
-        .expect("tiny classifier");
-    model.save(&dir.path().join("model")).expect("save");
+    crate::common::save_tiny_run(dir.path(), position, 24);
     let p = Predictor::load(dir.path(), tch::Device::Cpu).expect("load");
     (dir, p)
 }

@@ -66,3 +66,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The transformers-written classifier fixture (see `scripts/hf_fixtures.py`).
+pub fn hf_tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_tiny")
+}
+
+/// The hf_tiny fixture's sequences as one batch right-padded with its pad id (299):
+/// `(sequences, ids [n, longest])`.
+pub fn hf_tiny_padded_batch(e: &Value) -> (Vec<Vec<i64>>, Tensor) {
+    let seqs: Vec<Vec<i64>> = e["sequences"]
+        .as_array()
+        .expect("sequences")
+        .iter()
+        .map(i64s)
+        .collect();
+    let width = seqs.iter().map(Vec::len).max().unwrap_or(0);
+    let flat: Vec<i64> = seqs
+        .iter()
+        .flat_map(|s| {
+            s.iter()
+                .copied()
+                .chain(std::iter::repeat_n(299, width - s.len()))
+        })
+        .collect();
+    let ids = Tensor::from_slice(&flat).view([seqs.len() as i64, width as i64]);
+    (seqs, ids)
+}

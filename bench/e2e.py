@@ -280,15 +280,14 @@ def table(records, configs):
     for cfg in configs:
         rows = [r for r in records if r["config"] == cfg]
         ref = [r for r in rows if r["implementation"].startswith("reference")]
-        # One ratio per implementation (the reference, and ours in each precision), on its
-        # first row: medians over its runs and seeds against the reference's.
-        first_of = {}
+        # One ratio per implementation of ours (one per precision), on its first row: medians
+        # over its runs and seeds against the reference's.
+        seen = set()
         for r in rows:
-            first_of.setdefault(r["implementation"], id(r))
-        for r in rows:
-            group = [x for x in rows if x["implementation"] == r["implementation"]]
             ratio_wall = ratio_train = None
-            if r["implementation"].startswith("ours") and first_of[r["implementation"]] == id(r):
+            if r["implementation"].startswith("ours") and r["implementation"] not in seen:
+                seen.add(r["implementation"])
+                group = [x for x in rows if x["implementation"] == r["implementation"]]
                 if median_of(ref, "wall_seconds") and median_of(group, "wall_seconds"):
                     ratio_wall = median_of(ref, "wall_seconds") / median_of(group, "wall_seconds")
                 if median_of(ref, "training_seconds") and median_of(group, "training_seconds"):

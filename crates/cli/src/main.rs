@@ -260,15 +260,7 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
     if stdin_is_a_file() {
         // `< messages.txt`: everything is there already, so one batch (repeated texts once,
         // batches sorted by length) instead of the batches a pipe delivers.
-        let mut texts = Vec::new();
-        let mut lines = Vec::new();
-        for (i, line) in std::io::stdin().lock().lines().enumerate() {
-            let line = line.with_context(|| format!("could not read line {} of stdin", i + 1))?;
-            if !line.trim().is_empty() {
-                texts.push(line);
-                lines.push(i + 1);
-            }
-        }
+        let (texts, lines) = stdin_texts(std::io::stdin().lock().lines(), &mut 0)?;
         let place = |i: usize| format!("line {} of stdin", lines[i]);
         return classify_batch(&predictor, &texts, place, &mut out);
     }
@@ -292,21 +284,30 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
                 Err(_) => break,
             }
         }
-        let mut texts = Vec::with_capacity(batch.len());
-        let mut lines = Vec::with_capacity(batch.len());
-        for line in batch {
-            line_no += 1;
-            let line = line.with_context(|| format!("could not read line {line_no} of stdin"))?;
-            // Blank lines carry nothing to classify: skipped, without an output line.
-            if !line.trim().is_empty() {
-                texts.push(line);
-                lines.push(line_no);
-            }
-        }
+        let (texts, lines) = stdin_texts(batch, &mut line_no)?;
         let place = |i: usize| format!("line {} of stdin", lines[i]);
         classify_batch(&predictor, &texts, place, &mut out)?;
     }
     Ok(())
+}
+
+/// The non-blank lines of stdin among `lines` (blank ones carry nothing to classify: skipped,
+/// without an output line), with their line numbers; `line_no` counts the lines read so far.
+fn stdin_texts(
+    lines: impl IntoIterator<Item = std::io::Result<String>>,
+    line_no: &mut usize,
+) -> Result<(Vec<String>, Vec<usize>)> {
+    let mut texts = Vec::new();
+    let mut numbers = Vec::new();
+    for line in lines {
+        *line_no += 1;
+        let line = line.with_context(|| format!("could not read line {line_no} of stdin"))?;
+        if !line.trim().is_empty() {
+            texts.push(line);
+            numbers.push(*line_no);
+        }
+    }
+    Ok((texts, numbers))
 }
 
 /// Whether stdin is a regular file (a `<` redirect) rather than a pipe or a terminal.

@@ -39,6 +39,9 @@ pub struct TrainExtra {
 /// A closed set of values: (name, aliases also accepted).
 type Values = &'static [(&'static str, &'static [&'static str])];
 
+/// The number formats of `--precision` and `--cache-precision`.
+const PRECISIONS: Values = &[("fp32", &["f32", "float32"]), ("bf16", &["bfloat16"])];
+
 /// The closed sets, by argument id, with the type each value parses into.
 fn closed_sets(cmd: Command) -> Command {
     let cmd =
@@ -86,16 +89,8 @@ fn closed_sets(cmd: Command) -> Command {
         "engine",
         &[("auto", &[]), ("plain", &[]), ("cached", &[])],
     );
-    let cmd = closed::<CachePrecision>(
-        cmd,
-        "cache_precision",
-        &[("fp32", &["f32", "float32"]), ("bf16", &["bfloat16"])],
-    );
-    closed::<Precision>(
-        cmd,
-        "precision",
-        &[("fp32", &["f32", "float32"]), ("bf16", &["bfloat16"])],
-    )
+    let cmd = closed::<CachePrecision>(cmd, "cache_precision", PRECISIONS);
+    closed::<Precision>(cmd, "precision", PRECISIONS)
 }
 
 /// Gives argument `id` (where the command has it) the possible values `values`, parsed into

@@ -149,20 +149,7 @@ pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<
         Some(names) => names.clone(),
         None => infer_label_names(raw_labels.iter().map(|(_, l)| l.as_str())),
     };
-    let mut labels = Vec::with_capacity(raw_labels.len());
-    for (line, label) in &raw_labels {
-        match label_names.iter().position(|n| n == label) {
-            Some(class) => labels.push(class),
-            None => {
-                return Err(DataError::UnknownLabel {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    label: label.clone(),
-                    expected: label_names,
-                });
-            }
-        }
-    }
+    let labels = class_indices(path, &raw_labels, &label_names)?;
     let ds = Dataset {
         texts,
         labels,
@@ -181,20 +168,7 @@ pub(crate) fn parse_with_classes(
 ) -> Result<Dataset> {
     let names = opts.label_names.clone().unwrap_or_default();
     let (texts, raw_labels) = read_rows(path, bytes, opts)?;
-    let mut labels = Vec::with_capacity(raw_labels.len());
-    for (line, label) in &raw_labels {
-        match names.iter().position(|n| n == label) {
-            Some(class) => labels.push(class),
-            None => {
-                return Err(DataError::UnknownLabel {
-                    path: path.to_path_buf(),
-                    line: *line,
-                    label: label.clone(),
-                    expected: names,
-                });
-            }
-        }
-    }
+    let labels = class_indices(path, &raw_labels, &names)?;
     if texts.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
@@ -205,6 +179,29 @@ pub(crate) fn parse_with_classes(
         labels,
         label_names: names,
     })
+}
+
+/// The class of each raw label by its place in `names`; a label not there is an error naming
+/// its line.
+fn class_indices(
+    path: &Path,
+    raw_labels: &[(usize, String)],
+    names: &[String],
+) -> Result<Vec<usize>> {
+    raw_labels
+        .iter()
+        .map(|(line, label)| {
+            names
+                .iter()
+                .position(|n| n == label)
+                .ok_or_else(|| DataError::UnknownLabel {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    label: label.clone(),
+                    expected: names.to_vec(),
+                })
+        })
+        .collect()
 }
 
 /// Texts, and raw labels with their line numbers.

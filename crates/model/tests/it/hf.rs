@@ -87,17 +87,16 @@ fn both_logits(a: &Classifier, b: &Classifier) -> (Tensor, Tensor) {
     })
 }
 
+/// The largest |value| of the classifier head's bias.
+fn head_bias_size(model: &Classifier) -> f64 {
+    let bias = model.head.bias.as_ref().unwrap();
+    bias.abs().max().double_value(&[])
+}
+
 #[test]
 fn hfx_export_and_load_back_gives_the_same_logits_with_the_bias_folded() {
     let model = tiny(TokenPosition::Flexible, Trainable::LastBlock);
-    let bias = model
-        .head
-        .bias
-        .as_ref()
-        .unwrap()
-        .abs()
-        .max()
-        .double_value(&[]);
+    let bias = head_bias_size(&model);
     assert!(bias > 1e-3, "the head needs a bias for this test: {bias}");
     let dir = tempfile::tempdir().unwrap();
     let export = model.save_transformers(dir.path()).unwrap();
@@ -116,15 +115,7 @@ fn hfx_export_and_load_back_gives_the_same_logits_with_the_bias_folded() {
 
     let back = Classifier::load_transformers(dir.path(), Device::Cpu).unwrap();
     assert_eq!(back.config.label_names, ["ham", "spam"]);
-    let back_bias = back
-        .head
-        .bias
-        .as_ref()
-        .unwrap()
-        .abs()
-        .max()
-        .double_value(&[]);
-    assert_eq!(back_bias, 0.0);
+    assert_eq!(head_bias_size(&back), 0.0);
     let (ours, theirs) = both_logits(&model, &back);
     // The bound the float32 fold keeps: logits within 1e-5, probabilities closer still.
     let d = (&ours - &theirs).abs().max().double_value(&[]);

@@ -290,3 +290,32 @@ fn write_finished(dir: &std::path::Path, config: &RunConfig, test_accuracy: f64)
     )
     .expect("write");
 }
+
+/// The data file named another way (here through `sub/..`; a relative path on the command
+/// line is the usual case) is still the same run: the row is reused, not run again.
+#[test]
+fn a_finished_row_is_reused_whatever_the_spelling_of_its_data_file() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let data = out.path().join("SMSSpamCollection");
+    std::fs::write(&data, "ham\thi\n").expect("write");
+    std::fs::create_dir(out.path().join("sub")).expect("mkdir");
+    let missing = &ExperimentSetup::new("/nonexistent/weights");
+    let row1 = rows().into_iter().find(|r| r.number == 1).expect("row 1");
+
+    let mut written = RunConfig::default();
+    written.data.source = data.clone();
+    let (config, _) = config_for(&written, &row1, missing);
+    write_finished(&out.path().join("row-1"), &config, 0.94);
+
+    let mut base = RunConfig::default();
+    base.data.source = out.path().join("sub").join("..").join("SMSSpamCollection");
+    let done = finished_experiments(&base, missing, out.path());
+    assert_eq!(done.len(), 1, "the same file under another name");
+    assert_eq!(done[0].test_accuracy, 0.94);
+
+    // Another file is another run.
+    let other = out.path().join("other.txt");
+    std::fs::write(&other, "ham\thi\n").expect("write");
+    base.data.source = other;
+    assert!(finished_experiments(&base, missing, out.path()).is_empty());
+}

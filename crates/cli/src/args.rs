@@ -1,15 +1,16 @@
 //! Command-line arguments. Defaults are the chapter's; every train setting can also come
 //! from a TOML file (`--config`), which flags override.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use spam_model::{DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
-use spam_serve::ServeOptions;
 use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule, RunConfig};
+
+pub use crate::experiments_args::ExperimentsArgs;
+pub use crate::serve_args::ServeArgs;
 
 /// Where `cargo xtask fetch --data` puts the SMS Spam Collection.
 pub const DEFAULT_DATA: &str = "datasets/sms_spam_collection/SMSSpamCollection";
@@ -503,150 +504,4 @@ pub struct GenerateArgs {
     pub json: bool,
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-}
-
-fn row_epochs(s: &str) -> std::result::Result<(usize, usize), String> {
-    let bad = || format!("`{s}` is not ROW=EPOCHS (e.g. 10=1)");
-    let (row, epochs) = s.split_once('=').ok_or_else(bad)?;
-    let row = row.trim().parse().map_err(|_| bad())?;
-    let epochs: usize = epochs.trim().parse().map_err(|_| bad())?;
-    if epochs == 0 {
-        return Err(format!("`{s}`: a row needs at least one epoch"));
-    }
-    Ok((row, epochs))
-}
-
-#[derive(Args, Debug)]
-pub struct ExperimentsArgs {
-    /// Rows of the table to run (default: every 124M row).
-    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
-    pub rows: Vec<usize>,
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Folder with one checkpoint folder per size (124M, 355M, ...).
-    #[arg(long, default_value = DEFAULT_WEIGHTS_ROOT, value_name = "DIR")]
-    pub weights_root: PathBuf,
-    /// Epochs of every row (the chapter: 5).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Epochs for given rows instead, e.g. `5=1,10=1` for the every-layer rows on a slow
-    /// machine; the page's epochs column shows what each row ran.
-    #[arg(long, value_delimiter = ',', value_name = "ROW=N,...", value_parser = row_epochs)]
-    pub row_epochs: Vec<(usize, usize)>,
-    /// Where each row's run directory and table.md go. A row whose run directory already
-    /// holds a finished run with the same settings is reused, so an interrupted table
-    /// continues where it stopped.
-    #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Also write the whole table (all 19 rows, ours beside the published ones, and why a row
-    /// did not run) as a Markdown page, e.g. docs/experiments.md.
-    #[arg(long, value_name = "FILE")]
-    pub doc: Option<PathBuf>,
-    /// A paragraph for the page's head: the machine and anything else a reader should know.
-    #[arg(long, value_name = "TEXT", requires = "doc")]
-    pub doc_setup: Option<String>,
-    /// How random weights are drawn: `chapter` (default) or `gpt2`.
-    #[arg(long, value_name = "INIT")]
-    pub init: Option<RandomInit>,
-    /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
-    /// No progress bars or lines; the run directories still get everything.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-impl ExperimentsArgs {
-    pub fn setup(&self) -> spam_train::ExperimentSetup {
-        let mut setup = spam_train::ExperimentSetup::new(&self.weights_root);
-        setup.epochs.extend(self.row_epochs.iter().copied());
-        setup
-    }
-
-    pub fn base_config(&self) -> Result<RunConfig> {
-        let mut c = self.data.apply(RunConfig::default())?;
-        if let Some(e) = self.epochs {
-            c.train.epochs = e;
-        }
-        if let Some(i) = self.init {
-            c.model.init = i;
-        }
-        if let Some(d) = self.device {
-            c.model.device = d;
-        }
-        Ok(c)
-    }
-}
-
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub threshold: crate::best_args::ThresholdArg,
-    #[command(flatten)]
-    pub precision: crate::precision_args::PrecisionArg,
-    /// A run directory (or its model/ folder), or a transformers folder (`spam-cli export`).
-    #[arg(long, value_name = "RUN_DIR")]
-    pub model: PathBuf,
-    /// Address to listen on (loopback by default).
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub addr: SocketAddr,
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// Most texts the model classifies in one batch.
-    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_batch, value_parser = positive)]
-    pub max_batch: usize,
-    /// Most texts in one request (more: 413).
-    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_texts, value_parser = positive)]
-    pub max_texts: usize,
-    /// Most characters in one text (more: 413).
-    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_text_chars, value_parser = positive)]
-    pub max_text_chars: usize,
-    /// Largest request body in bytes (larger: 413).
-    #[arg(long, value_name = "BYTES", default_value_t = ServeOptions::default().max_body_bytes, value_parser = positive)]
-    pub max_body: usize,
-    /// Requests handled at once; more wait within their timeout.
-    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_in_flight, value_parser = positive)]
-    pub max_in_flight: usize,
-    /// Time for one request, from arrival to answer (past it: 503).
-    #[arg(long, value_name = "SECS", default_value_t = ServeOptions::default().request_timeout.as_secs_f64(), value_parser = seconds)]
-    pub timeout: f64,
-    /// Open connections at most; more get an immediate 503 (lowered to what the open-file
-    /// limit allows).
-    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_connections, value_parser = positive)]
-    pub max_connections: usize,
-    /// Time a client has to send a request's headers, from their first byte; then its
-    /// connection is closed.
-    #[arg(long, value_name = "SECS", default_value_t = ServeOptions::default().header_timeout.as_secs_f64(), value_parser = seconds)]
-    pub header_timeout: f64,
-    /// Time a connection may wait for its next request before it is closed.
-    #[arg(long, value_name = "SECS", default_value_t = ServeOptions::default().idle_timeout.as_secs_f64(), value_parser = seconds)]
-    pub idle_timeout: f64,
-    /// Time requests in progress get to finish after Ctrl-C or SIGTERM; then connections
-    /// are dropped (a second signal stops at once).
-    #[arg(long, value_name = "SECS", default_value_t = ServeOptions::default().shutdown_timeout.as_secs_f64(), value_parser = seconds)]
-    pub shutdown_timeout: f64,
-    /// Another `Host` to answer besides localhost, 127.0.0.1 and [::1] on the listening
-    /// port (NAME or NAME:PORT; repeatable; `*` answers any, e.g. behind a proxy).
-    #[arg(long = "allowed-host", value_name = "NAME")]
-    pub allowed_hosts: Vec<String>,
-}
-
-/// A count of at least 1.
-fn positive(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("`{s}` is not a whole number: {e}")),
-    }
-}
-
-/// A duration in seconds: positive, finite, at most a year.
-fn seconds(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x > 0.0 && x <= 365.0 * 86_400.0 => Ok(x),
-        Ok(_) => Err(format!(
-            "`{s}` is not a number of seconds above 0 (and at most a year)"
-        )),
-        Err(e) => Err(format!("`{s}` is not a number of seconds: {e}")),
-    }
 }

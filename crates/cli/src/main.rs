@@ -5,10 +5,12 @@
 
 mod args;
 mod best_args;
+mod experiments_args;
 mod export_args;
 mod more_args;
 mod precision_args;
 mod progress;
+mod serve_args;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

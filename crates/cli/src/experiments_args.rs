@@ -1,0 +1,83 @@
+//! Arguments of `experiments`: which rows of the chapter's table, with what epochs, where.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use spam_model::{DeviceChoice, RandomInit};
+use spam_train::RunConfig;
+
+use crate::args::{DEFAULT_WEIGHTS_ROOT, DataArgs};
+
+fn row_epochs(s: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not ROW=EPOCHS (e.g. 10=1)");
+    let (row, epochs) = s.split_once('=').ok_or_else(bad)?;
+    let row = row.trim().parse().map_err(|_| bad())?;
+    let epochs: usize = epochs.trim().parse().map_err(|_| bad())?;
+    if epochs == 0 {
+        return Err(format!("`{s}`: a row needs at least one epoch"));
+    }
+    Ok((row, epochs))
+}
+
+#[derive(Args, Debug)]
+pub struct ExperimentsArgs {
+    /// Rows of the table to run (default: every 124M row).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    pub rows: Vec<usize>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Folder with one checkpoint folder per size (124M, 355M, ...).
+    #[arg(long, default_value = DEFAULT_WEIGHTS_ROOT, value_name = "DIR")]
+    pub weights_root: PathBuf,
+    /// Epochs of every row (the chapter: 5).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs for given rows instead, e.g. `5=1,10=1` for the every-layer rows on a slow
+    /// machine; the page's epochs column shows what each row ran.
+    #[arg(long, value_delimiter = ',', value_name = "ROW=N,...", value_parser = row_epochs)]
+    pub row_epochs: Vec<(usize, usize)>,
+    /// Where each row's run directory and table.md go. A row whose run directory already
+    /// holds a finished run with the same settings is reused, so an interrupted table
+    /// continues where it stopped.
+    #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write the whole table (all 19 rows, ours beside the published ones, and why a row
+    /// did not run) as a Markdown page, e.g. docs/experiments.md.
+    #[arg(long, value_name = "FILE")]
+    pub doc: Option<PathBuf>,
+    /// A paragraph for the page's head: the machine and anything else a reader should know.
+    #[arg(long, value_name = "TEXT", requires = "doc")]
+    pub doc_setup: Option<String>,
+    /// How random weights are drawn: `chapter` (default) or `gpt2`.
+    #[arg(long, value_name = "INIT")]
+    pub init: Option<RandomInit>,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// No progress bars or lines; the run directories still get everything.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ExperimentsArgs {
+    pub fn setup(&self) -> spam_train::ExperimentSetup {
+        let mut setup = spam_train::ExperimentSetup::new(&self.weights_root);
+        setup.epochs.extend(self.row_epochs.iter().copied());
+        setup
+    }
+
+    pub fn base_config(&self) -> Result<RunConfig> {
+        let mut c = self.data.apply(RunConfig::default())?;
+        if let Some(e) = self.epochs {
+            c.train.epochs = e;
+        }
+        if let Some(i) = self.init {
+            c.model.init = i;
+        }
+        if let Some(d) = self.device {
+            c.model.device = d;
+        }
+        Ok(c)
+    }
+}

@@ -141,3 +141,12 @@ pub fn save_tiny_run(dir: &Path, position: TokenPosition, max_length: usize) {
         Classifier::new(cc, &Weights::Random { seed: 3 }, Device::Cpu, 5).expect("tiny classifier");
     model.save(&dir.join("model")).expect("save the tiny model");
 }
+
+/// Asserts `a` and `b` agree element by element within relative error `rel`.
+pub fn assert_close(a: &[f64], b: &[f64], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let err = (x - y).abs() / y.abs().max(1e-12);
+        assert!(err <= rel, "step {i}: {x} vs {y} (relative error {err:e})");
+    }
+}

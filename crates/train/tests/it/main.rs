@@ -3,6 +3,7 @@
 mod best;
 mod chapter;
 mod common;
+mod engines;
 mod experiments;
 mod export;
 mod hub;

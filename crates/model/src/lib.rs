@@ -76,7 +76,7 @@ pub use crate::generate::{
 // The GPT-2 network and its layers.
 pub use crate::gpt2::{
     Attention, Block, Dense, DenseOptions, Gpt2, InitMode, LAYER_NORM_EPS, LayerNorm, Layout, Lora,
-    Mlp, attend,
+    LoraShape, Mlp, attend,
 };
 // Number formats: fp32, or bf16 mixed precision.
 pub use crate::precision::Precision;

@@ -349,5 +349,6 @@ fn classifier_config_from(v: &Value) -> std::result::Result<ClassifierConfig, St
         trainable: Trainable::LastBlock,
         causal_mask: true,
         lora_merged: false,
+        lora_split_qkv: true,
     })
 }

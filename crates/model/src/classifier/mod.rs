@@ -12,7 +12,7 @@ use tch::nn::{self, Init};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::gpt2::{self, Dense, DenseOptions, Gpt2, InitMode, Layout};
+use crate::gpt2::{self, Dense, DenseOptions, Gpt2, InitMode, Layout, LoraShape};
 use crate::precision::Precision;
 use crate::rng::SeededRng;
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
@@ -60,12 +60,7 @@ impl Classifier {
         let root = vs.root();
         let mut gpt = build_backbone(&root, &config.model, weights)?;
         let mut head = new_head(&root, &config);
-        if let Trainable::Lora { rank, alpha } = config.trainable
-            && !config.lora_merged
-        {
-            gpt.add_lora(&root, rank, alpha);
-            head.add_lora(&root, rank, alpha);
-        }
+        add_adapters(&root, &mut gpt, &mut head, &config);
         seeded_head_and_adapters(&vs, &config, head_seed);
         if matches!(weights, Weights::Chapter { .. }) {
             crate::chapter_init::fill_head(&head, head_seed);
@@ -407,12 +402,7 @@ impl Classifier {
         let root = vs.root();
         let mut gpt = Gpt2::with_init(&root, &config.model, InitMode::Uninit);
         let mut head = new_head(&root, &config);
-        if let Trainable::Lora { rank, alpha } = config.trainable
-            && !config.lora_merged
-        {
-            gpt.add_lora(&root, rank, alpha);
-            head.add_lora(&root, rank, alpha);
-        }
+        add_adapters(&root, &mut gpt, &mut head, &config);
         source.copy_into(&vs.variables())?;
         Ok(Self::assemble(vs, gpt, head, config, device))
     }
@@ -487,6 +477,25 @@ fn check_config_against(
     Ok(())
 }
 
+/// Adds the LoRA adapters `config` asks for (none unless it trains LoRA and they are not
+/// merged): every projection of the backbone (the fused query/key/value one as three when
+/// `lora_split_qkv`) and the head.
+fn add_adapters(root: &nn::Path, gpt: &mut Gpt2, head: &mut Dense, config: &ClassifierConfig) {
+    if let Trainable::Lora { rank, alpha } = config.trainable
+        && config.adapters_present()
+    {
+        gpt.add_lora(root, rank, alpha, config.lora_split_qkv);
+        head.add_lora(
+            root,
+            LoraShape {
+                rank,
+                alpha,
+                parts: 1,
+            },
+        );
+    }
+}
+
 /// Names and shapes of every variable of a classifier with `config` (backbone, head, adapters).
 fn variable_shapes(config: &ClassifierConfig) -> Vec<(String, Vec<i64>)> {
     let rank = match config.trainable {
@@ -494,7 +503,7 @@ fn variable_shapes(config: &ClassifierConfig) -> Vec<(String, Vec<i64>)> {
         _ => None,
     };
     let (e, c) = (config.model.n_embd, config.num_classes);
-    let mut out = gpt2::variable_shapes(&config.model, rank);
+    let mut out = gpt2::variable_shapes(&config.model, rank.map(|r| (r, config.lora_split_qkv)));
     out.push(("out_head.weight".to_string(), vec![c, e]));
     out.push(("out_head.bias".to_string(), vec![c]));
     if let Some(r) = rank {
@@ -521,12 +530,16 @@ fn new_head(root: &nn::Path, config: &ClassifierConfig) -> Dense {
 /// its own stream of the seeded generator.
 fn seeded_head_and_adapters(vs: &nn::VarStore, config: &ClassifierConfig, seed: u64) {
     let bound = 1.0 / (config.model.n_embd as f64).sqrt();
+    let adapter_bound = match config.trainable {
+        Trainable::Lora { rank, .. } => 1.0 / (rank as f64).sqrt(),
+        _ => 0.0,
+    };
     tch::no_grad(|| {
         for (name, var) in vs.variables() {
             let bound = if name.starts_with("out_head.") && !name.contains("lora") {
                 bound
             } else if name.ends_with(".lora_a") {
-                1.0 / (var.size()[1] as f64).sqrt()
+                adapter_bound
             } else {
                 continue;
             };

@@ -189,6 +189,11 @@ pub struct ClassifierConfig {
     /// LoRA adapters have been folded into the weights (the saved file has no adapters).
     #[serde(default)]
     pub lora_merged: bool,
+    /// LoRA: the fused query/key/value projection (`c_attn`) gets one adapter per part, as
+    /// the chapter's `W_query`, `W_key` and `W_value` do (true for new classifiers); false is
+    /// one adapter on the fused projection, what models saved before this setting have.
+    #[serde(default)]
+    pub lora_split_qkv: bool,
 }
 
 impl ClassifierConfig {
@@ -206,6 +211,7 @@ impl ClassifierConfig {
             trainable: Trainable::LastBlock,
             causal_mask: true,
             lora_merged: false,
+            lora_split_qkv: true,
         }
     }
 
@@ -222,6 +228,7 @@ impl ClassifierConfig {
             trainable: Trainable::LastBlock,
             causal_mask: true,
             lora_merged: false,
+            lora_split_qkv: true,
         }
     }
 

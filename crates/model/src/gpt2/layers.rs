@@ -10,41 +10,64 @@ use super::{LAYER_NORM_EPS, new_var, sub_path};
 /// (kaiming-uniform with `a = sqrt(5)`, i.e. `U(-1/sqrt(rank), 1/sqrt(rank))` since torch takes
 /// the fan-in of a `[in, rank]` matrix from its second dimension) and `B` `[rank, out]` zeros.
 /// Note the scaling is `alpha`, not `alpha / rank`.
+///
+/// A layer that is several of the chapter's `Linear`s side by side (GPT-2's `c_attn`: query,
+/// key and value) gets one adapter per part, as the chapter's three adapters: `A` is then
+/// `[in, parts * rank]` and `B` `[rank, out]`, part `i` using columns `i*rank..` of `A` and
+/// its own `out / parts` columns of `B` (the same parameters as `parts` separate adapters).
 #[derive(Debug)]
 pub struct Lora {
-    /// `A` `[in, rank]`.
+    /// `A` `[in, parts * rank]`.
     pub a: Tensor,
     /// `B` `[rank, out]`, zeros at first.
     pub b: Tensor,
     /// Scale of the update.
     pub alpha: f64,
+    /// Adapters side by side (1, or 3 for a fused query/key/value projection).
+    pub parts: i64,
 }
 
 impl Lora {
-    fn new(p: &nn::Path, in_dim: i64, out_dim: i64, rank: i64, alpha: f64) -> Self {
+    fn new(p: &nn::Path, in_dim: i64, out_dim: i64, adapter: LoraShape) -> Self {
+        let LoraShape { rank, alpha, parts } = adapter;
         let bound = 1.0 / (rank as f64).sqrt();
         let a = p.var(
             "lora_a",
-            &[in_dim, rank],
+            &[in_dim, parts * rank],
             Init::Uniform {
                 lo: -bound,
                 up: bound,
             },
         );
         let b = p.var("lora_b", &[rank, out_dim], Init::Const(0.0));
-        Self { a, b, alpha }
+        Self { a, b, alpha, parts }
     }
 
     /// The update for `x`, computed in `kind` (the layer's compute kind).
     fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
-        x.matmul(&self.a.to_kind(kind))
-            .matmul(&self.b.to_kind(kind))
-            * self.alpha
+        let (a, b) = (self.a.to_kind(kind), self.b.to_kind(kind));
+        if self.parts == 1 {
+            return x.matmul(&a).matmul(&b) * self.alpha;
+        }
+        let low = x.matmul(&a).chunk(self.parts, -1);
+        let each: Vec<Tensor> = low
+            .iter()
+            .zip(b.chunk(self.parts, 1))
+            .map(|(u, b)| u.matmul(&b))
+            .collect();
+        Tensor::cat(&each, -1) * self.alpha
     }
 
-    /// `alpha * A @ B`, shape `[in, out]`.
+    /// `alpha * A @ B` (part by part), shape `[in, out]`.
     pub fn delta(&self) -> Tensor {
-        self.a.matmul(&self.b) * self.alpha
+        let each: Vec<Tensor> = self
+            .a
+            .chunk(self.parts, 1)
+            .iter()
+            .zip(self.b.chunk(self.parts, 1))
+            .map(|(a, b)| a.matmul(&b))
+            .collect();
+        Tensor::cat(&each, 1) * self.alpha
     }
 
     fn shallow_clone(&self) -> Self {
@@ -52,8 +75,20 @@ impl Lora {
             a: self.a.shallow_clone(),
             b: self.b.shallow_clone(),
             alpha: self.alpha,
+            parts: self.parts,
         }
     }
+}
+
+/// Rank, scale and parts of a LoRA adapter (see [`Lora`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoraShape {
+    /// Rank of each part.
+    pub rank: i64,
+    /// Scale of the update.
+    pub alpha: f64,
+    /// Adapters side by side in one layer (1, or 3 on a fused query/key/value projection).
+    pub parts: i64,
 }
 
 /// Weight layout of a [`Dense`] layer.
@@ -186,9 +221,9 @@ impl Dense {
     }
 
     /// Adds a LoRA adapter (`name.lora_a`, `name.lora_b`) below `p` (the model's root path).
-    pub fn add_lora(&mut self, p: &nn::Path, rank: i64, alpha: f64) {
+    pub fn add_lora(&mut self, p: &nn::Path, adapter: LoraShape) {
         let q = sub_path(p, &self.name);
-        self.lora = Some(Lora::new(&q, self.in_dim, self.out_dim, rank, alpha));
+        self.lora = Some(Lora::new(&q, self.in_dim, self.out_dim, adapter));
     }
 
     /// The weight with the LoRA update folded in (the weight itself when there is no adapter).

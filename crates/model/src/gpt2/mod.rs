@@ -16,7 +16,7 @@
 mod layers;
 mod one_position;
 
-pub use layers::{Dense, DenseOptions, LayerNorm, Layout, Lora};
+pub use layers::{Dense, DenseOptions, LayerNorm, Layout, Lora, LoraShape};
 
 use std::ops::Range;
 
@@ -352,11 +352,27 @@ impl Gpt2 {
     }
 
     /// Adds LoRA adapters to every projection of every block (`p` is the root path given to
-    /// [`Gpt2::new`]).
-    pub fn add_lora(&mut self, p: &nn::Path, rank: i64, alpha: f64) {
+    /// [`Gpt2::new`]); with `split_qkv`, the fused query/key/value projection gets one adapter
+    /// per part, as the chapter's three `Linear`s do.
+    pub fn add_lora(&mut self, p: &nn::Path, rank: i64, alpha: f64, split_qkv: bool) {
         for block in &mut self.blocks {
-            for lin in block.linears_mut() {
-                lin.add_lora(p, rank, alpha);
+            block
+                .attn
+                .c_attn
+                .add_lora(p, qkv_adapter(rank, alpha, split_qkv));
+            for lin in [
+                &mut block.attn.c_proj,
+                &mut block.mlp.c_fc,
+                &mut block.mlp.c_proj,
+            ] {
+                lin.add_lora(
+                    p,
+                    LoraShape {
+                        rank,
+                        alpha,
+                        parts: 1,
+                    },
+                );
             }
         }
     }
@@ -417,7 +433,7 @@ impl Gpt2 {
 /// [`Gpt2::add_lora`] with `lora_rank`), computed without allocating: loaders compare a file
 /// with them before building anything, so no number of a settings file decides an allocation
 /// that the file's own tensors do not back.
-pub(crate) fn variable_shapes(cfg: &Config, lora_rank: Option<i64>) -> Vec<(String, Vec<i64>)> {
+pub(crate) fn variable_shapes(cfg: &Config, lora: Option<(i64, bool)>) -> Vec<(String, Vec<i64>)> {
     let e = cfg.n_embd;
     let mut out = vec![
         ("wte.weight".to_string(), vec![cfg.vocab_size, e]),
@@ -438,8 +454,13 @@ pub(crate) fn variable_shapes(cfg: &Config, lora_rank: Option<i64>) -> Vec<(Stri
             if bias {
                 out.push((format!("h.{i}.{name}.bias"), vec![out_dim]));
             }
-            if let Some(r) = lora_rank {
-                out.push((format!("h.{i}.{name}.lora_a"), vec![in_dim, r]));
+            if let Some((r, split_qkv)) = lora {
+                let parts = if name == "attn.c_attn" {
+                    qkv_adapter(r, 0.0, split_qkv).parts
+                } else {
+                    1
+                };
+                out.push((format!("h.{i}.{name}.lora_a"), vec![in_dim, parts * r]));
                 out.push((format!("h.{i}.{name}.lora_b"), vec![r, out_dim]));
             }
         }
@@ -447,6 +468,12 @@ pub(crate) fn variable_shapes(cfg: &Config, lora_rank: Option<i64>) -> Vec<(Stri
     out.push(("ln_f.weight".to_string(), vec![e]));
     out.push(("ln_f.bias".to_string(), vec![e]));
     out
+}
+
+/// The adapter of the fused query/key/value projection: three side by side with `split`.
+fn qkv_adapter(rank: i64, alpha: f64, split: bool) -> LoraShape {
+    let parts = if split { 3 } else { 1 };
+    LoraShape { rank, alpha, parts }
 }
 
 /// Creates a float variable; `None` leaves its memory uninitialised.

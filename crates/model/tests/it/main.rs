@@ -7,6 +7,7 @@ mod fuzz;
 mod hf;
 mod last_position;
 mod libtorch;
+mod lora;
 mod model;
 mod parity;
 mod precision;

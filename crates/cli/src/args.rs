@@ -223,8 +223,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub token_position: Option<TokenPosition>,
     /// `last_block` (chapter), `last_layer`, `last_two_blocks`, `all`, `lora` (rank 16,
-    /// alpha 16) or `lora:RANK:ALPHA` (appendix E's adapters: one per projection, query, key
-    /// and value each their own).
+    /// alpha 16) or `lora:RANK:ALPHA` (appendix E's adapters, one per projection, query, key
+    /// and value each their own; the head trains too).
     #[arg(long, value_name = "MODE")]
     pub trainable: Option<Trainable>,
     /// Disable the causal attention mask.

@@ -70,14 +70,37 @@ pub(crate) fn fill_backbone(gpt: &Gpt2, seed: u64) {
 }
 
 /// Fills `head` as the chapter's `torch.manual_seed(seed)` then `nn.Linear(e, num_classes)`
-/// does. Reseeds libtorch's global CPU generator.
-pub(crate) fn fill_head(head: &Dense, seed: u64) {
+/// does, then any LoRA adapters of `gpt` and `head` as the chapter's experiments script's
+/// `replace_linear_with_lora` right after it: each `LoRALayer`'s `A` `[in, rank]` by
+/// `kaiming_uniform_(a=sqrt(5))`, in module order (per block `W_query`, `W_key`, `W_value`,
+/// `out_proj`, the feed-forward's two layers; the head last). Reseeds libtorch's global CPU
+/// generator.
+pub(crate) fn fill_head(head: &Dense, gpt: &Gpt2, seed: u64) {
     let _generator = global_generator();
     tch::manual_seed(seed as i64);
     tch::no_grad(|| {
         let drawn = linear(head.in_dim, head.out_dim, head.bias.is_some());
         set_dense(head, &drawn.weight, drawn.bias);
+        for block in &gpt.blocks {
+            for dense in block.linears() {
+                fill_adapter(dense);
+            }
+        }
+        fill_adapter(head);
     });
+}
+
+/// Draws `dense`'s LoRA `A` (if it has an adapter), part by part: a fused query/key/value
+/// projection's three parts are the chapter's three adapters, drawn one after the other.
+fn fill_adapter(dense: &Dense) {
+    let Some(lora) = &dense.lora else { return };
+    let rank = lora.a.size()[1] / lora.parts;
+    let bound = kaiming_uniform_bound(rank);
+    for part in 0..lora.parts {
+        let mut a = Tensor::empty([dense.in_dim, rank], (Kind::Float, Device::Cpu));
+        let _ = a.uniform_(-bound, bound);
+        set(&lora.a.narrow(1, part * rank, rank), &a);
+    }
 }
 
 /// A `torch.nn.Linear`'s freshly initialised parameters, weight `[out, in]`.

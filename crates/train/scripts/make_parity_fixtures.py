@@ -68,6 +68,14 @@ Files written:
   batch rows, which are all distinct), every step loss, the periodic estimates (each of which
   draws a new shuffle of the training loader) and the end-of-epoch accuracies. The Rust test
   trains from `Weights::Chapter` with `DataOrder::Chapter` and must take the same batches.
+* `lora_adapters.safetensors`: the LoRA adapters the chapter's experiments script adds to the
+  same model (`--trainable_layers lora`): `torch.manual_seed(123)`, the new `out_head`, then at
+  once `replace_linear_with_lora(model, rank=4, alpha=2)` (appendix E's code from
+  `llms_from_scratch.appendix_e`), whose `LoRALayer`s draw `A` in module order. Written as
+  `h.{i}.attn.c_attn.lora_a [16,12]` = cat([W_query, W_key, W_value].lora.A, dim=1),
+  `h.{i}.attn.c_proj.lora_a` = out_proj's, `h.{i}.mlp.c_fc.lora_a` / `c_proj.lora_a` = the
+  feed-forward's, `out_head.lora_a`, and the head's weight and bias; every `B` is zero.
+  `--only lora` writes this file alone.
 """
 
 import json
@@ -237,6 +245,9 @@ def pad(ids, length):
 
 def main():
     ensure_venv()
+    if sys.argv[1:] == ["--only", "lora"]:
+        write_lora_adapters()
+        return
     import numpy as np
     import torch
     from safetensors.torch import load_file, save_file
@@ -329,6 +340,40 @@ def main():
     print("final:", final)
 
     write_chapter_order(x_train, y_train, val_loader)
+    write_lora_adapters()
+
+
+def write_lora_adapters():
+    """The chapter's LoRA adapters on the parity model; write `lora_adapters.safetensors`."""
+    import torch
+    from safetensors.torch import save_file
+
+    from llms_from_scratch.appendix_e import replace_linear_with_lora
+    from llms_from_scratch.ch04 import GPTModel
+
+    torch.manual_seed(SEED)
+    model = GPTModel(CFG)
+    for param in model.parameters():
+        param.requires_grad = False
+    torch.manual_seed(SEED)
+    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
+    replace_linear_with_lora(model, rank=4, alpha=2)
+    out = {}
+    for i, block in enumerate(model.trf_blocks):
+        att, ff = block.att, block.ff
+        out[f"h.{i}.attn.c_attn.lora_a"] = torch.cat(
+            [att.W_query.lora.A, att.W_key.lora.A, att.W_value.lora.A], dim=1)
+        out[f"h.{i}.attn.c_proj.lora_a"] = att.out_proj.lora.A
+        out[f"h.{i}.mlp.c_fc.lora_a"] = ff.layers[0].lora.A
+        out[f"h.{i}.mlp.c_proj.lora_a"] = ff.layers[2].lora.A
+    out["out_head.lora_a"] = model.out_head.lora.A
+    out["out_head.weight"] = model.out_head.linear.weight
+    out["out_head.bias"] = model.out_head.linear.bias
+    out = {k: v.detach().contiguous() for k, v in out.items()}
+    OUT.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(OUT / "lora_adapters.safetensors"), metadata={"format": "pt"})
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"LoRA adapters: {len(out)} tensors, {trainable} trainable parameters")
 
 
 def write_chapter_order(x_train, y_train, val_loader):

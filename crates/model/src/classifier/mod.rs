@@ -63,7 +63,7 @@ impl Classifier {
         add_adapters(&root, &mut gpt, &mut head, &config);
         seeded_head_and_adapters(&vs, &config, head_seed);
         if matches!(weights, Weights::Chapter { .. }) {
-            crate::chapter_init::fill_head(&head, head_seed);
+            crate::chapter_init::fill_head(&head, &gpt, head_seed);
         }
         Ok(Self::assemble(vs, gpt, head, config, device))
     }
@@ -107,7 +107,13 @@ impl Classifier {
                 Trainable::LastBlock | Trainable::LastTwoBlocks => {
                     name.starts_with("out_head.") || name.starts_with("ln_f.") || in_trained_block
                 }
-                Trainable::Lora { .. } => name.ends_with(".lora_a") || name.ends_with(".lora_b"),
+                // The new head trains whole, as the chapter's experiments script (it builds
+                // the head after freezing) and PEFT's `modules_to_save` for a classifier do.
+                Trainable::Lora { .. } => {
+                    name.starts_with("out_head.")
+                        || name.ends_with(".lora_a")
+                        || name.ends_with(".lora_b")
+                }
             }
         };
         for (name, t) in &vars {

@@ -83,8 +83,9 @@ pub enum Trainable {
     LastTwoBlocks,
     /// Everything.
     All,
-    /// LoRA adapters on every projection, including the head; everything else frozen
-    /// (appendix E: scaling `alpha`, not `alpha / rank`).
+    /// LoRA adapters on every projection, including the head, plus the new head's own
+    /// weight and bias (as the chapter's experiments script trains them); the backbone is
+    /// frozen (appendix E's adapters: scaling `alpha`, not `alpha / rank`).
     Lora {
         /// Rank of each adapter.
         rank: i64,

@@ -26,9 +26,15 @@ fn chapter_adapter_parameters(e: i64, n_layer: i64, rank: i64, classes: i64) -> 
     n_layer * per_block + rank * (e + classes)
 }
 
+/// What the chapter's experiments script trains with `--trainable_layers lora`: the adapters
+/// and the new head (built after the model is frozen, so it trains).
+fn chapter_lora_trainable(e: i64, n_layer: i64, rank: i64, classes: i64) -> i64 {
+    chapter_adapter_parameters(e, n_layer, rank, classes) + e * classes + classes
+}
+
 #[test]
 fn the_adapters_have_the_chapters_shapes_and_parameter_count() {
-    // The chapter's 124M count, as its appendix E prints it.
+    // The chapter's 124M count of adapter parameters, as its appendix E prints it.
     assert_eq!(chapter_adapter_parameters(768, 12, 16, 2), 2_666_528);
 
     let c = lora_classifier(true);
@@ -41,7 +47,7 @@ fn the_adapters_have_the_chapters_shapes_and_parameter_count() {
         .iter()
         .map(Tensor::numel)
         .sum::<usize>() as i64;
-    assert_eq!(trainable, chapter_adapter_parameters(16, 2, 4, 2));
+    assert_eq!(trainable, chapter_lora_trainable(16, 2, 4, 2));
     // Every A is drawn like appendix E's (uniform in ±1/sqrt(rank)), B is zero.
     let a = &vars["h.1.attn.c_attn.lora_a"];
     assert!(a.abs().max().double_value(&[]) <= 0.5);
@@ -60,7 +66,7 @@ fn the_adapters_have_the_chapters_shapes_and_parameter_count() {
     let n: usize = fused.trainable_variables().iter().map(Tensor::numel).sum();
     assert_eq!(
         n as i64,
-        chapter_adapter_parameters(16, 2, 4, 2) - 2 * 4 * 2 * 16
+        chapter_lora_trainable(16, 2, 4, 2) - 2 * 4 * 2 * 16
     );
 }
 

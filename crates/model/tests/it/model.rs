@@ -172,11 +172,12 @@ fn trainable_modes_freeze_the_right_variables() {
         },
     );
     let n = names(&c);
-    // 4 projections x 2 blocks + head, each with A and B.
-    assert_eq!(n.len(), (4 * 2 + 1) * 2);
+    // 4 projections x 2 blocks + head, each with A and B, and the head's weight and bias.
+    assert_eq!(n.len(), (4 * 2 + 1) * 2 + 2);
     assert!(
-        n.iter()
-            .all(|n| n.ends_with(".lora_a") || n.ends_with(".lora_b"))
+        n.iter().all(|n| n.ends_with(".lora_a")
+            || n.ends_with(".lora_b")
+            || n.starts_with("out_head."))
     );
     assert_eq!(c.vs.variables()["out_head.lora_a"].size(), vec![16, 4]);
     assert_eq!(c.vs.variables()["out_head.lora_b"].size(), vec![4, 2]);

@@ -51,6 +51,48 @@ fn chapter_init_is_the_chapters_random_model_bit_for_bit() {
     }
 }
 
+/// LoRA from `Weights::Chapter`: the adapters the chapter's experiments script adds right after
+/// its new head (`replace_linear_with_lora`, rank 4, alpha 2 here), bit for bit, with as many
+/// trainable parameters (adapters and head: the script builds the head after freezing).
+#[test]
+fn chapter_lora_adapters_are_the_chapters_bit_for_bit() {
+    let mut config = ClassifierConfig::new(Config::tiny(), 2);
+    config.trainable = spam_model::Trainable::Lora {
+        rank: 4,
+        alpha: 2.0,
+    };
+    let model = Classifier::new(config, &Weights::Chapter { seed: 123 }, Device::Cpu, 123)
+        .expect("classifier");
+    let vars: HashMap<String, Tensor> = model.vs.variables().into_iter().collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity/lora_adapters.safetensors");
+    let expected = Tensor::read_safetensors(path).expect("read the fixture");
+    assert_eq!(
+        expected.len(),
+        2 * 4 + 3,
+        "four adapters a block, the head's"
+    );
+    for (name, want) in &expected {
+        let got = vars
+            .get(name)
+            .unwrap_or_else(|| panic!("no variable {name}"));
+        assert_eq!(got.size(), want.size(), "{name}: shape");
+        assert!(
+            got.equal(want),
+            "{name}: not bit-identical to the chapter's tensor"
+        );
+    }
+    for (name, b) in vars.iter().filter(|(n, _)| n.ends_with(".lora_b")) {
+        assert_eq!(
+            b.abs().max().double_value(&[]),
+            0.0,
+            "{name} starts at zero"
+        );
+    }
+    let trainable: usize = model.trainable_variables().iter().map(Tensor::numel).sum();
+    assert_eq!(trainable, 2410, "the script's count for this model");
+}
+
 #[test]
 fn chapter_init_depends_on_the_seed_and_gpt2_init_differs() {
     let build = |weights: Weights| {

@@ -8,8 +8,8 @@
 //! `nn.Linear`s (each: weight kaiming-uniform with `a = sqrt(5)`, then bias uniform in
 //! `±1/sqrt(fan_in)`), its LayerNorms at ones/zeros (no draw), then the vocabulary-sized
 //! `out_head` (`Linear(e, vocab, bias=False)`), which the chapter builds and then replaces but
-//! which consumes the generator all the same. The 2-class head comes after a second
-//! `torch.manual_seed(seed)` ([`chapter_head`]).
+//! which consumes the generator all the same. The 2-class head, and any LoRA adapters right
+//! after it, come after a second `torch.manual_seed(seed)` ([`fill_head`]).
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -86,3 +86,46 @@ fn an_unknown_precision_lists_the_accepted_ones() {
         );
     }
 }
+
+/// `generate --precision bf16`: the first step's top-10 logits stay within bf16's rounding of
+/// the fp32 ones (the tiny fixture checkpoint, both runs through the CLI).
+#[test]
+fn generate_in_bf16_stays_near_fp32() {
+    let weights = spam_e2e::root().join("crates/model/tests/fixtures/tiny/hf");
+    let step = |precision: &str| -> serde_json::Value {
+        let (code, stdout, stderr) = run_cli(&[
+            "generate",
+            "--weights",
+            weights.to_str().expect("utf-8"),
+            "--prompt-ids",
+            "1,2,3,4",
+            "--max-new-tokens",
+            "1",
+            "--json",
+            "--device",
+            "cpu",
+            "--precision",
+            precision,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let got: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        got["steps"][0].clone()
+    };
+    let (fp32, bf16) = (step("fp32"), step("bf16"));
+    let logits = |s: &serde_json::Value| -> Vec<f64> {
+        s["top_logits"]
+            .as_array()
+            .expect("logits")
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect()
+    };
+    let (a, b) = (logits(&fp32), logits(&bf16));
+    assert_eq!(a.len(), 10);
+    // The largest logit is the same token, and the ten largest values agree to bf16 rounding.
+    assert_eq!(fp32["top_ids"][0], bf16["top_ids"][0]);
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 0.02 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    assert_ne!(a, b, "bf16 really computed in bf16");
+}

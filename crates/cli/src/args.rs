@@ -477,6 +477,8 @@ impl ClassifyArgs {
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
+    #[command(flatten)]
+    pub precision: crate::precision_args::PrecisionArg,
     /// An OpenAI checkpoint folder, a .safetensors file (or its folder), or a hub id.
     #[arg(long, value_name = "PATH|ID")]
     pub weights: spam_train::WeightsSource,

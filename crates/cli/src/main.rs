@@ -394,7 +394,8 @@ impl ResultWriter {
 fn generate(a: args::GenerateArgs) -> Result<()> {
     let device = a.device.resolve()?;
     let weights = a.weights.resolve(spam_model::RandomInit::Gpt2, 0)?;
-    let lm = spam_model::LanguageModel::load(&weights, device)?;
+    let mut lm = spam_model::LanguageModel::load(&weights, device)?;
+    lm.gpt.set_precision(a.precision.precision);
     let tokenizer = spam_data::Tokenizer::gpt2();
     let prompt: Vec<i64> = match (&a.prompt_ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),

@@ -1,4 +1,4 @@
-//! `--precision` of the commands that run a trained model (classify, eval, serve).
+//! `--precision` of the commands that run a model (classify, eval, serve, generate).
 
 use clap::Args;
 use spam_train::{Precision, Predictor};

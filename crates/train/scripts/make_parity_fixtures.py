@@ -243,6 +243,21 @@ def pad(ids, length):
     return [x + [PAD_ID] * (length - len(x)) for x in ids]
 
 
+def chapter_model():
+    """The chapter's set-up: `GPTModel` after `torch.manual_seed(123)`, every parameter
+    frozen, then `torch.manual_seed(123)` again and the new 2-class `out_head` (trainable)."""
+    import torch
+    from llms_from_scratch.ch04 import GPTModel
+
+    torch.manual_seed(SEED)
+    model = GPTModel(CFG)
+    for param in model.parameters():
+        param.requires_grad = False
+    torch.manual_seed(SEED)
+    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
+    return model
+
+
 def main():
     ensure_venv()
     if sys.argv[1:] == ["--only", "lora"]:
@@ -260,13 +275,8 @@ def main():
     torch.set_num_threads(1)  # deterministic reductions, light on a shared machine
 
     # Model, as the chapter sets it up.
-    torch.manual_seed(SEED)
-    model = GPTModel(CFG)
+    model = chapter_model()
     model.eval()
-    for param in model.parameters():
-        param.requires_grad = False
-    torch.manual_seed(SEED)
-    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
     for param in model.trf_blocks[-1].parameters():
         param.requires_grad = True
     for param in model.final_norm.parameters():
@@ -349,14 +359,8 @@ def write_lora_adapters():
     from safetensors.torch import save_file
 
     from llms_from_scratch.appendix_e import replace_linear_with_lora
-    from llms_from_scratch.ch04 import GPTModel
 
-    torch.manual_seed(SEED)
-    model = GPTModel(CFG)
-    for param in model.parameters():
-        param.requires_grad = False
-    torch.manual_seed(SEED)
-    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
+    model = chapter_model()
     replace_linear_with_lora(model, rank=4, alpha=2)
     out = {}
     for i, block in enumerate(model.trf_blocks):
@@ -382,17 +386,11 @@ def write_chapter_order(x_train, y_train, val_loader):
     from torch.utils.data import DataLoader, TensorDataset
 
     from llms_from_scratch import ch06
-    from llms_from_scratch.ch04 import GPTModel
 
     rows = {tuple(r.tolist()): i for i, r in enumerate(x_train)}
     assert len(rows) == len(x_train), "training rows must be distinct to recover indices"
 
-    torch.manual_seed(SEED)
-    model = GPTModel(CFG)
-    for param in model.parameters():
-        param.requires_grad = False
-    torch.manual_seed(SEED)
-    model.out_head = torch.nn.Linear(in_features=CFG["emb_dim"], out_features=2)
+    model = chapter_model()
     for param in model.trf_blocks[-1].parameters():
         param.requires_grad = True
     for param in model.final_norm.parameters():

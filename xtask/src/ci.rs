@@ -17,6 +17,7 @@ const PACKAGES: &[&str] = &[
     "spam-data",
     "spam-model",
     "spam-train",
+    "spam-runs",
     "spam-serve",
     "spam-cli",
     "spam-e2e",

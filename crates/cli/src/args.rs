@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use spam_model::{DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
-use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule, RunConfig};
+use spam_runs::RunConfig;
+use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule};
 
 pub use crate::experiments_args::ExperimentsArgs;
 pub use crate::serve_args::ServeArgs;
@@ -183,7 +184,7 @@ pub struct TrainArgs {
     /// `openai-community/gpt2-medium@REV`: from the hub cache, downloaded when missing).
     /// Default: models/gpt2/<size>, else the size's hub id if cached.
     #[arg(long, value_name = "PATH|ID")]
-    pub weights: Option<spam_train::WeightsSource>,
+    pub weights: Option<spam_runs::WeightsSource>,
     /// Model size: 124M, 355M, 774M or 1558M.
     #[arg(long)]
     pub size: Option<ModelSize>,
@@ -263,7 +264,7 @@ pub struct TrainArgs {
     /// `fp32` (exact, the chapter's numbers) or `bf16` mixed precision: fp32 weights and
     /// optimizer, matrix products and activations in bf16 (not exact).
     #[arg(long, value_name = "PRECISION")]
-    pub precision: Option<spam_train::Precision>,
+    pub precision: Option<spam_model::Precision>,
     /// How the cached path keeps the frozen blocks' output: `fp32` (exact) or `bf16` (half
     /// the memory, not exact).
     #[arg(long, value_name = "PRECISION")]
@@ -323,7 +324,7 @@ impl TrainArgs {
             Some(w) => c.model.weights = w.clone(),
             None if self.config.is_none() => {
                 let root = Path::new(DEFAULT_WEIGHTS_ROOT);
-                c.model.weights = spam_train::WeightsSource::default_for(c.model.size, root)?;
+                c.model.weights = spam_runs::WeightsSource::default_for(c.model.size, root)?;
             }
             None => {}
         }
@@ -481,7 +482,7 @@ pub struct GenerateArgs {
     pub precision: crate::precision_args::PrecisionArg,
     /// An OpenAI checkpoint folder, a .safetensors file (or its folder), or a hub id.
     #[arg(long, value_name = "PATH|ID")]
-    pub weights: spam_train::WeightsSource,
+    pub weights: spam_runs::WeightsSource,
     /// The prompt text (GPT-2 tokens).
     #[arg(
         long,

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use spam_train::{BestMetric, ClassWeights, RunConfig, TrainConfig};
+use spam_runs::RunConfig;
+use spam_train::{BestMetric, ClassWeights, TrainConfig};
 
 /// `--split TRAIN,VALIDATION`: two fractions (test gets the rest).
 #[derive(Args, Debug, Clone, Default)]
@@ -114,7 +115,7 @@ pub struct ThresholdArg {
 }
 
 impl ThresholdArg {
-    pub fn apply(&self, predictor: &mut spam_train::Predictor) -> Result<()> {
+    pub fn apply(&self, predictor: &mut spam_model::Predictor) -> Result<()> {
         if self.threshold.is_some() {
             predictor.set_threshold(self.threshold)?;
         }

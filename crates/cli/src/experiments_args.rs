@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use spam_model::{DeviceChoice, RandomInit};
-use spam_train::RunConfig;
+use spam_runs::RunConfig;
 
 use crate::args::{DEFAULT_WEIGHTS_ROOT, DataArgs};
 
@@ -61,8 +61,8 @@ pub struct ExperimentsArgs {
 }
 
 impl ExperimentsArgs {
-    pub fn setup(&self) -> spam_train::ExperimentSetup {
-        let mut setup = spam_train::ExperimentSetup::new(&self.weights_root);
+    pub fn setup(&self) -> spam_runs::ExperimentSetup {
+        let mut setup = spam_runs::ExperimentSetup::new(&self.weights_root);
         setup.epochs.extend(self.row_epochs.iter().copied());
         setup
     }

@@ -20,8 +20,8 @@ pub struct ExportArgs {
 
 impl ExportArgs {
     /// The library's options.
-    pub fn options(&self) -> spam_train::ExportOptions {
-        spam_train::ExportOptions {
+    pub fn options(&self) -> spam_runs::ExportOptions {
+        spam_runs::ExportOptions {
             model: self.model.clone(),
             out: self.out.clone(),
             overwrite: self.overwrite,

@@ -63,7 +63,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Experiments(a) => experiments(a),
         Command::Serve(a) => serve(a),
         Command::Plot(a) => {
-            for file in spam_train::redraw_plots(&a.run_dir)? {
+            for file in spam_runs::redraw_plots(&a.run_dir)? {
                 println!("Wrote {}", file.display());
             }
             Ok(())
@@ -108,20 +108,23 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
 }
 
 /// After Ctrl-C, the error says how to continue.
-fn stop_error(e: spam_train::TrainError, dir: &std::path::Path) -> anyhow::Error {
-    if !matches!(e, spam_train::TrainError::Interrupted { .. }) {
-        return e.into();
+fn stop_error(e: anyhow::Error, dir: &std::path::Path) -> anyhow::Error {
+    if !matches!(
+        e.downcast_ref::<spam_train::TrainError>(),
+        Some(spam_train::TrainError::Interrupted { .. })
+    ) {
+        return e;
     }
     let hint = format!(
         "interrupted: a checkpoint was written; `spam-cli train --resume {}` continues the run \
          (its log.jsonl is in the folder kept beside it until then)",
         dir.display()
     );
-    anyhow::Error::new(e).context(hint)
+    e.context(hint)
 }
 
 fn prepare(a: args::PrepareArgs) -> Result<()> {
-    let config = a.data.apply(spam_train::RunConfig::default())?;
+    let config = a.data.apply(spam_runs::RunConfig::default())?;
     let mut opts = config.prepare_options(Some(a.out.clone()))?;
     opts.batch_size = a.batch_size;
     let p = spam_data::prepare(&opts)?;
@@ -165,13 +168,13 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
                 if ignored.len() == 1 { "it" } else { "them" }
             );
         }
-        let options = spam_train::FineTuneOptions {
+        let options = spam_runs::FineTuneOptions {
             epochs: a.epochs,
             events,
             stop: Some(stop_on_signal()?),
             ..Default::default()
         };
-        spam_train::resume(run_dir, &options).map_err(|e| stop_error(e, run_dir))?;
+        spam_runs::resume(run_dir, &options).map_err(|e| stop_error(e, run_dir))?;
         return Ok(());
     }
     let config = a.to_config()?;
@@ -184,12 +187,12 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         None => {
             let runs = PathBuf::from("runs");
             (
-                spam_train::timestamped_run_dir(&runs),
+                spam_runs::timestamped_run_dir(&runs),
                 Some(runs.join("latest")),
             )
         }
     };
-    let options = spam_train::FineTuneOptions {
+    let options = spam_runs::FineTuneOptions {
         out_dir: Some(out.clone()),
         overwrite: a.overwrite,
         latest_link,
@@ -197,12 +200,12 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         stop: Some(stop_on_signal()?),
         ..Default::default()
     };
-    spam_train::fine_tune(&config, &options).map_err(|e| stop_error(e, &out))?;
+    spam_runs::fine_tune(&config, &options).map_err(|e| stop_error(e, &out))?;
     Ok(())
 }
 
 fn eval(a: args::EvalArgs) -> Result<()> {
-    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
     let data = a.data.read()?;
@@ -242,7 +245,7 @@ fn eval(a: args::EvalArgs) -> Result<()> {
 }
 
 fn classify(a: args::ClassifyArgs) -> Result<()> {
-    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
     let mut out = ResultWriter::new(a.format, predictor.label_names())?;
@@ -280,7 +283,7 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
     let mut line_no = 0usize;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < spam_train::PREDICT_BATCH {
+        while batch.len() < spam_model::PREDICT_BATCH {
             match rx.try_recv() {
                 Ok(line) => batch.push(line),
                 Err(_) => break,
@@ -320,7 +323,7 @@ fn stdin_is_a_file() -> bool {
 /// Classifies `texts`, warns on stderr about each text longer than the model reads, writes
 /// the results and flushes them.
 fn classify_batch(
-    predictor: &spam_train::Predictor,
+    predictor: &spam_model::Predictor,
     texts: &[String],
     place: impl Fn(usize) -> String,
     out: &mut ResultWriter,
@@ -361,7 +364,7 @@ impl ResultWriter {
         })
     }
 
-    fn write(&mut self, text: &str, p: &spam_train::Prediction) -> Result<()> {
+    fn write(&mut self, text: &str, p: &spam_model::Prediction) -> Result<()> {
         match self {
             Self::Jsonl(names) => {
                 let probs: serde_json::Map<String, serde_json::Value> = names
@@ -475,11 +478,11 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
     let base = a.base_config()?;
     let setup = a.setup();
     let rows = if a.rows.is_empty() {
-        spam_train::default_experiment_rows()
+        spam_runs::default_experiment_rows()
     } else {
         a.rows.clone()
     };
-    let results = spam_train::run_experiments(
+    let results = spam_runs::run_experiments(
         &base,
         &rows,
         &setup,
@@ -496,14 +499,14 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
             )
         },
     )?;
-    let table = spam_train::experiments_table(&results);
+    let table = spam_runs::experiments_table(&results);
     spam_data::write_atomic(a.out.join("table.md"), table.as_bytes())?;
     if let Some(doc) = &a.doc {
-        let opts = spam_train::ExperimentsDocOptions {
+        let opts = spam_runs::ExperimentsDocOptions {
             setup: a.doc_setup.clone().unwrap_or_default(),
         };
-        let done = spam_train::finished_experiments(&base, &setup, &a.out);
-        let page = spam_train::experiments_document(&done, &a.weights_root, &opts);
+        let done = spam_runs::finished_experiments(&base, &setup, &a.out);
+        let page = spam_runs::experiments_document(&done, &a.weights_root, &opts);
         spam_data::write_atomic(doc, page.as_bytes())?;
         eprintln!("wrote {}", doc.display());
     }
@@ -512,7 +515,7 @@ fn experiments(a: args::ExperimentsArgs) -> Result<()> {
 }
 
 fn export(a: &export_args::ExportArgs) -> Result<()> {
-    let done = spam_train::export_run(&a.options())?;
+    let done = spam_runs::export_run(&a.options())?;
     println!(
         "Exported {} (labels {}) to {}: {}",
         a.model.display(),
@@ -531,7 +534,7 @@ fn export(a: &export_args::ExportArgs) -> Result<()> {
 }
 
 fn serve(a: args::ServeArgs) -> Result<()> {
-    let mut predictor = spam_train::Predictor::load(&a.model, a.device.resolve()?)?;
+    let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
     let secs = std::time::Duration::from_secs_f64;
@@ -548,7 +551,7 @@ fn serve(a: args::ServeArgs) -> Result<()> {
         idle_timeout: secs(a.idle_timeout),
         shutdown_timeout: secs(a.shutdown_timeout),
         allowed_hosts: a.allowed_hosts,
-        info: spam_train::RunInfo::read(&a.model),
+        info: spam_model::RunInfo::read(&a.model),
         ..Default::default()
     };
     let grace = a.shutdown_timeout;

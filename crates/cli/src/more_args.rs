@@ -8,8 +8,10 @@ use std::str::FromStr;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser, ValueParser};
 use clap::{Arg, Args, Command};
+use spam_model::Precision;
 use spam_model::{ModelSize, RandomInit, TokenPosition};
-use spam_train::{CachePrecision, DataOrder, Engine, Precision, RunConfig};
+use spam_runs::RunConfig;
+use spam_train::{CachePrecision, DataOrder, Engine};
 
 /// `spam-cli plot RUN_DIR`.
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! `--precision` of the commands that run a model (classify, eval, serve, generate).
 
 use clap::Args;
-use spam_train::{Precision, Predictor};
+use spam_model::{Precision, Predictor};
 
 #[derive(Args, Debug)]
 pub struct PrecisionArg {

@@ -4,15 +4,16 @@
 use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use spam_train::{Event, Events};
+use spam_runs::{RunEvent, RunEvents};
+use spam_train::Event;
 
 /// The events sink of a run: lines on stdout and bars on stderr, or nothing when `quiet`.
-pub fn events(quiet: bool) -> Events {
+pub fn events(quiet: bool) -> RunEvents {
     if quiet {
-        return Events::none();
+        return RunEvents::none();
     }
     let printer = Arc::new(Printer::default());
-    Events::new(move |event| printer.show(event))
+    RunEvents::new(move |event| printer.show(event))
 }
 
 /// Bars of the run in progress (none between runs).
@@ -30,9 +31,21 @@ struct Bars {
 }
 
 impl Printer {
-    fn show(&self, event: &Event) {
+    fn show(&self, event: &RunEvent) {
         match event {
-            Event::DataReady {
+            RunEvent::Train(e) => self.show_train(e),
+            RunEvent::DataReady { .. }
+            | RunEvent::ModelReady { .. }
+            | RunEvent::WeightsDownload { .. }
+            | RunEvent::WeightsResolved { .. } => self.show_setup(event),
+            _ => self.show_run(event),
+        }
+    }
+
+    /// Data, model and weights, before training starts.
+    fn show_setup(&self, event: &RunEvent) {
+        match event {
+            RunEvent::DataReady {
                 rows_read,
                 balanced_rows,
                 train,
@@ -59,7 +72,7 @@ impl Printer {
                     );
                 }
             }
-            Event::ModelReady {
+            RunEvent::ModelReady {
                 size,
                 pretrained,
                 trainable_parameters,
@@ -75,7 +88,7 @@ impl Printer {
                     "random weights"
                 }
             ),
-            Event::WeightsDownload {
+            RunEvent::WeightsDownload {
                 file,
                 downloaded,
                 total,
@@ -92,7 +105,7 @@ impl Printer {
                 }
                 bar.set_position(*downloaded);
             }
-            Event::WeightsResolved {
+            RunEvent::WeightsResolved {
                 id,
                 commit,
                 dir,
@@ -111,6 +124,13 @@ impl Printer {
                     dir.display()
                 );
             }
+            _ => {}
+        }
+    }
+
+    /// The training loop's progress: bars, the chapter's lines, the final accuracies.
+    fn show_train(&self, event: &Event) {
+        match event {
             Event::CacheStarted { examples } => {
                 let bar =
                     ProgressBar::with_draw_target(Some(*examples), ProgressDrawTarget::stderr());
@@ -186,34 +206,41 @@ impl Printer {
                     println!("Test accuracy: {:.2}%", a.test_accuracy * 100.0);
                 }
             }
-            Event::RunSaved { dir } => println!("Run directory: {}", dir.display()),
-            Event::RowStarted {
+            _ => {}
+        }
+    }
+
+    /// What happens to the run's folder, and the experiments table's rows.
+    fn show_run(&self, event: &RunEvent) {
+        match event {
+            RunEvent::RunSaved { dir } => println!("Run directory: {}", dir.display()),
+            RunEvent::RowStarted {
                 number,
                 position: (i, n),
                 description,
             } => println!("== Row {number} ({i} of {n}): {description}"),
-            Event::RowReused { number, dir } => println!(
+            RunEvent::RowReused { number, dir } => println!(
                 "== Row {number}: already run in {}; reusing its metrics (delete the folder to run it again)",
                 dir.display()
             ),
-            Event::StaleRemoved { path, why } => {
+            RunEvent::StaleRemoved { path, why } => {
                 println!("Removed {} ({why})", path.display());
             }
-            Event::ResumeChanged { setting, from, to } => {
+            RunEvent::ResumeChanged { setting, from, to } => {
                 println!("Resume changes {setting}: {from} -> {to}");
             }
-            Event::RunKept { staging, target } => println!(
+            RunEvent::RunKept { staging, target } => println!(
                 "The run stopped: {} is unchanged; what it did is kept in {} and \
                  `spam-cli train --resume {}` continues it",
                 target.display(),
                 staging.display(),
                 target.display()
             ),
-            Event::LatestLinked { link, dir } => {
+            RunEvent::LatestLinked { link, dir } => {
                 println!("{} -> {}", link.display(), dir.display());
             }
-            Event::LatestNotLinked { why, .. } => eprintln!("warning: {why}"),
-            Event::PlotNotWritten { dir, why } => eprintln!(
+            RunEvent::LatestNotLinked { why, .. } => eprintln!("warning: {why}"),
+            RunEvent::PlotNotWritten { dir, why } => eprintln!(
                 "warning: the plots of {} could not be drawn ({why}); `spam-cli plot RUN_DIR` \
                  draws them again from log.jsonl",
                 dir.display()

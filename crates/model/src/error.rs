@@ -190,6 +190,63 @@ pub enum ModelError {
         source: tch::TchError,
     },
 
+    /// A path that should hold a model does not exist.
+    #[error("{} does not exist: pass a run directory written by `spam-cli train --out`", path.display())]
+    NoModel {
+        /// The path given.
+        path: PathBuf,
+    },
+
+    /// A model whose embedding has fewer rows than the GPT-2 tokenizer has ids.
+    #[error(
+        "could not load the classifier in {}: its vocabulary has {vocab} tokens but the GPT-2 \
+         tokenizer gives ids up to {}; train it with the GPT-2 vocabulary ({needed})",
+        dir.display(), needed - 1
+    )]
+    VocabularyTooSmall {
+        /// The model folder.
+        dir: PathBuf,
+        /// Its vocabulary size.
+        vocab: i64,
+        /// The tokenizer's vocabulary size.
+        needed: usize,
+    },
+
+    /// A decision threshold outside (0, 1).
+    #[error("--threshold must be a probability strictly between 0 and 1, got {value}")]
+    BadThreshold {
+        /// The threshold given.
+        value: f64,
+    },
+
+    /// A decision threshold for a model that does not have two classes.
+    #[error("--threshold needs a model of two classes; this one has {classes}")]
+    ThresholdNeedsTwoClasses {
+        /// The model's number of classes.
+        classes: usize,
+    },
+
+    /// Labelled data with a label the model does not know.
+    #[error("the data has a label `{label}` that the model does not know (its labels: {known})")]
+    UnknownLabel {
+        /// The label.
+        label: String,
+        /// The model's labels, comma-separated.
+        known: String,
+    },
+
+    /// Loading a model folder failed (the cause is the `source()`).
+    #[error("could not load the {what} in {}", dir.display())]
+    Load {
+        /// What was loaded (`classifier`, `transformers model`).
+        what: &'static str,
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<ModelError>,
+    },
+
     /// The device asked for is not available.
     #[error("device: {0}")]
     Device(String),

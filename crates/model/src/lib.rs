@@ -36,16 +36,23 @@
 //! ```
 #![warn(missing_docs)]
 
+mod batch;
 mod chapter_init;
 mod classifier;
 mod config;
+mod decision;
 mod device;
 mod error;
 mod generate;
 mod gpt2;
+mod hf_model;
 mod memory;
+mod metrics;
+mod parallel;
 mod precision;
+mod predict;
 mod rng;
+mod run_info;
 mod safetensors_io;
 mod tensors;
 mod tf_checkpoint;
@@ -78,6 +85,14 @@ pub use crate::gpt2::{
     Attention, Block, Dense, DenseOptions, Gpt2, InitMode, LAYER_NORM_EPS, LayerNorm, Layout, Lora,
     LoraShape, Mlp, attend,
 };
+// Prediction: a fine-tuned model classifying new text, its decision threshold, its
+// metrics on labelled data, and what a run directory says about it.
+pub use crate::batch::{PadTo, distinct_rows, unpadded_last};
+pub use crate::decision::{DECISION_FILE, Decision, check_threshold, decide, read_decision};
+pub use crate::metrics::{ClassMetrics, SplitMetrics, average_precision, roc_auc};
+pub use crate::parallel::Workers;
+pub use crate::predict::{PREDICT_BATCH, Prediction, Predictor, model_dir};
+pub use crate::run_info::RunInfo;
 // Number formats: fp32, or bf16 mixed precision.
 pub use crate::precision::Precision;
 // Process-wide allocator settings.

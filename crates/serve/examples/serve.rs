@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use spam_model::Predictor;
 use spam_serve::{ServeEvent, ServeOptions, serve_blocking};
-use spam_train::Predictor;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

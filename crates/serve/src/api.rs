@@ -192,7 +192,7 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_texts: usize,
     pub(crate) max_text_chars: usize,
-    info: Arc<spam_train::RunInfo>,
+    info: Arc<spam_model::RunInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,9 +284,9 @@ async fn info(State(state): State<AppState>) -> Response {
         /// The threshold the API's labels use (`null`: the most probable class).
         threshold: Option<f64>,
         /// The number format the model computes in (`fp32` or `bf16`).
-        precision: spam_train::Precision,
+        precision: spam_model::Precision,
         #[serde(flatten)]
-        run: &'a spam_train::RunInfo,
+        run: &'a spam_model::RunInfo,
     }
     axum::Json(Info {
         labels: state.worker.labels(),

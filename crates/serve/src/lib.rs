@@ -32,7 +32,7 @@
 //! ```no_run
 //! use std::path::Path;
 //! use spam_serve::{ServeOptions, serve_blocking};
-//! use spam_train::Predictor;
+//! use spam_model::Predictor;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let predictor = Predictor::load(Path::new("runs/spam"), tch::Device::Cpu)?;
@@ -48,7 +48,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use spam_train::Predictor;
+use spam_model::Predictor;
 use tokio::net::TcpListener;
 
 mod api;
@@ -146,8 +146,8 @@ pub struct ServeOptions {
     /// checked only when this is not empty (default: empty).
     pub allowed_hosts: Vec<String>,
     /// What `GET /v1/info` and the page say about the run being served (read from its run
-    /// directory with [`spam_train::RunInfo::read`]; empty by default).
-    pub info: spam_train::RunInfo,
+    /// directory with [`spam_model::RunInfo::read`]; empty by default).
+    pub info: spam_model::RunInfo,
 }
 
 impl Default for ServeOptions {
@@ -166,7 +166,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(10),
             allowed_hosts: Vec::new(),
-            info: spam_train::RunInfo::default(),
+            info: spam_model::RunInfo::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use spam_train::{Prediction, Predictor};
+use spam_model::{Prediction, Predictor};
 use tokio::sync::{mpsc, oneshot};
 
 /// How the worker batches requests.
@@ -68,7 +68,7 @@ pub struct WorkerHandle {
     tx: mpsc::Sender<Job>,
     labels: Arc<[String]>,
     threshold: Option<f64>,
-    precision: spam_train::Precision,
+    precision: spam_model::Precision,
     failed: Arc<AtomicBool>,
     /// Set when the worker thread has ended.
     ended: Arc<AtomicBool>,
@@ -94,7 +94,7 @@ impl WorkerHandle {
     }
 
     /// The number format the model computes in.
-    pub fn precision(&self) -> spam_train::Precision {
+    pub fn precision(&self) -> spam_model::Precision {
         self.precision
     }
 

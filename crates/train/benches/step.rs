@@ -5,12 +5,11 @@
 //! forward pass of the whole model.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use spam_model::PadTo;
 use spam_model::{
     Classifier, ClassifierConfig, ModelSize, Precision, TokenPosition, Trainable, Weights,
 };
-use spam_train::{
-    AdamW, AdamWConfig, Engine, Examples, PadTo, Runner, RunnerOptions, TrainData, loss_of,
-};
+use spam_train::{AdamW, AdamWConfig, Engine, Examples, Runner, RunnerOptions, TrainData, loss_of};
 use tch::{Device, Kind, Tensor};
 
 fn data(n: usize, pad: PadTo) -> TrainData {

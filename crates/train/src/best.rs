@@ -3,13 +3,12 @@
 //! decision threshold stored with the model.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::error::{Context, Result, TrainError};
+use crate::error::{Result, TrainError};
 
 /// The validation metric that picks the best weights (`--metric-for-best`), computed on the
 /// whole validation split at each evaluation.
@@ -194,54 +193,4 @@ pub struct MetricPoint {
     pub step: usize,
     /// The metric on the whole validation split.
     pub value: f64,
-}
-
-/// The probability of the positive class from which a binary model says "positive"
-/// (`--threshold`), stored beside a trained model as `decision.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    /// In (0, 1).
-    pub threshold: f64,
-}
-
-/// The file beside a model's weights that holds its [`Decision`].
-pub const DECISION_FILE: &str = "decision.json";
-
-/// Checks a threshold given as a flag or key.
-pub fn check_threshold(threshold: f64) -> Result<()> {
-    if threshold.is_finite() && threshold > 0.0 && threshold < 1.0 {
-        Ok(())
-    } else {
-        Err(TrainError::Settings(format!(
-            "--threshold must be a probability strictly between 0 and 1, got {threshold}"
-        )))
-    }
-}
-
-/// The threshold stored in a model folder, if any.
-pub fn read_decision(model_dir: &Path) -> Result<Option<f64>> {
-    let path = model_dir.join(DECISION_FILE);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let bytes =
-        std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
-    let d: Decision = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a decision file", path.display()))?;
-    check_threshold(d.threshold)
-        .with_context(|| format!("{} holds a bad threshold", path.display()))?;
-    Ok(Some(d.threshold))
-}
-
-/// The predicted class of `probabilities`: the most probable, or for two classes with a
-/// threshold, the positive class (1) when its probability is at least `threshold`.
-pub fn decide(probabilities: &[f64], threshold: Option<f64>) -> usize {
-    if let (Some(t), [_, positive]) = (threshold, probabilities) {
-        return usize::from(*positive >= t);
-    }
-    probabilities
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
 }

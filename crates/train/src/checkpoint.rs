@@ -41,7 +41,7 @@ const OPTIMIZER: &str = "optimizer.safetensors";
 /// The best evaluation's trainable weights (runs with a best-model metric).
 const BEST: &str = "best.safetensors";
 /// The checkpoint's position and report; its presence marks a complete checkpoint.
-pub(crate) const STATE: &str = "state.json";
+pub const STATE: &str = "state.json";
 
 /// Writes a checkpoint into `dir` (replacing the one there). The new checkpoint is written
 /// whole into `dir.new` and swapped in by renames; if any write fails (a full disk), `dir.new`

@@ -8,7 +8,7 @@ use crate::batch::PadTo;
 use crate::best::{BestRecord, MetricPoint};
 use crate::config::TrainConfig;
 use crate::data::TrainData;
-use crate::metrics::SplitMetrics;
+use spam_model::SplitMetrics;
 
 /// One periodic loss estimate (every `eval_freq` steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,18 +9,19 @@ use std::time::Instant;
 use spam_model::Classifier;
 use tch::{Kind, Tensor};
 
-use crate::best::{BestMetric, BestRecord, MetricPoint, decide, weighted_loss};
+use crate::best::{BestMetric, BestRecord, MetricPoint, weighted_loss};
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
 use crate::engine::{Runner, RunnerOptions, SplitOutputs, first};
 use crate::error::{Context, Result, TrainError, bail};
 use crate::events::{Event, Events};
-use crate::metrics::SplitMetrics;
 use crate::optim::AdamW;
 use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 use crate::run_log::{LineState, RunLog};
+use spam_model::SplitMetrics;
+use spam_model::decide;
 
 /// Where checkpoints go and whether to resume from them.
 #[derive(Debug, Clone, Default)]

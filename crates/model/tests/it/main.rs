@@ -11,6 +11,7 @@ mod lora;
 mod model;
 mod parity;
 mod precision;
+mod predict;
 mod untrusted;
 
 // Records each thread's largest allocation, for the property tests in `fuzz`.

@@ -194,7 +194,7 @@ async fn the_page_shows_the_run_and_applies_the_threshold_to_several_lines() -> 
         return Ok(());
     };
     let opts = ServeOptions {
-        info: spam_train::RunInfo {
+        info: spam_model::RunInfo {
             base_weights: Some("models/gpt2/124M".into()),
             size: Some("124M".into()),
             token_position: Some("last".into()),

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use spam_model::Predictor;
 use spam_model::{Classifier, ClassifierConfig, Config, Weights};
 use spam_serve::{ServeOptions, WorkerHandle, serve_on, spawn_worker_with};
-use spam_train::Predictor;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

@@ -2,8 +2,8 @@
 
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
+use spam_model::RunInfo;
 use spam_serve::ServeOptions;
-use spam_train::RunInfo;
 
 use crate::common::{TestServer, client, tiny_predictor};
 
@@ -54,7 +54,7 @@ async fn info_says_what_is_served() -> Result<()> {
 
     // `serve --precision bf16`: the model computes in bf16, and says so.
     let (dir, mut predictor) = tiny_predictor()?;
-    predictor.set_precision(spam_train::Precision::Bf16);
+    predictor.set_precision(spam_model::Precision::Bf16);
     let server = TestServer::start_with(ServeOptions::default(), dir, predictor).await?;
     let body = info_of(&server).await?;
     ensure!(body["precision"] == json!("bf16"), "{body}");

@@ -18,7 +18,7 @@ use crate::batch::{Examples, PadTo};
 use crate::data::{Split, TrainData};
 use crate::error::{Context, Result, TrainError};
 use crate::events::{Event, Events};
-use crate::parallel::Workers;
+use spam_model::Workers;
 
 /// What [`build`] needs.
 #[derive(Clone, Copy)]

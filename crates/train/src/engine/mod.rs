@@ -29,7 +29,7 @@ use crate::config::{CachePrecision, CacheSettings, Engine};
 use crate::data::{Split, TrainData};
 use crate::error::{Result, TrainError};
 use crate::events::Events;
-use crate::parallel::Workers;
+use spam_model::Workers;
 
 /// How a [`Runner`] computes.
 #[derive(Debug, Clone)]

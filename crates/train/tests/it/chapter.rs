@@ -123,7 +123,8 @@ fn chapter_init_depends_on_the_seed_and_gpt2_init_differs() {
 /// end-of-epoch accuracies all match.
 #[test]
 fn chapter_data_order_takes_the_chapters_batches() {
-    use spam_train::{AdamWConfig, DataOrder, PadTo, RunOptions, TrainConfig, TrainData};
+    use spam_model::PadTo;
+    use spam_train::{AdamWConfig, DataOrder, RunOptions, TrainConfig, TrainData};
 
     let d = super::parity::data();
     let text = std::fs::read_to_string(super::parity::fixture_dir().join("chapter_order.json"))

@@ -1,11 +1,9 @@
 #![allow(dead_code)]
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use spam_data::{Padding, SourceKind};
-use spam_model::{
-    Classifier, ClassifierConfig, Config, DeviceChoice, TokenPosition, Trainable, Weights,
-};
-use spam_train::{Examples, PadTo, RunConfig, TrainData, WeightsSource};
+use spam_model::PadTo;
+use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Trainable, Weights};
+use spam_train::{Examples, TrainData};
 use tch::Device;
 
 /// Deterministic synthetic data: label 1 rows contain token 7 somewhere, label 0 rows don't.
@@ -81,65 +79,6 @@ pub fn isolated(name: &str) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     false
-}
-
-/// A tiny random model (one block of width 16, last block trainable) on a labelled table with
-/// dynamic padding: one epoch, an estimate every 3 steps, lr 1e-3. The data are the caller's.
-pub fn tiny_run_config() -> RunConfig {
-    let mut c = RunConfig::default();
-    c.data.format = SourceKind::Table;
-    c.data.padding = Padding::Dynamic;
-    c.model.weights = WeightsSource::Random;
-    c.model.device = DeviceChoice::Cpu;
-    c.model.trainable = Trainable::LastBlock;
-    c.model.architecture = Some(tiny_gpt2_vocab(1));
-    c.train.epochs = 1;
-    c.train.eval_freq = 3;
-    c.train.eval_iter = 1;
-    c.train.optimizer.lr = 1e-3;
-    c
-}
-
-/// [`tiny_run_config`] on a small labelled CSV in `dir` (spam rows say "prize"): 80 rows, 56
-/// for training, 7 steps an epoch; a run takes seconds.
-pub fn small_run(dir: &Path, epochs: usize) -> RunConfig {
-    let csv = dir.join("examples.csv");
-    let mut text = String::from("text,label\n");
-    for i in 0..40 {
-        text.push_str(&format!("hello friend see you at {i} tomorrow,ham\n"));
-        text.push_str(&format!("win a prize now call {i} to claim cash,spam\n"));
-    }
-    std::fs::write(&csv, text).expect("csv");
-    let mut c = tiny_run_config();
-    c.data.source = csv;
-    c.train.epochs = epochs;
-    c
-}
-
-/// A tiny architecture with GPT-2's vocabulary, so the GPT-2 tokenizer's ids fit: `n_layer`
-/// blocks of width 16 and 2 heads, 64 positions, no dropout.
-pub fn tiny_gpt2_vocab(n_layer: i64) -> Config {
-    Config {
-        vocab_size: 50257,
-        n_ctx: 64,
-        n_embd: 16,
-        n_layer,
-        n_head: 2,
-        dropout: 0.0,
-        qkv_bias: true,
-    }
-}
-
-/// A random two-block ham/spam classifier of [`tiny_gpt2_vocab`] reading `position`, trained
-/// on `max_length` tokens, saved as a run's `model/` folder in `dir`.
-pub fn save_tiny_run(dir: &Path, position: TokenPosition, max_length: usize) {
-    let mut cc = ClassifierConfig::new(tiny_gpt2_vocab(2), 2);
-    cc.label_names = vec!["ham".into(), "spam".into()];
-    cc.max_length = Some(max_length);
-    cc.token_position = position;
-    let model =
-        Classifier::new(cc, &Weights::Random { seed: 3 }, Device::Cpu, 5).expect("tiny classifier");
-    model.save(&dir.join("model")).expect("save the tiny model");
 }
 
 /// Asserts `a` and `b` agree element by element within relative error `rel`.

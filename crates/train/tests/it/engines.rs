@@ -2,10 +2,9 @@
 //! once, rows filled in beside the steps, the cache in bf16 or on disk, `auto`'s choice.
 
 use crate::common::{assert_close, tiny_data, tiny_model};
+use spam_model::PadTo;
 use spam_model::{TokenPosition, Trainable};
-use spam_train::{
-    AdamW, AdamWConfig, CacheSettings, Engine, PadTo, Runner, RunnerOptions, loss_of,
-};
+use spam_train::{AdamW, AdamWConfig, CacheSettings, Engine, Runner, RunnerOptions, loss_of};
 
 /// The chapter's batches of 8 on `engine`, the cache kept as `cache` says.
 fn cache_options(engine: Engine, cache: &CacheSettings) -> RunnerOptions {

@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use spam_model::PadTo;
 use spam_model::{Classifier, ClassifierConfig, Config, Weights};
 use spam_train::{
-    AdamW, AdamWConfig, Engine, Examples, PadTo, Runner, RunnerOptions, Split, TrainData, loss_of,
+    AdamW, AdamWConfig, Engine, Examples, Runner, RunnerOptions, Split, TrainData, loss_of,
 };
 use tch::{Device, Tensor};
 

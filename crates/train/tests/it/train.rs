@@ -2,10 +2,10 @@
 //! same end, stops on a NaN loss; AdamW's fused and held-gradient forms match plain torch.
 
 use crate::common::{assert_close, tiny_data, tiny_model};
+use spam_model::PadTo;
 use spam_model::{TokenPosition, Trainable};
 use spam_train::{
-    AdamW, AdamWConfig, Engine, PadTo, RunOptions, Runner, RunnerOptions, TrainConfig, loss_of,
-    train,
+    AdamW, AdamWConfig, Engine, RunOptions, Runner, RunnerOptions, TrainConfig, loss_of, train,
 };
 use tch::Device;
 

@@ -93,3 +93,34 @@ pub fn hf_tiny_padded_batch(e: &Value) -> (Vec<Vec<i64>>, Tensor) {
     let ids = Tensor::from_slice(&flat).view([seqs.len() as i64, width as i64]);
     (seqs, ids)
 }
+
+/// A tiny architecture with GPT-2's vocabulary, so the GPT-2 tokenizer's ids fit: `n_layer`
+/// blocks of width 16 and 2 heads, 64 positions, no dropout.
+pub fn tiny_gpt2_vocab(n_layer: i64) -> spam_model::Config {
+    spam_model::Config {
+        vocab_size: 50257,
+        n_ctx: 64,
+        n_embd: 16,
+        n_layer,
+        n_head: 2,
+        dropout: 0.0,
+        qkv_bias: true,
+    }
+}
+
+/// A random two-block ham/spam classifier of [`tiny_gpt2_vocab`] reading `position`, trained
+/// on `max_length` tokens, saved as a run's `model/` folder in `dir`.
+pub fn save_tiny_run(dir: &Path, position: spam_model::TokenPosition, max_length: usize) {
+    let mut cc = spam_model::ClassifierConfig::new(tiny_gpt2_vocab(2), 2);
+    cc.label_names = vec!["ham".into(), "spam".into()];
+    cc.max_length = Some(max_length);
+    cc.token_position = position;
+    let model = spam_model::Classifier::new(
+        cc,
+        &spam_model::Weights::Random { seed: 3 },
+        tch::Device::Cpu,
+        5,
+    )
+    .expect("tiny classifier");
+    model.save(&dir.join("model")).expect("save the tiny model");
+}

@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use spam_data::HubOptions;
 use spam_model::{LanguageModel, Weights};
-use spam_train::{
-    Event, Events, FineTuneOptions, ResolvedWeights, RunConfig, WeightsSource, fine_tune, resume,
-};
+use spam_runs::{FineTuneOptions, ResolvedWeights, RunConfig, WeightsSource, fine_tune, resume};
+use spam_runs::{RunEvent, RunEvents};
 
 const C1: &str = "1111111111111111111111111111111111111111";
 const C2: &str = "2222222222222222222222222222222222222222";
@@ -57,23 +56,23 @@ fn run_config(dir: &Path) -> RunConfig {
     c
 }
 
-fn recorded(hub: HubOptions) -> (FineTuneOptions, Arc<Mutex<Vec<Event>>>) {
+fn recorded(hub: HubOptions) -> (FineTuneOptions, Arc<Mutex<Vec<RunEvent>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let options = FineTuneOptions {
-        events: Events::new(move |e| sink.lock().expect("events").push(e.clone())),
+        events: RunEvents::new(move |e| sink.lock().expect("events").push(e.clone())),
         hub: Some(hub),
         ..Default::default()
     };
     (options, seen)
 }
 
-fn resolved_commits(seen: &Mutex<Vec<Event>>) -> Vec<String> {
+fn resolved_commits(seen: &Mutex<Vec<RunEvent>>) -> Vec<String> {
     seen.lock()
         .expect("events")
         .iter()
         .filter_map(|e| match e {
-            Event::WeightsResolved {
+            RunEvent::WeightsResolved {
                 id,
                 commit,
                 downloaded,

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Context, Result, TrainError, bail};
-use crate::events::{Event, Events};
+use crate::events::{RunEvent, RunEvents};
+use anyhow::{Context, Result, bail};
 
 /// The names a run writes at the top of its folder: `--overwrite` replaces a folder only
 /// when it holds nothing else.
@@ -111,13 +111,10 @@ impl Staging {
                 register(&old);
                 if let Err(e) = fs::rename(target, &old) {
                     unregister(&old);
-                    return Err(TrainError::Context {
-                        message: format!(
-                            "could not move the previous run {} aside",
-                            target.display()
-                        ),
-                        source: Box::new(e),
-                    });
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "could not move the previous run {} aside",
+                        target.display()
+                    )));
                 }
                 Some(old)
             }
@@ -129,14 +126,11 @@ impl Staging {
                 let _ = fs::rename(old, target);
                 unregister(old);
             }
-            return Err(TrainError::Context {
-                message: format!(
-                    "could not move the finished run from {} to {}",
-                    self.dir.display(),
-                    target.display()
-                ),
-                source: Box::new(e),
-            });
+            return Err(anyhow::Error::new(e).context(format!(
+                "could not move the finished run from {} to {}",
+                self.dir.display(),
+                target.display()
+            )));
         }
         sync_dir(spam_data::parent_dir(target));
         if let Some(old) = old {
@@ -163,7 +157,8 @@ impl Staging {
     /// Whether the staging checkpoint is still the one of the run it was copied from (a
     /// resume that failed before writing a new one): keeping it would add nothing.
     fn same_checkpoint_as_target(&self) -> bool {
-        let state = |d: &Path| fs::read(d.join("checkpoint").join(crate::checkpoint::STATE)).ok();
+        let state =
+            |d: &Path| fs::read(d.join("checkpoint").join(spam_train::CHECKPOINT_STATE)).ok();
         state(&self.dir).is_some_and(|s| Some(s) == state(&self.target))
     }
 }
@@ -250,8 +245,8 @@ pub(crate) fn interrupted(target: &Path) -> Vec<PathBuf> {
 
 /// Removes what killed runs left in `folder`: staging folders without a checkpoint and
 /// replaced runs (`.DIR.old-*`; put back as `DIR` when a kill left no `DIR`). Each removal
-/// is reported as an [`Event::StaleRemoved`].
-pub(crate) fn sweep(folder: &Path, events: &Events) {
+/// is reported as an [`RunEvent::StaleRemoved`].
+pub(crate) fn sweep(folder: &Path, events: &RunEvents) {
     for l in leftovers(folder) {
         let why = match l.kind {
             Kind::Partial if has_checkpoint(&l.path) => continue,
@@ -259,7 +254,7 @@ pub(crate) fn sweep(folder: &Path, events: &Events) {
             Kind::Old => {
                 let target = folder.join(&l.target);
                 if fs::symlink_metadata(&target).is_err() && fs::rename(&l.path, &target).is_ok() {
-                    events.emit(Event::StaleRemoved {
+                    events.emit(RunEvent::StaleRemoved {
                         path: l.path.clone(),
                         why: format!(
                             "a run moved aside by a process killed while replacing it; put back \
@@ -273,7 +268,7 @@ pub(crate) fn sweep(folder: &Path, events: &Events) {
             }
         };
         if fs::remove_dir_all(&l.path).is_ok() {
-            events.emit(Event::StaleRemoved {
+            events.emit(RunEvent::StaleRemoved {
                 path: l.path,
                 why: why.to_string(),
             });
@@ -284,7 +279,7 @@ pub(crate) fn sweep(folder: &Path, events: &Events) {
 /// Removes what a killed process left inside the staging folder `dir` before a run continues
 /// in it: the temporary files of atomic writes (names starting with `.`) and a half-written
 /// `checkpoint.new`.
-pub(crate) fn clean_inside(dir: &Path, events: &Events) {
+pub(crate) fn clean_inside(dir: &Path, events: &RunEvents) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -304,7 +299,7 @@ pub(crate) fn clean_inside(dir: &Path, events: &Events) {
             fs::remove_file(&path)
         };
         if removed.is_ok() {
-            events.emit(Event::StaleRemoved {
+            events.emit(RunEvent::StaleRemoved {
                 path,
                 why: why.to_string(),
             });
@@ -336,7 +331,7 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> Result<()> {
 pub(crate) fn has_checkpoint(dir: &Path) -> bool {
     ["checkpoint", "checkpoint.old"]
         .iter()
-        .any(|c| dir.join(c).join(crate::checkpoint::STATE).is_file())
+        .any(|c| dir.join(c).join(spam_train::CHECKPOINT_STATE).is_file())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

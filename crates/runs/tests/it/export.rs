@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use spam_model::Predictor;
 use spam_model::TokenPosition;
-use spam_train::{ExportOptions, Predictor, export_run};
+use spam_runs::{ExportOptions, export_run};
 
 /// A run directory holding a tiny model with GPT-2's vocabulary.
 fn run(position: TokenPosition) -> tempfile::TempDir {
@@ -15,11 +16,7 @@ fn run(position: TokenPosition) -> tempfile::TempDir {
     dir
 }
 
-fn export(
-    model: &Path,
-    out: &Path,
-    overwrite: bool,
-) -> spam_train::Result<spam_train::ExportSummary> {
+fn export(model: &Path, out: &Path, overwrite: bool) -> anyhow::Result<spam_runs::ExportSummary> {
     export_run(&ExportOptions {
         model: model.to_path_buf(),
         out: out.to_path_buf(),
@@ -77,7 +74,7 @@ fn hfx_positions_transformers_cannot_read_are_refused_before_writing() {
         let folder = out.path().join("hf");
         let err = format!(
             "{:#}",
-            anyhow::Error::from(export(run.path(), &folder, false).unwrap_err())
+            export(run.path(), &folder, false).unwrap_err()
         );
         assert!(err.contains("--token-position flexible"), "{err}");
         assert!(!folder.exists());

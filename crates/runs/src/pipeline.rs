@@ -11,16 +11,17 @@ use std::path::{Path, PathBuf};
 
 use spam_model::{Classifier, ClassifierConfig};
 
-use crate::batch::{Examples, PadTo};
-use crate::data::TrainData;
-use crate::error::{Context, Result, bail};
-use crate::events::{Event, Events};
-use crate::report::Report;
+use crate::events::{RunEvent, RunEvents};
 use crate::run_config::RunConfig;
 use crate::run_dir::write_json;
-use crate::schedule::LrSchedule;
 use crate::staging::{self, Existing, Staging};
-use crate::trainer::{RunOptions, train};
+use anyhow::{Context, Result, bail};
+use spam_model::PadTo;
+use spam_train::Examples;
+use spam_train::LrSchedule;
+use spam_train::Report;
+use spam_train::TrainData;
+use spam_train::{RunOptions, train};
 
 /// Options of [`fine_tune`] and [`resume`] that are not part of the run's definition.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +39,7 @@ pub struct FineTuneOptions {
     /// can be extended). Refused with a learning-rate schedule that spans the run.
     pub epochs: Option<usize>,
     /// Where progress goes (nowhere by default).
-    pub events: Events,
+    pub events: RunEvents,
     /// Where weights given by hub id are looked for and fetched from (`None`: the
     /// environment's `HF_*` settings).
     pub hub: Option<spam_data::HubOptions>,
@@ -47,7 +48,7 @@ pub struct FineTuneOptions {
     /// Make this checkpoint write (1 is the first) fail half-way: for tests.
     pub fail_checkpoint_write: Option<usize>,
     /// Set it to stop the run between two steps with a checkpoint (Ctrl-C): the run fails
-    /// with [`crate::TrainError::Interrupted`], is kept beside its folder, and [`resume`]
+    /// with [`spam_train::TrainError::Interrupted`], is kept beside its folder, and [`resume`]
     /// continues it.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -73,7 +74,7 @@ pub fn fine_tune(config: &RunConfig, options: &FineTuneOptions) -> Result<Report
         }
         fs::remove_dir_all(&partial)
             .with_context(|| format!("could not remove {}", partial.display()))?;
-        events.emit(Event::StaleRemoved {
+        events.emit(RunEvent::StaleRemoved {
             path: partial,
             why: "an interrupted run of the same folder, replaced (--overwrite)".into(),
         });
@@ -159,7 +160,7 @@ fn finish(
         Ok(report) => {
             let target = staging.target.clone();
             drop(staging);
-            events.emit(Event::RunSaved {
+            events.emit(RunEvent::RunSaved {
                 dir: target.clone(),
             });
             if let Some(link) = &options.latest_link {
@@ -170,7 +171,7 @@ fn finish(
         Err(e) => {
             let target = staging.target.clone();
             if let Some(kept) = staging.abandon() {
-                events.emit(Event::RunKept {
+                events.emit(RunEvent::RunKept {
                     staging: kept,
                     target,
                 });
@@ -197,7 +198,7 @@ fn resumed_config(dir: &Path, options: &FineTuneOptions) -> Result<RunConfig> {
                 config.train.epochs
             );
         }
-        let begun = crate::checkpoint::position(&dir.join("checkpoint"))
+        let begun = spam_train::checkpoint_position(&dir.join("checkpoint"))
             .map_or(0, |p| p.epoch + usize::from(p.batch > 0));
         if epochs < begun {
             bail!(
@@ -205,7 +206,7 @@ fn resumed_config(dir: &Path, options: &FineTuneOptions) -> Result<RunConfig> {
                  give at least {begun}"
             );
         }
-        options.events.emit(Event::ResumeChanged {
+        options.events.emit(RunEvent::ResumeChanged {
             setting: "epochs".into(),
             from: config.train.epochs.to_string(),
             to: epochs.to_string(),
@@ -229,7 +230,7 @@ fn run(
         Some(files) => spam_data::prepare_files(&prepare, &files)?,
         None => spam_data::prepare(&prepare)?,
     };
-    events.emit(Event::DataReady {
+    events.emit(RunEvent::DataReady {
         rows_read: prepared.rows_read,
         balanced_rows: prepared.balanced_rows,
         train: prepared.train_rows,
@@ -253,7 +254,12 @@ fn run(
         .hub
         .clone()
         .unwrap_or_else(spam_data::HubOptions::from_env);
-    let hub = crate::hub::resolve_for_run(&config.model, &hub_options, events)?;
+    let hub = crate::weights::resolve_for_run(
+        &config.model.weights,
+        config.model.weights_resolved.as_ref(),
+        &hub_options,
+        events,
+    )?;
     let weights = match &hub {
         Some((snapshot, _)) => spam_model::Weights::detect(&snapshot.dir)?,
         None => config
@@ -298,7 +304,7 @@ fn run(
     };
     data.check_fits(&cc.model, &source)?;
     let model = Classifier::new(cc, &weights, device, config.train.seed)?;
-    events.emit(Event::ModelReady {
+    events.emit(RunEvent::ModelReady {
         size,
         pretrained: !weights.is_random(),
         trainable_parameters: model.num_trainable_parameters(),
@@ -309,20 +315,18 @@ fn run(
 
     if let Some(dir) = out {
         match &hub {
-            Some((_, model)) => write_json(
-                &dir.join("config.json"),
-                &RunConfig {
-                    model: model.clone(),
-                    ..config.clone()
-                },
-            )?,
+            Some((_, resolved)) => {
+                let mut saved = config.clone();
+                saved.model.weights_resolved = Some(resolved.clone());
+                write_json(&dir.join("config.json"), &saved)?
+            }
             None => write_json(&dir.join("config.json"), config)?,
         }
     }
     let run_options = RunOptions {
         checkpoint_dir: out.map(Path::to_path_buf),
         resume,
-        events: events.clone(),
+        events: events.train(),
         stop_after_steps: options.stop_after_steps,
         fail_checkpoint_write: options.fail_checkpoint_write,
         stop: options.stop.clone(),
@@ -336,9 +340,9 @@ fn run(
             )
         })?;
         if let Some(threshold) = config.train.threshold {
-            let decision = crate::best::Decision { threshold };
+            let decision = spam_model::Decision { threshold };
             write_json(
-                &dir.join("model").join(crate::best::DECISION_FILE),
+                &dir.join("model").join(spam_model::DECISION_FILE),
                 &decision,
             )?;
         }
@@ -347,7 +351,7 @@ fn run(
         // warns, and `spam-cli plot` can draw it later.
         #[cfg(feature = "plot")]
         if let Err(e) = crate::run_dir::write_plots(dir, &report, data.train.len()) {
-            events.emit(Event::PlotNotWritten {
+            events.emit(RunEvent::PlotNotWritten {
                 dir: dir.to_path_buf(),
                 why: e.to_string(),
             });

@@ -3,13 +3,14 @@
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Result, bail};
 use serde::Serialize;
 use spam_data::{Dataset, Tokenizer};
-use spam_model::{Classifier, TokenPosition};
+
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::{PadTo, distinct_rows, unpadded_last};
+use crate::classifier::{Classifier, TokenPosition};
+use crate::error::{ModelError, Result};
 use crate::metrics::SplitMetrics;
 use crate::parallel::Workers;
 
@@ -46,7 +47,7 @@ pub struct Predictor {
 
 /// The model folder inside a run directory, or `path` itself when it is a model folder.
 pub fn model_dir(path: &Path) -> PathBuf {
-    if path.join("model").join(spam_model::CONFIG_FILE).is_file() {
+    if path.join("model").join(crate::CONFIG_FILE).is_file() {
         path.join("model")
     } else {
         path.to_path_buf()
@@ -57,10 +58,9 @@ impl Predictor {
     /// Loads a run directory (or its `model/` folder).
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         if !path.exists() {
-            bail!(
-                "{} does not exist: pass a run directory written by `spam-cli train --out`",
-                path.display()
-            );
+            return Err(ModelError::NoModel {
+                path: path.to_path_buf(),
+            });
         }
         let dir = model_dir(path);
         // Ours, or a transformers GPT2ForSequenceClassification folder.
@@ -69,13 +69,11 @@ impl Predictor {
         // model's embedding.
         let vocab = model.config.model.vocab_size;
         if vocab < spam_data::GPT2_VOCAB_SIZE as i64 {
-            bail!(
-                "could not load the classifier in {}: its vocabulary has {vocab} tokens but the \
-                 GPT-2 tokenizer gives ids up to {}; train it with the GPT-2 vocabulary ({})",
-                dir.display(),
-                spam_data::GPT2_VOCAB_SIZE - 1,
-                spam_data::GPT2_VOCAB_SIZE
-            );
+            return Err(ModelError::VocabularyTooSmall {
+                dir,
+                vocab,
+                needed: spam_data::GPT2_VOCAB_SIZE,
+            });
         }
         let max_length = model
             .config
@@ -90,7 +88,7 @@ impl Predictor {
             tokenizer: Tokenizer::gpt2(),
             max_length,
             unpadded_last,
-            threshold: crate::best::read_decision(&dir)?,
+            threshold: crate::decision::read_decision(&dir)?,
         })
     }
 
@@ -103,12 +101,11 @@ impl Predictor {
     /// binary model predicts it; a model of more than two classes refuses one.
     pub fn set_threshold(&mut self, threshold: Option<f64>) -> Result<()> {
         if let Some(t) = threshold {
-            crate::best::check_threshold(t)?;
+            crate::decision::check_threshold(t)?;
             if self.label_names().len() != 2 {
-                bail!(
-                    "--threshold needs a model of two classes; this one has {}",
-                    self.label_names().len()
-                );
+                return Err(ModelError::ThresholdNeedsTwoClasses {
+                    classes: self.label_names().len(),
+                });
             }
         }
         self.threshold = threshold;
@@ -117,12 +114,12 @@ impl Predictor {
 
     /// Computes in `precision` from now on: `bf16` runs the products and activations in bf16
     /// (not exact; probabilities within about a percent of fp32's), `fp32` is exact.
-    pub fn set_precision(&mut self, precision: spam_model::Precision) {
+    pub fn set_precision(&mut self, precision: crate::Precision) {
         self.model.set_precision(precision);
     }
 
     /// The precision the predictor computes in (fp32 unless set).
-    pub fn precision(&self) -> spam_model::Precision {
+    pub fn precision(&self) -> crate::Precision {
         self.model.precision()
     }
 
@@ -179,7 +176,7 @@ impl Predictor {
     }
 
     fn prediction(&self, probabilities: &[f64], tokens: usize) -> Prediction {
-        let index = crate::best::decide(probabilities, self.threshold);
+        let index = crate::decision::decide(probabilities, self.threshold);
         Prediction {
             label: self
                 .label_names()
@@ -204,10 +201,12 @@ impl Predictor {
                 None if data.label_names.len() == names.len() && name.parse::<usize>().is_ok() => {
                     map.push(name.parse::<usize>().unwrap_or(0));
                 }
-                None => bail!(
-                    "the data has a label `{name}` that the model does not know (its labels: {})",
-                    names.join(", ")
-                ),
+                None => {
+                    return Err(ModelError::UnknownLabel {
+                        label: name.clone(),
+                        known: names.join(", "),
+                    });
+                }
             }
         }
         let predictions = self.classify(&data.texts);

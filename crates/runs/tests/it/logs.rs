@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use spam_train::{
-    Event, Events, FineTuneOptions, LogLine, Report, RunInfo, TrainError, fine_tune, read_log,
-    redraw_plots, resume,
-};
+use spam_model::RunInfo;
+use spam_runs::{FineTuneOptions, fine_tune, redraw_plots, resume};
+use spam_runs::{RunEvent, RunEvents};
+use spam_train::{Event, LogLine, Report, TrainError, read_log};
 
 use crate::common::small_run;
 
@@ -58,10 +58,10 @@ fn logs_lines_are_appended_while_the_run_goes() {
     let watched = run.clone();
     let options = FineTuneOptions {
         out_dir: Some(run.clone()),
-        events: Events::new(move |e| {
+        events: RunEvents::new(move |e| {
             let kind = match e {
-                Event::Evaluated(_) => "eval",
-                Event::EpochFinished(_) => "epoch",
+                RunEvent::Train(Event::Evaluated(_)) => "eval",
+                RunEvent::Train(Event::EpochFinished(_)) => "epoch",
                 _ => return,
             };
             let staging = staging_of(&watched).expect("staging folder during the run");
@@ -174,8 +174,10 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     let options = FineTuneOptions {
         out_dir: Some(run.clone()),
         stop: Some(stop),
-        events: Events::new(move |e| {
-            if matches!(e, Event::Step { .. }) && steps.fetch_add(1, Ordering::SeqCst) + 1 == 4 {
+        events: RunEvents::new(move |e| {
+            if matches!(e, RunEvent::Train(Event::Step { .. }))
+                && steps.fetch_add(1, Ordering::SeqCst) + 1 == 4
+            {
                 flag.store(true, Ordering::SeqCst);
             }
         }),
@@ -184,10 +186,10 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     let err = fine_tune(&config, &options).expect_err("stopped");
     assert!(
         matches!(
-            err,
-            TrainError::Interrupted {
+            err.downcast_ref::<TrainError>(),
+            Some(TrainError::Interrupted {
                 checkpoint: Some(_)
-            }
+            })
         ),
         "{err:?}"
     );

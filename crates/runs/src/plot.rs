@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{Result, TrainError};
+use anyhow::Result;
 use plotters::prelude::*;
 
 /// One curve: (epochs seen, value) points.
@@ -28,8 +28,8 @@ fn register_font() -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(TrainError::msg(
-            "the bundled DejaVu Sans font could not be read",
+        Err(anyhow::anyhow!(
+            "the bundled DejaVu Sans font could not be read"
         ))
     }
 }
@@ -133,6 +133,6 @@ fn draw(
 }
 
 /// A plotters error as ours: its message is what says what went wrong.
-fn plot_error(e: impl std::fmt::Display) -> TrainError {
-    TrainError::msg(e.to_string())
+fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }

@@ -2,82 +2,19 @@
 //! `--config`. Every field is typed: a bad value fails when the file is read, naming the
 //! key, not later in the run.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use spam_data::{
-    Column, Delimiter, HubId, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind,
-    SplitFiles, TableOptions,
+    Column, Delimiter, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind, SplitFiles,
+    TableOptions,
 };
-use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable, Weights};
+use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
 
-use crate::config::TrainConfig;
-use crate::error::{Result, TrainError};
+use spam_train::TrainConfig;
 
-/// Where the backbone's weights come from.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum WeightsSource {
-    /// Random weights, seeded by `init_seed`.
-    #[default]
-    Random,
-    /// An OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
-    Path(PathBuf),
-    /// A Hugging Face hub id (`openai-community/gpt2`, `gpt2-medium@REV`): the snapshot in
-    /// the local hub cache, downloaded into it when missing (see `crate::hub`).
-    Hub(HubId),
-}
-
-impl WeightsSource {
-    /// The weights to build the model from (`init` and `init_seed` for random ones; a hub id
-    /// is resolved with the environment's settings, without progress reports).
-    pub fn resolve(&self, init: RandomInit, init_seed: u64) -> Result<Weights> {
-        Ok(match self {
-            Self::Random => init.weights(init_seed),
-            Self::Path(path) => Weights::detect(path)?,
-            Self::Hub(id) => {
-                let snapshot = crate::hub::fetch(
-                    id,
-                    &spam_data::HubOptions::from_env(),
-                    &crate::Events::none(),
-                )?;
-                Weights::detect(&snapshot.dir)?
-            }
-        })
-    }
-}
-
-impl fmt::Display for WeightsSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Random => f.write_str("random"),
-            Self::Path(path) => write!(f, "{}", path.display()),
-            Self::Hub(id) => write!(f, "{id}"),
-        }
-    }
-}
-
-impl FromStr for WeightsSource {
-    type Err = TrainError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "" => Err(TrainError::Settings(
-                "empty weights: give `random` or a checkpoint path".into(),
-            )),
-            "random" => Ok(Self::Random),
-            // A path that exists is a path (as the hub's own libraries decide); otherwise a
-            // hub id (`ORG/NAME[@REV]`, `gpt2`, ...) is one; anything else is a path, which
-            // then fails as a missing file.
-            path if Path::new(path).exists() || Path::new(&format!("{path}.index")).exists() => {
-                Ok(Self::Path(PathBuf::from(path)))
-            }
-            other => Ok(
-                HubId::parse(other).map_or_else(|_| Self::Path(PathBuf::from(other)), Self::Hub)
-            ),
-        }
-    }
-}
+use crate::weights::{ResolvedWeights, WeightsSource};
+use anyhow::Result;
 
 /// Where the examples come from and how they are prepared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,17 +113,6 @@ pub struct ModelSettings {
     pub weights_resolved: Option<ResolvedWeights>,
 }
 
-/// The snapshot a hub id resolved to: which weights a run started from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResolvedWeights {
-    /// The repository (`openai-community/gpt2`).
-    pub repo: String,
-    /// The revision asked for (`main`).
-    pub revision: String,
-    /// The commit it named.
-    pub commit: String,
-}
-
 impl Default for ModelSettings {
     fn default() -> Self {
         Self {
@@ -234,16 +160,13 @@ impl RunConfig {
     pub fn check_split_files(&self) -> Result<()> {
         let d = &self.data;
         match (&d.train_file, &d.validation_file) {
-            (Some(_), None) => Err(TrainError::Settings(
+            (Some(_), None) => Err(anyhow::anyhow!(
                 "--train-file needs --validation-file too (the evaluations during training read \
                  it); or give a folder with train.csv and validation.csv as --data-dir"
-                    .into(),
             )),
-            (None, Some(_)) => Err(TrainError::Settings(
-                "--validation-file needs --train-file too".into(),
-            )),
-            (None, None) if d.test_file.is_some() => Err(TrainError::Settings(
-                "--test-file needs --train-file and --validation-file too".into(),
+            (None, Some(_)) => Err(anyhow::anyhow!("--validation-file needs --train-file too")),
+            (None, None) if d.test_file.is_some() => Err(anyhow::anyhow!(
+                "--test-file needs --train-file and --validation-file too"
             )),
             _ => Ok(()),
         }

@@ -10,10 +10,12 @@ use tch::Device;
 /// pool, and the small ones do not scale). Each worker gets its own model replica.
 #[derive(Debug, Clone, Copy)]
 pub struct Workers {
+    /// How many batches run at once.
     pub threads: usize,
 }
 
 impl Workers {
+    /// One worker per libtorch thread on the CPU, one on a GPU.
     pub fn for_device(device: Device) -> Self {
         let threads = if device == Device::Cpu {
             tch::get_num_threads().max(1) as usize

@@ -9,15 +9,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::error::{Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use spam_data::Padding;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
-use crate::events::{Event, Events};
+use crate::events::{RunEvent, RunEvents};
 use crate::pipeline::{FineTuneOptions, fine_tune};
-use crate::report::Report;
-use crate::run_config::{RunConfig, WeightsSource};
+use crate::run_config::RunConfig;
+use crate::weights::WeightsSource;
+use spam_train::Report;
 
 /// One row of the published table.
 #[derive(Debug, Clone, Copy)]
@@ -273,7 +274,7 @@ pub fn run_rows(
     numbers: &[usize],
     setup: &RowSetup,
     out_dir: Option<&Path>,
-    events: &Events,
+    events: &RunEvents,
     mut on_result: impl FnMut(&RowResult),
 ) -> Result<Vec<RowResult>> {
     let all = rows();
@@ -285,7 +286,7 @@ pub fn run_rows(
         let (config, pretrained) = config_for(base, row, setup);
         let row_dir = out_dir.map(|d| d.join(format!("row-{n}")));
         if let Some(done) = out_dir.and_then(|d| finished_run(d, n, &config)) {
-            events.emit(Event::RowReused {
+            events.emit(RunEvent::RowReused {
                 number: n,
                 dir: done.dir.clone(),
             });
@@ -294,7 +295,7 @@ pub fn run_rows(
             results.push(result);
             continue;
         }
-        events.emit(Event::RowStarted {
+        events.emit(RunEvent::RowStarted {
             number: n,
             position: (results.len() + 1, numbers.len()),
             description: row.description.to_string(),
@@ -409,7 +410,7 @@ fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowR
         let fin = report
             .final_accuracy
             .clone()
-            .unwrap_or(crate::report::FinalAccuracy {
+            .unwrap_or(spam_train::FinalAccuracy {
                 train_accuracy: f64::NAN,
                 validation_accuracy: f64::NAN,
                 test_accuracy: f64::NAN,

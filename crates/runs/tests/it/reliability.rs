@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use spam_model::{PadTo, Predictor};
 use spam_train::{
-    DataSummary, EpochRecord, EvalRecord, FinalAccuracy, PadTo, Predictor, Report, Timing,
-    TrainConfig,
+    DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing, TrainConfig,
 };
 
 /// f64s whose shortest decimal form serde_json's fast parser used to read back one bit off

@@ -20,12 +20,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::events::{Event, Events};
+use crate::events::{RunEvent, RunEvents};
 #[cfg(feature = "plot")]
 use crate::plot::{Series, line_chart};
+use anyhow::Result;
 #[cfg(feature = "plot")]
-use crate::report::{EpochRecord, EvalRecord, Report};
+use spam_train::{EpochRecord, EvalRecord, Report};
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -134,9 +134,9 @@ pub(crate) fn draw_curves(
 /// Points the symbolic link `link` at `dir` (relative when they share a folder), replacing the
 /// link atomically; reports what it did as an event. A `link` that is not a link (a folder of
 /// an older version) is left alone.
-pub(crate) fn link_latest(link: &Path, dir: &Path, events: &Events) {
+pub(crate) fn link_latest(link: &Path, dir: &Path, events: &RunEvents) {
     let not_linked = |why: String| {
-        events.emit(Event::LatestNotLinked {
+        events.emit(RunEvent::LatestNotLinked {
             link: link.to_path_buf(),
             why,
         });
@@ -158,7 +158,7 @@ pub(crate) fn link_latest(link: &Path, dir: &Path, events: &Events) {
         let _ = std::fs::remove_file(&tmp);
         match std::os::unix::fs::symlink(&pointee, &tmp).and_then(|()| std::fs::rename(&tmp, link))
         {
-            Ok(()) => events.emit(Event::LatestLinked {
+            Ok(()) => events.emit(RunEvent::LatestLinked {
                 link: link.to_path_buf(),
                 dir: dir.to_path_buf(),
             }),

@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
+use spam_model::Predictor;
 use spam_model::{Precision, TokenPosition, Trainable};
-use spam_train::{
-    Engine, FineTuneOptions, LogLine, Predictor, Report, RunConfig, TrainError, fine_tune,
-    read_log, resume,
-};
+use spam_runs::{FineTuneOptions, RunConfig, fine_tune, resume};
+use spam_train::{Engine, LogLine, Report, TrainError, read_log};
 
 use crate::common::small_run;
 
@@ -122,7 +121,13 @@ fn a_bf16_run_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_ends() {
         ..options(&run)
     };
     let err = fine_tune(&config, &killed).expect_err("stopped");
-    assert!(matches!(err, TrainError::StoppedForTest), "{err}");
+    assert!(
+        matches!(
+            err.downcast_ref::<TrainError>(),
+            Some(TrainError::StoppedForTest)
+        ),
+        "{err}"
+    );
     // The resume reads bf16 from the run's own config.json: nothing is passed here.
     let resumed = resume(&run, &FineTuneOptions::default()).expect("resume");
     assert_eq!(resumed.config.precision, Precision::Bf16);

@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
+use spam_model::{PadTo, Predictor, average_precision, decide, roc_auc};
 use spam_model::{TokenPosition, Trainable};
-use spam_train::{
-    BestMetric, ClassWeights, FineTuneOptions, PadTo, Predictor, RunConfig, RunOptions,
-    TrainConfig, average_precision, decide, fine_tune, roc_auc, train, weighted_loss,
-};
+use spam_runs::{FineTuneOptions, RunConfig, fine_tune};
+use spam_train::{BestMetric, ClassWeights, RunOptions, TrainConfig, train, weighted_loss};
 use tch::{Kind, Tensor};
 
 use crate::common::{tiny_data, tiny_model};
@@ -365,7 +364,7 @@ fn best_a_resumed_run_keeps_the_best_so_far() {
         ..Default::default()
     };
     assert!(fine_tune(&config, &stop).is_err());
-    let resumed = spam_train::resume(&killed, &FineTuneOptions::default()).expect("resume");
+    let resumed = spam_runs::resume(&killed, &FineTuneOptions::default()).expect("resume");
     assert_eq!(resumed.best, whole.best);
     assert_eq!(resumed.best_metric_history, whole.best_metric_history);
     assert_eq!(resumed.per_split, whole.per_split);

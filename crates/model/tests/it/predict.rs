@@ -1,8 +1,8 @@
 //! Batched classification: repeated texts computed once, length-sorted batches, and the
 //! results still in input order and equal to classifying each text alone.
 
+use spam_model::Predictor;
 use spam_model::{Classifier, ClassifierConfig, Config, TokenPosition, Weights};
-use spam_train::Predictor;
 
 fn predictor(position: TokenPosition) -> (tempfile::TempDir, Predictor) {
     let dir = tempfile::tempdir().expect("temp dir");

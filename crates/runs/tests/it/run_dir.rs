@@ -6,20 +6,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use spam_model::PadTo;
 use spam_model::Trainable;
-use spam_train::{
-    AdamWConfig, Event, Events, FineTuneOptions, PadTo, RunConfig, RunOptions, TrainConfig,
-    TrainError, fine_tune, resume, train,
-};
+use spam_runs::{FineTuneOptions, RunConfig, fine_tune, resume};
+use spam_runs::{RunEvent, RunEvents};
+use spam_train::{AdamWConfig, RunOptions, TrainConfig, TrainError, train};
 
 use crate::common::{small_run, tiny_data, tiny_model};
 
 /// Options that record the events of a run.
-fn recorded() -> (FineTuneOptions, Arc<Mutex<Vec<Event>>>) {
+fn recorded() -> (FineTuneOptions, Arc<Mutex<Vec<RunEvent>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     let options = FineTuneOptions {
-        events: Events::new(move |e| sink.lock().expect("events").push(e.clone())),
+        events: RunEvents::new(move |e| sink.lock().expect("events").push(e.clone())),
         ..Default::default()
     };
     (options, seen)
@@ -160,14 +160,20 @@ fn a_run_that_fails_half_way_leaves_the_previous_run_untouched_and_can_be_resume
         ..with_out(&options, &run)
     };
     let err = fine_tune(&second, &killed).expect_err("stopped");
-    assert!(matches!(err, TrainError::StoppedForTest), "{err}");
+    assert!(
+        matches!(
+            err.downcast_ref::<TrainError>(),
+            Some(TrainError::StoppedForTest)
+        ),
+        "{err}"
+    );
     assert_eq!(
         snapshot(&run),
         before,
         "a failed run changed the previous one"
     );
     let kept = seen.lock().expect("events").iter().find_map(|e| match e {
-        Event::RunKept { staging, target } => Some((staging.clone(), target.clone())),
+        RunEvent::RunKept { staging, target } => Some((staging.clone(), target.clone())),
         _ => None,
     });
     let (staging, target) = kept.expect("a RunKept event");
@@ -240,7 +246,7 @@ fn leftovers_of_killed_runs_are_swept_and_resumable_ones_kept() {
             .expect("events")
             .iter()
             .filter_map(|e| match e {
-                Event::StaleRemoved { path, .. } => Some(path.clone()),
+                RunEvent::StaleRemoved { path, .. } => Some(path.clone()),
                 _ => None,
             })
             .collect();
@@ -280,7 +286,7 @@ fn resume_applies_more_epochs_refuses_fewer_and_a_failed_resume_changes_nothing(
     assert_eq!(epochs_in(&run), 3);
     assert!(seen.lock().expect("events").iter().any(|e| matches!(
         e,
-        Event::ResumeChanged { setting, from, to } if setting == "epochs" && from == "1" && to == "3"
+        RunEvent::ResumeChanged { setting, from, to } if setting == "epochs" && from == "1" && to == "3"
     )));
     let saved: RunConfig =
         serde_json::from_slice(&std::fs::read(run.join("config.json")).expect("config"))
@@ -399,7 +405,7 @@ fn a_run_moved_aside_by_a_killed_replacement_is_put_back() {
         assert_eq!(snapshot(&run), before);
         assert!(seen.lock().expect("events").iter().any(|e| matches!(
             e,
-            Event::StaleRemoved { why, .. } if why.contains("put back")
+            RunEvent::StaleRemoved { why, .. } if why.contains("put back")
         )));
     }
     assert_eq!(hidden(&runs).len(), usize::from(!cfg!(target_os = "linux")));

@@ -1,13 +1,16 @@
 //! The experiments table: rows map onto run settings; the table prints beside the published one.
 
+use spam_model::PadTo;
 use spam_model::{ModelSize, TokenPosition, Trainable};
-use spam_train::RunConfig;
-use spam_train::{
-    Event, Events, ExperimentResult as RowResult, ExperimentSetup, ExperimentsDocOptions,
-    FinalAccuracy, PadTo, Report, Timing, TrainData, default_experiment_rows as default_rows,
-    experiment_config as config_for, experiment_rows as rows, experiments_document,
-    experiments_table as markdown_table, finished_experiments, run_experiments,
+use spam_runs::RunConfig;
+use spam_runs::{
+    ExperimentResult as RowResult, ExperimentSetup, ExperimentsDocOptions,
+    default_experiment_rows as default_rows, experiment_config as config_for,
+    experiment_rows as rows, experiments_document, experiments_table as markdown_table,
+    finished_experiments, run_experiments,
 };
+use spam_runs::{RunEvent, RunEvents};
+use spam_train::{FinalAccuracy, Report, Timing, TrainData};
 
 #[test]
 fn the_table_has_the_chapters_19_rows_and_the_defaults_are_the_124m_ones() {
@@ -197,7 +200,7 @@ fn a_partly_run_table_continues_where_it_stopped() {
 
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
-    let events = Events::new(move |e: &Event| sink.lock().expect("lock").push(e.clone()));
+    let events = RunEvents::new(move |e: &RunEvent| sink.lock().expect("lock").push(e.clone()));
     let results = run_experiments(&base, &[1], missing, Some(out.path()), &events, |_| {})
         .expect("row 1 is reused, not run");
     assert_eq!(results.len(), 1);
@@ -206,7 +209,7 @@ fn a_partly_run_table_continues_where_it_stopped() {
         seen.lock()
             .expect("lock")
             .iter()
-            .any(|e| matches!(e, Event::RowReused { number: 1, .. }))
+            .any(|e| matches!(e, RunEvent::RowReused { number: 1, .. }))
     );
     assert_eq!(finished_experiments(&base, missing, out.path()).len(), 1);
 
@@ -243,7 +246,7 @@ fn a_row_with_another_rows_settings_reuses_its_run() {
         &[5],
         missing,
         Some(out.path()),
-        &Events::default(),
+        &RunEvents::default(),
         |_| {},
     )
     .expect("row 5 reuses row 10's run");

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::report::Report;
-use crate::run_config::RunConfig;
+use serde_json::Value;
 
 /// A run's settings and result that a page showing the model wants; `None` where the run
 /// directory does not say (a bare `model/` folder, a run of an older version).
@@ -37,24 +36,33 @@ impl RunInfo {
         } else {
             spam_data::parent_dir(path)
         };
-        let read = |name: &str| std::fs::read(dir.join(name)).ok();
-        let config: Option<RunConfig> =
-            read("config.json").and_then(|b| serde_json::from_slice(&b).ok());
-        let report: Option<Report> =
-            read("metrics.json").and_then(|b| serde_json::from_slice(&b).ok());
+        // Read loosely (JSON values, not the runs layer's typed settings): a server needs no
+        // trainer, and a field this version does not know is simply absent.
+        let read = |name: &str| -> Option<Value> {
+            serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok()
+        };
+        let config = read("config.json");
+        let model = config.as_ref().and_then(|c| c.get("model"));
+        let text = |key: &str| -> Option<String> {
+            let v = model?.get(key)?;
+            match v {
+                Value::String(s) => Some(s.clone()),
+                // `trainable` may be written tagged (`{"lora": {...}}`): its name is the tag.
+                Value::Object(o) => o.keys().next().cloned(),
+                _ => None,
+            }
+        };
+        let test_accuracy = read("metrics.json")
+            .and_then(|m| m.get("final_accuracy")?.get("test_accuracy")?.as_f64())
+            .filter(|a| a.is_finite());
         Self {
-            base_weights: config.as_ref().map(|c| c.model.weights.to_string()),
-            size: config.as_ref().map(|c| c.model.size.to_string()),
-            token_position: config
-                .as_ref()
-                .map(|c| c.model.token_position.as_str().to_string()),
-            trainable: config
-                .as_ref()
-                .map(|c| c.model.trainable.name().to_string()),
-            test_accuracy: report
-                .and_then(|r| r.final_accuracy)
-                .map(|a| a.test_accuracy)
-                .filter(|a| a.is_finite()),
+            base_weights: text("weights"),
+            size: text("size"),
+            token_position: text("token_position"),
+            // `lora:RANK:ALPHA` is the mode `lora`.
+            trainable: text("trainable")
+                .map(|t| t.split(':').next().unwrap_or_default().to_string()),
+            test_accuracy,
         }
     }
 }

@@ -4,21 +4,27 @@
 
 use std::path::Path;
 
-use spam_model::Classifier;
 use tch::Device;
 
-use crate::error::{Context, Result};
+use crate::classifier::Classifier;
+use crate::error::{ModelError, Result};
 
 /// Loads the classifier in `dir`, telling the two layouts apart. A transformers folder reads
 /// the last non-padding token (`flexible`), and texts are cut at its tokenizer's
 /// `model_max_length` when that is below the context length, as the export wrote it.
 pub(crate) fn load_classifier(dir: &Path, device: Device) -> Result<Classifier> {
-    if !spam_model::is_transformers_dir(dir) {
-        return Classifier::load(dir, device)
-            .with_context(|| format!("could not load the classifier in {}", dir.display()));
+    if !crate::is_transformers_dir(dir) {
+        return Classifier::load(dir, device).map_err(|e| ModelError::Load {
+            what: "classifier",
+            dir: dir.to_path_buf(),
+            source: Box::new(e),
+        });
     }
-    let mut model = Classifier::load_transformers(dir, device)
-        .with_context(|| format!("could not load the transformers model in {}", dir.display()))?;
+    let mut model = Classifier::load_transformers(dir, device).map_err(|e| ModelError::Load {
+        what: "transformers model",
+        dir: dir.to_path_buf(),
+        source: Box::new(e),
+    })?;
     model.config.max_length = tokenizer_max_length(dir, model.config.model.n_ctx);
     Ok(model)
 }

@@ -10,9 +10,9 @@ use serde_json::Value;
 use spam_model::{Classifier, HF_CONFIG_FILE, WEIGHTS_FILE};
 use tch::Device;
 
-use crate::error::{Context, Result, TrainError, bail};
-use crate::predict::model_dir;
 use crate::staging::Staging;
+use anyhow::{Context, Result, bail};
+use spam_model::model_dir;
 
 /// The model card written beside the weights.
 pub const MODEL_CARD: &str = "README.md";
@@ -125,10 +125,7 @@ fn check_destination(out: &Path, overwrite: bool) -> Result<()> {
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
-            return Err(TrainError::Context {
-                message: format!("could not read {}", out.display()),
-                source: Box::new(e),
-            });
+            return Err(anyhow::Error::new(e).context(format!("could not read {}", out.display())));
         }
     };
     if entries.is_empty() {

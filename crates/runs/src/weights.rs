@@ -1,0 +1,163 @@
+//! Weights by Hugging Face hub id for a run: spam-data finds the snapshot in the local hub
+//! cache or downloads it (with spam-train's `download` feature); the run reports both as
+//! events and records the commit in its `config.json` (`model.weights_resolved`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use spam_data::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot};
+use spam_model::{ModelSize, RandomInit, Weights};
+
+use crate::events::{RunEvent, RunEvents};
+
+/// The snapshot of `id` holding GPT-2's files, from the cache or downloaded into it; reports
+/// download progress to `events`.
+pub(crate) fn fetch(id: &HubId, opts: &HubOptions, events: &RunEvents) -> Result<HubSnapshot> {
+    let snapshot = spam_data::resolve_hub(id, &GPT2_HUB_FILES, opts, &mut |p| {
+        events.emit(RunEvent::WeightsDownload {
+            file: p.file.to_string(),
+            downloaded: p.downloaded,
+            total: p.total,
+        });
+    })?;
+    Ok(snapshot)
+}
+
+/// For hub weights: the snapshot the run uses (the commit `resolved` records, when a run
+/// being resumed recorded one for the same repository and revision, else what the revision
+/// names now) and what to record of it. `None` for other weights.
+pub(crate) fn resolve_for_run(
+    weights: &WeightsSource,
+    resolved: Option<&ResolvedWeights>,
+    opts: &HubOptions,
+    events: &RunEvents,
+) -> Result<Option<(HubSnapshot, ResolvedWeights)>> {
+    let WeightsSource::Hub(id) = weights else {
+        return Ok(None);
+    };
+    let wanted = match resolved {
+        Some(r) if r.repo == id.repo && r.revision == id.revision => HubId {
+            repo: id.repo.clone(),
+            revision: r.commit.clone(),
+        },
+        _ => id.clone(),
+    };
+    let snapshot = fetch(&wanted, opts, events)?;
+    events.emit(RunEvent::WeightsResolved {
+        id: id.to_string(),
+        commit: snapshot.commit.clone(),
+        dir: snapshot.dir.clone(),
+        downloaded: snapshot.downloaded,
+    });
+    let record = ResolvedWeights {
+        repo: id.repo.clone(),
+        revision: id.revision.clone(),
+        commit: snapshot.commit.clone(),
+    };
+    Ok(Some((snapshot, record)))
+}
+
+impl WeightsSource {
+    /// The weights of a run that names none: `root/SIZE` (where `cargo xtask fetch
+    /// --weights` puts them) when it exists, else the size's hub id when the hub cache holds
+    /// it (no network); otherwise an error saying how to get them.
+    pub fn default_for(size: ModelSize, root: &Path) -> Result<Self> {
+        let dir = root.join(size.to_string());
+        if dir.exists() {
+            return Ok(Self::Path(dir));
+        }
+        let alias = size.hub_name();
+        let id = HubId {
+            repo: format!("openai-community/{alias}"),
+            revision: "main".into(),
+        };
+        let cache = HubOptions::from_env().cache;
+        if spam_data::find_cached(&id, &GPT2_HUB_FILES, &cache).is_ok() {
+            return Ok(Self::Hub(id));
+        }
+        bail!(
+            "no GPT-2 {size} weights: {} does not exist and the Hugging Face cache {} does not \
+             hold {id}. Either run `cargo xtask fetch --weights` (offline: \
+             `cargo xtask fetch --weights --from DIR`), or pass --weights {alias} to download \
+             them from the hub, or --weights PATH, or train from random weights with \
+             --weights random",
+            dir.display(),
+            cache.display()
+        )
+    }
+}
+
+/// Where the backbone's weights come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WeightsSource {
+    /// Random weights, seeded by `init_seed`.
+    #[default]
+    Random,
+    /// An OpenAI checkpoint folder, or a `.safetensors` file (or its folder).
+    Path(PathBuf),
+    /// A Hugging Face hub id (`openai-community/gpt2`, `gpt2-medium@REV`): the snapshot in
+    /// the local hub cache, downloaded into it when missing (see `crate::hub`).
+    Hub(HubId),
+}
+
+impl WeightsSource {
+    /// The weights to build the model from (`init` and `init_seed` for random ones; a hub id
+    /// is resolved with the environment's settings, without progress reports).
+    pub fn resolve(&self, init: RandomInit, init_seed: u64) -> Result<Weights> {
+        Ok(match self {
+            Self::Random => init.weights(init_seed),
+            Self::Path(path) => Weights::detect(path)?,
+            Self::Hub(id) => {
+                let snapshot = fetch(
+                    id,
+                    &spam_data::HubOptions::from_env(),
+                    &crate::RunEvents::none(),
+                )?;
+                Weights::detect(&snapshot.dir)?
+            }
+        })
+    }
+}
+
+impl fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Random => f.write_str("random"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+            Self::Hub(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl FromStr for WeightsSource {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" => Err(anyhow!("empty weights: give `random` or a checkpoint path")),
+            "random" => Ok(Self::Random),
+            // A path that exists is a path (as the hub's own libraries decide); otherwise a
+            // hub id (`ORG/NAME[@REV]`, `gpt2`, ...) is one; anything else is a path, which
+            // then fails as a missing file.
+            path if Path::new(path).exists() || Path::new(&format!("{path}.index")).exists() => {
+                Ok(Self::Path(PathBuf::from(path)))
+            }
+            other => Ok(
+                HubId::parse(other).map_or_else(|_| Self::Path(PathBuf::from(other)), Self::Hub)
+            ),
+        }
+    }
+}
+
+/// The snapshot a hub id resolved to: which weights a run started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedWeights {
+    /// The repository (`openai-community/gpt2`).
+    pub repo: String,
+    /// The revision asked for (`main`).
+    pub revision: String,
+    /// The commit it named.
+    pub commit: String,
+}

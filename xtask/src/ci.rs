@@ -15,6 +15,7 @@ use crate::util::{project_root, sh, step};
 /// Packages whose tests run, each as its own step, in dependency order.
 const PACKAGES: &[&str] = &[
     "spam-data",
+    "spam-hub",
     "spam-model",
     "spam-train",
     "spam-runs",

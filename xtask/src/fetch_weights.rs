@@ -11,7 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use spam_data::{DownloadOptions, GPT2_HUB_FILES, HubId, HubOptions, download};
+use spam_data::{DownloadOptions, download};
+use spam_hub::{GPT2_HUB_FILES, HubId, HubOptions};
 
 use crate::progress::DownloadBar;
 
@@ -75,7 +76,7 @@ pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<
         );
         return Ok(());
     }
-    if !force && let Ok(s) = spam_data::find_cached(&id, &GPT2_HUB_FILES, &hub.cache) {
+    if !force && let Ok(s) = spam_hub::find_cached(&id, &GPT2_HUB_FILES, &hub.cache) {
         println!(
             "weights: GPT-2 {size} already in the Hugging Face cache: {} (nothing to do)",
             s.dir.display()
@@ -100,7 +101,7 @@ pub fn run(root: &Path, size: &str, from: Option<&Path>, force: bool) -> Result<
         let _ = fs::remove_dir(&dir);
     }
     let mut bar: Option<(String, DownloadBar)> = None;
-    let got = spam_data::resolve_hub(&id, &GPT2_HUB_FILES, &hub, &mut |p| {
+    let got = spam_hub::resolve_hub(&id, &GPT2_HUB_FILES, &hub, &mut |p| {
         if bar.as_ref().is_none_or(|(f, _)| f != p.file) {
             if let Some((_, mut b)) = bar.take() {
                 b.finish();

@@ -119,7 +119,8 @@ pub(crate) fn commit(tmp: NamedTempFile, target: &Path) -> Result<()> {
 }
 
 /// Best-effort fsync of a folder so a rename in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) {
+/// Syncs a folder, so a rename into it survives a crash (best effort: errors are ignored).
+pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

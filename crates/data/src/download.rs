@@ -1,5 +1,6 @@
 //! A generic, resumable HTTP downloader (also used for GPT-2 weights of ~500 MB).
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::checksum::hex;
 use crate::error::{DataError, Result};
-use crate::hub::BearerToken;
 
 /// Download settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +353,9 @@ fn verify(partial: &Path, opts: &DownloadOptions) -> std::result::Result<(u64, S
     Ok((size, digest))
 }
 
-pub(crate) fn describe(e: &reqwest::Error) -> String {
+/// A reqwest error as one line: its kind (timed out, cannot connect, request failed) and
+/// its chain of causes.
+pub fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -395,5 +397,27 @@ mod tests {
             partial_download_path(Path::new("a/b.zip")),
             Path::new("a/b.zip.partial")
         );
+    }
+}
+
+/// A secret sent as `Authorization: Bearer`; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Wraps a token (surrounding whitespace, as in a token file, is removed).
+    pub fn new(token: &str) -> Self {
+        Self(token.trim().to_string())
+    }
+
+    /// The token itself, for the header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
     }
 }

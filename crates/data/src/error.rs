@@ -185,40 +185,6 @@ pub enum DataError {
         attempts: Vec<String>,
     },
 
-    /// Hub weights that are not in the cache and were not downloaded (offline, or a build
-    /// without the `download` feature).
-    #[error("{id} is not in the Hugging Face cache {cache} ({why}); {hint}")]
-    HubNotCached {
-        /// The hub id asked for.
-        id: String,
-        /// The cache folder looked in.
-        cache: PathBuf,
-        /// What the cache lacks.
-        why: String,
-        /// What to do about it.
-        hint: String,
-    },
-
-    /// A hub file that could not be downloaded into the cache.
-    #[error(
-        "{id}: could not download {file} ({url}) into the Hugging Face cache {cache}: {why}; \
-         check the network (HF_ENDPOINT for a mirror, HF_TOKEN for a private or gated \
-         repository), or copy the snapshot into the cache from a machine that has it, or pass \
-         a local checkpoint with --weights PATH"
-    )]
-    HubDownload {
-        /// The hub id asked for.
-        id: String,
-        /// The file in the repository.
-        file: String,
-        /// The URL tried.
-        url: String,
-        /// The cache folder.
-        cache: PathBuf,
-        /// What went wrong (boxed: keeps the error, and every `Result` of it, small).
-        why: Box<str>,
-    },
-
     /// The sha256 of a file is not the expected one.
     #[error(
         "{path}: sha256 is {actual}, expected {expected}; the file is corrupt or a different \
@@ -283,11 +249,9 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn io(
-        path: impl Into<PathBuf>,
-        action: &'static str,
-        source: std::io::Error,
-    ) -> Self {
+    /// An I/O failure on `path` while doing `action`; a file that is not there, when
+    /// opening it, is [`DataError::MissingFile`].
+    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> Self {
         let path = path.into();
         if source.kind() == std::io::ErrorKind::NotFound && action == "open" {
             DataError::MissingFile { path }

@@ -61,9 +61,6 @@ mod error;
 mod fetch;
 mod files;
 mod hf_tokenizer;
-mod hub;
-#[cfg(feature = "download")]
-mod hub_download;
 mod numpy_rng;
 mod pad;
 mod prepare;
@@ -84,16 +81,11 @@ pub use error::{DataError, Result};
 // Getting the SMS Spam Collection (feature `download`, on by default).
 #[cfg(feature = "download")]
 pub use download::{
-    DownloadOptions, DownloadProgress, Downloaded, download, partial_download_path,
+    BearerToken, DownloadOptions, DownloadProgress, Downloaded, describe, download,
+    partial_download_path,
 };
 #[cfg(feature = "download")]
 pub use fetch::{SMS_URLS, SMS_ZIP, SmsFetchOptions, fetch_sms, install_sms_from};
-
-// Weights by Hugging Face hub id: the local hub cache, downloads into it (with `download`).
-pub use hub::{
-    BearerToken, GPT2_HUB_ALIASES, GPT2_HUB_FILES, HUB_ENDPOINT, HubId, HubOptions, HubProgress,
-    HubSnapshot, find_cached, is_commit_hash, resolve_hub,
-};
 
 // Integrity and archives.
 pub use checksum::{check_sha256, sha256_file, sha256_hex};
@@ -112,7 +104,7 @@ pub use split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
 pub use split_files::{SplitFiles, prepare_files, read_split_files};
 
 // Writing files.
-pub use atomic::{parent_dir, write_atomic, write_atomic_via_path, write_atomic_with};
+pub use atomic::{parent_dir, sync_dir, write_atomic, write_atomic_via_path, write_atomic_with};
 pub use files::{
     ExamplesFile, SPLIT_FILES, read_examples, read_split_csv, split_csv, write_splits,
 };

@@ -42,7 +42,7 @@ pub struct FineTuneOptions {
     pub events: RunEvents,
     /// Where weights given by hub id are looked for and fetched from (`None`: the
     /// environment's `HF_*` settings).
-    pub hub: Option<spam_data::HubOptions>,
+    pub hub: Option<spam_hub::HubOptions>,
     /// Stop (as if killed) after this many steps: for tests of resume.
     pub stop_after_steps: Option<usize>,
     /// Make this checkpoint write (1 is the first) fail half-way: for tests.
@@ -253,7 +253,7 @@ fn run(
     let hub_options = options
         .hub
         .clone()
-        .unwrap_or_else(spam_data::HubOptions::from_env);
+        .unwrap_or_else(spam_hub::HubOptions::from_env);
     let hub = crate::weights::resolve_for_run(
         &config.model.weights,
         config.model.weights_resolved.as_ref(),

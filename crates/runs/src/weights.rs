@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
-use spam_data::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot};
+use spam_hub::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot};
 use spam_model::{ModelSize, RandomInit, Weights};
 
 use crate::events::{RunEvent, RunEvents};
@@ -16,7 +16,7 @@ use crate::events::{RunEvent, RunEvents};
 /// The snapshot of `id` holding GPT-2's files, from the cache or downloaded into it; reports
 /// download progress to `events`.
 pub(crate) fn fetch(id: &HubId, opts: &HubOptions, events: &RunEvents) -> Result<HubSnapshot> {
-    let snapshot = spam_data::resolve_hub(id, &GPT2_HUB_FILES, opts, &mut |p| {
+    let snapshot = spam_hub::resolve_hub(id, &GPT2_HUB_FILES, opts, &mut |p| {
         events.emit(RunEvent::WeightsDownload {
             file: p.file.to_string(),
             downloaded: p.downloaded,
@@ -75,7 +75,7 @@ impl WeightsSource {
             revision: "main".into(),
         };
         let cache = HubOptions::from_env().cache;
-        if spam_data::find_cached(&id, &GPT2_HUB_FILES, &cache).is_ok() {
+        if spam_hub::find_cached(&id, &GPT2_HUB_FILES, &cache).is_ok() {
             return Ok(Self::Hub(id));
         }
         bail!(
@@ -113,7 +113,7 @@ impl WeightsSource {
             Self::Hub(id) => {
                 let snapshot = fetch(
                     id,
-                    &spam_data::HubOptions::from_env(),
+                    &spam_hub::HubOptions::from_env(),
                     &crate::RunEvents::none(),
                 )?;
                 Weights::detect(&snapshot.dir)?

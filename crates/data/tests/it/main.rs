@@ -10,7 +10,6 @@ mod download;
 mod fuzz;
 mod hf_tokenizer;
 mod hostile;
-mod hub;
 mod no_torch;
 mod numpy_rng;
 mod padding;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use spam_data::HubOptions;
+use spam_hub::HubOptions;
 use spam_model::{LanguageModel, Weights};
 use spam_runs::{FineTuneOptions, ResolvedWeights, RunConfig, WeightsSource, fine_tune, resume};
 use spam_runs::{RunEvent, RunEvents};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use spam_data::{DataError, GPT2_HUB_FILES, HubId, HubOptions, find_cached, resolve_hub};
+use spam_hub::{GPT2_HUB_FILES, HubError, HubId, HubOptions, find_cached, resolve_hub};
 
 const C1: &str = "607a30d783dfa663caf39e06633721c8d4cfcd7e";
 const C2: &str = "11c5a3d5811f50298f278a704980280950aedb10";
@@ -194,7 +194,7 @@ fn offline_and_not_cached_names_the_id_and_the_cache() {
     let opts = options(dir.path(), true);
     let id = HubId::parse("openai-community/gpt2-large@v1").unwrap();
     let err = resolve_hub(&id, &GPT2_HUB_FILES, &opts, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, DataError::HubNotCached { .. }), "{err:?}");
+    assert!(matches!(err, HubError::NotCached { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
         msg.contains("openai-community/gpt2-large@v1")
@@ -366,7 +366,7 @@ mod download {
         let id = HubId::parse("openai-community/gpt2").unwrap();
         let err = resolve_hub(&id, &GPT2_HUB_FILES, &opts, &mut |_| {}).unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, DataError::HubDownload { .. }), "{err:?}");
+        assert!(matches!(err, HubError::Download { .. }), "{err:?}");
         assert!(
             msg.contains("model.safetensors") && msg.contains("sha256 mismatch"),
             "{msg}"

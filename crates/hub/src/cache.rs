@@ -15,7 +15,7 @@
 //! Resolution never touches the network when the files are cached; otherwise (unless
 //! `HF_HUB_OFFLINE` is set) each file is asked for at `{endpoint}/{repo}/resolve/{rev}/{file}`:
 //! a `HEAD` (redirects not followed) gives the commit (`X-Repo-Commit`) and the blob's ETag
-//! and size, then the blob is downloaded through [`crate::download`] (resumable, size- and
+//! and size, then the blob is downloaded through spam-data's `download` (resumable, size- and
 //! sha256-checked, renamed into place when complete) and linked into the snapshot. The later
 //! files are asked for at the commit the first one named, so a branch that moves meanwhile
 //! cannot mix two versions.
@@ -24,7 +24,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::error::{DataError, Result};
+use spam_data::BearerToken;
+#[cfg(feature = "download")]
+use spam_data::DownloadOptions;
+
+use crate::error::{HubError, Result};
 
 /// The hub's default address (`HF_ENDPOINT` overrides it).
 pub const HUB_ENDPOINT: &str = "https://huggingface.co";
@@ -55,7 +59,7 @@ impl HubId {
     /// `gpt2-large`, `gpt2-xl`, each optionally `@REVISION`).
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |why: &str| {
-            DataError::InvalidOption(format!(
+            HubError::InvalidId(format!(
                 "{s:?} is not a hub model id ({why}); give ORG/NAME or ORG/NAME@REVISION, or one \
                  of gpt2, gpt2-medium, gpt2-large, gpt2-xl"
             ))
@@ -134,7 +138,7 @@ impl fmt::Display for HubId {
 }
 
 impl FromStr for HubId {
-    type Err = DataError;
+    type Err = HubError;
     fn from_str(s: &str) -> Result<Self> {
         Self::parse(s)
     }
@@ -145,28 +149,6 @@ pub fn is_commit_hash(s: &str) -> bool {
     s.len() == 40
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A secret sent as `Authorization: Bearer`; its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(String);
-
-impl BearerToken {
-    /// Wraps a token (surrounding whitespace, as in a token file, is removed).
-    pub fn new(token: &str) -> Self {
-        Self(token.trim().to_string())
-    }
-
-    /// The token itself, for the header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BearerToken(<redacted>)")
-    }
 }
 
 /// Where the hub and its cache are, as the hub's own libraries read them from the environment.
@@ -182,7 +164,7 @@ pub struct HubOptions {
     pub offline: bool,
     /// Timeouts and retries of the downloads (its token and expected size are set per file).
     #[cfg(feature = "download")]
-    pub download: crate::download::DownloadOptions,
+    pub download: DownloadOptions,
 }
 
 impl HubOptions {
@@ -231,7 +213,7 @@ impl HubOptions {
             token,
             offline,
             #[cfg(feature = "download")]
-            download: crate::download::DownloadOptions::default(),
+            download: DownloadOptions::default(),
         }
     }
 }
@@ -328,7 +310,7 @@ pub fn resolve_hub(
     if let Some(bad) = files.iter().find(|f| {
         f.is_empty() || f.starts_with('/') || f.split('/').any(|p| p == ".." || p.is_empty())
     }) {
-        return Err(DataError::InvalidOption(format!(
+        return Err(HubError::InvalidId(format!(
             "hub file name {bad:?} is not a relative path inside the repository"
         )));
     }
@@ -336,7 +318,7 @@ pub fn resolve_hub(
         Ok(snapshot) => return Ok(snapshot),
         Err(why) => why,
     };
-    let not_cached = |hint: &str| DataError::HubNotCached {
+    let not_cached = |hint: &str| HubError::NotCached {
         id: id.to_string(),
         cache: opts.cache.clone(),
         why: why.clone(),
@@ -351,7 +333,7 @@ pub fn resolve_hub(
     }
     #[cfg(feature = "download")]
     {
-        crate::hub_download::download_snapshot(id, files, opts, progress)
+        crate::fetch::download_snapshot(id, files, opts, progress)
     }
     #[cfg(not(feature = "download"))]
     {

@@ -7,9 +7,10 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_LENGTH, ETAG, LOCATION};
 
-use crate::download::{DownloadOptions, describe, download};
-use crate::error::{DataError, Result};
-use crate::hub::{HubId, HubOptions, HubProgress, HubSnapshot, is_commit_hash};
+use spam_data::{DataError, DownloadOptions, describe, download};
+
+use crate::cache::{HubId, HubOptions, HubProgress, HubSnapshot, is_commit_hash};
+use crate::error::{HubError, Result};
 
 /// What a `HEAD` of `resolve/REV/FILE` says about the file.
 struct FileMeta {
@@ -25,7 +26,7 @@ pub(crate) fn download_snapshot(
     progress: &mut dyn FnMut(HubProgress<'_>),
 ) -> Result<HubSnapshot> {
     let repo_dir = opts.cache.join(id.cache_folder());
-    let fail = |file: &str, url: &str, why: String| DataError::HubDownload {
+    let fail = |file: &str, url: &str, why: String| HubError::Download {
         id: id.to_string(),
         file: file.to_string(),
         url: url.to_string(),
@@ -102,7 +103,7 @@ pub(crate) fn download_snapshot(
     }
     let commit = commit.unwrap_or_default();
     if id.revision != commit {
-        crate::atomic::write_atomic(repo_dir.join("refs").join(&id.revision), commit.as_bytes())?;
+        spam_data::write_atomic(repo_dir.join("refs").join(&id.revision), commit.as_bytes())?;
     }
     Ok(HubSnapshot {
         id: id.clone(),
@@ -222,7 +223,7 @@ fn status_hint(status: StatusCode, sent_token: bool) -> String {
 /// Puts `snapshots/COMMIT/FILE` in place: a relative link to the blob (as the hub's own
 /// libraries make), made under a temporary name and renamed over; a copy where links fail.
 fn link_blob(blob: &Path, link: &Path, file: &str, etag: &str) -> Result<()> {
-    let dir = crate::atomic::parent_dir(link);
+    let dir = spam_data::parent_dir(link);
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "create the directory", e))?;
     let tmp = link.with_file_name(format!(
         ".{}.{}.tmp",
@@ -242,7 +243,7 @@ fn link_blob(blob: &Path, link: &Path, file: &str, etag: &str) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         DataError::io(link, "rename into place", e)
     })?;
-    crate::atomic::sync_dir(dir);
+    spam_data::sync_dir(dir);
     Ok(())
 }
 

@@ -1,0 +1,54 @@
+//! Errors of the hub client: a malformed id, a snapshot not in the cache, a download that
+//! failed, and the downloader's and file system's own errors (as their `source()`).
+
+use std::path::PathBuf;
+
+/// Result alias of the crate.
+pub type Result<T, E = HubError> = std::result::Result<T, E>;
+
+/// What can go wrong finding or fetching a snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// A hub id that does not parse (the message says the syntax).
+    #[error("invalid option: {0}")]
+    InvalidId(String),
+
+    /// Hub weights that are not in the cache and were not downloaded (offline, or a build
+    /// without the `download` feature).
+    #[error("{id} is not in the Hugging Face cache {cache} ({why}); {hint}")]
+    NotCached {
+        /// The hub id asked for.
+        id: String,
+        /// The cache folder looked in.
+        cache: PathBuf,
+        /// What the cache lacks.
+        why: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A hub file that could not be downloaded into the cache.
+    #[error(
+        "{id}: could not download {file} ({url}) into the Hugging Face cache {cache}: {why}; \
+         check the network (HF_ENDPOINT for a mirror, HF_TOKEN for a private or gated \
+         repository), or copy the snapshot into the cache from a machine that has it, or pass \
+         a local checkpoint with --weights PATH"
+    )]
+    Download {
+        /// The hub id asked for.
+        id: String,
+        /// The file in the repository.
+        file: String,
+        /// The URL tried.
+        url: String,
+        /// The cache folder.
+        cache: PathBuf,
+        /// What went wrong (boxed: keeps the error, and every `Result` of it, small).
+        why: Box<str>,
+    },
+
+    /// spam-data's downloader or file writes failed.
+    #[error(transparent)]
+    Data(#[from] spam_data::DataError),
+}

@@ -1,0 +1,23 @@
+//! Weights by Hugging Face hub id (`openai-community/gpt2`, `gpt2-medium@main`): found in the
+//! local hub cache without network, or downloaded into it.
+//!
+//! The cache is the one the hub's own libraries use (`HF_HUB_CACHE`, `HF_HOME`, ...), so a
+//! model they downloaded is found here and the other way round; the environment is read as
+//! they read it (`HF_ENDPOINT`, `HF_TOKEN`, `HF_TOKEN_PATH`, `HF_HUB_OFFLINE`). Downloads
+//! (feature `download`, on by default) go through spam-data's resumable, checked downloader.
+//! See `cache` for the layout and the rules.
+
+#![warn(missing_docs)]
+
+mod cache;
+mod error;
+#[cfg(feature = "download")]
+mod fetch;
+
+pub use cache::{
+    GPT2_HUB_ALIASES, GPT2_HUB_FILES, HUB_ENDPOINT, HubId, HubOptions, HubProgress, HubSnapshot,
+    find_cached, is_commit_hash, resolve_hub,
+};
+pub use error::{HubError, Result};
+// The token type the options hold (spam-data's, which sends it).
+pub use spam_data::BearerToken;

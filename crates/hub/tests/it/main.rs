@@ -1,0 +1,3 @@
+//! spam-hub's integration tests, one binary (a module per topic).
+
+mod hub;

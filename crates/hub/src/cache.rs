@@ -102,7 +102,7 @@ impl HubId {
 
     /// The cache folder of the repository (`models--ORG--NAME`).
     pub fn cache_folder(&self) -> String {
-        format!("models--{}", self.repo.replace('/', "--"))
+        hf_model_folder(&self.repo)
     }
 
     /// Cache folders to look in, in order: the repository's own, then for a GPT-2 alias the one
@@ -110,10 +110,16 @@ impl HubId {
     fn cache_folders(&self) -> Vec<String> {
         let mut folders = vec![self.cache_folder()];
         if let Some((alias, _)) = GPT2_HUB_ALIASES.iter().find(|(_, r)| *r == self.repo) {
-            folders.push(format!("models--{alias}"));
+            folders.push(hf_model_folder(alias));
         }
         folders
     }
+}
+
+/// The cache folder of a model repository, named by the hub's own Rust client (hf-hub), so
+/// the layout is the one its users and the Python libraries share.
+fn hf_model_folder(repo: &str) -> String {
+    hf_hub::Repo::new(repo.to_string(), hf_hub::RepoType::Model).folder_name()
 }
 
 fn valid_part(p: &str) -> bool {

@@ -23,7 +23,6 @@
 //! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 use std::process::Command;
 
@@ -32,7 +31,12 @@ use serde_json::Value;
 
 use scan::{attribute_value, backticked, cells, code_only, in_test_items, macro_calls, rust_files};
 
+mod metadata;
 mod scan;
+mod violation;
+
+pub use metadata::{Package, packages_from_metadata};
+pub use violation::Violation;
 
 /// Files longer than this are listed as candidates for splitting.
 pub const MAX_LINES: usize = 600;
@@ -40,136 +44,11 @@ pub const MAX_LINES: usize = 600;
 /// The macros that write to stdout or stderr.
 pub const PRINT_MACROS: &[&str] = &["println", "eprintln", "print", "eprint", "dbg"];
 
-/// One finding: where it is and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Path relative to the workspace root, with `/` separators.
-    pub path: String,
-    /// 1-based line number; 0 when the finding is about the whole file.
-    pub line: usize,
-    pub message: String,
-}
-
-impl Violation {
-    fn new(path: &str, line: usize, message: impl Into<String>) -> Self {
-        Violation {
-            path: path.to_string(),
-            line,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.path, self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.path, self.line, self.message)
-        }
-    }
-}
-
 /// What the code-map check found: errors fail tidy, warnings are only shown.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Findings {
     pub errors: Vec<Violation>,
     pub warnings: Vec<Violation>,
-}
-
-/// A workspace package as tidy needs it, read from `cargo metadata`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Package {
-    pub name: String,
-    /// The manifest's folder relative to the workspace root (`crates/data`, `xtask`).
-    pub dir: String,
-    /// The library target's root file relative to the workspace root, if there is one.
-    pub lib: Option<String>,
-    /// The binary targets' root files relative to the workspace root.
-    pub bins: Vec<String>,
-    /// Normal (not dev, not build) dependencies, by package name, on any platform.
-    pub normal_deps: BTreeSet<String>,
-}
-
-impl Package {
-    /// A library crate for the printing rule: a library target, and living under `crates/`
-    /// (`tests/` and `xtask` are tools that print by design).
-    pub fn is_library_crate(&self) -> bool {
-        self.lib.is_some() && self.dir.starts_with("crates/")
-    }
-}
-
-/// The workspace members in `cargo metadata --format-version 1 --no-deps` output.
-pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
-    let root = metadata["workspace_root"]
-        .as_str()
-        .context("cargo metadata has no workspace_root")?;
-    let members: BTreeSet<&str> = metadata["workspace_members"]
-        .as_array()
-        .context("cargo metadata has no workspace_members")?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let relative = |p: &str| -> String {
-        let p = Path::new(p);
-        let rel = p.strip_prefix(root).unwrap_or(p);
-        rel.to_string_lossy().replace('\\', "/")
-    };
-    let mut out = Vec::new();
-    for p in metadata["packages"]
-        .as_array()
-        .context("cargo metadata has no packages")?
-    {
-        if !members.contains(p["id"].as_str().unwrap_or_default()) {
-            continue;
-        }
-        let name = p["name"].as_str().context("a package without a name")?;
-        let manifest = p["manifest_path"]
-            .as_str()
-            .with_context(|| format!("package {name} has no manifest_path"))?;
-        let dir = relative(
-            &Path::new(manifest)
-                .parent()
-                .unwrap_or(Path::new(""))
-                .to_string_lossy(),
-        );
-        let mut lib = None;
-        let mut bins = Vec::new();
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let kinds: Vec<&str> = t["kind"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let src = relative(t["src_path"].as_str().unwrap_or_default());
-            if kinds.iter().any(|k| {
-                matches!(
-                    *k,
-                    "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
-                )
-            }) {
-                lib = Some(src);
-            } else if kinds.contains(&"bin") {
-                bins.push(src);
-            }
-        }
-        let normal_deps = p["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["kind"].is_null())
-            .filter_map(|d| d["name"].as_str().map(str::to_string))
-            .collect();
-        out.push(Package {
-            name: name.to_string(),
-            dir,
-            lib,
-            bins,
-            normal_deps,
-        });
-    }
-    Ok(out)
 }
 
 /// Printing macros in a library source file, outside comments, strings and

@@ -8,7 +8,7 @@
 //!   (today spam-data, spam-model, spam-train, spam-serve) report through `tracing` or
 //!   return text: only binaries decide what reaches stdout. Their `src/` may not use
 //!   `println!`, `eprintln!`, `print!`, `eprint!` or `dbg!` outside comments, strings and
-//!   `#[cfg(test)]` items. (A `#[cfg(test)] mod name;` in its own file is not followed.)
+//!   `#[cfg(test)]` items.
 //! - **No `#[path = "../..…"]` includes** in any `.rs` file (in code; comments and strings
 //!   aside): a test that borrows another crate's files depends on a shared test-support
 //!   crate instead.
@@ -20,7 +20,16 @@
 //!   crate that is not given `tch` stays free of libtorch. Every workspace package needs a
 //!   row; a row for a package that is not in the workspace, or an allowed package that is
 //!   not used, is a warning.
+//! - **No function over [`MAX_FN_LINES`] lines** in the `src/` of a workspace package
+//!   (tests/, benches/ and examples/ aside): every `fn` with a body — free, in an `impl`,
+//!   a trait's default method, nested (on its own, and within its parent) — outside
+//!   `#[cfg(test)]` items, counted from its `fn` line to its closing brace.
+//!   `cargo xtask tidy --longest N` lists the N longest instead of checking ([`longest_fns`]).
 //! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
+//!
+//! The lexer is no parser: a `#[cfg(test)] mod name;` in its own file is not followed (its
+//! file counts as normal code for the function lengths), nor are macro
+//! bodies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -31,10 +40,12 @@ use serde_json::Value;
 
 use scan::{attribute_value, backticked, cells, code_only, in_test_items, macro_calls, rust_files};
 
+mod fns;
 mod metadata;
 mod scan;
 mod violation;
 
+pub use fns::{FnLength, MAX_FN_LINES, check_fn_lengths, fn_lengths, longest_fns};
 pub use metadata::{Package, packages_from_metadata};
 pub use violation::Violation;
 
@@ -358,9 +369,8 @@ pub fn check_length(path: &str, src: &str) -> Option<Violation> {
     })
 }
 
-/// Runs every rule on the workspace at `root`, prints what it finds, and fails if any
-/// rule other than the warnings failed.
-pub fn run(root: &Path) -> Result<()> {
+/// The workspace's packages, from `cargo metadata` run at `root`.
+fn workspace_packages(root: &Path) -> Result<Vec<Package>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
         .current_dir(root)
@@ -376,12 +386,60 @@ pub fn run(root: &Path) -> Result<()> {
     }
     let metadata: Value =
         serde_json::from_slice(&out.stdout).context("cargo metadata printed invalid JSON")?;
-    let packages = packages_from_metadata(&metadata)?;
+    packages_from_metadata(&metadata)
+}
 
-    let files = rust_files(root)?;
-    let read = |rel: &str| {
-        std::fs::read_to_string(root.join(rel)).with_context(|| format!("could not read {rel}"))
-    };
+/// Every `.rs` file of the workspace at `root`, path to contents.
+fn read_sources(root: &Path) -> Result<BTreeMap<String, String>> {
+    rust_files(root)?
+        .into_iter()
+        .map(|rel| {
+            let src = std::fs::read_to_string(root.join(&rel))
+                .with_context(|| format!("could not read {rel}"))?;
+            Ok((rel, src))
+        })
+        .collect()
+}
+
+/// The files under the packages' `src/` folders: those the function-length rule reads.
+fn src_files(packages: &[Package], sources: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let prefixes: Vec<String> = packages
+        .iter()
+        .map(|p| {
+            if p.dir.is_empty() {
+                "src/".to_string()
+            } else {
+                format!("{}/src/", p.dir)
+            }
+        })
+        .collect();
+    sources
+        .iter()
+        .filter(|(path, _)| prefixes.iter().any(|pre| path.starts_with(pre.as_str())))
+        .map(|(path, src)| (path.clone(), src.clone()))
+        .collect()
+}
+
+/// Prints the `n` longest functions in the packages' `src/` (see [`longest_fns`]).
+pub fn print_longest(root: &Path, n: usize) -> Result<()> {
+    let packages = workspace_packages(root)?;
+    let sources = read_sources(root)?;
+    let longest = longest_fns(&src_files(&packages, &sources), n);
+    println!(
+        "the {} longest functions in src/ (max {MAX_FN_LINES} lines):",
+        longest.len()
+    );
+    for f in longest {
+        println!("  {:>5}  {}:{}  fn {}", f.lines, f.path, f.line, f.name);
+    }
+    Ok(())
+}
+
+/// Runs every rule on the workspace at `root`, prints what it finds, and fails if any
+/// rule other than the warnings failed.
+pub fn run(root: &Path) -> Result<()> {
+    let packages = workspace_packages(root)?;
+    let sources = read_sources(root)?;
 
     let mut printing = Vec::new();
     for p in packages.iter().filter(|p| p.is_library_crate()) {
@@ -394,27 +452,34 @@ pub fn run(root: &Path) -> Result<()> {
             continue;
         };
         let bin_dir = format!("{src_dir}/bin/");
-        for f in files.iter().filter(|f| {
+        for (f, src) in sources.iter().filter(|(f, _)| {
             f.starts_with(&format!("{src_dir}/")) && !f.starts_with(&bin_dir) && !p.bins.contains(f)
         }) {
-            printing.extend(check_printing(f, &read(f)?));
+            printing.extend(check_printing(f, src));
         }
     }
 
     let mut includes = Vec::new();
     let mut long = Vec::new();
-    for f in &files {
-        let src = read(f)?;
-        includes.extend(check_path_includes(f, &src));
-        long.extend(check_length(f, &src));
+    for (f, src) in &sources {
+        includes.extend(check_path_includes(f, src));
+        long.extend(check_length(f, src));
     }
 
-    let map = check_code_map("ARCHITECTURE.md", &read("ARCHITECTURE.md")?, &packages);
+    let long_fns: Vec<Violation> = src_files(&packages, &sources)
+        .iter()
+        .flat_map(|(f, src)| check_fn_lengths(f, src))
+        .collect();
+
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
+        .context("could not read ARCHITECTURE.md")?;
+    let map = check_code_map("ARCHITECTURE.md", &architecture, &packages);
 
     let failures = [
         ("printing in library crates", &printing),
         ("`#[path]` includes from outside the crate", &includes),
         ("ARCHITECTURE.md code map vs cargo metadata", &map.errors),
+        ("functions over the line limit", &long_fns),
     ];
     let mut failed = 0;
     for (title, found) in failures {

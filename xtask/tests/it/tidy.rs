@@ -11,6 +11,8 @@ use xtask::tidy::{
     packages_from_metadata, parse_allowed, parse_code_map,
 };
 
+mod fns;
+
 fn lines(found: &[Violation]) -> Vec<usize> {
     found.iter().map(|v| v.line).collect()
 }

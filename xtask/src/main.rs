@@ -30,8 +30,8 @@ enum Command {
     /// Everything CI checks: set-up, fmt, tidy, lints, then each crate's tests as its own step.
     Ci(ci::CiArgs),
     /// Style rules clippy does not check: no printing in library crates, no `#[path]`
-    /// includes across crates, ARCHITECTURE.md's dependency table true, no function over 120
-    /// lines; lists long files.
+    /// includes across crates, ARCHITECTURE.md's dependency table true, no import circles
+    /// between a crate's files, no function over 120 lines; lists long files.
     Tidy {
         /// Only list the N longest functions in the packages' src/ (no checks).
         #[arg(long, value_name = "N")]

@@ -20,6 +20,21 @@
 //!   crate that is not given `tch` stays free of libtorch. Every workspace package needs a
 //!   row; a row for a package that is not in the workspace, or an allowed package that is
 //!   not used, is a warning.
+//! - **No import circles between the files of a crate.** For each library and binary target
+//!   of every workspace package, the module tree is read from its root (`mod x;` is `x.rs`
+//!   or `x/mod.rs`, below `name.rs` in `name/`; inline `mod x { … }` stays in its file).
+//!   File A names file B when its code (comments, strings and `#[cfg(test)]` items aside)
+//!   has a path into a module of B: `crate::b…`, `self::b…`, `super::b…`, a child module's
+//!   `b::…`, or a leaf of a `use` group (`use crate::{b, c::{d, e}}`); the edge goes to the
+//!   file of the deepest module on the path, and when the name after that module is one of
+//!   its `use`/`pub use` imports, on to the file the import leads to. So that re-export
+//!   lists do not make false circles: the crate root is no node (nothing out of it or into
+//!   it counts: it declares every module), a `pub use` elsewhere is an edge of its file like
+//!   any use, and a file that holds only `mod` declarations and `use` items gets no edges
+//!   in. A `mod child;` declaration is no edge. Each strongly connected component of two or
+//!   more files is reported once, at its first file, with its shortest circle
+//!   (`download.rs:14 -> hub.rs:185 -> download.rs`, each file at its first line naming the
+//!   next).
 //! - **No function over [`MAX_FN_LINES`] lines** in the `src/` of a workspace package
 //!   (tests/, benches/ and examples/ aside): every `fn` with a body — free, in an `impl`,
 //!   a trait's default method, nested (on its own, and within its parent) — outside
@@ -28,8 +43,8 @@
 //! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
 //!
 //! The lexer is no parser: a `#[cfg(test)] mod name;` in its own file is not followed (its
-//! file counts as normal code for the function lengths), nor are macro
-//! bodies.
+//! file counts as normal code for the function lengths), nor are `#[path]` modules, macro
+//! bodies or glob imports (`use a::*` is an edge to `a`'s file).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -42,11 +57,13 @@ use scan::{attribute_value, backticked, cells, code_only, in_test_items, macro_c
 
 mod fns;
 mod metadata;
+mod modules;
 mod scan;
 mod violation;
 
 pub use fns::{FnLength, MAX_FN_LINES, check_fn_lengths, fn_lengths, longest_fns};
 pub use metadata::{Package, packages_from_metadata};
+pub use modules::{check_circles, import_edges};
 pub use violation::Violation;
 
 /// Files longer than this are listed as candidates for splitting.
@@ -466,6 +483,10 @@ pub fn run(root: &Path) -> Result<()> {
         long.extend(check_length(f, src));
     }
 
+    let mut circles = Vec::new();
+    for root_file in packages.iter().flat_map(|p| p.lib.iter().chain(&p.bins)) {
+        circles.extend(check_circles(root_file, &sources));
+    }
     let long_fns: Vec<Violation> = src_files(&packages, &sources)
         .iter()
         .flat_map(|(f, src)| check_fn_lengths(f, src))
@@ -479,6 +500,7 @@ pub fn run(root: &Path) -> Result<()> {
         ("printing in library crates", &printing),
         ("`#[path]` includes from outside the crate", &includes),
         ("ARCHITECTURE.md code map vs cargo metadata", &map.errors),
+        ("import circles between the files of a crate", &circles),
         ("functions over the line limit", &long_fns),
     ];
     let mut failed = 0;

@@ -11,6 +11,7 @@ use xtask::tidy::{
     packages_from_metadata, parse_allowed, parse_code_map,
 };
 
+mod circles;
 mod fns;
 
 fn lines(found: &[Violation]) -> Vec<usize> {

@@ -31,7 +31,8 @@ enum Command {
     Ci(ci::CiArgs),
     /// Style rules clippy does not check: no printing in library crates, no `#[path]`
     /// includes across crates, ARCHITECTURE.md's dependency table true, no import circles
-    /// between a crate's files, no function over 120 lines; lists long files.
+    /// between a crate's files, no function over 120 lines, one test binary per package;
+    /// lists long files.
     Tidy {
         /// Only list the N longest functions in the packages' src/ (no checks).
         #[arg(long, value_name = "N")]

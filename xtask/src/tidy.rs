@@ -40,6 +40,8 @@
 //!   a trait's default method, nested (on its own, and within its parent) — outside
 //!   `#[cfg(test)]` items, counted from its `fn` line to its closing brace.
 //!   `cargo xtask tidy --longest N` lists the N longest instead of checking ([`longest_fns`]).
+//! - **One integration-test binary per package**: at most one target of kind `test` in
+//!   `cargo metadata`; more are made modules of one (`tests/it/main.rs`, `autotests = false`).
 //! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
 //!
 //! The lexer is no parser: a `#[cfg(test)] mod name;` in its own file is not followed (its
@@ -62,7 +64,7 @@ mod scan;
 mod violation;
 
 pub use fns::{FnLength, MAX_FN_LINES, check_fn_lengths, fn_lengths, longest_fns};
-pub use metadata::{Package, packages_from_metadata};
+pub use metadata::{Package, check_test_binaries, packages_from_metadata};
 pub use modules::{check_circles, import_edges};
 pub use violation::Violation;
 
@@ -491,6 +493,7 @@ pub fn run(root: &Path) -> Result<()> {
         .iter()
         .flat_map(|(f, src)| check_fn_lengths(f, src))
         .collect();
+    let test_binaries = check_test_binaries(&packages);
 
     let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
         .context("could not read ARCHITECTURE.md")?;
@@ -502,6 +505,7 @@ pub fn run(root: &Path) -> Result<()> {
         ("ARCHITECTURE.md code map vs cargo metadata", &map.errors),
         ("import circles between the files of a crate", &circles),
         ("functions over the line limit", &long_fns),
+        ("integration-test binaries per package", &test_binaries),
     ];
     let mut failed = 0;
     for (title, found) in failures {

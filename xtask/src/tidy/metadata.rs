@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::violation::Violation;
+
 /// A workspace package as tidy needs it, read from `cargo metadata`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
@@ -16,6 +18,9 @@ pub struct Package {
     pub lib: Option<String>,
     /// The binary targets' root files relative to the workspace root.
     pub bins: Vec<String>,
+    /// The integration-test targets (kind `test`): name and root file relative to the
+    /// workspace root.
+    pub tests: Vec<(String, String)>,
     /// Normal (not dev, not build) dependencies, by package name, on any platform.
     pub normal_deps: BTreeSet<String>,
 }
@@ -64,6 +69,7 @@ pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
         );
         let mut lib = None;
         let mut bins = Vec::new();
+        let mut tests = Vec::new();
         for t in p["targets"].as_array().into_iter().flatten() {
             let kinds: Vec<&str> = t["kind"]
                 .as_array()
@@ -81,6 +87,9 @@ pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
                 lib = Some(src);
             } else if kinds.contains(&"bin") {
                 bins.push(src);
+            } else if kinds.contains(&"test") {
+                let name = t["name"].as_str().unwrap_or_default().to_string();
+                tests.push((name, src));
             }
         }
         let normal_deps = p["dependencies"]
@@ -95,8 +104,42 @@ pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
             dir,
             lib,
             bins,
+            tests,
             normal_deps,
         });
     }
     Ok(out)
+}
+
+/// Packages with more than one integration-test binary: each is a separate link of the
+/// package and its dependencies, so they are modules of one binary instead.
+pub fn check_test_binaries(packages: &[Package]) -> Vec<Violation> {
+    packages
+        .iter()
+        .filter(|p| p.tests.len() > 1)
+        .map(|p| {
+            let names: Vec<String> = p
+                .tests
+                .iter()
+                .map(|(name, src)| format!("`{name}` ({src})"))
+                .collect();
+            let manifest = if p.dir.is_empty() {
+                "Cargo.toml".to_string()
+            } else {
+                format!("{}/Cargo.toml", p.dir)
+            };
+            Violation::new(
+                &manifest,
+                0,
+                format!(
+                    "`{}` has {} integration-test binaries, {}: make them modules of one \
+                     binary (tests/it/main.rs, `autotests = false` and one `[[test]]` named \
+                     `it`)",
+                    p.name,
+                    p.tests.len(),
+                    names.join(", ")
+                ),
+            )
+        })
+        .collect()
 }

@@ -30,8 +30,14 @@ enum Command {
     /// Everything CI checks: set-up, fmt, tidy, lints, then each crate's tests as its own step.
     Ci(ci::CiArgs),
     /// Style rules clippy does not check: no printing in library crates, no `#[path]`
-    /// includes across crates, ARCHITECTURE.md's dependency table true; lists long files.
-    Tidy,
+    /// includes across crates, ARCHITECTURE.md's dependency table true, no import circles
+    /// between a crate's files, no function over 120 lines, one test binary per package;
+    /// lists long files.
+    Tidy {
+        /// Only list the N longest functions in the packages' src/ (no checks).
+        #[arg(long, value_name = "N")]
+        longest: Option<usize>,
+    },
 }
 
 fn main() {
@@ -39,7 +45,8 @@ fn main() {
     let result = match cli.command {
         Command::Fetch(args) => fetch::run(&args),
         Command::Ci(args) => ci::run(&args),
-        Command::Tidy => xtask::tidy::run(&util::project_root()),
+        Command::Tidy { longest: None } => xtask::tidy::run(&util::project_root()),
+        Command::Tidy { longest: Some(n) } => xtask::tidy::print_longest(&util::project_root(), n),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

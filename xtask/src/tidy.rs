@@ -8,7 +8,7 @@
 //!   (today spam-data, spam-model, spam-train, spam-serve) report through `tracing` or
 //!   return text: only binaries decide what reaches stdout. Their `src/` may not use
 //!   `println!`, `eprintln!`, `print!`, `eprint!` or `dbg!` outside comments, strings and
-//!   `#[cfg(test)]` items. (A `#[cfg(test)] mod name;` in its own file is not followed.)
+//!   `#[cfg(test)]` items.
 //! - **No `#[path = "../..…"]` includes** in any `.rs` file (in code; comments and strings
 //!   aside): a test that borrows another crate's files depends on a shared test-support
 //!   crate instead.
@@ -20,10 +20,35 @@
 //!   crate that is not given `tch` stays free of libtorch. Every workspace package needs a
 //!   row; a row for a package that is not in the workspace, or an allowed package that is
 //!   not used, is a warning.
+//! - **No import circles between the files of a crate.** For each library and binary target
+//!   of every workspace package, the module tree is read from its root (`mod x;` is `x.rs`
+//!   or `x/mod.rs`, below `name.rs` in `name/`; inline `mod x { … }` stays in its file).
+//!   File A names file B when its code (comments, strings and `#[cfg(test)]` items aside)
+//!   has a path into a module of B: `crate::b…`, `self::b…`, `super::b…`, a child module's
+//!   `b::…`, or a leaf of a `use` group (`use crate::{b, c::{d, e}}`); the edge goes to the
+//!   file of the deepest module on the path, and when the name after that module is one of
+//!   its `use`/`pub use` imports, on to the file the import leads to. So that re-export
+//!   lists do not make false circles: the crate root is no node (nothing out of it or into
+//!   it counts: it declares every module), a `pub use` elsewhere is an edge of its file like
+//!   any use, and a file that holds only `mod` declarations and `use` items gets no edges
+//!   in. A `mod child;` declaration is no edge. Each strongly connected component of two or
+//!   more files is reported once, at its first file, with its shortest circle
+//!   (`download.rs:14 -> hub.rs:185 -> download.rs`, each file at its first line naming the
+//!   next).
+//! - **No function over [`MAX_FN_LINES`] lines** in the `src/` of a workspace package
+//!   (tests/, benches/ and examples/ aside): every `fn` with a body — free, in an `impl`,
+//!   a trait's default method, nested (on its own, and within its parent) — outside
+//!   `#[cfg(test)]` items, counted from its `fn` line to its closing brace.
+//!   `cargo xtask tidy --longest N` lists the N longest instead of checking ([`longest_fns`]).
+//! - **One integration-test binary per package**: at most one target of kind `test` in
+//!   `cargo metadata`; more are made modules of one (`tests/it/main.rs`, `autotests = false`).
 //! - **Long files** (over [`MAX_LINES`] lines) are listed as a warning, never a failure.
+//!
+//! The lexer is no parser: a `#[cfg(test)] mod name;` in its own file is not followed (its
+//! file counts as normal code for the function lengths), nor are `#[path]` modules, macro
+//! bodies or glob imports (`use a::*` is an edge to `a`'s file).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 use std::process::Command;
 
@@ -32,7 +57,16 @@ use serde_json::Value;
 
 use scan::{attribute_value, backticked, cells, code_only, in_test_items, macro_calls, rust_files};
 
+mod fns;
+mod metadata;
+mod modules;
 mod scan;
+mod violation;
+
+pub use fns::{FnLength, MAX_FN_LINES, check_fn_lengths, fn_lengths, longest_fns};
+pub use metadata::{Package, check_test_binaries, packages_from_metadata};
+pub use modules::{check_circles, import_edges};
+pub use violation::Violation;
 
 /// Files longer than this are listed as candidates for splitting.
 pub const MAX_LINES: usize = 600;
@@ -40,136 +74,11 @@ pub const MAX_LINES: usize = 600;
 /// The macros that write to stdout or stderr.
 pub const PRINT_MACROS: &[&str] = &["println", "eprintln", "print", "eprint", "dbg"];
 
-/// One finding: where it is and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Path relative to the workspace root, with `/` separators.
-    pub path: String,
-    /// 1-based line number; 0 when the finding is about the whole file.
-    pub line: usize,
-    pub message: String,
-}
-
-impl Violation {
-    fn new(path: &str, line: usize, message: impl Into<String>) -> Self {
-        Violation {
-            path: path.to_string(),
-            line,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.path, self.message)
-        } else {
-            write!(f, "{}:{}: {}", self.path, self.line, self.message)
-        }
-    }
-}
-
 /// What the code-map check found: errors fail tidy, warnings are only shown.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Findings {
     pub errors: Vec<Violation>,
     pub warnings: Vec<Violation>,
-}
-
-/// A workspace package as tidy needs it, read from `cargo metadata`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Package {
-    pub name: String,
-    /// The manifest's folder relative to the workspace root (`crates/data`, `xtask`).
-    pub dir: String,
-    /// The library target's root file relative to the workspace root, if there is one.
-    pub lib: Option<String>,
-    /// The binary targets' root files relative to the workspace root.
-    pub bins: Vec<String>,
-    /// Normal (not dev, not build) dependencies, by package name, on any platform.
-    pub normal_deps: BTreeSet<String>,
-}
-
-impl Package {
-    /// A library crate for the printing rule: a library target, and living under `crates/`
-    /// (`tests/` and `xtask` are tools that print by design).
-    pub fn is_library_crate(&self) -> bool {
-        self.lib.is_some() && self.dir.starts_with("crates/")
-    }
-}
-
-/// The workspace members in `cargo metadata --format-version 1 --no-deps` output.
-pub fn packages_from_metadata(metadata: &Value) -> Result<Vec<Package>> {
-    let root = metadata["workspace_root"]
-        .as_str()
-        .context("cargo metadata has no workspace_root")?;
-    let members: BTreeSet<&str> = metadata["workspace_members"]
-        .as_array()
-        .context("cargo metadata has no workspace_members")?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let relative = |p: &str| -> String {
-        let p = Path::new(p);
-        let rel = p.strip_prefix(root).unwrap_or(p);
-        rel.to_string_lossy().replace('\\', "/")
-    };
-    let mut out = Vec::new();
-    for p in metadata["packages"]
-        .as_array()
-        .context("cargo metadata has no packages")?
-    {
-        if !members.contains(p["id"].as_str().unwrap_or_default()) {
-            continue;
-        }
-        let name = p["name"].as_str().context("a package without a name")?;
-        let manifest = p["manifest_path"]
-            .as_str()
-            .with_context(|| format!("package {name} has no manifest_path"))?;
-        let dir = relative(
-            &Path::new(manifest)
-                .parent()
-                .unwrap_or(Path::new(""))
-                .to_string_lossy(),
-        );
-        let mut lib = None;
-        let mut bins = Vec::new();
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let kinds: Vec<&str> = t["kind"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let src = relative(t["src_path"].as_str().unwrap_or_default());
-            if kinds.iter().any(|k| {
-                matches!(
-                    *k,
-                    "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
-                )
-            }) {
-                lib = Some(src);
-            } else if kinds.contains(&"bin") {
-                bins.push(src);
-            }
-        }
-        let normal_deps = p["dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| d["kind"].is_null())
-            .filter_map(|d| d["name"].as_str().map(str::to_string))
-            .collect();
-        out.push(Package {
-            name: name.to_string(),
-            dir,
-            lib,
-            bins,
-            normal_deps,
-        });
-    }
-    Ok(out)
 }
 
 /// Printing macros in a library source file, outside comments, strings and
@@ -479,9 +388,8 @@ pub fn check_length(path: &str, src: &str) -> Option<Violation> {
     })
 }
 
-/// Runs every rule on the workspace at `root`, prints what it finds, and fails if any
-/// rule other than the warnings failed.
-pub fn run(root: &Path) -> Result<()> {
+/// The workspace's packages, from `cargo metadata` run at `root`.
+fn workspace_packages(root: &Path) -> Result<Vec<Package>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
         .current_dir(root)
@@ -497,12 +405,60 @@ pub fn run(root: &Path) -> Result<()> {
     }
     let metadata: Value =
         serde_json::from_slice(&out.stdout).context("cargo metadata printed invalid JSON")?;
-    let packages = packages_from_metadata(&metadata)?;
+    packages_from_metadata(&metadata)
+}
 
-    let files = rust_files(root)?;
-    let read = |rel: &str| {
-        std::fs::read_to_string(root.join(rel)).with_context(|| format!("could not read {rel}"))
-    };
+/// Every `.rs` file of the workspace at `root`, path to contents.
+fn read_sources(root: &Path) -> Result<BTreeMap<String, String>> {
+    rust_files(root)?
+        .into_iter()
+        .map(|rel| {
+            let src = std::fs::read_to_string(root.join(&rel))
+                .with_context(|| format!("could not read {rel}"))?;
+            Ok((rel, src))
+        })
+        .collect()
+}
+
+/// The files under the packages' `src/` folders: those the function-length rule reads.
+fn src_files(packages: &[Package], sources: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let prefixes: Vec<String> = packages
+        .iter()
+        .map(|p| {
+            if p.dir.is_empty() {
+                "src/".to_string()
+            } else {
+                format!("{}/src/", p.dir)
+            }
+        })
+        .collect();
+    sources
+        .iter()
+        .filter(|(path, _)| prefixes.iter().any(|pre| path.starts_with(pre.as_str())))
+        .map(|(path, src)| (path.clone(), src.clone()))
+        .collect()
+}
+
+/// Prints the `n` longest functions in the packages' `src/` (see [`longest_fns`]).
+pub fn print_longest(root: &Path, n: usize) -> Result<()> {
+    let packages = workspace_packages(root)?;
+    let sources = read_sources(root)?;
+    let longest = longest_fns(&src_files(&packages, &sources), n);
+    println!(
+        "the {} longest functions in src/ (max {MAX_FN_LINES} lines):",
+        longest.len()
+    );
+    for f in longest {
+        println!("  {:>5}  {}:{}  fn {}", f.lines, f.path, f.line, f.name);
+    }
+    Ok(())
+}
+
+/// Runs every rule on the workspace at `root`, prints what it finds, and fails if any
+/// rule other than the warnings failed.
+pub fn run(root: &Path) -> Result<()> {
+    let packages = workspace_packages(root)?;
+    let sources = read_sources(root)?;
 
     let mut printing = Vec::new();
     for p in packages.iter().filter(|p| p.is_library_crate()) {
@@ -515,27 +471,41 @@ pub fn run(root: &Path) -> Result<()> {
             continue;
         };
         let bin_dir = format!("{src_dir}/bin/");
-        for f in files.iter().filter(|f| {
+        for (f, src) in sources.iter().filter(|(f, _)| {
             f.starts_with(&format!("{src_dir}/")) && !f.starts_with(&bin_dir) && !p.bins.contains(f)
         }) {
-            printing.extend(check_printing(f, &read(f)?));
+            printing.extend(check_printing(f, src));
         }
     }
 
     let mut includes = Vec::new();
     let mut long = Vec::new();
-    for f in &files {
-        let src = read(f)?;
-        includes.extend(check_path_includes(f, &src));
-        long.extend(check_length(f, &src));
+    for (f, src) in &sources {
+        includes.extend(check_path_includes(f, src));
+        long.extend(check_length(f, src));
     }
 
-    let map = check_code_map("ARCHITECTURE.md", &read("ARCHITECTURE.md")?, &packages);
+    let mut circles = Vec::new();
+    for root_file in packages.iter().flat_map(|p| p.lib.iter().chain(&p.bins)) {
+        circles.extend(check_circles(root_file, &sources));
+    }
+    let long_fns: Vec<Violation> = src_files(&packages, &sources)
+        .iter()
+        .flat_map(|(f, src)| check_fn_lengths(f, src))
+        .collect();
+    let test_binaries = check_test_binaries(&packages);
+
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
+        .context("could not read ARCHITECTURE.md")?;
+    let map = check_code_map("ARCHITECTURE.md", &architecture, &packages);
 
     let failures = [
         ("printing in library crates", &printing),
         ("`#[path]` includes from outside the crate", &includes),
         ("ARCHITECTURE.md code map vs cargo metadata", &map.errors),
+        ("import circles between the files of a crate", &circles),
+        ("functions over the line limit", &long_fns),
+        ("integration-test binaries per package", &test_binaries),
     ];
     let mut failed = 0;
     for (title, found) in failures {

@@ -1,6 +1,6 @@
 //! Text helpers for tidy's rules: a small Rust lexer (enough to tell code from comments and
-//! string literals, and to find `#[cfg(test)]` items, without parsing Rust), markdown
-//! table cells, and the walk over the workspace's files.
+//! string literals, to find `#[cfg(test)]` items and to split code into tokens, without
+//! parsing Rust), markdown table cells, and the walk over the workspace's files.
 
 use std::path::{Path, PathBuf};
 
@@ -154,6 +154,73 @@ pub(super) fn in_test_items(code: &str) -> Vec<bool> {
         }
     }
     marks
+}
+
+/// Comment-free `code` with the lines of its `#[cfg(test)]` items blanked to spaces (line
+/// breaks kept), so that what is left is the code a normal build compiles.
+pub(super) fn without_test_items(code: &str) -> String {
+    let marks = in_test_items(code);
+    let mut out = String::with_capacity(code.len());
+    for (i, line) in code.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if marks.get(i).copied().unwrap_or(false) {
+            out.extend(line.chars().map(|_| ' '));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// A token of comment-free code: a word (identifier, keyword or number), `::`, or one
+/// other character; with its 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Token<'a> {
+    pub text: &'a str,
+    pub line: usize,
+}
+
+impl Token<'_> {
+    /// An identifier or keyword (not a number or punctuation).
+    pub fn is_word(&self) -> bool {
+        self.text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+    }
+}
+
+/// The tokens of comment-free `code` (as [`code_only`] returns it).
+pub(super) fn tokens(code: &str) -> Vec<Token<'_>> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    let mut out = Vec::new();
+    for (i, line) in code.lines().enumerate() {
+        let bytes = line.as_bytes();
+        let mut j = 0;
+        while j < bytes.len() {
+            let start = j;
+            if bytes[j].is_ascii_whitespace() {
+                j += 1;
+                continue;
+            } else if word(bytes[j]) {
+                // Bytes of a non-ASCII character are all >= 0x80: a run never splits one.
+                while j < bytes.len() && word(bytes[j]) {
+                    j += 1;
+                }
+            } else if bytes[j] == b':' && bytes.get(j + 1) == Some(&b':') {
+                j += 2;
+            } else {
+                j += 1;
+            }
+            out.push(Token {
+                text: &line[start..j],
+                line: i + 1,
+            });
+        }
+    }
+    out
 }
 
 /// The names of the macro invocations (`name!` not followed by `=`) on a line of code.

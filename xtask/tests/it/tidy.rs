@@ -8,8 +8,11 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use xtask::tidy::{
     Package, Violation, check_code_map, check_length, check_path_includes, check_printing,
-    packages_from_metadata, parse_allowed, parse_code_map,
+    check_test_binaries, packages_from_metadata, parse_allowed, parse_code_map,
 };
+
+mod circles;
+mod fns;
 
 fn lines(found: &[Violation]) -> Vec<usize> {
     found.iter().map(|v| v.line).collect()
@@ -177,6 +180,7 @@ fn package(name: &str, dir: &str, deps: &[&str]) -> Package {
         dir: dir.into(),
         lib: Some(format!("{dir}/src/lib.rs")),
         bins: Vec::new(),
+        tests: Vec::new(),
         normal_deps: set(deps),
     }
 }
@@ -323,4 +327,52 @@ fn long_files_are_listed() {
         "a.rs: 601 lines (over 600): consider splitting it"
     );
     assert!(check_length("a.rs", &"x\n".repeat(600)).is_none());
+}
+
+fn metadata_with_tests(tests: &[&str]) -> serde_json::Value {
+    let targets: Vec<serde_json::Value> = std::iter::once(
+        json!({"kind": ["lib"], "name": "spam_e2e", "src_path": "/w/tests/lib.rs"}),
+    )
+    .chain(
+        tests
+            .iter()
+            .map(|t| json!({"kind": ["test"], "name": t, "src_path": format!("/w/tests/{t}.rs")})),
+    )
+    .collect();
+    json!({
+        "workspace_root": "/w",
+        "workspace_members": ["path+file:///w/tests#spam-e2e@0.1.0"],
+        "packages": [{
+            "id": "path+file:///w/tests#spam-e2e@0.1.0",
+            "name": "spam-e2e",
+            "manifest_path": "/w/tests/Cargo.toml",
+            "targets": targets,
+            "dependencies": []
+        }]
+    })
+}
+
+#[test]
+fn a_package_with_two_test_binaries_is_reported() {
+    let ps = packages_from_metadata(&metadata_with_tests(&["cli", "hub"])).unwrap();
+    assert_eq!(
+        ps[0].tests,
+        [
+            ("cli".to_string(), "tests/cli.rs".to_string()),
+            ("hub".to_string(), "tests/hub.rs".to_string())
+        ]
+    );
+    let found = check_test_binaries(&ps);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].to_string(),
+        "tests/Cargo.toml: `spam-e2e` has 2 integration-test binaries, `cli` (tests/cli.rs), \
+         `hub` (tests/hub.rs): make them modules of one binary (tests/it/main.rs, \
+         `autotests = false` and one `[[test]]` named `it`)"
+    );
+
+    for one_or_none in [&["it"][..], &[]] {
+        let ps = packages_from_metadata(&metadata_with_tests(one_or_none)).unwrap();
+        assert!(check_test_binaries(&ps).is_empty());
+    }
 }

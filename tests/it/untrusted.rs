@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use spam_e2e::{root, run_cli, sms_collection};
 
-use crate::tiny_run;
+use crate::cli::tiny_run;
 
 /// Runs `spam-cli` with `args`, killed after `limit` (a server that should have refused its
 /// model, a generation without bound): returns (exit code, stdout, stderr), code -1 if killed.

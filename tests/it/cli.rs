@@ -4,15 +4,6 @@ use std::path::{Path, PathBuf};
 
 use spam_e2e::{root, run_cli, sms_collection};
 
-mod best;
-mod hfx;
-mod hub;
-mod logs;
-mod precision;
-mod run_dirs;
-mod stdin;
-mod untrusted;
-
 fn sha256_of(path: &Path) -> String {
     use std::process::Command;
     // sha256sum keeps this crate free of hashing dependencies.
@@ -460,7 +451,7 @@ fn generate_json_matches_the_chapters_model_on_both_formats() {
 
 /// A 60-message sample of the SMS collection and a tiny classifier trained on it through the
 /// CLI (seconds): returns (sample file, run directory).
-fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
     let text = std::fs::read_to_string(sms_collection()).expect("SMS collection");
     let sample = dir.join("sample.tsv");
     let lines: Vec<&str> = text.lines().take(60).collect();

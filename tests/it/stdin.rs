@@ -1,7 +1,7 @@
 //! `classify` reading standard input: a stream (a line answered as it arrives) or a file
 //! redirected into it (one batch).
 
-use crate::tiny_run;
+use crate::cli::tiny_run;
 
 /// `classify` reading stdin answers each line as it arrives (so `tail -f | classify` works),
 /// skips blank lines and warns once about a text longer than the model reads. Before: nothing

@@ -1,0 +1,12 @@
+//! spam-e2e's end-to-end tests, one binary: the `spam-cli` binary driven as a user would,
+//! one module per topic (`cli` also holds `tiny_run`, the tiny trained run others start from).
+
+mod best;
+mod cli;
+mod hfx;
+mod hub;
+mod logs;
+mod precision;
+mod run_dirs;
+mod stdin;
+mod untrusted;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
-use crate::prepare::SourceKind;
 use crate::sms::{ParseMode, read_sms};
 use crate::sniff::check_text;
+use crate::source::SourceKind;
 use crate::split::Splits;
 use crate::table::{Column, TableOptions, check_quotes, read_labelled};
 

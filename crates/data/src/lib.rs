@@ -66,6 +66,7 @@ mod pad;
 mod prepare;
 mod sms;
 mod sniff;
+mod source;
 mod split;
 mod split_files;
 mod table;
@@ -94,8 +95,9 @@ pub use unzip::{MAX_ZIP_MEMBER_BYTES, extract_zip_member, is_zip, read_zip_membe
 // Reading sources.
 pub use dataset::Dataset;
 pub use delimiter::{Delimiter, delimiter_for};
-pub use prepare::{PrepareOptions, Prepared, SourceFormat, SourceKind, prepare, read_source};
+pub use prepare::{PrepareOptions, Prepared, prepare, read_source};
 pub use sms::{ParseMode, SMS_LABELS, SMS_MEMBER, SMS_SHA256, parse_sms, read_sms};
+pub use source::{SourceFormat, SourceKind};
 pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts};
 
 // Balancing and splitting.

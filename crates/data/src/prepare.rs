@@ -8,70 +8,10 @@ use crate::error::{DataError, Result};
 use crate::files::{SPLIT_FILES, write_splits};
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
 use crate::sms::{ParseMode, parse_sms_or_zip};
+use crate::source::SourceFormat;
 use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
 use crate::table::{TableOptions, parse_labelled};
 use crate::tokenize::Tokenizer;
-
-/// What kind of file the source is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceFormat {
-    /// The SMS Spam Collection (`ham`/`spam`, TAB, message), read with this mode. The source
-    /// may also be the UCI zip holding `SMSSpamCollection`.
-    Sms(ParseMode),
-    /// Any labelled CSV/TSV.
-    Table(TableOptions),
-}
-
-impl SourceFormat {
-    /// Which kind of source this is.
-    pub fn kind(&self) -> SourceKind {
-        match self {
-            SourceFormat::Sms(_) => SourceKind::Sms,
-            SourceFormat::Table(_) => SourceKind::Table,
-        }
-    }
-}
-
-/// The kind of a source file, as a setting (`sms` or `table`): [`SourceFormat`] without its
-/// parse mode or table options, which are settings of their own. `Display` writes what
-/// `FromStr` reads back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SourceKind {
-    /// The SMS Spam Collection (or its UCI zip).
-    #[default]
-    Sms,
-    /// Any labelled CSV/TSV.
-    Table,
-}
-
-impl SourceKind {
-    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
-    /// `csv` and `tsv` for `table`.
-    pub const NAMES: [&'static str; 2] = ["sms", "table"];
-}
-
-impl std::str::FromStr for SourceKind {
-    type Err = DataError;
-    /// `sms`, or `table` (also `csv`, `tsv`); exact spelling, as run configs have always used.
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sms" => Ok(SourceKind::Sms),
-            "table" | "csv" | "tsv" => Ok(SourceKind::Table),
-            _ => Err(DataError::InvalidOption(format!(
-                "unknown data format {s:?}: use `sms` or `table`"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SourceKind::Sms => "sms",
-            SourceKind::Table => "table",
-        })
-    }
-}
 
 /// Options of [`prepare`]. [`PrepareOptions::sms`] gives the chapter's settings.
 #[derive(Debug, Clone, PartialEq)]

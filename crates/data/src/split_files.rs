@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::files::SPLIT_FILES;
-use crate::prepare::{PrepareOptions, Prepared, SourceFormat, SplitFileNames, finish};
+use crate::prepare::{PrepareOptions, Prepared, SplitFileNames, finish};
 use crate::sms::parse_sms;
+use crate::source::SourceFormat;
 use crate::split::Splits;
 use crate::table::{TableOptions, parse_labelled, parse_with_classes};
 

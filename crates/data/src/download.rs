@@ -201,14 +201,38 @@ fn fetch_once(
     opts: &DownloadOptions,
     progress: &mut dyn FnMut(DownloadProgress<'_>),
 ) -> std::result::Result<(), Failure> {
-    let mut have = partial.metadata().map(|m| m.len()).unwrap_or(0);
+    let have = resume_offset(partial, opts);
+    let mut resp = send_request(client, url, opts, have)?;
+    let (from, total) = match read_answer(&resp, partial, opts, have)? {
+        Answer::Complete => return Ok(()),
+        Answer::Body { from, total } => (from, total),
+    };
+    check_announced_size(total, partial, opts)?;
+    let total = total.or(opts.expected_size);
+    write_body(&mut resp, url, partial, from, total, progress)
+}
+
+/// How many bytes of `partial` to keep and resume after: none when it holds more than the
+/// expected size.
+fn resume_offset(partial: &Path, opts: &DownloadOptions) -> u64 {
+    let have = partial.metadata().map(|m| m.len()).unwrap_or(0);
     if let Some(expected) = opts.expected_size.filter(|&e| have > e) {
         tracing::warn!(
             "{}: {have} bytes, more than the expected {expected}; starting over",
             partial.display()
         );
-        have = 0;
+        return 0;
     }
+    have
+}
+
+/// Sends the GET, with the bearer token and, when resuming, a `Range` from `have`.
+fn send_request(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    opts: &DownloadOptions,
+    have: u64,
+) -> std::result::Result<reqwest::blocking::Response, Failure> {
     let mut req = client.get(url);
     if let Some(token) = &opts.bearer_token {
         req = req.bearer_auth(token.expose());
@@ -216,54 +240,79 @@ fn fetch_once(
     if have > 0 {
         req = req.header(RANGE, format!("bytes={have}-"));
     }
-    let mut resp = req.send().map_err(|e| Failure::Retry(describe(&e)))?;
+    req.send().map_err(|e| Failure::Retry(describe(&e)))
+}
+
+/// What the server's status says about the body to come.
+enum Answer {
+    /// The partial file already holds the whole download.
+    Complete,
+    /// A body follows that starts at byte `from` of the file, of `total` bytes when announced.
+    Body { from: u64, total: Option<u64> },
+}
+
+/// Reads the status (and `Content-Range` when resuming from `have`) of the response.
+fn read_answer(
+    resp: &reqwest::blocking::Response,
+    partial: &Path,
+    opts: &DownloadOptions,
+    have: u64,
+) -> std::result::Result<Answer, Failure> {
     let status = resp.status();
-    let total = match status {
+    match status {
         StatusCode::PARTIAL_CONTENT if have > 0 => {
-            let range = resp
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let range = content_range(resp);
             match parse_content_range(range) {
-                Some((start, total)) if start == have => total,
+                Some((start, total)) if start == have => Ok(Answer::Body { from: have, total }),
                 _ => {
                     let _ = fs::remove_file(partial);
-                    return Err(Failure::Retry(format!(
+                    Err(Failure::Retry(format!(
                         "server answered the resume with range {range:?}"
-                    )));
+                    )))
                 }
             }
         }
         StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
-            let range = resp
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let range = content_range(resp);
             let total = range
                 .strip_prefix("bytes */")
                 .and_then(|t| t.parse::<u64>().ok());
             if total == Some(have) || (total.is_none() && opts.expected_size == Some(have)) {
-                return Ok(()); // already complete
+                return Ok(Answer::Complete); // already complete
             }
             let _ = fs::remove_file(partial);
-            return Err(Failure::Retry(
+            Err(Failure::Retry(
                 "server refused to resume; starting over".into(),
-            ));
+            ))
         }
-        s if s.is_success() => {
-            have = 0;
-            resp.content_length()
-        }
+        s if s.is_success() => Ok(Answer::Body {
+            from: 0,
+            total: resp.content_length(),
+        }),
         s if s.is_server_error()
             || s == StatusCode::REQUEST_TIMEOUT
             || s == StatusCode::TOO_MANY_REQUESTS =>
         {
-            return Err(Failure::Retry(format!("HTTP {s}")));
+            Err(Failure::Retry(format!("HTTP {s}")))
         }
-        s => return Err(Failure::Fatal(format!("HTTP {s}"))),
-    };
+        s => Err(Failure::Fatal(format!("HTTP {s}"))),
+    }
+}
+
+/// The response's `Content-Range` header, or "" when it has none (or not as text).
+fn content_range(resp: &reqwest::blocking::Response) -> &str {
+    resp.headers()
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Gives up (removing the partial file) when the server announces another size than expected.
+fn check_announced_size(
+    total: Option<u64>,
+    partial: &Path,
+    opts: &DownloadOptions,
+) -> std::result::Result<(), Failure> {
     if let (Some(t), Some(e)) = (total, opts.expected_size)
         && t != e
     {
@@ -272,15 +321,27 @@ fn fetch_once(
             "size mismatch: the server announces {t} bytes, expected {e}"
         )));
     }
-    let total = total.or(opts.expected_size);
+    Ok(())
+}
+
+/// Writes the body into `partial` (appended after its first `from` bytes, or replacing it when
+/// `from` is 0), reporting progress, and checks that all `total` bytes came.
+fn write_body(
+    resp: &mut reqwest::blocking::Response,
+    url: &str,
+    partial: &Path,
+    from: u64,
+    total: Option<u64>,
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
+) -> std::result::Result<(), Failure> {
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
-        .append(have > 0)
-        .truncate(have == 0)
+        .append(from > 0)
+        .truncate(from == 0)
         .open(partial)
         .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", partial.display())))?;
-    let mut done = have;
+    let mut done = from;
     progress(DownloadProgress {
         url,
         downloaded: done,

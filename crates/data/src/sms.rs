@@ -238,125 +238,179 @@ fn pandas_records(path: &Path, text: &str) -> Result<Vec<Record>> {
 /// pandas' C tokenizer state machine (the parts that apply to a delimited file without comments,
 /// escape characters or skipped rows). Returns each record's first physical line and its fields.
 fn tokenize_pandas(path: &Path, b: &[u8], delim: u8) -> Result<Vec<(usize, Vec<String>)>> {
-    let mut rows = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    let mut field: Vec<u8> = Vec::new();
-    let mut state = State::StartRecord;
-    let mut line = 1usize; // physical line of the current byte
-    let mut record_line = 1usize;
-    let mut quote_line = 1usize; // where the last quoted field opened
-    let mut i = 0usize;
+    PandasTokenizer::new(b, delim).run(path)
+}
 
-    let end_field = |field: &mut Vec<u8>, fields: &mut Vec<String>| {
+/// The state of [`tokenize_pandas`], one method per state of the machine.
+struct PandasTokenizer<'a> {
+    b: &'a [u8],
+    delim: u8,
+    rows: Vec<(usize, Vec<String>)>,
+    fields: Vec<String>,
+    field: Vec<u8>,
+    state: State,
+    /// Physical line of the current byte.
+    line: usize,
+    record_line: usize,
+    /// Where the last quoted field opened.
+    quote_line: usize,
+    i: usize,
+}
+
+impl<'a> PandasTokenizer<'a> {
+    fn new(b: &'a [u8], delim: u8) -> Self {
+        PandasTokenizer {
+            b,
+            delim,
+            rows: Vec::new(),
+            fields: Vec::new(),
+            field: Vec::new(),
+            state: State::StartRecord,
+            line: 1,
+            record_line: 1,
+            quote_line: 1,
+            i: 0,
+        }
+    }
+
+    fn run(mut self, path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
+        while self.i < self.b.len() {
+            let c = self.b[self.i];
+            // Each step says whether to move on to the next byte; one that does not has moved
+            // `i` itself or reprocesses `c` in the new state.
+            let advance = match self.state {
+                State::StartRecord => self.start_record(c),
+                State::StartField => self.start_field(c),
+                State::InField => self.in_field(c),
+                State::InQuoted => self.in_quoted(c),
+                State::QuoteInQuoted => self.quote_in_quoted(c),
+            };
+            if advance {
+                self.i += 1;
+            }
+        }
+        self.finish(path)
+    }
+
+    fn start_record(&mut self, c: u8) -> bool {
+        let (b, i) = (self.b, self.i);
+        self.record_line = self.line;
+        if c == b'\n' {
+            self.line += 1;
+            self.i += 1;
+            return false;
+        }
+        if c == b'\r' {
+            self.line += 1;
+            self.i += if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+            return false;
+        }
+        // A line of spaces only is a blank line for pandas.
+        let mut j = i;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j > i && (j == b.len() || b[j] == b'\n' || b[j] == b'\r') {
+            self.i = j;
+            return false;
+        }
+        self.state = State::StartField;
+        false // reprocess c
+    }
+
+    fn start_field(&mut self, c: u8) -> bool {
+        if c == b'"' {
+            self.state = State::InQuoted;
+            self.quote_line = self.line;
+        } else if c == self.delim {
+            self.end_field();
+        } else if c == b'\n' || c == b'\r' {
+            self.end_record();
+            return false;
+        } else {
+            self.field.push(c);
+            self.state = State::InField;
+        }
+        true
+    }
+
+    fn in_field(&mut self, c: u8) -> bool {
+        if c == self.delim {
+            self.end_field();
+            self.state = State::StartField;
+        } else if c == b'\n' || c == b'\r' {
+            self.end_record();
+            return false;
+        } else {
+            self.field.push(c);
+        }
+        true
+    }
+
+    fn in_quoted(&mut self, c: u8) -> bool {
+        if c == b'"' {
+            self.state = State::QuoteInQuoted;
+        } else {
+            if c == b'\n' || (c == b'\r' && self.b.get(self.i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+            self.field.push(c);
+        }
+        true
+    }
+
+    fn quote_in_quoted(&mut self, c: u8) -> bool {
+        if c == b'"' {
+            self.field.push(c);
+            self.state = State::InQuoted;
+        } else if c == self.delim {
+            self.end_field();
+            self.state = State::StartField;
+        } else if c == b'\n' || c == b'\r' {
+            self.end_record();
+            return false;
+        } else {
+            self.field.push(c);
+            self.state = State::InField;
+        }
+        true
+    }
+
+    fn end_field(&mut self) {
         // Splits happen only at ASCII bytes, so every field is valid UTF-8.
-        fields.push(String::from_utf8_lossy(field).into_owned());
-        field.clear();
-    };
+        self.fields
+            .push(String::from_utf8_lossy(&self.field).into_owned());
+        self.field.clear();
+    }
 
-    while i < b.len() {
-        let c = b[i];
-        match state {
-            State::StartRecord => {
-                record_line = line;
-                if c == b'\n' {
-                    line += 1;
-                    i += 1;
-                    continue;
-                }
-                if c == b'\r' {
-                    line += 1;
-                    i += if b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
-                    continue;
-                }
-                // A line of spaces only is a blank line for pandas.
-                let mut j = i;
-                while j < b.len() && b[j] == b' ' {
-                    j += 1;
-                }
-                if j > i && (j == b.len() || b[j] == b'\n' || b[j] == b'\r') {
-                    i = j;
-                    continue;
-                }
-                state = State::StartField;
-                continue; // reprocess c
-            }
-            State::StartField => {
-                if c == b'"' {
-                    state = State::InQuoted;
-                    quote_line = line;
-                } else if c == delim {
-                    end_field(&mut field, &mut fields);
-                } else if c == b'\n' || c == b'\r' {
-                    end_field(&mut field, &mut fields);
-                    i = end_line(b, i, &mut line);
-                    rows.push((record_line, std::mem::take(&mut fields)));
-                    state = State::StartRecord;
-                    continue;
-                } else {
-                    field.push(c);
-                    state = State::InField;
-                }
-            }
-            State::InField => {
-                if c == delim {
-                    end_field(&mut field, &mut fields);
-                    state = State::StartField;
-                } else if c == b'\n' || c == b'\r' {
-                    end_field(&mut field, &mut fields);
-                    i = end_line(b, i, &mut line);
-                    rows.push((record_line, std::mem::take(&mut fields)));
-                    state = State::StartRecord;
-                    continue;
-                } else {
-                    field.push(c);
-                }
-            }
+    /// Ends the field and the record at the line terminator at `i`, and moves past it.
+    fn end_record(&mut self) {
+        self.end_field();
+        self.i = end_line(self.b, self.i, &mut self.line);
+        self.rows
+            .push((self.record_line, std::mem::take(&mut self.fields)));
+        self.state = State::StartRecord;
+    }
+
+    /// The end of the input: closes the last record, or fails on a quote still open.
+    fn finish(mut self, path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
+        match self.state {
+            State::StartRecord => {}
             State::InQuoted => {
-                if c == b'"' {
-                    state = State::QuoteInQuoted;
-                } else {
-                    if c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')) {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
+                return Err(DataError::UnclosedQuote {
+                    path: path.to_path_buf(),
+                    line: self.quote_line,
+                    hint: "; or read the file one message per line with --parse-mode lines",
+                });
             }
-            State::QuoteInQuoted => {
-                if c == b'"' {
-                    field.push(c);
-                    state = State::InQuoted;
-                } else if c == delim {
-                    end_field(&mut field, &mut fields);
-                    state = State::StartField;
-                } else if c == b'\n' || c == b'\r' {
-                    end_field(&mut field, &mut fields);
-                    i = end_line(b, i, &mut line);
-                    rows.push((record_line, std::mem::take(&mut fields)));
-                    state = State::StartRecord;
-                    continue;
-                } else {
-                    field.push(c);
-                    state = State::InField;
-                }
+            _ => {
+                self.end_field();
+                let fields = std::mem::take(&mut self.fields);
+                self.rows.push((self.record_line, fields));
             }
         }
-        i += 1;
+        Ok(self.rows)
     }
-    match state {
-        State::StartRecord => {}
-        State::InQuoted => {
-            return Err(DataError::UnclosedQuote {
-                path: path.to_path_buf(),
-                line: quote_line,
-                hint: "; or read the file one message per line with --parse-mode lines",
-            });
-        }
-        _ => {
-            end_field(&mut field, &mut fields);
-            rows.push((record_line, fields));
-        }
-    }
-    Ok(rows)
 }
 
 /// Consumes a line terminator (`\n`, `\r\n` or `\r`) at `i`; returns the index after it.

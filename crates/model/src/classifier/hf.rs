@@ -19,7 +19,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn};
 
-use super::{Classifier, ClassifierConfig, TokenPosition, Trainable, WEIGHTS_FILE, new_head};
+use super::model::{Classifier, WEIGHTS_FILE, new_head};
+use super::settings::{ClassifierConfig, TokenPosition, Trainable};
 use crate::config::{Config, END_OF_TEXT};
 use crate::error::{ModelError, Result};
 use crate::gpt2::{Gpt2, InitMode, LAYER_NORM_EPS};

@@ -4,7 +4,10 @@
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
-use super::{LAYER_NORM_EPS, new_var, sub_path};
+use super::vars::{new_var, sub_path};
+
+/// LayerNorm epsilon used by GPT-2 and the chapter.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// A LoRA adapter as in the chapter's appendix E: `alpha * (x @ A @ B)` with `A` `[in, rank]`
 /// (kaiming-uniform with `a = sqrt(5)`, i.e. `U(-1/sqrt(rank), 1/sqrt(rank))` since torch takes

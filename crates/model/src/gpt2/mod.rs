@@ -15,8 +15,9 @@
 //! row for a classification head.
 mod layers;
 mod one_position;
+mod vars;
 
-pub use layers::{Dense, DenseOptions, LayerNorm, Layout, Lora, LoraShape};
+pub use layers::{Dense, DenseOptions, LAYER_NORM_EPS, LayerNorm, Layout, Lora, LoraShape};
 
 use std::ops::Range;
 
@@ -24,9 +25,7 @@ use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
 use crate::config::Config;
-
-/// LayerNorm epsilon used by GPT-2 and the chapter.
-pub const LAYER_NORM_EPS: f64 = 1e-5;
+use vars::new_var;
 
 /// How new variables are filled when a model is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,19 +473,4 @@ pub(crate) fn variable_shapes(cfg: &Config, lora: Option<(i64, bool)>) -> Vec<(S
 fn qkv_adapter(rank: i64, alpha: f64, split: bool) -> LoraShape {
     let parts = if split { 3 } else { 1 };
     LoraShape { rank, alpha, parts }
-}
-
-/// Creates a float variable; `None` leaves its memory uninitialised.
-fn new_var(q: &nn::Path, name: &str, dims: &[i64], init: Option<Init>) -> Tensor {
-    match init {
-        Some(init) => q.var(name, dims, init),
-        None => q.add(name, Tensor::empty(dims, (Kind::Float, q.device())), true),
-    }
-}
-
-/// Resolves a dotted variable prefix such as `h.0.attn.c_attn` below `p`.
-pub(crate) fn sub_path<'a>(p: &nn::Path<'a>, dotted: &str) -> nn::Path<'a> {
-    let mut parts = dotted.split('.');
-    let first = parts.next().unwrap_or(dotted);
-    parts.fold(p.sub(first), |acc, part| acc.sub(part))
 }

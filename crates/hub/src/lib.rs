@@ -13,11 +13,13 @@ mod cache;
 mod error;
 #[cfg(feature = "download")]
 mod fetch;
+mod resolve;
 
 pub use cache::{
     GPT2_HUB_ALIASES, GPT2_HUB_FILES, HUB_ENDPOINT, HubId, HubOptions, HubProgress, HubSnapshot,
-    find_cached, is_commit_hash, resolve_hub,
+    find_cached, is_commit_hash,
 };
 pub use error::{HubError, Result};
+pub use resolve::resolve_hub;
 // The token type the options hold (spam-data's, which sends it).
 pub use spam_data::BearerToken;

@@ -225,6 +225,37 @@ fn run(
     config.train.validate()?;
     config.check_split_files()?;
     let events = &options.events;
+    let (label_names, data) = load_data(config, out, events)?;
+    let (model, resolved) = build_model(config, options, &label_names, &data)?;
+    if let Some(dir) = out {
+        let mut saved = config.clone();
+        if let Some(resolved) = resolved {
+            saved.model.weights_resolved = Some(resolved);
+        }
+        write_json(&dir.join("config.json"), &saved)?;
+    }
+    let run_options = RunOptions {
+        checkpoint_dir: out.map(Path::to_path_buf),
+        resume,
+        events: events.train(),
+        stop_after_steps: options.stop_after_steps,
+        fail_checkpoint_write: options.fail_checkpoint_write,
+        stop: options.stop.clone(),
+    };
+    let report = train(&model, &data, &config.train, &run_options)?;
+    if let Some(dir) = out {
+        save_outputs(dir, config, &model, &report, data.train.len(), events)?;
+    }
+    Ok(report)
+}
+
+/// Reads, balances, splits and tokenizes the data (into `out/data` for a run folder), and
+/// says so; returns the class names and the tokenized splits.
+fn load_data(
+    config: &RunConfig,
+    out: Option<&Path>,
+    events: &RunEvents,
+) -> Result<(Vec<String>, TrainData)> {
     let prepare = config.prepare_options(out.map(|d| d.join("data")))?;
     let prepared = match config.split_files() {
         Some(files) => spam_data::prepare_files(&prepare, &files)?,
@@ -247,7 +278,19 @@ fn run(
         pad_id: i64::from(spam_data::PAD_TOKEN_ID),
         label_names: prepared.label_names.clone(),
     };
+    // The padded length travels in `data.pad`; the classifier reads it back from there.
+    Ok((prepared.label_names, data))
+}
 
+/// Resolves the weights and builds the classifier the settings describe, and says so; returns
+/// it with what a hub id resolved to (recorded in the run's `config.json`).
+fn build_model(
+    config: &RunConfig,
+    options: &FineTuneOptions,
+    label_names: &[String],
+    data: &TrainData,
+) -> Result<(Classifier, Option<crate::weights::ResolvedWeights>)> {
+    let events = &options.events;
     let device = config.model.device.resolve()?;
     // Hub weights: the snapshot, and the commit it names recorded in the saved settings.
     let hub_options = options
@@ -282,9 +325,9 @@ fn run(
         cc.size = found.size();
     }
     cc.model.dropout = config.model.dropout;
-    cc.num_classes = prepared.label_names.len() as i64;
-    cc.label_names = prepared.label_names.clone();
-    cc.max_length = prepared.padded_len;
+    cc.num_classes = label_names.len() as i64;
+    cc.label_names = label_names.to_vec();
+    cc.max_length = padded_len(data.pad);
     cc.token_position = config.model.token_position;
     cc.trainable = config.model.trainable;
     cc.causal_mask = config.model.causal_mask;
@@ -313,49 +356,51 @@ fn run(
         device: format!("{device:?}"),
     });
 
-    if let Some(dir) = out {
-        match &hub {
-            Some((_, resolved)) => {
-                let mut saved = config.clone();
-                saved.model.weights_resolved = Some(resolved.clone());
-                write_json(&dir.join("config.json"), &saved)?
-            }
-            None => write_json(&dir.join("config.json"), config)?,
-        }
+    Ok((model, hub.map(|(_, resolved)| resolved)))
+}
+
+/// The padded length of fixed padding (`None`: each batch to its own longest row).
+fn padded_len(pad: PadTo) -> Option<usize> {
+    match pad {
+        PadTo::Fixed(n) => Some(n),
+        PadTo::Dynamic => None,
     }
-    let run_options = RunOptions {
-        checkpoint_dir: out.map(Path::to_path_buf),
-        resume,
-        events: events.train(),
-        stop_after_steps: options.stop_after_steps,
-        fail_checkpoint_write: options.fail_checkpoint_write,
-        stop: options.stop.clone(),
-    };
-    let report = train(&model, &data, &config.train, &run_options)?;
-    if let Some(dir) = out {
-        model.save(&dir.join("model")).with_context(|| {
-            format!(
-                "could not save the model into {}",
-                dir.join("model").display()
-            )
-        })?;
-        if let Some(threshold) = config.train.threshold {
-            let decision = spam_model::Decision { threshold };
-            write_json(
-                &dir.join("model").join(spam_model::DECISION_FILE),
-                &decision,
-            )?;
-        }
-        write_json(&dir.join("metrics.json"), &report)?;
-        // The plots are a view of metrics.json and log.jsonl: one that cannot be drawn
-        // warns, and `spam-cli plot` can draw it later.
-        #[cfg(feature = "plot")]
-        if let Err(e) = crate::run_dir::write_plots(dir, &report, data.train.len()) {
-            events.emit(RunEvent::PlotNotWritten {
-                dir: dir.to_path_buf(),
-                why: e.to_string(),
-            });
-        }
+}
+
+/// What a finished run leaves in its folder: the model (and its decision threshold), the
+/// metrics, the plots.
+fn save_outputs(
+    dir: &Path,
+    config: &RunConfig,
+    model: &Classifier,
+    report: &Report,
+    train_examples: usize,
+    events: &RunEvents,
+) -> Result<()> {
+    model.save(&dir.join("model")).with_context(|| {
+        format!(
+            "could not save the model into {}",
+            dir.join("model").display()
+        )
+    })?;
+    if let Some(threshold) = config.train.threshold {
+        let decision = spam_model::Decision { threshold };
+        write_json(
+            &dir.join("model").join(spam_model::DECISION_FILE),
+            &decision,
+        )?;
     }
-    Ok(report)
+    write_json(&dir.join("metrics.json"), report)?;
+    // The plots are a view of metrics.json and log.jsonl: one that cannot be drawn
+    // warns, and `spam-cli plot` can draw it later.
+    #[cfg(not(feature = "plot"))]
+    let _ = (train_examples, events);
+    #[cfg(feature = "plot")]
+    if let Err(e) = crate::run_dir::write_plots(dir, report, train_examples) {
+        events.emit(RunEvent::PlotNotWritten {
+            dir: dir.to_path_buf(),
+            why: e.to_string(),
+        });
+    }
+    Ok(())
 }

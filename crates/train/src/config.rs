@@ -8,7 +8,7 @@ use spam_model::Precision;
 use crate::best::{BestMetric, ClassWeights};
 use crate::error::TrainError;
 use crate::optim::AdamWConfig;
-use crate::order::DataOrder;
+use crate::order::{DataOrder, OrderSettings};
 use crate::schedule::LrSchedule;
 
 /// Settings of one fine-tuning run.
@@ -254,5 +254,19 @@ impl TrainConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// The settings the order of the training batches depends on.
+    pub(crate) fn order_settings(&self) -> OrderSettings {
+        OrderSettings {
+            data_order: self.data_order,
+            seed: self.seed,
+            batch_size: self.batch_size,
+            drop_last: self.drop_last,
+            epochs: self.epochs,
+            eval_freq: self.eval_freq,
+        }
     }
 }

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::shuffled_batches;
-use crate::config::TrainConfig;
 
 /// How the training batches are drawn (`--data-order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -52,6 +51,18 @@ impl std::str::FromStr for DataOrder {
     }
 }
 
+/// What the order of the training batches depends on: the run's settings, as
+/// `TrainConfig::order_settings` gives them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OrderSettings {
+    pub data_order: DataOrder,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub drop_last: bool,
+    pub epochs: usize,
+    pub eval_freq: usize,
+}
+
 /// The training split's batches for every loader pass of one run.
 ///
 /// The chapter's loaders draw from the global generator each time a pass starts: every
@@ -87,7 +98,7 @@ enum Plan {
 
 impl TrainOrder {
     /// The order of a run of `config` over `n` training examples.
-    pub(crate) fn new(config: &TrainConfig, n: usize) -> Self {
+    pub(crate) fn new(config: &OrderSettings, n: usize) -> Self {
         let batch_size = config.batch_size.max(1);
         let kind = match config.data_order {
             DataOrder::Seeded => Plan::Seeded { seed: config.seed },
@@ -162,7 +173,7 @@ impl TrainOrder {
 }
 
 /// Replays the chapter's draws from `torch.manual_seed(config.seed)` through its training loop.
-fn chapter_seeds(config: &TrainConfig, steps_per_epoch: usize) -> Plan {
+fn chapter_seeds(config: &OrderSettings, steps_per_epoch: usize) -> Plan {
     let _generator = spam_model::global_generator();
     tch::manual_seed(config.seed as i64);
     let draw = || {

@@ -62,7 +62,7 @@ pub fn train(
     spam_model::reuse_freed_memory();
     let started = Instant::now();
     let events = &options.events;
-    let order = TrainOrder::new(config, data.train.len());
+    let order = TrainOrder::new(&config.order_settings(), data.train.len());
     let train_batches_per_epoch = order.epoch(0).len();
     if train_batches_per_epoch == 0 {
         bail!(

@@ -7,9 +7,19 @@ use std::sync::{Arc, Mutex, mpsc};
 use spam_model::Classifier;
 use tch::{Device, Kind, Tensor};
 
-use super::cache::Cache;
 use crate::batch::{Examples, PadTo, make_batch};
 use crate::error::{Result, TrainError};
+
+/// Where finished rows go (the cache): the backfill names no cache type, so the cache can
+/// start one.
+pub(super) trait Store {
+    /// Stores the frozen blocks' output `hidden` of the distinct inputs `chunk` of `inputs`.
+    fn store(&self, chunk: &[usize], hidden: &Tensor, inputs: &Examples, kind: Kind) -> Result<()>;
+}
+
+/// Batch size of the cache build and of evaluation passes: bigger than training's 8
+/// because no gradients are kept.
+pub(super) const EVAL_BATCH: usize = 32;
 
 /// The cache rows only the validation and test splits use, computed on a second thread
 /// while the steps run: a step on 8 rows keeps one core busy, not two, and until the first
@@ -70,7 +80,13 @@ impl Backfill {
         }
     }
 
-    fn take(&mut self, cache: &Cache, chunk: &[usize], hidden: &Tensor, kind: Kind) -> Result<()> {
+    fn take(
+        &mut self,
+        cache: &dyn Store,
+        chunk: &[usize],
+        hidden: &Tensor,
+        kind: Kind,
+    ) -> Result<()> {
         cache.store(chunk, hidden, &self.inputs, kind)?;
         for &u in chunk {
             if !std::mem::replace(&mut self.ready[u], true) {
@@ -109,7 +125,7 @@ pub(super) fn prefix_of(
 /// worker's current one if it holds some.
 pub(super) fn ensure_cached(
     slot: &Mutex<Option<Backfill>>,
-    cache: &Cache,
+    cache: &dyn Store,
     model: &Classifier,
     us: &[usize],
     (kind, io): (Kind, (PadTo, i64, Device)),

@@ -11,8 +11,7 @@ use spam_model::Classifier;
 use tch::{Device, Kind, Tensor};
 use tracing::info;
 
-use super::EVAL_BATCH;
-use super::backfill::{Backfill, prefix_of};
+use super::backfill::{Backfill, EVAL_BATCH, Store, prefix_of};
 use super::distinct::Distinct;
 use crate::batch::{Examples, PadTo};
 use crate::data::{Split, TrainData};
@@ -62,52 +61,7 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
     let splits = Split::ALL.map(|s| s.of(data));
     let distinct = Distinct::of(splits, data.pad);
     let workers = Workers::for_device(device);
-    // Distinct inputs are numbered by first appearance, training split first: the
-    // training rows are `0..train`.
-    let train = match workers.threads {
-        1 => distinct.len(),
-        _ => distinct.rows[0].iter().map(|&u| u + 1).max().unwrap_or(0),
-    };
-    let rows_per_batch = if workers.threads > 1 {
-        CPU_CACHE_BATCH
-    } else {
-        EVAL_BATCH
-    };
-    let batches_of_rows = |mut order: Vec<usize>| -> Vec<Vec<usize>> {
-        if data.pad == PadTo::Dynamic {
-            // Length-sorted batches waste no compute on padding.
-            order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
-        }
-        order
-            .chunks(rows_per_batch)
-            .map(<[usize]>::to_vec)
-            .collect()
-    };
-    let batches_of = |range: std::ops::Range<usize>| batches_of_rows(range.collect());
-    // Later: the rows first seen in validation (`train..validation`), which the
-    // periodic evaluation reads, then the test split's; first of all the rows of the
-    // validation examples the first evaluation reads, right after the first step.
-    let validation = distinct.rows[1]
-        .iter()
-        .map(|&u| u + 1)
-        .max()
-        .unwrap_or(0)
-        .clamp(train, distinct.len());
-    let mut first: Vec<usize> = distinct.rows[1][..first_validation.min(distinct.rows[1].len())]
-        .iter()
-        .copied()
-        .filter(|&u| u >= train)
-        .collect();
-    first.sort_unstable();
-    first.dedup();
-    let now = batches_of(0..train);
-    let mut later = batches_of_rows(first.clone());
-    later.extend(batches_of_rows(
-        (train..validation)
-            .filter(|u| first.binary_search(u).is_err())
-            .collect(),
-    ));
-    later.extend(batches_of(validation..distinct.len()));
+    let (train, now, later) = plan(&distinct, data.pad, workers.threads, first_validation);
     events.emit(Event::CacheStarted {
         examples: distinct.copies[..train].iter().sum::<usize>() as u64,
     });
@@ -193,6 +147,64 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
         examples: rows.1,
         backfill,
     })
+}
+
+/// The distinct inputs' batches: those computed before the first step (the training rows,
+/// `0..train`) and those left to the [`Backfill`] (the validation rows the first evaluation
+/// reads first, then the rest of validation, then test).
+fn plan(
+    distinct: &Distinct<3>,
+    pad: PadTo,
+    threads: usize,
+    first_validation: usize,
+) -> (usize, Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    // Distinct inputs are numbered by first appearance, training split first: the
+    // training rows are `0..train`.
+    let train = match threads {
+        1 => distinct.len(),
+        _ => distinct.rows[0].iter().map(|&u| u + 1).max().unwrap_or(0),
+    };
+    let rows_per_batch = if threads > 1 {
+        CPU_CACHE_BATCH
+    } else {
+        EVAL_BATCH
+    };
+    let batches_of_rows = |mut order: Vec<usize>| -> Vec<Vec<usize>> {
+        if pad == PadTo::Dynamic {
+            // Length-sorted batches waste no compute on padding.
+            order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
+        }
+        order
+            .chunks(rows_per_batch)
+            .map(<[usize]>::to_vec)
+            .collect()
+    };
+    let batches_of = |range: std::ops::Range<usize>| batches_of_rows(range.collect());
+    // Later: the rows first seen in validation (`train..validation`), which the
+    // periodic evaluation reads, then the test split's; first of all the rows of the
+    // validation examples the first evaluation reads, right after the first step.
+    let validation = distinct.rows[1]
+        .iter()
+        .map(|&u| u + 1)
+        .max()
+        .unwrap_or(0)
+        .clamp(train, distinct.len());
+    let mut first: Vec<usize> = distinct.rows[1][..first_validation.min(distinct.rows[1].len())]
+        .iter()
+        .copied()
+        .filter(|&u| u >= train)
+        .collect();
+    first.sort_unstable();
+    first.dedup();
+    let now = batches_of(0..train);
+    let mut later = batches_of_rows(first.clone());
+    later.extend(batches_of_rows(
+        (train..validation)
+            .filter(|u| first.binary_search(u).is_err())
+            .collect(),
+    ));
+    later.extend(batches_of(validation..distinct.len()));
+    (train, now, later)
 }
 
 /// Rows per cache batch when each CPU worker runs on one libtorch thread.
@@ -421,4 +433,10 @@ fn stack_padded(rows: Vec<Tensor>, cols: i64) -> Tensor {
         })
         .collect();
     Tensor::stack(&padded, 0).to_kind(Kind::Float)
+}
+
+impl Store for Cache {
+    fn store(&self, chunk: &[usize], hidden: &Tensor, inputs: &Examples, kind: Kind) -> Result<()> {
+        Cache::store(self, chunk, hidden, inputs, kind)
+    }
 }

@@ -21,7 +21,7 @@ use spam_model::{Classifier, Precision};
 use tch::{Device, Kind, Reduction, Tensor};
 use tracing::info;
 
-use self::backfill::Backfill;
+use self::backfill::{Backfill, EVAL_BATCH};
 use self::cache::Cache;
 use self::distinct::Distinct;
 use crate::batch::{PadTo, make_batch, sequential_batches, shuffled_batches, unpadded_last};
@@ -86,10 +86,6 @@ pub fn loss_of(logits: &Tensor, labels: &Tensor, ignore_index: Option<i64>) -> T
         0.0,
     )
 }
-
-/// Batch size of the cache build and of evaluation passes: bigger than training's 8
-/// because no gradients are kept.
-const EVAL_BATCH: usize = 32;
 
 /// Runs a classifier over [`TrainData`]: batches, forward passes, losses, accuracies and
 /// predictions, on the plain or the cached path (chosen once, in [`Runner::new`]). The

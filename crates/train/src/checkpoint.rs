@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Context, Result, TrainError, bail};
+use crate::error::{Result, TrainError};
 use serde::{Deserialize, Serialize};
 use spam_model::Classifier;
 use tch::Tensor;
@@ -57,23 +57,23 @@ pub fn save(
     fail: bool,
 ) -> Result<()> {
     let parent = spam_data::parent_dir(dir);
-    fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
+    fs::create_dir_all(parent).map_err(|e| TrainError::checkpoint_file("create", parent, e))?;
     let staging = sibling(dir, "new");
     if staging.exists() {
         fs::remove_dir_all(&staging)
-            .with_context(|| format!("could not remove {}", staging.display()))?;
+            .map_err(|e| TrainError::checkpoint_file("remove", &staging, e))?;
     }
-    fs::create_dir_all(&staging)
-        .with_context(|| format!("could not create {}", staging.display()))?;
+    fs::create_dir_all(&staging).map_err(|e| TrainError::checkpoint_file("create", &staging, e))?;
     if let Err(e) = write_files(&staging, model, optimizer, position, report, best, fail) {
         let _ = fs::remove_dir_all(&staging);
-        return Err(TrainError::Context {
-            message: format!(
+        return Err(TrainError::checkpoint_by(
+            dir,
+            format!(
                 "could not write the checkpoint into {} (the previous one, if any, is kept)",
                 dir.display()
             ),
-            source: Box::new(e),
-        });
+            e,
+        ));
     }
     // Swap: dir -> dir.old, staging -> dir, drop dir.old. `load` falls back to dir.old if a
     // kill lands between the two renames.
@@ -85,7 +85,7 @@ pub fn save(
         fs::rename(dir, &old)?;
     }
     fs::rename(&staging, dir)
-        .with_context(|| format!("could not move the checkpoint into {}", dir.display()))?;
+        .map_err(|e| TrainError::checkpoint_file("move the checkpoint into", dir, e))?;
     if old.exists() {
         fs::remove_dir_all(&old)?;
     }
@@ -111,7 +111,7 @@ fn write_files(
             .collect();
         let path = staging.join(BEST);
         Tensor::write_safetensors(&best, &path)
-            .with_context(|| format!("could not write {}", path.display()))?;
+            .map_err(|e| TrainError::checkpoint_file("write", &path, e))?;
         sync(&path)?;
     }
     let params = model.trainable_parameters();
@@ -121,7 +121,7 @@ fn write_files(
         .collect();
     let weights = staging.join(WEIGHTS);
     Tensor::write_safetensors(&params, &weights)
-        .with_context(|| format!("could not write {}", weights.display()))?;
+        .map_err(|e| TrainError::checkpoint_file("write", &weights, e))?;
     sync(&weights)?;
     let state: Vec<(String, Tensor)> = optimizer
         .state()
@@ -139,7 +139,7 @@ fn write_files(
         .into());
     }
     Tensor::write_safetensors(&state, &opt)
-        .with_context(|| format!("could not write {}", opt.display()))?;
+        .map_err(|e| TrainError::checkpoint_file("write", &opt, e))?;
     sync(&opt)?;
     let json = serde_json::to_vec_pretty(&State {
         position: *position,
@@ -147,14 +147,14 @@ fn write_files(
     })?;
     let state_path = staging.join(STATE);
     fs::write(&state_path, json)
-        .with_context(|| format!("could not write {}", state_path.display()))?;
+        .map_err(|e| TrainError::checkpoint_file("write", &state_path, e))?;
     sync(&state_path)
 }
 
 fn sync(path: &Path) -> Result<()> {
     fs::File::open(path)
         .and_then(|f| f.sync_all())
-        .with_context(|| format!("could not sync {}", path.display()))
+        .map_err(|e| TrainError::checkpoint_file("sync", path, e))
 }
 
 /// What [`load`] restored besides the weights and the optimizer state.
@@ -187,48 +187,62 @@ pub fn position(dir: &Path) -> Option<Position> {
 /// Restores a checkpoint into `model` and `optimizer`, returning where the run was.
 pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Restored> {
     let Some(dir) = written(dir) else {
-        bail!(
-            "no checkpoint in {}: was the run started with a run directory?",
-            dir.display()
-        );
+        return Err(TrainError::checkpoint(
+            dir,
+            format!(
+                "no checkpoint in {}: was the run started with a run directory?",
+                dir.display()
+            ),
+        ));
     };
     let state_path = dir.join(STATE);
     let state: State = serde_json::from_slice(
-        &fs::read(&state_path)
-            .with_context(|| format!("could not read {}", state_path.display()))?,
+        &fs::read(&state_path).map_err(|e| TrainError::checkpoint_file("read", &state_path, e))?,
     )
-    .with_context(|| format!("{} is not a checkpoint state file", state_path.display()))?;
+    .map_err(|e| {
+        TrainError::checkpoint_by(
+            &state_path,
+            format!("{} is not a checkpoint state file", state_path.display()),
+            e,
+        )
+    })?;
     let weights_path = dir.join(WEIGHTS);
     let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&weights_path)
-        .with_context(|| format!("could not read {}", weights_path.display()))?
+        .map_err(|e| TrainError::checkpoint_file("read", &weights_path, e))?
         .into_iter()
         .collect();
     let params = model.trainable_parameters();
     // Check everything before copying anything, so a bad checkpoint changes nothing.
     for (name, p) in &params {
         let Some(t) = saved.get(name) else {
-            bail!(
-                "{} has no tensor `{name}`: it belongs to another model or trainable mode",
-                weights_path.display()
-            );
+            return Err(TrainError::checkpoint(
+                &weights_path,
+                format!(
+                    "{} has no tensor `{name}`: it belongs to another model or trainable mode",
+                    weights_path.display()
+                ),
+            ));
         };
         if t.size() != p.size() {
-            bail!(
-                "{}: tensor `{name}` has shape {:?}, the model needs {:?}",
-                weights_path.display(),
-                t.size(),
-                p.size()
-            );
+            return Err(TrainError::checkpoint(
+                &weights_path,
+                format!(
+                    "{}: tensor `{name}` has shape {:?}, the model needs {:?}",
+                    weights_path.display(),
+                    t.size(),
+                    p.size()
+                ),
+            ));
         }
     }
     let opt_path = dir.join(OPTIMIZER);
     let opt_state: BTreeMap<String, Tensor> = Tensor::read_safetensors(&opt_path)
-        .with_context(|| format!("could not read {}", opt_path.display()))?
+        .map_err(|e| TrainError::checkpoint_file("read", &opt_path, e))?
         .into_iter()
         .collect();
     optimizer
         .load_state(&opt_state)
-        .map_err(|e| TrainError::msg(format!("{}: {e}", opt_path.display())))?;
+        .map_err(|e| TrainError::checkpoint(&opt_path, format!("{}: {e}", opt_path.display())))?;
     tch::no_grad(|| {
         for (name, mut p) in params {
             if let Some(t) = saved.get(&name) {
@@ -239,7 +253,7 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Res
     let best_path = dir.join(BEST);
     let best = if best_path.is_file() {
         let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&best_path)
-            .with_context(|| format!("could not read {}", best_path.display()))?
+            .map_err(|e| TrainError::checkpoint_file("read", &best_path, e))?
             .into_iter()
             .collect();
         let mut best = Vec::new();
@@ -248,10 +262,15 @@ pub fn load(dir: &Path, model: &Classifier, optimizer: &mut AdamW) -> Result<Res
                 Some(t) if t.size() == p.size() => {
                     best.push((name, t.to_device(p.device()).to_kind(p.kind())));
                 }
-                _ => bail!(
-                    "{}: tensor `{name}` is missing or has the wrong shape",
-                    best_path.display()
-                ),
+                _ => {
+                    return Err(TrainError::checkpoint(
+                        &best_path,
+                        format!(
+                            "{}: tensor `{name}` is missing or has the wrong shape",
+                            best_path.display()
+                        ),
+                    ));
+                }
             }
         }
         Some(best)

@@ -1,7 +1,7 @@
 //! The data a run trains on: three tokenized splits and how to pad them.
 
 use crate::batch::{Examples, PadTo};
-use crate::error::{Result, bail};
+use crate::error::{Result, TrainError};
 
 /// The three tokenized splits and how to pad them.
 #[derive(Debug, Clone)]
@@ -32,27 +32,25 @@ impl TrainData {
             .unwrap_or(0)
             .max(self.pad_id);
         if max_id >= model.vocab_size {
-            bail!(
+            return Err(TrainError::Settings(format!(
                 "{source} has a vocabulary of {} tokens, but the data's token ids (GPT-2's \
                  tokenizer, padding {}) go up to {max_id}: use weights or an architecture with \
                  the GPT-2 vocabulary ({})",
                 model.vocab_size,
                 self.pad_id,
                 spam_data::GPT2_VOCAB_SIZE
-            );
+            )));
         }
         let longest = match self.pad {
             PadTo::Fixed(n) => n,
             PadTo::Dynamic => rows().map(Vec::len).max().unwrap_or(0),
         };
         if longest as i64 > model.n_ctx {
-            bail!(
+            return Err(TrainError::Settings(format!(
                 "{source} has a context of {} tokens, but the data has rows of {longest} tokens: \
                  pad or truncate to at most {} (--padding fixed:{}) or use a longer context",
-                model.n_ctx,
-                model.n_ctx,
-                model.n_ctx
-            );
+                model.n_ctx, model.n_ctx, model.n_ctx
+            )));
         }
         Ok(())
     }

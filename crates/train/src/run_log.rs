@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use spam_model::Precision;
 
 use crate::config::TrainConfig;
-use crate::error::{Context, Result, bail};
+use crate::error::{Result, TrainError};
 use crate::report::{EpochRecord, EvalRecord};
 
 /// The log's file name in a run directory.
@@ -167,7 +167,7 @@ impl RunLog {
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
-            .with_context(|| format!("could not open {}", path.display()))?;
+            .map_err(|e| TrainError::log_file("open", &path, e))?;
         Ok(Self {
             file: Mutex::new(file),
             path,
@@ -219,7 +219,7 @@ impl RunLog {
         // for long, and a killed run loses nothing it logged.
         file.write_all(text.as_bytes())
             .and_then(|()| file.flush())
-            .with_context(|| format!("could not append to {}", self.path.display()))
+            .map_err(|e| TrainError::log_file("append to", &self.path, e))
     }
 }
 
@@ -230,11 +230,11 @@ pub fn read_log(path: &Path) -> Result<Vec<LogLine>> {
 }
 
 fn read(path: &Path) -> Result<Vec<LogLine>> {
-    let file = File::open(path).with_context(|| format!("could not read {}", path.display()))?;
+    let file = File::open(path).map_err(|e| TrainError::log_file("read", path, e))?;
     let raw: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<std::io::Result<_>>()
-        .with_context(|| format!("could not read {}", path.display()))?;
+        .map_err(|e| TrainError::log_file("read", path, e))?;
     let mut out = Vec::with_capacity(raw.len());
     for (i, text) in raw.iter().enumerate() {
         if text.trim().is_empty() {
@@ -243,11 +243,17 @@ fn read(path: &Path) -> Result<Vec<LogLine>> {
         match serde_json::from_str(text) {
             Ok(line) => out.push(line),
             Err(_) if i + 1 == raw.len() => {} // a line a kill cut short
-            Err(e) => bail!(
-                "line {} of {} is not a log line ({e}): is it a run's log.jsonl?",
-                i + 1,
-                path.display()
-            ),
+            Err(e) => {
+                return Err(TrainError::Log {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "line {} of {} is not a log line ({e}): is it a run's log.jsonl?",
+                        i + 1,
+                        path.display()
+                    ),
+                    source: None,
+                });
+            }
         }
     }
     Ok(out)

@@ -14,7 +14,7 @@ use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
 use crate::engine::{Runner, RunnerOptions, SplitOutputs, first};
-use crate::error::{Context, Result, TrainError, bail};
+use crate::error::{Result, TrainError};
 use crate::events::{Event, Events};
 use crate::optim::AdamW;
 use crate::order::TrainOrder;
@@ -65,11 +65,11 @@ pub fn train(
     let order = TrainOrder::new(&config.order_settings(), data.train.len());
     let train_batches_per_epoch = order.epoch(0).len();
     if train_batches_per_epoch == 0 {
-        bail!(
+        return Err(TrainError::Settings(format!(
             "the training split has {} examples, fewer than one batch of {}: lower --batch-size",
             data.train.len(),
             config.batch_size
-        );
+        )));
     }
 
     let cache_start = Instant::now();
@@ -107,8 +107,9 @@ pub fn train(
             position: pos,
             report: saved_report,
             best,
-        } = checkpoint::load(&dir, model, &mut optimizer)
-            .with_context(|| format!("could not resume from {}", dir.display()))?;
+        } = checkpoint::load(&dir, model, &mut optimizer).map_err(|e| {
+            TrainError::checkpoint_by(&dir, format!("could not resume from {}", dir.display()), e)
+        })?;
         events.emit(Event::Resumed {
             checkpoint: dir.clone(),
             epoch: pos.epoch,
@@ -206,7 +207,7 @@ pub fn train(
             }
             optimizer
                 .backward(&(loss / config.grad_accum_steps as f64))
-                .context("backward pass")?;
+                .map_err(TrainError::Backward)?;
             let last_of_epoch = bi + 1 == batches.len();
             let updated = (bi + 1) % config.grad_accum_steps == 0 || last_of_epoch;
             if updated {
@@ -524,7 +525,7 @@ fn checkpoint_dir(options: &RunOptions) -> Result<PathBuf> {
         .checkpoint_dir
         .as_ref()
         .map(|d| d.join("checkpoint"))
-        .context("resuming needs a run directory")
+        .ok_or_else(|| TrainError::Settings("resuming needs a run directory".into()))
 }
 
 /// The error of a run stopped by its stop flag, after writing a checkpoint where it stopped

@@ -132,7 +132,7 @@ pub(super) fn ensure_cached(
 ) -> Result<()> {
     let mut guard = slot
         .lock()
-        .map_err(|_| TrainError::msg("prefix cache lock poisoned"))?;
+        .map_err(|_| TrainError::Internal("prefix cache lock poisoned".into()))?;
     let Some(fill) = guard.as_mut() else {
         return Ok(());
     };
@@ -154,8 +154,8 @@ pub(super) fn ensure_cached(
             }
             None if us.iter().any(|&u| !fill.ready[u]) => {
                 let (chunk, hidden) = fill.done.recv().map_err(|_| {
-                    TrainError::msg(
-                        "the thread computing the prefix cache's remaining rows stopped",
+                    TrainError::Internal(
+                        "the thread computing the prefix cache's remaining rows stopped".into(),
                     )
                 })?;
                 fill.take(cache, &chunk, &hidden, kind)?;

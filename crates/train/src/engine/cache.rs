@@ -15,7 +15,7 @@ use super::backfill::{Backfill, EVAL_BATCH, Store, prefix_of};
 use super::distinct::Distinct;
 use crate::batch::{Examples, PadTo};
 use crate::data::{Split, TrainData};
-use crate::error::{Context, Result, TrainError};
+use crate::error::{Result, TrainError};
 use crate::events::{Event, Events};
 use spam_model::Workers;
 
@@ -249,10 +249,20 @@ impl DiskCache {
         lengths: &[i64],
         rows: [Vec<usize>; 3],
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
-        let file = tempfile::tempfile_in(dir)
-            .with_context(|| format!("cannot create a cache file in {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            TrainError::cache_file(
+                dir,
+                format!("cannot create the cache directory {}", dir.display()),
+                e,
+            )
+        })?;
+        let file = tempfile::tempfile_in(dir).map_err(|e| {
+            TrainError::cache_file(
+                dir,
+                format!("cannot create a cache file in {}", dir.display()),
+                e,
+            )
+        })?;
         let row_bytes = (emb as u64) * kind.elt_size_in_bytes() as u64;
         let mut offset = 0u64;
         let spans = lengths
@@ -264,10 +274,14 @@ impl DiskCache {
             })
             .collect();
         // Reserve the whole size now, so a full disk shows up before the frozen blocks run.
-        file.set_len(offset).with_context(|| {
-            format!(
-                "cannot make a {offset}-byte cache file in {}: is the disk full?",
-                dir.display()
+        file.set_len(offset).map_err(|e| {
+            TrainError::cache_file(
+                dir,
+                format!(
+                    "cannot make a {offset}-byte cache file in {}: is the disk full?",
+                    dir.display()
+                ),
+                e,
             )
         })?;
         Ok(Self {
@@ -305,13 +319,16 @@ impl DiskCache {
         let numel = (len * self.emb) as usize;
         let mut buf = vec![0u8; numel * self.kind.elt_size_in_bytes()];
         t.f_copy_data_u8(&mut buf, numel)?;
-        self.at(offset, |file| file.write_all(&buf))
-            .with_context(|| {
+        self.at(offset, |file| file.write_all(&buf)).map_err(|e| {
+            TrainError::cache_file(
+                &self.dir,
                 format!(
                     "cannot write the prefix cache in {}: is the disk full?",
                     self.dir.display()
-                )
-            })
+                ),
+                e,
+            )
+        })
     }
 
     /// Distinct input `u`'s rows, `[len, emb]` in the stored kind.
@@ -319,10 +336,14 @@ impl DiskCache {
         let (offset, len) = self.spans[u];
         let mut buf = vec![0u8; (len * self.emb) as usize * self.kind.elt_size_in_bytes()];
         self.at(offset, |file| file.read_exact(&mut buf))
-            .with_context(|| {
-                format!(
-                    "cannot read the prefix cache back from {}",
-                    self.dir.display()
+            .map_err(|e| {
+                TrainError::cache_file(
+                    &self.dir,
+                    format!(
+                        "cannot read the prefix cache back from {}",
+                        self.dir.display()
+                    ),
+                    e,
                 )
             })?;
         Ok(Tensor::f_from_data_size(&buf, &[len, self.emb], self.kind)?)
@@ -361,7 +382,7 @@ impl Cache {
             Cache::Ragged { by_row, .. } => {
                 let mut by_row = by_row
                     .lock()
-                    .map_err(|_| TrainError::msg("prefix cache lock poisoned"))?;
+                    .map_err(|_| TrainError::Internal("prefix cache lock poisoned".into()))?;
                 for (r, &u) in chunk.iter().enumerate() {
                     let row = hidden.get(r as i64).narrow(0, 0, len(u));
                     by_row[u] = Some(row.to_kind(kind).copy());
@@ -395,14 +416,16 @@ impl Cache {
                 let rows = &rows[split.index()];
                 let by_row = by_row
                     .lock()
-                    .map_err(|_| TrainError::msg("prefix cache lock poisoned"))?;
+                    .map_err(|_| TrainError::Internal("prefix cache lock poisoned".into()))?;
                 let parts = indices
                     .iter()
                     .map(|&i| {
                         by_row[rows[i]]
                             .as_ref()
                             .map(Tensor::shallow_clone)
-                            .context("a prefix cache row is missing")
+                            .ok_or_else(|| {
+                                TrainError::Internal("a prefix cache row is missing".into())
+                            })
                     })
                     .collect::<Result<Vec<_>>>()?;
                 stack_padded(parts, cols)

@@ -402,7 +402,7 @@ impl<'a> Runner<'a> {
                 .flatten()
                 .collect();
             if of_distinct.len() != distinct.len() {
-                return Err(TrainError::msg(format!(
+                return Err(TrainError::Internal(format!(
                     "the closing pass predicted {} of {} distinct inputs",
                     of_distinct.len(),
                     distinct.len()

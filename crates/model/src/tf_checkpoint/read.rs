@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::sstable::{parse_index, unmask_crc};
+use super::sstable::{BundleEntry, BundleIndex, parse_index, unmask_crc};
 use crate::config::Config;
 use crate::error::{ModelError, Result};
 use crate::tensors::{DType, MappedFile, RawTensor, TensorSource, check_disjoint};
@@ -30,175 +30,15 @@ impl OpenAiCheckpoint {
         let files = CheckpointFiles::locate(path)?;
         let index_path = files.index();
         let hparams = read_hparams(&files.hparams)?;
-        let index_file = MappedFile::open(&index_path).map_err(|e| match e {
-            ModelError::MissingFile { path, .. } => ModelError::MissingFile {
-                path,
-                what: "TensorFlow checkpoint index",
-                hint: "download the checkpoint again".into(),
-            },
-            e => e,
-        })?;
-        let index = parse_index(index_file.bytes(), &index_path)?;
-        if index.header.endianness != 0 {
-            return Err(ModelError::corrupt(
-                &index_path,
-                "big-endian checkpoints are not supported",
-            ));
-        }
-        let num_shards = index.header.num_shards.max(1);
-        // Each shard is a file of its own; more shards than tensors cannot be a real bundle
-        // (and the count sizes a table below).
-        if num_shards > index.entries.len().max(1) as i64 {
-            return Err(ModelError::corrupt(
-                &index_path,
-                format!(
-                    "the index claims {num_shards} data shards for {} tensors; the index is \
-                     damaged: download the checkpoint again",
-                    index.entries.len()
-                ),
-            ));
-        }
-        // By shard id, opened as tensors name them.
-        let mut shards: BTreeMap<i64, Arc<MappedFile>> = BTreeMap::new();
-        let mut tensors = TensorSource {
-            path: index_path.clone(),
-            ..Default::default()
-        };
-        let mut crc_jobs = Vec::with_capacity(index.entries.len());
+        let index = read_index(&index_path)?;
+        let num_shards = shard_count(&index, &index_path)?;
+        let mut bundle = Bundle::new(&files, index_path, num_shards, index.entries.len());
         for (key, entry) in &index.entries {
-            let Some(name) = map_openai_name(key) else {
-                return Err(ModelError::UnexpectedTensor {
-                    path: index_path.clone(),
-                    tensor: key.clone(),
-                });
-            };
-            if entry.sliced {
-                return Err(ModelError::corrupt(
-                    &index_path,
-                    format!(
-                        "tensor `{key}` is stored in slices (partitioned variable), which is not supported"
-                    ),
-                ));
-            }
-            if entry.shard_id < 0 || entry.shard_id >= num_shards {
-                return Err(ModelError::corrupt(
-                    &index_path,
-                    format!(
-                        "tensor `{key}` names shard {} of {num_shards}",
-                        entry.shard_id
-                    ),
-                ));
-            }
-            let data_path = files.data(entry.shard_id, num_shards);
-            let file = match shards.get(&entry.shard_id) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = Arc::new(MappedFile::open(&data_path).map_err(|e| match e {
-                        ModelError::MissingFile { path, .. } => ModelError::MissingFile {
-                            path,
-                            what: "TensorFlow checkpoint data shard",
-                            hint: "the data file next to the .index is missing: download the checkpoint again".into(),
-                        },
-                        e => e,
-                    })?);
-                    shards.insert(entry.shard_id, f.clone());
-                    f
-                }
-            };
-            let dtype = tf_dtype(entry.dtype);
-            let numel = entry
-                .shape
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(u64::try_from(d).ok()?));
-            let Some(numel) = numel else {
-                return Err(ModelError::corrupt(
-                    &index_path,
-                    format!(
-                        "tensor `{key}` has an impossible shape {:?} (a negative dimension or \
-                         more than 2^64 elements); the index is damaged: download the checkpoint \
-                         again",
-                        entry.shape
-                    ),
-                ));
-            };
-            let (start, end) = (
-                entry.offset as u64,
-                (entry.offset as u64).saturating_add(entry.size as u64),
-            );
-            if entry.offset < 0 || entry.size < 0 || end > file.len() {
-                return Err(ModelError::Truncated {
-                    path: data_path,
-                    tensor: key.clone(),
-                    start,
-                    end,
-                    len: file.len(),
-                });
-            }
-            if let Some(sz) = dtype.size()
-                && numel.checked_mul(sz as u64) != Some(entry.size as u64)
-            {
-                return Err(ModelError::corrupt(
-                    &index_path,
-                    format!(
-                        "tensor `{key}`: shape {:?} of {} needs {} bytes but the entry says {}",
-                        entry.shape,
-                        dtype.name(),
-                        numel.saturating_mul(sz as u64),
-                        entry.size
-                    ),
-                ));
-            }
-            crc_jobs.push((
-                key.clone(),
-                data_path,
-                file.clone(),
-                start as usize,
-                end as usize,
-                unmask_crc(entry.crc32c),
-            ));
-            // OpenAI stores projection weights as [1, in, out] (a 1x1 convolution).
-            let shape = if key.ends_with("/w") && entry.shape.len() == 3 && entry.shape[0] == 1 {
-                entry.shape[1..].to_vec()
-            } else {
-                entry.shape.clone()
-            };
-            tensors.tensors.insert(
-                name,
-                RawTensor {
-                    key: key.clone(),
-                    dtype,
-                    shape,
-                    file_shape: entry.shape.clone(),
-                    file,
-                    start: start as usize,
-                    end: end as usize,
-                },
-            );
+            bundle.add(key, entry)?;
         }
-        for (&i, file) in &shards {
-            let ranges = tensors
-                .tensors
-                .values()
-                .filter(|t| Arc::ptr_eq(&t.file, file))
-                .map(|t| (t.start, t.end, t.key.as_str()));
-            check_disjoint(&files.data(i, num_shards), ranges)?;
-        }
-        // Verify every tensor's crc32c (in parallel), reporting the first bad one in key order.
-        let bad = crc_jobs
-            .par_iter()
-            .map(|(key, path, file, start, end, expected)| {
-                let actual = crc32c::crc32c(&file.bytes()[*start..*end]);
-                (actual != *expected).then(|| ModelError::CrcMismatch {
-                    path: path.clone(),
-                    tensor: key.clone(),
-                    expected: *expected,
-                    actual,
-                })
-            })
-            .collect::<Vec<_>>();
-        if let Some(err) = bad.into_iter().flatten().next() {
-            return Err(err);
-        }
+        bundle.check_disjoint()?;
+        bundle.verify_crcs()?;
+        let tensors = bundle.tensors;
         check_hparams(&hparams, &tensors, &files.hparams)?;
         Ok(Self {
             files,
@@ -210,6 +50,257 @@ impl OpenAiCheckpoint {
     /// The model configuration from `hparams.json` (dropout 0, qkv bias).
     pub fn config(&self) -> Config {
         self.hparams.to_config()
+    }
+}
+
+/// Reads the bundle's `.index` (little-endian bundles only).
+fn read_index(index_path: &Path) -> Result<BundleIndex> {
+    let index_file = MappedFile::open(index_path).map_err(|e| match e {
+        ModelError::MissingFile { path, .. } => ModelError::MissingFile {
+            path,
+            what: "TensorFlow checkpoint index",
+            hint: "download the checkpoint again".into(),
+        },
+        e => e,
+    })?;
+    let index = parse_index(index_file.bytes(), index_path)?;
+    if index.header.endianness != 0 {
+        return Err(ModelError::corrupt(
+            index_path,
+            "big-endian checkpoints are not supported",
+        ));
+    }
+    Ok(index)
+}
+
+/// How many data shards the index names (at least one, at most one per tensor).
+fn shard_count(index: &BundleIndex, index_path: &Path) -> Result<i64> {
+    let num_shards = index.header.num_shards.max(1);
+    // Each shard is a file of its own; more shards than tensors cannot be a real bundle
+    // (and the count sizes a table below).
+    if num_shards > index.entries.len().max(1) as i64 {
+        return Err(ModelError::corrupt(
+            index_path,
+            format!(
+                "the index claims {num_shards} data shards for {} tensors; the index is \
+                 damaged: download the checkpoint again",
+                index.entries.len()
+            ),
+        ));
+    }
+    Ok(num_shards)
+}
+
+/// One tensor's bytes and the crc32c they must have.
+struct CrcJob {
+    key: String,
+    path: PathBuf,
+    file: Arc<MappedFile>,
+    start: usize,
+    end: usize,
+    expected: u32,
+}
+
+/// The tensors of a bundle as its index entries are added: the shards opened so far and the
+/// checksums still to verify.
+struct Bundle<'a> {
+    files: &'a CheckpointFiles,
+    index_path: PathBuf,
+    num_shards: i64,
+    /// By shard id, opened as tensors name them.
+    shards: BTreeMap<i64, Arc<MappedFile>>,
+    tensors: TensorSource,
+    crc_jobs: Vec<CrcJob>,
+}
+
+impl<'a> Bundle<'a> {
+    fn new(files: &'a CheckpointFiles, index_path: PathBuf, num_shards: i64, len: usize) -> Self {
+        Bundle {
+            files,
+            tensors: TensorSource {
+                path: index_path.clone(),
+                ..Default::default()
+            },
+            index_path,
+            num_shards,
+            shards: BTreeMap::new(),
+            crc_jobs: Vec::with_capacity(len),
+        }
+    }
+
+    /// Checks one index entry and adds its tensor (its crc32c is verified later).
+    fn add(&mut self, key: &String, entry: &BundleEntry) -> Result<()> {
+        let name = self.model_name(key, entry)?;
+        let (data_path, file) = self.shard(entry.shard_id)?;
+        let dtype = tf_dtype(entry.dtype);
+        let (start, end) = self.byte_range(key, entry, &dtype, &data_path, &file)?;
+        self.crc_jobs.push(CrcJob {
+            key: key.clone(),
+            path: data_path,
+            file: file.clone(),
+            start,
+            end,
+            expected: unmask_crc(entry.crc32c),
+        });
+        // OpenAI stores projection weights as [1, in, out] (a 1x1 convolution).
+        let shape = if key.ends_with("/w") && entry.shape.len() == 3 && entry.shape[0] == 1 {
+            entry.shape[1..].to_vec()
+        } else {
+            entry.shape.clone()
+        };
+        self.tensors.tensors.insert(
+            name,
+            RawTensor {
+                key: key.clone(),
+                dtype,
+                shape,
+                file_shape: entry.shape.clone(),
+                file,
+                start,
+                end,
+            },
+        );
+        Ok(())
+    }
+
+    /// The model's name for the tensor `key`, which must be whole and in one of the shards.
+    fn model_name(&self, key: &String, entry: &BundleEntry) -> Result<String> {
+        let num_shards = self.num_shards;
+        let Some(name) = map_openai_name(key) else {
+            return Err(ModelError::UnexpectedTensor {
+                path: self.index_path.clone(),
+                tensor: key.clone(),
+            });
+        };
+        if entry.sliced {
+            return Err(ModelError::corrupt(
+                &self.index_path,
+                format!(
+                    "tensor `{key}` is stored in slices (partitioned variable), which is not supported"
+                ),
+            ));
+        }
+        if entry.shard_id < 0 || entry.shard_id >= num_shards {
+            return Err(ModelError::corrupt(
+                &self.index_path,
+                format!(
+                    "tensor `{key}` names shard {} of {num_shards}",
+                    entry.shard_id
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The data shard `shard_id`'s path and file, mapped on first use.
+    fn shard(&mut self, shard_id: i64) -> Result<(PathBuf, Arc<MappedFile>)> {
+        let data_path = self.files.data(shard_id, self.num_shards);
+        let file = match self.shards.get(&shard_id) {
+            Some(f) => f.clone(),
+            None => {
+                let f = Arc::new(MappedFile::open(&data_path).map_err(|e| match e {
+                    ModelError::MissingFile { path, .. } => ModelError::MissingFile {
+                        path,
+                        what: "TensorFlow checkpoint data shard",
+                        hint: "the data file next to the .index is missing: download the checkpoint again".into(),
+                    },
+                    e => e,
+                })?);
+                self.shards.insert(shard_id, f.clone());
+                f
+            }
+        };
+        Ok((data_path, file))
+    }
+
+    /// The tensor's bytes in its shard, checked against the shard's length and, for a dtype
+    /// of known size, against its shape.
+    fn byte_range(
+        &self,
+        key: &String,
+        entry: &BundleEntry,
+        dtype: &DType,
+        data_path: &Path,
+        file: &MappedFile,
+    ) -> Result<(usize, usize)> {
+        let numel = entry
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(u64::try_from(d).ok()?));
+        let Some(numel) = numel else {
+            return Err(ModelError::corrupt(
+                &self.index_path,
+                format!(
+                    "tensor `{key}` has an impossible shape {:?} (a negative dimension or \
+                     more than 2^64 elements); the index is damaged: download the checkpoint \
+                     again",
+                    entry.shape
+                ),
+            ));
+        };
+        let (start, end) = (
+            entry.offset as u64,
+            (entry.offset as u64).saturating_add(entry.size as u64),
+        );
+        if entry.offset < 0 || entry.size < 0 || end > file.len() {
+            return Err(ModelError::Truncated {
+                path: data_path.to_path_buf(),
+                tensor: key.clone(),
+                start,
+                end,
+                len: file.len(),
+            });
+        }
+        if let Some(sz) = dtype.size()
+            && numel.checked_mul(sz as u64) != Some(entry.size as u64)
+        {
+            return Err(ModelError::corrupt(
+                &self.index_path,
+                format!(
+                    "tensor `{key}`: shape {:?} of {} needs {} bytes but the entry says {}",
+                    entry.shape,
+                    dtype.name(),
+                    numel.saturating_mul(sz as u64),
+                    entry.size
+                ),
+            ));
+        }
+        Ok((start as usize, end as usize))
+    }
+
+    /// No two tensors of a shard share bytes.
+    fn check_disjoint(&self) -> Result<()> {
+        for (&i, file) in &self.shards {
+            let ranges = self
+                .tensors
+                .tensors
+                .values()
+                .filter(|t| Arc::ptr_eq(&t.file, file))
+                .map(|t| (t.start, t.end, t.key.as_str()));
+            check_disjoint(&self.files.data(i, self.num_shards), ranges)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies every tensor's crc32c (in parallel), reporting the first bad one in key order.
+    fn verify_crcs(&self) -> Result<()> {
+        let bad = self
+            .crc_jobs
+            .par_iter()
+            .map(|job| {
+                let actual = crc32c::crc32c(&job.file.bytes()[job.start..job.end]);
+                (actual != job.expected).then(|| ModelError::CrcMismatch {
+                    path: job.path.clone(),
+                    tensor: job.key.clone(),
+                    expected: job.expected,
+                    actual,
+                })
+            })
+            .collect::<Vec<_>>();
+        match bad.into_iter().flatten().next() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 }
 

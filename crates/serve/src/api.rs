@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -16,119 +15,15 @@ use serde::{Deserialize, Serialize, Serializer};
 use tokio::sync::Semaphore;
 
 use crate::ServeOptions;
+use crate::body::{TextProblem, check_texts, read_body, require_json};
+use crate::error::{ApiError, UNAVAILABLE};
 use crate::hosts::AllowedHosts;
+use crate::request_id::{REQUEST_ID, RequestId, RequestIds};
+use crate::state::AppState;
 use crate::worker::{WorkerError, WorkerHandle};
 
 /// The single page served at `/`.
 pub const INDEX_HTML: &str = include_str!("index.html");
-
-/// An error answered as JSON `{"error": "..."}` with an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (HTTP {status})")]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// What went wrong, for a person to read.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with this status and message.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    fn unprocessable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-    }
-
-    fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_string(&ErrorBody {
-            error: &self.message,
-        })
-        .unwrap_or_else(|_| r#"{"error":"internal error"}"#.to_string());
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
-    }
-}
-
-impl ApiError {
-    /// The answer for a worker error. A model failure's detail (libtorch's message, with
-    /// paths and a backtrace) is logged under the request id, never sent.
-    fn from_worker(e: WorkerError, request_id: &RequestId) -> Self {
-        match e {
-            WorkerError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            WorkerError::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
-            WorkerError::Failed(detail) => {
-                tracing::error!(request_id = %request_id.0, "the model failed: {detail}");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!(
-                        "internal error: the model failed on this request (request id {}); \
-                         the server log has the detail",
-                        request_id.0
-                    ),
-                )
-            }
-        }
-    }
-}
-
-const UNAVAILABLE: &str =
-    "the model is unavailable: it failed on an earlier request; restart the server";
-
-/// The id of a request, sent back in the [`REQUEST_ID`] header and written in the log
-/// lines about it.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestId(pub(crate) String);
-
-/// The header that carries the request id of every answer.
-const REQUEST_ID: &str = "x-request-id";
-
-/// Makes request ids: a counter, scrambled with a key chosen at start so that ids differ
-/// between runs and do not reveal how many requests came before.
-#[derive(Debug)]
-struct RequestIds {
-    key: std::hash::RandomState,
-    next: std::sync::atomic::AtomicU64,
-}
-
-impl RequestIds {
-    fn new() -> Self {
-        Self {
-            key: std::hash::RandomState::new(),
-            next: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    fn next(&self) -> RequestId {
-        use std::hash::BuildHasher;
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        RequestId(format!("{:016x}", self.key.hash_one(n)))
-    }
-}
 
 /// The body of `POST /v1/classify`: exactly one of `text` and `texts`.
 #[derive(Debug, Clone, Deserialize)]
@@ -184,15 +79,6 @@ struct Health<'a> {
     labels: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct AppState {
-    pub(crate) worker: WorkerHandle,
-    pub(crate) max_body_bytes: usize,
-    pub(crate) max_texts: usize,
-    pub(crate) max_text_chars: usize,
-    info: Arc<spam_model::RunInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -388,76 +274,6 @@ async fn classify(
     }))
 }
 
-/// Refuses a body that is not declared JSON (`application/json`, parameters allowed):
-/// a page on another site can POST `text/plain` or a form without asking, but not JSON.
-pub(crate) fn require_json(request: &Request) -> Result<(), ApiError> {
-    let ctype = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let essence = ctype
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .map(str::trim);
-    if essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")) {
-        return Ok(());
-    }
-    let got = ctype.map_or_else(|| "none".to_string(), |c| format!("`{c}`"));
-    Err(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        format!(
-            "the request body must be JSON sent with `Content-Type: application/json` (got {got})"
-        ),
-    ))
-}
-
-/// Reads a body of at most `limit` bytes. A larger one is answered 413, after reading
-/// (and discarding) the rest of it when that is not much more than the limit, so that the
-/// client, still sending, can read the answer instead of seeing its connection reset.
-pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let drain_limit = limit.saturating_mul(4).max(DRAIN_AT_LEAST);
-    let too_large = || {
-        ApiError::too_large(format!(
-            "the request body is larger than the limit of {limit} bytes"
-        ))
-    };
-    if body
-        .size_hint()
-        .upper()
-        .is_some_and(|n| n > drain_limit as u64)
-    {
-        return Err(too_large());
-    }
-    let mut buf = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-    {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen = seen.saturating_add(data.len());
-        if seen <= limit {
-            buf.extend_from_slice(&data);
-        } else if seen > drain_limit {
-            break;
-        } else if !buf.is_empty() {
-            buf = Vec::new();
-        }
-    }
-    if seen > limit {
-        Err(too_large())
-    } else {
-        Ok(buf)
-    }
-}
-
-/// Oversized bodies up to this size (or 4 times the limit) are read to the end before the
-/// 413 answer; larger ones are cut off.
-const DRAIN_AT_LEAST: usize = 16 << 20;
-
 /// Validates a `POST /v1/classify` body and returns its texts.
 pub fn parse_request(
     body: &[u8],
@@ -537,37 +353,4 @@ pub fn parse_request(
         TextProblem::TooLong(m) => ApiError::too_large(m),
     })?;
     Ok(texts)
-}
-
-/// Why a text of a request cannot be classified, with the message that says so.
-pub(crate) enum TextProblem {
-    /// Blank (422 on both routes).
-    Empty(String),
-    /// Over the character limit (413).
-    TooLong(String),
-}
-
-/// Checks each text of a request (not blank, at most `max_chars` characters); `name(i)` is
-/// how the message names text `i`. The one check of `/v1/classify` and `/predict`.
-pub(crate) fn check_texts(
-    texts: &[String],
-    max_chars: usize,
-    name: impl Fn(usize) -> String,
-) -> Result<(), TextProblem> {
-    for (i, text) in texts.iter().enumerate() {
-        if text.trim().is_empty() {
-            return Err(TextProblem::Empty(format!(
-                "{} is empty: give a message to classify",
-                name(i)
-            )));
-        }
-        let chars = text.chars().count();
-        if chars > max_chars {
-            return Err(TextProblem::TooLong(format!(
-                "{} is too long: {chars} characters (at most {max_chars})",
-                name(i)
-            )));
-        }
-    }
-    Ok(())
 }

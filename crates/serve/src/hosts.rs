@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 
 use crate::ServeOptions;
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 /// The `Host` values a server answers.
 #[derive(Debug)]

@@ -52,15 +52,19 @@ use spam_model::Predictor;
 use tokio::net::TcpListener;
 
 mod api;
+mod body;
 mod conn;
+mod error;
 mod hosts;
+mod request_id;
+mod state;
 mod tei;
 mod worker;
 
 pub use api::{
-    ApiError, ClassifyRequest, ClassifyResponse, ClassifyResult, INDEX_HTML, ModelInfo,
-    parse_request, router,
+    ClassifyRequest, ClassifyResponse, ClassifyResult, INDEX_HTML, ModelInfo, parse_request, router,
 };
+pub use error::ApiError;
 pub use worker::{WorkerError, WorkerHandle, WorkerOptions, spawn_worker, spawn_worker_with};
 
 /// Why the server could not start or stopped with an error.

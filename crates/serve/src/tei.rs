@@ -25,7 +25,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{AppState, RequestId, TextProblem, check_texts, read_body, require_json};
+use crate::body::{TextProblem, check_texts, read_body, require_json};
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
 use crate::worker::WorkerError;
 
 /// The route this module answers.
@@ -76,8 +79,8 @@ impl TeiError {
     }
 }
 
-impl From<crate::api::ApiError> for TeiError {
-    fn from(e: crate::api::ApiError) -> Self {
+impl From<ApiError> for TeiError {
+    fn from(e: ApiError) -> Self {
         Self {
             error_type: error_type_for(e.status),
             status: e.status,

@@ -142,7 +142,8 @@ pub fn download(
             if attempt > 0 {
                 let wait = opts.backoff.saturating_mul(1 << (attempt - 1).min(16));
                 tracing::warn!(
-                    "{url}: {last}; retry {attempt}/{} in {wait:?}",
+                    "{}: {last}; retry {attempt}/{} in {wait:?}",
+                    redact_url(url),
                     opts.retries
                 );
                 std::thread::sleep(wait);
@@ -177,8 +178,9 @@ pub fn download(
                 }
             }
         }
-        tracing::warn!("{url}: {last}");
-        attempts.push(format!("{url}: {last}"));
+        let shown = redact_url(url);
+        tracing::warn!("{shown}: {last}");
+        attempts.push(format!("{shown}: {last}"));
     }
     Err(DataError::Download {
         dest: dest.to_path_buf(),
@@ -430,7 +432,11 @@ pub fn describe(e: &reqwest::Error) -> String {
         msg.push_str(&format!(": {s}"));
         src = s.source();
     }
-    msg
+    // reqwest's message names the URL: never with its credentials or query.
+    match e.url() {
+        Some(url) => msg.replace(url.as_str(), &redact_url(url.as_str())),
+        None => msg,
+    }
 }
 
 /// Parses `bytes START-END/TOTAL` (TOTAL may be `*`); returns (START, TOTAL).
@@ -481,4 +487,29 @@ impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("BearerToken(<redacted>)")
     }
+}
+
+/// `url` as it may be shown in a message or a log: without the user name and password of its
+/// authority (`http://user:secret@host` is `http://***@host`) and without its query and
+/// fragment (`?token=...` is `?***`), which may hold credentials too.
+pub fn redact_url(url: &str) -> String {
+    let (head, had_query) = match url.find(['?', '#']) {
+        Some(i) => (&url[..i], true),
+        None => (url, false),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => head.to_string(),
+            }
+        }
+        None => head.to_string(),
+    };
+    if had_query {
+        out.push_str("?***");
+    }
+    out
 }

@@ -83,7 +83,7 @@ pub use error::{DataError, Result};
 #[cfg(feature = "download")]
 pub use download::{
     BearerToken, DownloadOptions, DownloadProgress, Downloaded, describe, download,
-    partial_download_path,
+    partial_download_path, redact_url,
 };
 #[cfg(feature = "download")]
 pub use fetch::{SMS_URLS, SMS_ZIP, SmsFetchOptions, fetch_sms, install_sms_from};

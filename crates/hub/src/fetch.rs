@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_LENGTH, ETAG, LOCATION};
 
-use spam_data::{DataError, DownloadOptions, describe, download};
+use spam_data::{DataError, DownloadOptions, describe, download, redact_url};
 
 use crate::cache::{HubId, HubOptions, HubProgress, HubSnapshot, is_commit_hash};
 use crate::error::{HubError, Result};
@@ -29,7 +29,7 @@ pub(crate) fn download_snapshot(
     let fail = |file: &str, url: &str, why: String| HubError::Download {
         id: id.to_string(),
         file: file.to_string(),
-        url: url.to_string(),
+        url: redact_url(url),
         cache: opts.cache.clone(),
         why: why.into(),
     };
@@ -115,10 +115,15 @@ pub(crate) fn download_snapshot(
 
 /// `HEAD` of a resolve URL, following only redirects within the hub (a renamed repository)
 /// and stopping at the one that names the commit (a large file's redirect to its storage).
+/// A redirect is resolved before it is judged: one to another origin (scheme, host, port),
+/// whatever its form (`https://other/...`, `//other/...`), is not followed, so the token
+/// never leaves the endpoint's origin (huggingface_hub's rule).
 fn head(client: &Client, url: &str, opts: &HubOptions) -> std::result::Result<FileMeta, String> {
     let mut url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+    // The endpoint's origin: the first URL asked for is on the endpoint.
+    let start = url.clone();
     for _hop in 0..5 {
-        let resp = send_head(client, &url, opts)?;
+        let resp = send_head(client, &url, opts, &start)?;
         let status = resp.status();
         let headers = resp.headers();
         let text = |name: &str| {
@@ -130,11 +135,18 @@ fn head(client: &Client, url: &str, opts: &HubOptions) -> std::result::Result<Fi
         if status.is_redirection()
             && text("x-repo-commit").is_none()
             && let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok())
-            && location.starts_with('/')
         {
-            url = url
+            let next = url
                 .join(location)
-                .map_err(|e| format!("bad redirect {location:?}: {e}"))?;
+                .map_err(|_| format!("HTTP {status} with a malformed Location header"))?;
+            if next.origin() != start.origin() {
+                return Err(format!(
+                    "HTTP {status} to another host ({}) without naming a commit: not followed \
+                     (the token is only sent to HF_ENDPOINT's origin); check HF_ENDPOINT",
+                    redact_url(next.as_str())
+                ));
+            }
+            url = next;
             continue;
         }
         if !(status.is_success() || status.is_redirection()) {
@@ -144,7 +156,7 @@ fn head(client: &Client, url: &str, opts: &HubOptions) -> std::result::Result<Fi
             format!(
                 "HTTP {status} without an X-Repo-Commit header: {} does not answer as the hub \
                  does (check HF_ENDPOINT)",
-                opts.endpoint
+                redact_url(&opts.endpoint)
             )
         })?;
         if !is_commit_hash(&commit) {
@@ -178,6 +190,7 @@ fn send_head(
     client: &Client,
     url: &reqwest::Url,
     opts: &HubOptions,
+    endpoint: &reqwest::Url,
 ) -> std::result::Result<reqwest::blocking::Response, String> {
     let d = &opts.download;
     let mut last = String::new();
@@ -186,7 +199,9 @@ fn send_head(
             std::thread::sleep(d.backoff.saturating_mul(1 << (attempt - 1).min(16)));
         }
         let mut req = client.head(url.clone());
-        if let Some(token) = &opts.token {
+        if let Some(token) = &opts.token
+            && url.origin() == endpoint.origin()
+        {
             req = req.bearer_auth(token.expose());
         }
         match req.send() {

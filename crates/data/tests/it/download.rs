@@ -335,3 +335,43 @@ fn install_from_local_zip_or_file() {
     assert!(matches!(err, DataError::Checksum { .. }), "{err:?}");
     assert!(!out.join("SMSSpamCollection").exists());
 }
+
+#[test]
+fn urls_in_messages_lose_their_credentials_and_queries() {
+    use spam_data::redact_url;
+    assert_eq!(
+        redact_url("http://user:hunter2@127.0.0.1:8080/a/b"),
+        "http://***@127.0.0.1:8080/a/b"
+    );
+    assert_eq!(
+        redact_url("https://host/path?token=abc#frag"),
+        "https://host/path?***"
+    );
+    assert_eq!(
+        redact_url("https://huggingface.co"),
+        "https://huggingface.co"
+    );
+    // An `@` in the path is not userinfo.
+    assert_eq!(redact_url("https://host/a@b"), "https://host/a@b");
+}
+
+#[test]
+fn a_failed_download_names_the_url_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DownloadOptions {
+        retries: 0,
+        connect_timeout: std::time::Duration::from_millis(500),
+        ..DownloadOptions::default()
+    };
+    // Port 9 on loopback: nothing listens, the connection is refused at once.
+    let err = download(
+        &["http://user:hunter2@127.0.0.1:9/file?sig=secret"],
+        &dir.path().join("f"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("nothing listens there");
+    let msg = format!("{err:#}");
+    assert!(!msg.contains("hunter2") && !msg.contains("secret"), "{msg}");
+    assert!(msg.contains("http://***@127.0.0.1:9/file?***"), "{msg}");
+}

@@ -434,4 +434,109 @@ mod download {
             "{msg}"
         );
     }
+
+    /// A redirect to another origin, in any form (absolute, protocol-relative), is not
+    /// followed and the token never reaches that host; a same-origin redirect still is.
+    #[test]
+    fn the_token_never_leaves_the_endpoints_origin() {
+        let other = Server::start(vec![(
+            "/steal/config.json",
+            Route::Headers(
+                h(&[("X-Repo-Commit", C1), ("ETag", "\"0a\"")]),
+                b"{}".to_vec(),
+            ),
+        )]);
+        let host_port = other.base.trim_start_matches("http://").to_string();
+        for location in [
+            format!("//{host_port}/steal/config.json"),
+            format!("http://{host_port}/steal/config.json"),
+        ] {
+            let hub = Server::start(vec![(
+                "/org/moved/resolve/main/config.json",
+                Route::Redirect(302, location.clone(), vec![]),
+            )]);
+            let dir = tempfile::tempdir().unwrap();
+            let opts = online(dir.path(), &hub, Some("hf_secret"));
+            let msg = resolve_hub(
+                &HubId::parse("org/moved").unwrap(),
+                &["config.json"],
+                &opts,
+                &mut |_| {},
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                msg.contains("another host") && msg.contains(&host_port),
+                "{location}: {msg}"
+            );
+        }
+        assert!(
+            other
+                .requests()
+                .iter()
+                .all(|r| r.header("authorization").is_none()),
+            "{:?}",
+            other.requests()
+        );
+
+        // Within the endpoint (a renamed repository), the redirect is followed with the token.
+        let config = b"{}".to_vec();
+        let same = Server::start(vec![
+            (
+                "/org/old/resolve/main/config.json",
+                Route::Redirect(301, "/org/new/resolve/main/config.json".into(), vec![]),
+            ),
+            (
+                "/org/new/resolve/main/config.json",
+                Route::Headers(h(&[("X-Repo-Commit", C1), ("ETag", "\"0b\"")]), config),
+            ),
+            (
+                &format!("/org/old/resolve/{C1}/config.json"),
+                Route::Headers(
+                    h(&[("X-Repo-Commit", C1), ("ETag", "\"0b\"")]),
+                    b"{}".to_vec(),
+                ),
+            ),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let opts = online(dir.path(), &same, Some("hf_secret"));
+        let got = resolve_hub(
+            &HubId::parse("org/old").unwrap(),
+            &["config.json"],
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(got.commit, C1);
+        assert!(
+            same.requests()
+                .iter()
+                .all(|r| r.header("authorization") == Some("Bearer hf_secret"))
+        );
+    }
+
+    /// Credentials in HF_ENDPOINT (user:password, a query) never appear in a message.
+    #[test]
+    fn endpoint_credentials_are_not_printed() {
+        let server = Server::start(vec![(
+            "/org/plain/resolve/main/config.json",
+            Route::File(b"{}".to_vec()),
+        )]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = online(dir.path(), &server, None);
+        opts.endpoint = server
+            .base
+            .replace("http://", "http://user:hunter2@")
+            .to_string();
+        let msg = resolve_hub(
+            &HubId::parse("org/plain").unwrap(),
+            &["config.json"],
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!msg.contains("hunter2") && !msg.contains("user:"), "{msg}");
+        assert!(msg.contains("***@127.0.0.1"), "{msg}");
+    }
 }

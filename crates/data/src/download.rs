@@ -344,6 +344,10 @@ fn write_body(
         .open(partial)
         .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", partial.display())))?;
     let mut done = from;
+    // `total` is what the server (Content-Length) or the caller (the hub's X-Linked-Size)
+    // announced: a body that keeps coming past it is not the file asked for, and is never
+    // read forever.
+    let limit = total;
     progress(DownloadProgress {
         url,
         downloaded: done,
@@ -362,6 +366,14 @@ fn write_body(
                 )));
             }
         };
+        if let Some(limit) = limit.filter(|&l| done + n as u64 > l) {
+            drop(file);
+            let _ = fs::remove_file(partial);
+            return Err(Failure::Fatal(format!(
+                "the server sent more than the {limit} bytes announced for this file; stopped \
+                 reading (the answer is not the file asked for)"
+            )));
+        }
         file.write_all(&buf[..n])
             .map_err(|e| Failure::Fatal(format!("cannot write {}: {e}", partial.display())))?;
         done += n as u64;

@@ -164,8 +164,12 @@ pub struct HubOptions {
     pub cache: PathBuf,
     /// The hub's address, without a trailing slash.
     pub endpoint: String,
-    /// Sent as `Authorization: Bearer` (private and gated repositories).
+    /// Sent as `Authorization: Bearer` (private and gated repositories): `HF_TOKEN`, or one
+    /// the caller sets. When `None`, [`HubOptions::bearer_token`] reads `token_file`.
     pub token: Option<BearerToken>,
+    /// The token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`), read only when a request
+    /// needs a token: a lookup in the cache, or a run from random weights, never opens it.
+    pub token_file: Option<PathBuf>,
     /// Never download (`HF_HUB_OFFLINE`): a file not cached is an error.
     pub offline: bool,
     /// Timeouts and retries of the downloads (its token and expected size are set per file).
@@ -204,7 +208,6 @@ impl HubOptions {
             .map(PathBuf::from)
             .unwrap_or_else(|| hf_home.join("token"));
         let token = set("HF_TOKEN")
-            .or_else(|| std::fs::read_to_string(token_file).ok())
             .map(|t| BearerToken::new(&t))
             .filter(|t| !t.expose().is_empty());
         let offline = var("HF_HUB_OFFLINE").is_some_and(|v| {
@@ -217,11 +220,75 @@ impl HubOptions {
             cache,
             endpoint,
             token,
+            token_file: Some(token_file),
             offline,
             #[cfg(feature = "download")]
             download: DownloadOptions::default(),
         }
     }
+}
+
+impl HubOptions {
+    /// The token to send: [`HubOptions::token`], else the content of `token_file` (a missing
+    /// file is no token). A token file that is not a regular file (a FIFO, a device) or is
+    /// larger than [`MAX_TOKEN_FILE_BYTES`] is refused, naming it; its content is never
+    /// shown.
+    pub fn bearer_token(&self) -> Result<Option<BearerToken>> {
+        if self.token.is_some() {
+            return Ok(self.token.clone());
+        }
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let Some(bytes) =
+            read_small_file(path, MAX_TOKEN_FILE_BYTES).map_err(|why| HubError::TokenFile {
+                path: path.clone(),
+                why,
+            })?
+        else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|_| HubError::TokenFile {
+            path: path.clone(),
+            why: "it is not UTF-8 text".into(),
+        })?;
+        Ok(Some(BearerToken::new(&text)).filter(|t| !t.expose().is_empty()))
+    }
+}
+
+/// The largest token file read (a hub token is a few dozen bytes).
+pub const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
+/// The largest `refs/REVISION` file read (a commit hash and a newline).
+const MAX_REF_BYTES: u64 = 1024;
+
+/// The content of `path`, at most `cap` bytes; `Ok(None)` when there is no such file. A path
+/// that is not a regular file is refused before it is opened, so a FIFO never blocks and a
+/// device is never read; the reason never quotes the content.
+fn read_small_file(path: &Path, cap: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it ({e})")),
+    };
+    if !meta.is_file() {
+        return Err("it is not a regular file (a FIFO, a device or a folder?)".into());
+    }
+    if meta.len() > cap {
+        return Err(format!(
+            "it has {} bytes, more than the {cap} allowed",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read it ({e})"))?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("it has more than the {cap} bytes allowed"));
+    }
+    Ok(Some(bytes))
 }
 
 /// Progress of a hub download: the file and its bytes so far (total when known).
@@ -266,18 +333,27 @@ pub fn find_cached(
             id.revision.clone()
         } else {
             let refs = repo_dir.join("refs").join(&id.revision);
-            match std::fs::read_to_string(&refs) {
-                Ok(c) if is_commit_hash(c.trim()) => c.trim().to_string(),
-                Ok(c) => {
-                    why.push(format!(
-                        "{} holds {:?}, not a commit",
-                        refs.display(),
-                        c.trim()
-                    ));
+            match read_small_file(&refs, MAX_REF_BYTES) {
+                Ok(Some(c)) => match std::str::from_utf8(&c).map(str::trim) {
+                    Ok(c) if is_commit_hash(c) => c.to_string(),
+                    // Never quote it: a ref that is a link to another file (a token) must
+                    // not print that file.
+                    _ => {
+                        why.push(format!(
+                            "{} is not a commit hash ({} bytes; a ref holds 40 hexadecimal \
+                             digits): delete it and download again",
+                            refs.display(),
+                            c.len()
+                        ));
+                        continue;
+                    }
+                },
+                Ok(None) => {
+                    why.push(format!("no {folder}/refs/{}", id.revision));
                     continue;
                 }
-                Err(_) => {
-                    why.push(format!("no {folder}/refs/{}", id.revision));
+                Err(reason) => {
+                    why.push(format!("{}: {reason}", refs.display()));
                     continue;
                 }
             }

@@ -48,6 +48,19 @@ pub enum HubError {
         why: Box<str>,
     },
 
+    /// The token file cannot be used (the reason never quotes its content).
+    #[error(
+        "the token file {} cannot be used: {why}; fix it, or set HF_TOKEN, or point \
+         HF_TOKEN_PATH at a file holding the token",
+        path.display()
+    )]
+    TokenFile {
+        /// The file (`HF_TOKEN_PATH`, else `$HF_HOME/token`).
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+
     /// spam-data's downloader or file writes failed.
     #[error(transparent)]
     Data(#[from] spam_data::DataError),

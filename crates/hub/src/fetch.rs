@@ -25,6 +25,12 @@ pub(crate) fn download_snapshot(
     opts: &HubOptions,
     progress: &mut dyn FnMut(HubProgress<'_>),
 ) -> Result<HubSnapshot> {
+    // The token file is read here, when a request needs it, and only here.
+    let opts = &HubOptions {
+        token: opts.bearer_token()?,
+        token_file: None,
+        ..opts.clone()
+    };
     let repo_dir = opts.cache.join(id.cache_folder());
     let fail = |file: &str, url: &str, why: String| HubError::Download {
         id: id.to_string(),

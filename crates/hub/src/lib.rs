@@ -17,7 +17,7 @@ mod resolve;
 
 pub use cache::{
     GPT2_HUB_ALIASES, GPT2_HUB_FILES, HUB_ENDPOINT, HubId, HubOptions, HubProgress, HubSnapshot,
-    find_cached, is_commit_hash,
+    MAX_TOKEN_FILE_BYTES, find_cached, is_commit_hash,
 };
 pub use error::{HubError, Result};
 pub use resolve::resolve_hub;

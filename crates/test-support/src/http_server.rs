@@ -28,6 +28,9 @@ pub enum Route {
     /// A redirect (`status`, `Location`) with extra headers, as the hub answers for a large
     /// file stored elsewhere.
     Redirect(u16, String, Vec<(String, String)>),
+    /// A body with no announced length that keeps coming: the chunk, over and over, until
+    /// the client hangs up (bounded at 256 MiB so a failing test still ends).
+    Endless(Vec<u8>),
 }
 
 /// One request as received: method, path and headers (names lowercased).
@@ -231,6 +234,16 @@ fn handle(
             }
         }
         Some(Route::Hang) => std::thread::sleep(Duration::from_secs(5)),
+        Some(Route::Endless(chunk)) => {
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let mut sent = 0usize;
+            while !head && !chunk.is_empty() && sent < 256 << 20 {
+                if stream.write_all(chunk).is_err() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+        }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }

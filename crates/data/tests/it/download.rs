@@ -375,3 +375,27 @@ fn a_failed_download_names_the_url_without_its_password() {
     assert!(!msg.contains("hunter2") && !msg.contains("secret"), "{msg}");
     assert!(msg.contains("http://***@127.0.0.1:9/file?***"), "{msg}");
 }
+
+/// A body with no length of its own that keeps coming past the size the caller announced
+/// (the hub's X-Linked-Size) is stopped there, not read forever.
+#[test]
+fn a_body_streaming_past_the_announced_size_is_stopped() {
+    let server = Server::start(vec![("/endless", Route::Endless(vec![7u8; 4096]))]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("blob");
+    let opts = DownloadOptions {
+        retries: 0,
+        expected_size: Some(10_000),
+        ..DownloadOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let err = download(&[&server.url("/endless")], &dest, &opts, &mut |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("more than the 10000 bytes announced"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!dest.exists() && !partial_path(&dest).exists());
+}

@@ -126,7 +126,9 @@ fn environment_names_the_cache_endpoint_token_and_offline() {
     std::fs::write(home.path().join("token"), "hf_fromfile\n").unwrap();
     let h = home.path().to_str().unwrap();
     let o = vars(&[("HF_HOME", h)]);
-    assert_eq!(o.token.as_ref().unwrap().expose(), "hf_fromfile");
+    // The file is read when a request needs the token, not when the options are made.
+    assert!(o.token.is_none());
+    assert_eq!(o.bearer_token().unwrap().unwrap().expose(), "hf_fromfile");
     assert!(!format!("{o:?}").contains("hf_fromfile"));
     let o = vars(&[("HF_HOME", h), ("HF_TOKEN", "hf_fromenv")]);
     assert_eq!(o.token.as_ref().unwrap().expose(), "hf_fromenv");
@@ -186,6 +188,64 @@ fn cached_snapshots_resolve_by_ref_commit_and_alias() {
     set_ref(cache, repo, "bad", "../../../etc");
     let why = find_cached(&HubId::parse("gpt2@bad").unwrap(), &GPT2_HUB_FILES, cache).unwrap_err();
     assert!(why.contains("not a commit"), "{why}");
+}
+
+/// A ref that is a link to the token file is refused without printing what it holds.
+#[cfg(unix)]
+#[test]
+fn a_bad_ref_is_described_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hub");
+    let repo = "models--openai-community--gpt2";
+    snapshot(&cache, repo, C1, &GPT2_HUB_FILES);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "hf_verysecrettoken\n").unwrap();
+    std::fs::create_dir_all(cache.join(repo).join("refs")).unwrap();
+    std::os::unix::fs::symlink(&token, cache.join(repo).join("refs").join("main")).unwrap();
+    let why = find_cached(&HubId::parse("gpt2").unwrap(), &GPT2_HUB_FILES, &cache).unwrap_err();
+    assert!(!why.contains("hf_verysecret"), "{why}");
+    assert!(
+        why.contains("refs/main is not a commit hash (19 bytes"),
+        "{why}"
+    );
+}
+
+/// FIFOs at the ref and at the token path never block: the ref is refused, and the token
+/// file is not even opened by a lookup that needs no network.
+#[cfg(unix)]
+#[test]
+fn fifos_at_the_ref_or_the_token_path_never_block() {
+    let mkfifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let cache = home.join("hub");
+    let repo = "models--openai-community--gpt2";
+    snapshot(&cache, repo, C1, &GPT2_HUB_FILES);
+    std::fs::create_dir_all(cache.join(repo).join("refs")).unwrap();
+    mkfifo(&cache.join(repo).join("refs").join("main"));
+    mkfifo(&home.join("token"));
+    let opts = vars(&[("HF_HOME", home.to_str().unwrap()), ("HF_HUB_OFFLINE", "1")]);
+    let (send, recv) = std::sync::mpsc::channel();
+    let id = HubId::parse("gpt2").unwrap();
+    let o = opts.clone();
+    std::thread::spawn(move || {
+        let _ = send.send(resolve_hub(&id, &GPT2_HUB_FILES, &o, &mut |_| {}).map(|_| ()));
+    });
+    let got = recv
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("resolution blocked on a FIFO");
+    let msg = got.unwrap_err().to_string();
+    assert!(msg.contains("not a regular file"), "{msg}");
+    // Asked for explicitly, the FIFO token file is refused, not opened.
+    let err = opts.bearer_token().unwrap_err();
+    assert!(matches!(err, HubError::TokenFile { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
 }
 
 #[test]

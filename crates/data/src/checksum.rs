@@ -15,6 +15,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// sha256 (lowercase hex) of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    crate::input::check_regular_file(path)?;
     let mut f = File::open(path).map_err(|e| DataError::io(path, "open", e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

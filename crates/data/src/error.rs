@@ -23,6 +23,14 @@ pub enum DataError {
         path: PathBuf,
     },
 
+    /// A path given as a file that is not a regular file (a FIFO, a device, a folder): never
+    /// opened, so it cannot block or be read without end.
+    #[error("{path}: not a regular file (a FIFO, a device or a folder); give the path of a file")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+    },
+
     /// An I/O operation failed (the OS error is the `source()`).
     #[error("{path}: cannot {action}")]
     Io {

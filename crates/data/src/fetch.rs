@@ -82,7 +82,7 @@ pub fn fetch_sms(
 /// Installs the collection from a local file (`--from PATH`): either the zip or the
 /// `SMSSpamCollection` file itself. Checks the sha256 and writes `dir/<member>` atomically.
 pub fn install_sms_from(source: &Path, dir: &Path, opts: &SmsFetchOptions) -> Result<PathBuf> {
-    let bytes = std::fs::read(source).map_err(|e| DataError::io(source, "open", e))?;
+    let bytes = crate::input::read_file(source)?;
     let (data, shown) = if is_zip(&bytes) {
         (
             read_zip_member(source, &bytes, &opts.member)?,

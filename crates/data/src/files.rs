@@ -1,6 +1,5 @@
 //! Writing the split CSVs (byte-identical to pandas' `to_csv(index=None)`) and reading them back.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -118,7 +117,7 @@ pub fn read_examples(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<D
 /// `Label,Text`, integer labels. `label_names` are `"0"`, `"1"`, ... up to the largest label.
 pub fn read_split_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     check_text(path, bytes)?;
     check_quotes(path, bytes, b',')?;

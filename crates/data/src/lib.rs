@@ -61,6 +61,7 @@ mod error;
 mod fetch;
 mod files;
 mod hf_tokenizer;
+mod input;
 mod numpy_rng;
 mod pad;
 mod prepare;
@@ -107,9 +108,11 @@ pub use split_files::{SplitFiles, prepare_files, read_split_files};
 
 // Writing files.
 pub use atomic::{parent_dir, sync_dir, write_atomic, write_atomic_via_path, write_atomic_with};
+// Reading files users name: regular files only.
 pub use files::{
     ExamplesFile, SPLIT_FILES, read_examples, read_split_csv, split_csv, write_splits,
 };
+pub use input::{check_regular_file, read_file};
 
 // Tokens, padding and batches.
 pub use batch::{Batch, BatchOptions, DEFAULT_BATCH_SIZE, batch_indices, epoch_seed};

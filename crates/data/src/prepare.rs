@@ -181,7 +181,7 @@ pub(crate) fn finish(
 
 /// Reads a source file in the given format (an SMS source may be the UCI zip).
 pub fn read_source(path: &Path, format: &SourceFormat) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     match format {
         SourceFormat::Sms(mode) => parse_sms_or_zip(path, &bytes, *mode),
         SourceFormat::Table(t) => parse_labelled(path, &bytes, t),

@@ -87,7 +87,7 @@ impl std::fmt::Display for ParseMode {
 /// the UCI zip, whose `SMSSpamCollection` is read.
 pub fn read_sms(path: impl AsRef<Path>, mode: ParseMode) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     parse_sms_or_zip(path, &bytes, mode)
 }
 

@@ -86,7 +86,7 @@ pub fn prepare_files(opts: &PrepareOptions, files: &SplitFiles) -> Result<Prepar
 }
 
 fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     let header = bytes
         .strip_prefix(b"\xEF\xBB\xBF")
         .unwrap_or(&bytes)

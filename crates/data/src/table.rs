@@ -125,7 +125,7 @@ impl TableOptions {
 /// ```
 pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     parse_labelled(path, &bytes, opts)
 }
 
@@ -133,7 +133,7 @@ pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Data
 /// checks as [`read_labelled`] apply, except those about labels.
 pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<String>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, "open", e))?;
+    let bytes = crate::input::read_file(path)?;
     let opts = TableOptions {
         label_column: opts.text_column.clone(),
         ..opts.clone()

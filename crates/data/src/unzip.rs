@@ -99,7 +99,7 @@ pub fn extract_zip_member(
     dest: &Path,
     sha256: Option<&str>,
 ) -> Result<()> {
-    let bytes = std::fs::read(zip_path).map_err(|e| DataError::io(zip_path, "open", e))?;
+    let bytes = crate::input::read_file(zip_path)?;
     let data = read_zip_member(zip_path, &bytes, member)?;
     if let Some(expected) = sha256 {
         crate::checksum::check_sha256(&zip_path.join(member), &data, expected)?;

@@ -221,13 +221,11 @@ fn as_cli_prints(err: DataError) -> String {
 #[test]
 fn os_errors_appear_once_in_the_printed_chain() {
     let dir = tempfile::tempdir().unwrap();
-    // Reading a directory.
-    let os = std::fs::read(dir.path()).unwrap_err().to_string();
+    // Reading a directory: refused before any OS call (it is not a regular file).
     let err = read_labelled(dir.path(), &TableOptions::csv("text", "label")).unwrap_err();
-    assert!(matches!(err, DataError::Io { .. }), "{err:?}");
+    assert!(matches!(err, DataError::NotAFile { .. }), "{err:?}");
     let msg = as_cli_prints(err);
-    assert_eq!(msg.matches(&os).count(), 1, "{msg}");
-    assert!(msg.contains("cannot open"), "{msg}");
+    assert_eq!(msg.matches("not a regular file").count(), 1, "{msg}");
 
     // Writing below a file.
     let file = write(dir.path(), "plain", b"x");
@@ -243,4 +241,47 @@ fn os_errors_appear_once_in_the_printed_chain() {
     let msg = as_cli_prints(err);
     assert_eq!(msg.matches("the encoder gave up").count(), 1, "{msg}");
     assert!(msg.contains("plot.png: cannot write"), "{msg}");
+}
+
+/// A path that is not a regular file (a FIFO, a device, a folder) is refused before it is
+/// opened, wherever a data file is read: it never blocks and is never read without end.
+#[cfg(unix)]
+#[test]
+fn data_paths_that_are_not_regular_files_are_refused_before_opening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("train.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let (send, recv) = std::sync::mpsc::channel();
+    let paths = [
+        fifo.clone(),
+        std::path::PathBuf::from("/dev/zero"),
+        dir.path().to_path_buf(),
+    ];
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        for p in &paths {
+            let sms = spam_data::read_sms(p, spam_data::ParseMode::Lines).map(|_| ());
+            let csv = spam_data::read_split_csv(p).map(|_| ());
+            out.push((p.clone(), sms, csv));
+        }
+        let _ = send.send(out);
+    });
+    let got = recv
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a read blocked or ran on");
+    for (p, sms, csv) in got {
+        for r in [sms, csv] {
+            let err = r.expect_err("not a regular file");
+            assert!(
+                matches!(err, spam_data::DataError::NotAFile { .. }),
+                "{}: {err:?}",
+                p.display()
+            );
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
 }

@@ -526,6 +526,13 @@ fn export(a: &export_args::ExportArgs) -> Result<()> {
     if done.lora_merged {
         println!("LoRA adapters merged into the weights");
     }
+    if let Some(t) = done.threshold {
+        println!(
+            "Decision threshold {t} written into config.json as `{}` and the model card \
+             (transformers' pipeline does not apply it)",
+            spam_runs::THRESHOLD_KEY
+        );
+    }
     println!(
         "Head bias folded into the final norm; largest logit change {:.2e}",
         done.bias_residual

@@ -41,7 +41,14 @@ pub struct ExportSummary {
     pub lora_merged: bool,
     /// The class names (`id2label`).
     pub label_names: Vec<String>,
+    /// The run's decision threshold (the positive class's probability from which it is
+    /// predicted), written into `config.json` as `decision_threshold` and into the model card.
+    pub threshold: Option<f64>,
 }
+
+/// The key of the exported `config.json` that holds the run's decision threshold (transformers
+/// keeps keys it does not know, so `from_pretrained` and `save_pretrained` carry it along).
+pub const THRESHOLD_KEY: &str = "decision_threshold";
 
 /// The files an export writes: only a folder holding nothing else is replaced.
 fn export_files() -> Vec<&'static str> {
@@ -78,10 +85,14 @@ pub fn export_run(opts: &ExportOptions) -> Result<ExportSummary> {
             spam_data::GPT2_VOCAB_SIZE
         );
     }
-    check_destination(&opts.out, opts.overwrite)?;
+    let threshold = spam_model::read_decision(&dir)?;
+    // `--out` through a link is the folder it points to, as for `train --out`: the link stays
+    // and the export lands in its target.
+    let out = crate::staging::resolve(&opts.out)?;
+    check_destination(&out, opts.overwrite)?;
 
-    let staging = Staging::create(&opts.out)?;
-    let written = write_export(&model, &opts.model, &staging.dir);
+    let staging = Staging::create(&out)?;
+    let written = write_export(&model, &opts.model, &staging.dir, threshold);
     let export = match written.and_then(|e| staging.commit(opts.overwrite).map(|()| e)) {
         Ok(e) => e,
         Err(e) => {
@@ -90,12 +101,13 @@ pub fn export_run(opts: &ExportOptions) -> Result<ExportSummary> {
         }
     };
     Ok(ExportSummary {
-        out: opts.out.clone(),
+        out,
         files: export_files().into_iter().map(String::from).collect(),
         bias_residual: export.bias_residual,
         lora_merged: matches!(model.config.trainable, spam_model::Trainable::Lora { .. })
             && !model.config.lora_merged,
         label_names: model.config.label_names.clone(),
+        threshold,
     })
 }
 
@@ -104,16 +116,43 @@ fn write_export(
     model: &Classifier,
     run: &Path,
     dir: &Path,
+    threshold: Option<f64>,
 ) -> Result<spam_model::TransformersExport> {
     let export = model.save_transformers(dir)?;
+    if let Some(t) = threshold {
+        add_threshold(&dir.join(HF_CONFIG_FILE), t)?;
+    }
     let max_length = model
         .config
         .max_length
         .unwrap_or(model.config.model.n_ctx as usize);
     spam_data::write_gpt2_tokenizer_files(dir, max_length)?;
-    let card = model_card(model, run, export.bias_residual);
+    let mut card = model_card(model, run, export.bias_residual);
+    if let Some(t) = threshold {
+        let positive = model.config.label_names.get(1).map_or("1", String::as_str);
+        card.push_str(&format!(
+            "\n## Decision threshold\n\nThe run predicts `{positive}` from a probability of {t} \
+             on (not the most probable class): `config.json` keeps it as `{THRESHOLD_KEY}`. \
+             transformers' pipeline ignores it; compare `softmax(logits)[:, 1]` with it.\n"
+        ));
+    }
     spam_data::write_atomic(dir.join(MODEL_CARD), card.as_bytes())?;
     Ok(export)
+}
+
+/// Writes `threshold` into the exported `config.json` as [`THRESHOLD_KEY`].
+fn add_threshold(config: &Path, threshold: f64) -> Result<()> {
+    let text = fs::read_to_string(config)
+        .with_context(|| format!("could not read {}", config.display()))?;
+    let mut value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+    let Some(map) = value.as_object_mut() else {
+        bail!("{} is not a JSON object", config.display());
+    };
+    map.insert(THRESHOLD_KEY.into(), Value::from(threshold));
+    let text = serde_json::to_string_pretty(&value)?;
+    spam_data::write_atomic(config, format!("{text}\n").as_bytes())?;
+    Ok(())
 }
 
 /// Refuses a destination holding files unless `overwrite`, and then only an earlier export.

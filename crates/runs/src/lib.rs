@@ -43,7 +43,7 @@ pub use experiments::{
     finished_rows as finished_experiments, markdown_table as experiments_table,
     rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
 };
-pub use export::{ExportOptions, ExportSummary, MODEL_CARD, export_run};
+pub use export::{ExportOptions, ExportSummary, MODEL_CARD, THRESHOLD_KEY, export_run};
 pub use pipeline::{FineTuneOptions, fine_tune, resume};
 pub use run_config::{DataConfig, ModelSettings, RunConfig};
 pub use run_dir::timestamped_run_dir;

@@ -97,3 +97,76 @@ fn hfx_an_occupied_folder_is_refused_and_an_earlier_export_replaced_with_overwri
     assert!(err.contains("notes.txt"), "{err}");
     assert!(folder.join("notes.txt").is_file());
 }
+
+/// A run's decision threshold travels with the export: `config.json` keeps it (a key
+/// transformers carries along) and the model card says it; without one, neither does.
+#[test]
+fn hfx_the_decision_threshold_is_exported() {
+    let run = run(TokenPosition::Flexible);
+    let decision = spam_model::Decision { threshold: 0.8 };
+    std::fs::write(
+        run.path().join("model").join(spam_model::DECISION_FILE),
+        serde_json::to_vec(&decision).unwrap(),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let folder = out.path().join("hf");
+    let done = export(run.path(), &folder, false).unwrap();
+    assert_eq!(done.threshold, Some(0.8));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config[spam_runs::THRESHOLD_KEY], 0.8);
+    let card = std::fs::read_to_string(folder.join(spam_runs::MODEL_CARD)).unwrap();
+    assert!(
+        card.contains("Decision threshold") && card.contains("0.8"),
+        "{card}"
+    );
+
+    let plain = self::run(TokenPosition::Flexible);
+    let folder = out.path().join("plain");
+    assert_eq!(
+        export(plain.path(), &folder, false).unwrap().threshold,
+        None
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("config.json")).unwrap()).unwrap();
+    assert!(config.get(spam_runs::THRESHOLD_KEY).is_none());
+}
+
+/// `--out` through a link: the export lands in the folder the link points to (as `train
+/// --out` does), the link stays a link, and a dangling link is named as such.
+#[cfg(unix)]
+#[test]
+fn hfx_an_out_link_is_followed_as_train_out_follows_it() {
+    let run = run(TokenPosition::Flexible);
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("real");
+    std::fs::create_dir(&target).unwrap();
+    let link = out.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    export(run.path(), &link, false).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(target.join("config.json").is_file());
+    // Again, over the earlier export through the same link.
+    export(run.path(), &link, true).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(target.join("config.json").is_file());
+
+    let dangling = out.path().join("dangling");
+    std::os::unix::fs::symlink(out.path().join("nowhere"), &dangling).unwrap();
+    let err = format!("{:#}", export(run.path(), &dangling, false).unwrap_err());
+    assert!(
+        err.contains("link to a folder that does not exist"),
+        "{err}"
+    );
+}

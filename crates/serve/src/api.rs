@@ -121,10 +121,10 @@ pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
         .layer(middleware::from_fn(crate::tei::error_shape))
 }
 
-/// Gives every request an id (in the answer's [`REQUEST_ID`] header), refuses a `Host`
-/// that is not the server's, bounds every request in time (body upload, queueing and model
-/// included) and caps the requests being handled at once; the others wait for a slot
-/// within their time.
+/// Gives every request an id (in the answer's [`REQUEST_ID`] header), refuses a request
+/// with more than one `Host` (400, on any server) and a `Host` that is not the server's,
+/// bounds every request in time (body upload, queueing and model included) and caps the
+/// requests being handled at once; the others wait for a slot within their time.
 async fn guard_request(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let id = guard.ids.next();
     request.extensions_mut().insert(id.clone());
@@ -136,6 +136,9 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
 }
 
 async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
+    if let Err(e) = crate::hosts::single_host(&request) {
+        return e.into_response();
+    }
     if let Some(hosts) = &guard.hosts
         && let Err(e) = hosts.check(&request)
     {

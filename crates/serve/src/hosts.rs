@@ -1,12 +1,26 @@
 //! The `Host` check: a server on loopback answers only requests addressed to it by name,
 //! so that a web page whose domain is re-pointed at 127.0.0.1 (DNS rebinding) cannot use
-//! the browser to drive it.
+//! the browser to drive it. A request with more than one `Host` is refused on every
+//! server, whether or not it checks the names.
 
 use axum::extract::Request;
 use axum::http::{StatusCode, header};
 
 use crate::ServeOptions;
 use crate::error::ApiError;
+
+/// `Err` (400) when the request has more than one `Host` header: RFC 9112 (section 3.2)
+/// makes such a request invalid, whichever value comes first and whether or not the names
+/// are checked (a proxy and this server could each read a different one).
+pub(crate) fn single_host(request: &Request) -> Result<(), ApiError> {
+    let count = request.headers().get_all(header::HOST).iter().count();
+    if count > 1 {
+        return Err(ApiError::bad_request(format!(
+            "the request has more than one `Host` header ({count}); send exactly one"
+        )));
+    }
+    Ok(())
+}
 
 /// The `Host` values a server answers.
 #[derive(Debug)]

@@ -12,9 +12,10 @@
 //! Every error is JSON `{"error": "..."}` with a 4xx status for a bad request (malformed
 //! JSON, wrong types, an empty text, too many texts, a body over the size limit, invalid
 //! UTF-8, a POST that is not `Content-Type: application/json` (415), an unknown route, a
-//! `Host` that is not the server's (421)) and 5xx when the server cannot answer (timeout,
-//! model failure, too many connections). A 500 carries a generic message and the request
-//! id (also in the `x-request-id` header of every answer); the detail goes to the log.
+//! `Host` that is not the server's (421), more than one `Host` header (400, on every
+//! server)) and 5xx when the server cannot answer (timeout, model failure, too many
+//! connections). A 500 carries a generic message and the request id (also in the
+//! `x-request-id` header of every answer); the detail goes to the log.
 //!
 //! The model runs on one worker thread that owns the [`Predictor`] ([`spawn_worker`]):
 //! requests that arrive together are classified together in one batch, up to

@@ -181,3 +181,57 @@ async fn a_star_answers_any_host() -> Result<()> {
     ensure!(r.status == 200, "{r:?}");
     Ok(())
 }
+
+/// RFC 9112 (section 3.2): a request with more than one `Host` header is invalid and gets
+/// 400, whichever comes first and whether or not the `Host` check is on, on every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_get_400_on_every_route() -> Result<()> {
+    for allowed_hosts in [vec![], vec!["*".to_string()]] {
+        let opts = ServeOptions {
+            allowed_hosts: allowed_hosts.clone(),
+            ..ServeOptions::default()
+        };
+        let server = TestServer::start(opts).await?;
+        let own = format!("localhost:{}", server.addr.port());
+        let pairs = [
+            [own.clone(), "evil.example".to_string()],
+            ["evil.example".to_string(), own.clone()],
+            [own.clone(), own.clone()],
+        ];
+        let routes = [
+            ("GET", "/", ""),
+            ("GET", "/healthz", ""),
+            ("GET", "/v1/info", ""),
+            ("POST", "/v1/classify", r#"{"text": "win a prize now"}"#),
+            ("POST", "/predict", r#"{"inputs": "win a prize now"}"#),
+            ("GET", "/no/such/route", ""),
+        ];
+        for [first, second] in &pairs {
+            for (method, path, body) in routes {
+                let request = format!(
+                    "{method} {path} HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let what =
+                    format!("{method} {path} with Host {first} and {second} ({allowed_hosts:?})");
+                let r = raw_request(server.addr, &request).await?;
+                let start: String = r.body.chars().take(200).collect();
+                ensure!(r.status == 400, "{what}: {} {start}", r.status);
+                let v: Value = serde_json::from_str(&r.body).with_context(|| what.clone())?;
+                ensure!(
+                    v["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("more than one `Host`")),
+                    "{what}: {v}"
+                );
+                if path == "/predict" {
+                    ensure!(v["error_type"] == "validation", "{what}: {v}");
+                }
+                ensure!(r.head.contains("x-request-id"), "{what}: {r:?}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -94,12 +94,14 @@ struct Guard {
 /// `Host` check (against `opts.addr` and `opts.allowed_hosts`).
 /// Every error, including unknown routes and methods, is answered as `{"error": "..."}`.
 pub fn router(worker: WorkerHandle, opts: &ServeOptions) -> Router {
+    // The size and token position are the loaded model's, whatever a file says.
+    let run_info = Arc::new(opts.info.clone().with_model(worker.model_config()));
     let state = AppState {
         worker,
         max_body_bytes: opts.max_body_bytes,
         max_texts: opts.max_texts,
         max_text_chars: opts.max_text_chars,
-        info: Arc::new(opts.info.clone()),
+        info: run_info,
     };
     let guard = Guard {
         timeout: opts.request_timeout,
@@ -165,7 +167,8 @@ async fn index() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(INDEX_HTML))
 }
 
-/// `GET /v1/info`: the labels, and what the run directory says of the model.
+/// `GET /v1/info`: the labels, what the run directory says of the model, and the size and
+/// token position of the model loaded.
 async fn info(State(state): State<AppState>) -> Response {
     #[derive(Serialize)]
     struct Info<'a> {

@@ -151,7 +151,8 @@ pub struct ServeOptions {
     /// checked only when this is not empty (default: empty).
     pub allowed_hosts: Vec<String>,
     /// What `GET /v1/info` and the page say about the run being served (read from its run
-    /// directory with [`spam_model::RunInfo::read`]; empty by default).
+    /// directory with [`spam_model::RunInfo::read`]; empty by default). Its size and token
+    /// position are replaced by the served model's ([`spam_model::RunInfo::with_model`]).
     pub info: spam_model::RunInfo,
 }
 

@@ -69,6 +69,7 @@ pub struct WorkerHandle {
     labels: Arc<[String]>,
     threshold: Option<f64>,
     precision: spam_model::Precision,
+    model: Arc<spam_model::ClassifierConfig>,
     failed: Arc<AtomicBool>,
     /// Set when the worker thread has ended.
     ended: Arc<AtomicBool>,
@@ -96,6 +97,11 @@ impl WorkerHandle {
     /// The number format the model computes in.
     pub fn precision(&self) -> spam_model::Precision {
         self.precision
+    }
+
+    /// The settings of the model the worker classifies with (its size, token position, ...).
+    pub fn model_config(&self) -> &spam_model::ClassifierConfig {
+        &self.model
     }
 
     /// Whether the worker thread is still running.
@@ -146,6 +152,7 @@ pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> Worker
     let labels: Arc<[String]> = predictor.label_names().to_vec().into();
     let threshold = predictor.threshold();
     let precision = predictor.precision();
+    let model = Arc::new(predictor.model.config.clone());
     let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
     let failed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&failed);
@@ -167,6 +174,7 @@ pub fn spawn_worker_with(predictor: Predictor, options: WorkerOptions) -> Worker
         labels,
         threshold,
         precision,
+        model,
         failed,
         ended,
     }

@@ -12,6 +12,7 @@ mod model;
 mod parity;
 mod precision;
 mod predict;
+mod run_info;
 mod untrusted;
 
 // Records each thread's largest allocation, for the property tests in `fuzz`.

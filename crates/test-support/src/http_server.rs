@@ -234,18 +234,21 @@ fn handle(
             }
         }
         Some(Route::Hang) => std::thread::sleep(Duration::from_secs(5)),
-        Some(Route::Endless(chunk)) => {
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-            let mut sent = 0usize;
-            while !head && !chunk.is_empty() && sent < 256 << 20 {
-                if stream.write_all(chunk).is_err() {
-                    break;
-                }
-                sent += chunk.len();
-            }
-        }
+        Some(Route::Endless(chunk)) => send_endless(&mut stream, chunk, head),
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// [`Route::Endless`]: no announced length, the chunk over and over (bounded at 256 MiB).
+fn send_endless(stream: &mut TcpStream, chunk: &[u8], head: bool) {
+    let _ = write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+    let mut sent = 0usize;
+    while !head && !chunk.is_empty() && sent < 256 << 20 {
+        if stream.write_all(chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
 }
 
 fn header_lines(headers: &[(String, String)]) -> String {

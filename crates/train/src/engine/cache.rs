@@ -54,27 +54,79 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
         model,
         data,
         device,
-        kind,
-        dir,
         first_validation,
         events,
+        ..
     } = *inputs;
     let splits = Split::ALL.map(|s| s.of(data));
     let distinct = Distinct::of(splits, data.pad);
     let workers = Workers::for_device(device);
+    let Plan { train, now, later } = plan(&distinct, data.pad, workers.threads, first_validation);
+    events.emit(Event::CacheStarted {
+        examples: distinct.copies[..train].iter().sum::<usize>() as u64,
+    });
+    let (pad, pad_id) = (data.pad, data.pad_id);
+    let distinct_ref = &distinct;
+    let run_batch = move |model: &Classifier, chunk: &[usize]| {
+        let hidden = prefix_of(model, &distinct_ref.examples, chunk, (pad, pad_id, device));
+        events.emit(Event::CacheProgress {
+            examples: chunk.iter().map(|&u| distinct_ref.copies[u]).sum::<usize>() as u64,
+        });
+        hidden
+    };
+    let cache = compute(inputs, &distinct, &workers, &now, run_batch)?;
+    events.emit(Event::CacheFinished);
+    let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
+    info!(
+        "prefix cache: {} distinct inputs for {} examples, {} thread(s); {} computed \
+         now, {} alongside the steps",
+        rows.0,
+        rows.1,
+        workers.threads,
+        train,
+        rows.0 - train
+    );
+    let backfill = (!later.is_empty()).then(|| {
+        Backfill::start(
+            model.replica(),
+            Arc::new(distinct.examples),
+            later,
+            (pad, pad_id, device),
+        )
+    });
+    Ok(Built {
+        cache,
+        distinct_inputs: rows.0,
+        examples: rows.1,
+        backfill,
+    })
+}
+
+/// Which distinct inputs [`build`] computes before the first step and which come later.
+struct Plan {
+    /// The rows `0..train` are computed before the first step.
+    train: usize,
+    /// Their batches.
+    now: Vec<Vec<usize>>,
+    /// The batches of the other rows, in the order they are needed.
+    later: Vec<Vec<usize>>,
+}
+
+/// The batches of distinct rows to compute now and later, with `threads` workers.
+fn plan(distinct: &Distinct<3>, pad: PadTo, threads: usize, first_validation: usize) -> Plan {
     // Distinct inputs are numbered by first appearance, training split first: the
     // training rows are `0..train`.
-    let train = match workers.threads {
+    let train = match threads {
         1 => distinct.len(),
         _ => distinct.rows[0].iter().map(|&u| u + 1).max().unwrap_or(0),
     };
-    let rows_per_batch = if workers.threads > 1 {
+    let rows_per_batch = if threads > 1 {
         CPU_CACHE_BATCH
     } else {
         EVAL_BATCH
     };
     let batches_of_rows = |mut order: Vec<usize>| -> Vec<Vec<usize>> {
-        if data.pad == PadTo::Dynamic {
+        if pad == PadTo::Dynamic {
             // Length-sorted batches waste no compute on padding.
             order.sort_by_key(|&i| Reverse(distinct.examples.ids[i].len()));
         }
@@ -108,27 +160,35 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
             .collect(),
     ));
     later.extend(batches_of(validation..distinct.len()));
-    events.emit(Event::CacheStarted {
-        examples: distinct.copies[..train].iter().sum::<usize>() as u64,
-    });
-    let (pad, pad_id) = (data.pad, data.pad_id);
+    Plan { train, now, later }
+}
+
+/// Computes the batches `now` of distinct rows with `run_batch` on the workers, into a new
+/// cache of the layout `inputs` asks for.
+fn compute(
+    inputs: &BuildInputs<'_>,
+    distinct: &Distinct<3>,
+    workers: &Workers,
+    now: &[Vec<usize>],
+    run_batch: impl Fn(&Classifier, &[usize]) -> Tensor + Sync,
+) -> Result<Cache> {
+    let BuildInputs {
+        model,
+        data,
+        device,
+        kind,
+        dir,
+        ..
+    } = *inputs;
     let e = model.config.model.n_embd;
-    let distinct_ref = &distinct;
-    let run_batch = move |model: &Classifier, chunk: &[usize]| {
-        let hidden = prefix_of(model, &distinct_ref.examples, chunk, (pad, pad_id, device));
-        events.emit(Event::CacheProgress {
-            examples: chunk.iter().map(|&u| distinct_ref.copies[u]).sum::<usize>() as u64,
-        });
-        hidden
-    };
     let state = || model.replica();
-    let cache = match (dir, pad) {
+    Ok(match (dir, data.pad) {
         (Some(dir), pad) => {
             let lengths: Vec<i64> = (0..distinct.len())
                 .map(|u| distinct.cached_len(u, pad))
                 .collect();
             let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
-            let written = workers.run(state, &now, |model, chunk| -> Result<()> {
+            let written = workers.run(state, now, |model, chunk| -> Result<()> {
                 let hidden = run_batch(model, chunk);
                 for (r, &u) in chunk.iter().enumerate() {
                     disk.write(u, &hidden.get(r as i64))?;
@@ -142,7 +202,7 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
             let size = [distinct.len() as i64, cols.max(1) as i64, e];
             let hidden = Tensor::empty(size, (kind, device));
             let state = || (model.replica(), hidden.shallow_clone());
-            workers.run(state, &now, |(model, hidden), chunk| {
+            workers.run(state, now, |(model, hidden), chunk| {
                 // Batches are consecutive distinct rows: each writes its own slice.
                 let h = run_batch(model, chunk);
                 hidden
@@ -162,36 +222,11 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
                 by_row: Mutex::new((0..distinct.len()).map(|_| None).collect()),
                 rows: distinct.rows.clone(),
             };
-            for (chunk, hidden) in now.iter().zip(workers.run(state, &now, run_batch)) {
+            for (chunk, hidden) in now.iter().zip(workers.run(state, now, run_batch)) {
                 cache.store(chunk, &hidden, &distinct.examples, kind)?;
             }
             cache
         }
-    };
-    events.emit(Event::CacheFinished);
-    let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
-    info!(
-        "prefix cache: {} distinct inputs for {} examples, {} thread(s); {} computed \
-         now, {} alongside the steps",
-        rows.0,
-        rows.1,
-        workers.threads,
-        train,
-        rows.0 - train
-    );
-    let backfill = (!later.is_empty()).then(|| {
-        Backfill::start(
-            model.replica(),
-            Arc::new(distinct.examples),
-            later,
-            (pad, pad_id, device),
-        )
-    });
-    Ok(Built {
-        cache,
-        distinct_inputs: rows.0,
-        examples: rows.1,
-        backfill,
     })
 }
 

@@ -61,7 +61,8 @@ pub struct Snapshot<'a> {
 /// Writes a checkpoint into `dir` (replacing the one there). The new checkpoint is written
 /// whole into `dir.new` and swapped in by renames; if any write fails (a full disk), `dir.new`
 /// is removed and `dir` is left as it was. `fail` injects such a failure half-way through the
-/// optimizer file, for tests.
+/// optimizer file: the test hook `fail_checkpoint_write` asks for it (without the `test-hooks`
+/// feature it is always false).
 pub fn save(dir: &Path, snapshot: &Snapshot<'_>, fail: bool) -> Result<()> {
     let parent = spam_data::parent_dir(dir);
     fs::create_dir_all(parent).map_err(|e| TrainError::checkpoint_file("create", parent, e))?;

@@ -21,6 +21,7 @@ use crate::data::{Split, TrainData};
 use crate::engine::{Runner, RunnerOptions, SplitOutputs, first};
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Events};
+use crate::hooks::Armed;
 use crate::optim::AdamW;
 use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
@@ -38,12 +39,6 @@ pub struct RunOptions {
     pub resume: bool,
     /// Where progress goes (nowhere by default).
     pub events: Events,
-    /// Stop (as if killed) after this many steps, failing with
-    /// [`TrainError::StoppedForTest`]; for tests of resume.
-    pub stop_after_steps: Option<usize>,
-    /// Make the checkpoint write with this number (1 is the first of this process) fail
-    /// half-way, as a full disk would; for tests of checkpoint writes.
-    pub fail_checkpoint_write: Option<usize>,
     /// Set (by a signal handler, say) to stop the run between two steps: it writes a
     /// checkpoint (with `checkpoint_dir`) and fails with [`TrainError::Interrupted`].
     pub stop: Option<Arc<AtomicBool>>,
@@ -100,8 +95,8 @@ struct TrainCtx<'a> {
     /// What the next log line carries besides its record.
     line: LineState,
     steps_this_process: usize,
-    /// Checkpoints written by this process.
-    saves: usize,
+    /// The test hooks armed when the run started (none without the `test-hooks` feature).
+    hooks: Armed,
     stopped_early: bool,
     cache_seconds: f64,
     /// When the loop started (after the set-up).
@@ -170,7 +165,7 @@ impl<'a> TrainCtx<'a> {
             log: None,
             line: LineState::default(),
             steps_this_process: 0,
-            saves: 0,
+            hooks: Armed::current(),
             stopped_early: false,
             cache_seconds,
             train_start: Instant::now(),
@@ -407,7 +402,7 @@ impl<'a> TrainCtx<'a> {
         Ok(())
     }
 
-    /// Between two steps: the periodic checkpoint, the test hook's simulated kill, and a stop
+    /// Between two steps: the periodic checkpoint, a test hook's simulated kill, and a stop
     /// the stop flag asks for (only where no gradient is held).
     fn after_step(&mut self, updated: bool, last_of_epoch: bool) -> Result<()> {
         if let Some(every) = self.config.checkpoint_every
@@ -416,9 +411,7 @@ impl<'a> TrainCtx<'a> {
         {
             self.checkpoint()?;
         }
-        if self.options.stop_after_steps == Some(self.steps_this_process) {
-            return Err(TrainError::StoppedForTest);
-        }
+        self.hooks.after_steps(self.steps_this_process)?;
         // Stops only where no gradient is held (after an update), so the checkpoint holds
         // everything the resumed run needs; the epoch's end checks in `end_epoch`.
         if updated && !last_of_epoch && self.stop_requested() {
@@ -485,7 +478,6 @@ impl<'a> TrainCtx<'a> {
         let Some(dir) = self.checkpoint_path() else {
             return Ok(None);
         };
-        self.saves += 1;
         let snapshot = checkpoint::Snapshot {
             model: self.model,
             optimizer: &self.optimizer,
@@ -493,8 +485,7 @@ impl<'a> TrainCtx<'a> {
             report: &self.report,
             best: self.best_weights.as_deref(),
         };
-        let fail = self.options.fail_checkpoint_write == Some(self.saves);
-        checkpoint::save(&dir, &snapshot, fail)?;
+        checkpoint::save(&dir, &snapshot, self.hooks.next_write_fails())?;
         Ok(Some(dir))
     }
 

@@ -53,7 +53,7 @@ impl RunInfo {
             }
         };
         let test_accuracy = read("metrics.json")
-            .and_then(|m| m.get("final_accuracy")?.get("test_accuracy")?.as_f64())
+            .and_then(|m| m.get("final")?.get("test_accuracy")?.as_f64())
             .filter(|a| a.is_finite());
         Self {
             base_weights: text("weights"),

@@ -14,11 +14,14 @@ use std::time::Instant;
 use spam_model::Classifier;
 use tch::{Kind, Tensor};
 
-use crate::best::{BestMetric, BestRecord, MetricPoint, weighted_loss};
+use crate::best::{
+    BestRecord, BestSoFar, MetricPoint, Weights, best_metric, restore, snapshot, split_metrics,
+    weighted_loss,
+};
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
-use crate::engine::{Runner, RunnerOptions, SplitOutputs, first};
+use crate::engine::{Runner, RunnerOptions, first};
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Events};
 use crate::hooks::Armed;
@@ -26,8 +29,6 @@ use crate::optim::AdamW;
 use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
 use crate::run_log::{LineState, RunLog};
-use spam_model::SplitMetrics;
-use spam_model::decide;
 
 /// Where checkpoints go and whether to resume from them.
 #[derive(Debug, Clone, Default)]
@@ -556,124 +557,5 @@ impl<'a> TrainCtx<'a> {
         self.report.final_accuracy = Some(accuracy);
         self.report.per_split = per_split;
         Ok(())
-    }
-}
-
-/// A copy of the trainable weights (the best so far).
-type Weights = Vec<(String, Tensor)>;
-
-fn snapshot(model: &Classifier) -> Weights {
-    model
-        .trainable_parameters()
-        .into_iter()
-        .map(|(name, t)| (name, t.detach().copy()))
-        .collect()
-}
-
-fn restore(model: &Classifier, weights: &Weights) {
-    tch::no_grad(|| {
-        for ((_, mut p), (_, saved)) in model.trainable_parameters().into_iter().zip(weights) {
-            p.copy_(saved);
-        }
-    });
-}
-
-/// The best-model metric on the whole validation split.
-fn best_metric(
-    runner: &Runner,
-    metric: BestMetric,
-    config: &TrainConfig,
-    names: &[String],
-) -> Result<f64> {
-    if metric == BestMetric::ValLoss {
-        return runner.loss(Split::Validation, usize::MAX, config.ignore_index);
-    }
-    let [out] = runner.outputs_of([Split::Validation])?;
-    let m = split_metrics(&out, config.threshold, names);
-    Ok(match metric {
-        BestMetric::ValAccuracy => m.accuracy,
-        _ => m.f1,
-    })
-}
-
-/// Metrics of a split's outputs: predictions through the threshold (two classes), AUCs from
-/// the positive class's probability.
-fn split_metrics(out: &SplitOutputs, threshold: Option<f64>, names: &[String]) -> SplitMetrics {
-    let predicted: Vec<usize> = match threshold {
-        Some(t) => out
-            .probabilities
-            .iter()
-            .map(|p| decide(p, Some(t)))
-            .collect(),
-        None => out.predicted.clone(),
-    };
-    let positive: Vec<f64> = out
-        .probabilities
-        .iter()
-        .map(|p| p.get(1).copied().unwrap_or(0.0))
-        .collect();
-    SplitMetrics::compute(&out.truth, &predicted, names).with_scores(&out.truth, &positive)
-}
-
-/// Early stopping's one state, which also picks the best model: the best value so far of the
-/// watched metric (the best-model metric, else the periodic validation loss) and the
-/// evaluations since it improved by more than the threshold.
-struct BestSoFar {
-    /// The best-model metric; `None` watches the periodic validation loss.
-    metric: Option<BestMetric>,
-    threshold: f64,
-    best: Option<f64>,
-    without_improvement: usize,
-}
-
-impl BestSoFar {
-    fn new(config: &TrainConfig) -> Self {
-        Self {
-            metric: config.metric_for_best,
-            threshold: config.early_stopping_threshold,
-            // The validation loss is measured against +inf from the start (a first loss of
-            // +inf or NaN is no improvement); a best-model metric's first value is the best
-            // unless it is NaN.
-            best: match config.metric_for_best {
-                Some(_) => None,
-                None => Some(f64::INFINITY),
-            },
-            without_improvement: 0,
-        }
-    }
-
-    /// Observes the evaluations of `report` (a resumed run's history), in order.
-    fn replay(&mut self, report: &Report) {
-        match self.metric {
-            Some(_) => {
-                for point in &report.best_metric_history {
-                    self.observe(point.value);
-                }
-            }
-            None => {
-                for eval in &report.evals {
-                    self.observe(eval.val_loss);
-                }
-            }
-        }
-    }
-
-    /// Records an evaluation; whether it is the new best.
-    fn observe(&mut self, value: f64) -> bool {
-        let better = match self.best {
-            None => !value.is_nan(),
-            Some(best) => {
-                self.metric
-                    .unwrap_or(BestMetric::ValLoss)
-                    .improves(value, best, self.threshold)
-            }
-        };
-        if better {
-            self.best = Some(value);
-            self.without_improvement = 0;
-        } else {
-            self.without_improvement += 1;
-        }
-        better
     }
 }

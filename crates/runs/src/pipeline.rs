@@ -43,10 +43,6 @@ pub struct FineTuneOptions {
     /// Where weights given by hub id are looked for and fetched from (`None`: the
     /// environment's `HF_*` settings).
     pub hub: Option<spam_hub::HubOptions>,
-    /// Stop (as if killed) after this many steps: for tests of resume.
-    pub stop_after_steps: Option<usize>,
-    /// Make this checkpoint write (1 is the first) fail half-way: for tests.
-    pub fail_checkpoint_write: Option<usize>,
     /// Set it to stop the run between two steps with a checkpoint (Ctrl-C): the run fails
     /// with [`spam_train::TrainError::Interrupted`], is kept beside its folder, and [`resume`]
     /// continues it.
@@ -238,8 +234,6 @@ fn run(
         checkpoint_dir: out.map(Path::to_path_buf),
         resume,
         events: events.train(),
-        stop_after_steps: options.stop_after_steps,
-        fail_checkpoint_write: options.fail_checkpoint_write,
         stop: options.stop.clone(),
     };
     let report = train(&model, &data, &config.train, &run_options)?;

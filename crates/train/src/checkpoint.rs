@@ -43,19 +43,27 @@ const BEST: &str = "best.safetensors";
 /// The checkpoint's position and report; its presence marks a complete checkpoint.
 pub const STATE: &str = "state.json";
 
+/// What a checkpoint holds: the trainable weights, the optimizer state, where the run is,
+/// what it measured, and the best evaluation's weights (runs with a best-model metric).
+pub struct Snapshot<'a> {
+    /// The model whose trainable weights are kept.
+    pub model: &'a Classifier,
+    /// The optimizer whose state is kept.
+    pub optimizer: &'a AdamW,
+    /// Where the run is.
+    pub position: &'a Position,
+    /// What the run measured so far.
+    pub report: &'a Report,
+    /// The best evaluation's trainable weights, if the run keeps them.
+    pub best: Option<&'a [(String, Tensor)]>,
+}
+
 /// Writes a checkpoint into `dir` (replacing the one there). The new checkpoint is written
 /// whole into `dir.new` and swapped in by renames; if any write fails (a full disk), `dir.new`
 /// is removed and `dir` is left as it was. `fail` injects such a failure half-way through the
-/// optimizer file, for tests.
-pub fn save(
-    dir: &Path,
-    model: &Classifier,
-    optimizer: &AdamW,
-    position: &Position,
-    report: &Report,
-    best: Option<&[(String, Tensor)]>,
-    fail: bool,
-) -> Result<()> {
+/// optimizer file: the test hook `fail_checkpoint_write` asks for it (without the `test-hooks`
+/// feature it is always false).
+pub fn save(dir: &Path, snapshot: &Snapshot<'_>, fail: bool) -> Result<()> {
     let parent = spam_data::parent_dir(dir);
     fs::create_dir_all(parent).map_err(|e| TrainError::checkpoint_file("create", parent, e))?;
     let staging = sibling(dir, "new");
@@ -64,7 +72,7 @@ pub fn save(
             .map_err(|e| TrainError::checkpoint_file("remove", &staging, e))?;
     }
     fs::create_dir_all(&staging).map_err(|e| TrainError::checkpoint_file("create", &staging, e))?;
-    if let Err(e) = write_files(&staging, model, optimizer, position, report, best, fail) {
+    if let Err(e) = write_files(&staging, snapshot, fail) {
         let _ = fs::remove_dir_all(&staging);
         return Err(TrainError::checkpoint_by(
             dir,
@@ -94,15 +102,14 @@ pub fn save(
 
 /// The three files of a checkpoint, each synced so the renames that follow publish complete
 /// files.
-fn write_files(
-    staging: &Path,
-    model: &Classifier,
-    optimizer: &AdamW,
-    position: &Position,
-    report: &Report,
-    best: Option<&[(String, Tensor)]>,
-    fail: bool,
-) -> Result<()> {
+fn write_files(staging: &Path, snapshot: &Snapshot<'_>, fail: bool) -> Result<()> {
+    let Snapshot {
+        model,
+        optimizer,
+        position,
+        report,
+        best,
+    } = *snapshot;
     if let Some(best) = best {
         // The weights of the best evaluation so far, so a resumed run keeps them.
         let best: Vec<(String, Tensor)> = best

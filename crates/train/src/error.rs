@@ -33,9 +33,6 @@ pub enum TrainError {
     /// The backward pass of a training step failed in libtorch.
     #[error("backward pass")]
     Backward(#[source] tch::TchError),
-    /// Raised by `stop_after_steps`, to simulate a kill in tests.
-    #[error("stopped after the requested number of steps")]
-    StoppedForTest,
     /// The run's stop flag was set (Ctrl-C): it stopped between two steps, after writing a
     /// checkpoint to resume from (when it has a run directory).
     #[error("{}", match checkpoint {

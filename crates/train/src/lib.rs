@@ -47,6 +47,7 @@ mod data;
 mod engine;
 mod error;
 mod events;
+mod hooks;
 mod optim;
 mod order;
 mod report;
@@ -70,3 +71,7 @@ pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Ti
 pub use run_log::{LOG_FILE, LogLine, read_log};
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};
+
+// Fault injection for tests, only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+pub use hooks::test_hooks;

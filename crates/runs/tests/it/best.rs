@@ -360,10 +360,12 @@ fn best_a_resumed_run_keeps_the_best_so_far() {
     let killed = tmp.path().join("killed");
     let stop = FineTuneOptions {
         out_dir: Some(killed.clone()),
-        stop_after_steps: Some(best.step + 1),
         ..Default::default()
     };
-    assert!(fine_tune(&config, &stop).is_err());
+    {
+        let _stop = spam_train::test_hooks::stop_after_steps(best.step + 1);
+        assert!(fine_tune(&config, &stop).is_err());
+    }
     let resumed = spam_runs::resume(&killed, &FineTuneOptions::default()).expect("resume");
     assert_eq!(resumed.best, whole.best);
     assert_eq!(resumed.best_metric_history, whole.best_metric_history);

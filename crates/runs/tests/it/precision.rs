@@ -7,7 +7,7 @@ use std::path::Path;
 use spam_model::Predictor;
 use spam_model::{Precision, TokenPosition, Trainable};
 use spam_runs::{FineTuneOptions, RunConfig, fine_tune, resume};
-use spam_train::{Engine, LogLine, Report, TrainError, read_log};
+use spam_train::{Engine, LogLine, Report, read_log};
 
 use crate::common::small_run;
 
@@ -116,18 +116,11 @@ fn a_bf16_run_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_ends() {
     let whole = fine_tune(&config, &options(&dir.path().join("whole"))).expect("whole run");
 
     let run = dir.path().join("resumed");
-    let killed = FineTuneOptions {
-        stop_after_steps: Some(9),
-        ..options(&run)
+    let err = {
+        let _stop = spam_train::test_hooks::stop_after_steps(9);
+        fine_tune(&config, &options(&run)).expect_err("stopped")
     };
-    let err = fine_tune(&config, &killed).expect_err("stopped");
-    assert!(
-        matches!(
-            err.downcast_ref::<TrainError>(),
-            Some(TrainError::StoppedForTest)
-        ),
-        "{err}"
-    );
+    assert!(spam_train::test_hooks::is_stopped_for_test(&*err), "{err}");
     // The resume reads bf16 from the run's own config.json: nothing is passed here.
     let resumed = resume(&run, &FineTuneOptions::default()).expect("resume");
     assert_eq!(resumed.config.precision, Precision::Bf16);

@@ -10,7 +10,7 @@ use spam_model::PadTo;
 use spam_model::Trainable;
 use spam_runs::{FineTuneOptions, RunConfig, fine_tune, resume};
 use spam_runs::{RunEvent, RunEvents};
-use spam_train::{AdamWConfig, RunOptions, TrainConfig, TrainError, train};
+use spam_train::{AdamWConfig, RunOptions, TrainConfig, test_hooks, train};
 
 use crate::common::{small_run, tiny_data, tiny_model};
 
@@ -156,17 +156,13 @@ fn a_run_that_fails_half_way_leaves_the_previous_run_untouched_and_can_be_resume
     second.train.checkpoint_every = Some(1);
     let killed = FineTuneOptions {
         overwrite: true,
-        stop_after_steps: Some(3),
         ..with_out(&options, &run)
     };
-    let err = fine_tune(&second, &killed).expect_err("stopped");
-    assert!(
-        matches!(
-            err.downcast_ref::<TrainError>(),
-            Some(TrainError::StoppedForTest)
-        ),
-        "{err}"
-    );
+    let err = {
+        let _stop = test_hooks::stop_after_steps(3);
+        fine_tune(&second, &killed).expect_err("stopped")
+    };
+    assert!(test_hooks::is_stopped_for_test(&*err), "{err}");
     assert_eq!(
         snapshot(&run),
         before,
@@ -272,10 +268,12 @@ fn resume_applies_more_epochs_refuses_fewer_and_a_failed_resume_changes_nothing(
     // Killed half-way through the added epochs: the finished run is untouched.
     let extend = FineTuneOptions {
         epochs: Some(3),
-        stop_after_steps: Some(2),
         ..options.clone()
     };
-    resume(&run, &extend).expect_err("stopped");
+    {
+        let _stop = test_hooks::stop_after_steps(2);
+        resume(&run, &extend).expect_err("stopped");
+    }
     assert_eq!(snapshot(&run), before, "a failed resume changed the run");
 
     let extend = FineTuneOptions {
@@ -318,13 +316,13 @@ fn a_failed_checkpoint_write_keeps_the_previous_checkpoint() {
         eval_iter: 2,
         ..Default::default()
     };
+    let _fail = test_hooks::fail_checkpoint_write(2);
     let err = train(
         &model,
         &data,
         &cfg,
         &RunOptions {
             checkpoint_dir: Some(dir.path().to_path_buf()),
-            fail_checkpoint_write: Some(2),
             ..Default::default()
         },
     )

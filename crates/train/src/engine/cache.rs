@@ -53,20 +53,18 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
         model,
         data,
         device,
-        kind,
-        dir,
         first_validation,
         events,
+        ..
     } = *inputs;
     let splits = Split::ALL.map(|s| s.of(data));
     let distinct = Distinct::of(splits, data.pad);
     let workers = Workers::for_device(device);
-    let (train, now, later) = plan(&distinct, data.pad, workers.threads, first_validation);
+    let Plan { train, now, later } = plan(&distinct, data.pad, workers.threads, first_validation);
     events.emit(Event::CacheStarted {
         examples: distinct.copies[..train].iter().sum::<usize>() as u64,
     });
     let (pad, pad_id) = (data.pad, data.pad_id);
-    let e = model.config.model.n_embd;
     let distinct_ref = &distinct;
     let run_batch = move |model: &Classifier, chunk: &[usize]| {
         let hidden = prefix_of(model, &distinct_ref.examples, chunk, (pad, pad_id, device));
@@ -75,53 +73,7 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
         });
         hidden
     };
-    let state = || model.replica();
-    let cache = match (dir, pad) {
-        (Some(dir), pad) => {
-            let lengths: Vec<i64> = (0..distinct.len())
-                .map(|u| distinct.cached_len(u, pad))
-                .collect();
-            let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
-            let written = workers.run(state, &now, |model, chunk| -> Result<()> {
-                let hidden = run_batch(model, chunk);
-                for (r, &u) in chunk.iter().enumerate() {
-                    disk.write(u, &hidden.get(r as i64))?;
-                }
-                Ok(())
-            });
-            written.into_iter().collect::<Result<()>>()?;
-            Cache::Disk(disk)
-        }
-        (None, PadTo::Fixed(cols)) => {
-            let size = [distinct.len() as i64, cols.max(1) as i64, e];
-            let hidden = Tensor::empty(size, (kind, device));
-            let state = || (model.replica(), hidden.shallow_clone());
-            workers.run(state, &now, |(model, hidden), chunk| {
-                // Batches are consecutive distinct rows: each writes its own slice.
-                let h = run_batch(model, chunk);
-                hidden
-                    .narrow(0, chunk[0] as i64, chunk.len() as i64)
-                    .copy_(&h);
-            });
-            Cache::Padded {
-                hidden,
-                rows: distinct
-                    .rows
-                    .clone()
-                    .map(|r| r.into_iter().map(|u| u as i64).collect()),
-            }
-        }
-        (None, PadTo::Dynamic) => {
-            let cache = Cache::Ragged {
-                by_row: Mutex::new((0..distinct.len()).map(|_| None).collect()),
-                rows: distinct.rows.clone(),
-            };
-            for (chunk, hidden) in now.iter().zip(workers.run(state, &now, run_batch)) {
-                cache.store(chunk, &hidden, &distinct.examples, kind)?;
-            }
-            cache
-        }
-    };
+    let cache = compute(inputs, &distinct, &workers, &now, run_batch)?;
     events.emit(Event::CacheFinished);
     let rows = (distinct.len(), distinct.copies.iter().sum::<usize>());
     info!(
@@ -149,15 +101,18 @@ pub(super) fn build(inputs: &BuildInputs<'_>) -> Result<Built> {
     })
 }
 
-/// The distinct inputs' batches: those computed before the first step (the training rows,
-/// `0..train`) and those left to the [`Backfill`] (the validation rows the first evaluation
-/// reads first, then the rest of validation, then test).
-fn plan(
-    distinct: &Distinct<3>,
-    pad: PadTo,
-    threads: usize,
-    first_validation: usize,
-) -> (usize, Vec<Vec<usize>>, Vec<Vec<usize>>) {
+/// Which distinct inputs [`build`] computes before the first step and which come later.
+struct Plan {
+    /// The rows `0..train` are computed before the first step.
+    train: usize,
+    /// Their batches.
+    now: Vec<Vec<usize>>,
+    /// The batches of the other rows, in the order they are needed.
+    later: Vec<Vec<usize>>,
+}
+
+/// The batches of distinct rows to compute now and later, with `threads` workers.
+fn plan(distinct: &Distinct<3>, pad: PadTo, threads: usize, first_validation: usize) -> Plan {
     // Distinct inputs are numbered by first appearance, training split first: the
     // training rows are `0..train`.
     let train = match threads {
@@ -204,7 +159,74 @@ fn plan(
             .collect(),
     ));
     later.extend(batches_of(validation..distinct.len()));
-    (train, now, later)
+    Plan { train, now, later }
+}
+
+/// Computes the batches `now` of distinct rows with `run_batch` on the workers, into a new
+/// cache of the layout `inputs` asks for.
+fn compute(
+    inputs: &BuildInputs<'_>,
+    distinct: &Distinct<3>,
+    workers: &Workers,
+    now: &[Vec<usize>],
+    run_batch: impl Fn(&Classifier, &[usize]) -> Tensor + Sync,
+) -> Result<Cache> {
+    let BuildInputs {
+        model,
+        data,
+        device,
+        kind,
+        dir,
+        ..
+    } = *inputs;
+    let e = model.config.model.n_embd;
+    let state = || model.replica();
+    Ok(match (dir, data.pad) {
+        (Some(dir), pad) => {
+            let lengths: Vec<i64> = (0..distinct.len())
+                .map(|u| distinct.cached_len(u, pad))
+                .collect();
+            let disk = DiskCache::create(dir, kind, e, &lengths, distinct.rows.clone())?;
+            let written = workers.run(state, now, |model, chunk| -> Result<()> {
+                let hidden = run_batch(model, chunk);
+                for (r, &u) in chunk.iter().enumerate() {
+                    disk.write(u, &hidden.get(r as i64))?;
+                }
+                Ok(())
+            });
+            written.into_iter().collect::<Result<()>>()?;
+            Cache::Disk(disk)
+        }
+        (None, PadTo::Fixed(cols)) => {
+            let size = [distinct.len() as i64, cols.max(1) as i64, e];
+            let hidden = Tensor::empty(size, (kind, device));
+            let state = || (model.replica(), hidden.shallow_clone());
+            workers.run(state, now, |(model, hidden), chunk| {
+                // Batches are consecutive distinct rows: each writes its own slice.
+                let h = run_batch(model, chunk);
+                hidden
+                    .narrow(0, chunk[0] as i64, chunk.len() as i64)
+                    .copy_(&h);
+            });
+            Cache::Padded {
+                hidden,
+                rows: distinct
+                    .rows
+                    .clone()
+                    .map(|r| r.into_iter().map(|u| u as i64).collect()),
+            }
+        }
+        (None, PadTo::Dynamic) => {
+            let cache = Cache::Ragged {
+                by_row: Mutex::new((0..distinct.len()).map(|_| None).collect()),
+                rows: distinct.rows.clone(),
+            };
+            for (chunk, hidden) in now.iter().zip(workers.run(state, now, run_batch)) {
+                cache.store(chunk, &hidden, &distinct.examples, kind)?;
+            }
+            cache
+        }
+    })
 }
 
 /// Rows per cache batch when each CPU worker runs on one libtorch thread.

@@ -89,16 +89,12 @@ fn resume_after_a_kill_ends_with_the_same_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     // "Kill" mid-epoch 2 (8 steps per epoch): the last checkpoint is at step 12.
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
-    let killed = train(
-        &model,
-        &data,
-        &cfg,
-        &RunOptions {
-            stop_after_steps: Some(14),
-            ..quiet(dir.path())
-        },
-    );
-    assert!(killed.is_err());
+    let killed = {
+        let _stop = spam_train::test_hooks::stop_after_steps(14);
+        train(&model, &data, &cfg, &quiet(dir.path()))
+    };
+    let err = killed.expect_err("stopped");
+    assert!(spam_train::test_hooks::is_stopped_for_test(&err), "{err}");
     drop(model);
     let model = tiny_model(TokenPosition::Last, Trainable::LastBlock);
     let resumed = train(

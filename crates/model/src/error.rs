@@ -247,6 +247,63 @@ pub enum ModelError {
         source: Box<ModelError>,
     },
 
+    /// A transformers `config.json` with a key we cannot build or compute (the wrong JSON
+    /// type, a value transformers computes differently from us, a model that is not GPT-2).
+    #[error("{path}: `{key}` {problem}")]
+    TransformersConfig {
+        /// The `config.json`.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong with it and what to do.
+        problem: String,
+    },
+
+    /// A tokenizer file of a model folder that is not GPT-2's: texts would get other ids than
+    /// the model was trained on.
+    #[error(
+        "{path}: {detail}; only GPT-2's tokenizer is supported: remove the folder's tokenizer \
+         files or replace them with GPT-2's"
+    )]
+    UnsupportedTokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// How it differs from GPT-2's.
+        detail: String,
+    },
+
+    /// GPT-2's own tokenizer files could not be derived to compare a folder's with (the
+    /// cause is the `source()`).
+    #[error("cannot derive GPT-2's tokenizer files to compare {path} with")]
+    Gpt2Tokenizer {
+        /// The folder's tokenizer file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: spam_data::DataError,
+    },
+
+    /// A file of a model folder that is not a regular file (a FIFO, a device, a folder).
+    #[error("{path}: not a regular file; a model folder's files must be plain files")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// A settings or tokenizer file above the size such a file can have.
+    #[error(
+        "{path}: larger than {limit} bytes, the most a {what} may have; it is not one: \
+         replace it"
+    )]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it should be.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
     /// The device asked for is not available.
     #[error("device: {0}")]
     Device(String),

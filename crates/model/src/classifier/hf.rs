@@ -19,17 +19,18 @@ use std::path::Path;
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn};
 
+use super::hf_config::{HF_ARCHITECTURE, classifier_config_from};
+use super::hf_files::{present, read_json};
+use super::hf_tokenizer::check_gpt2_tokenizer;
 use super::model::{Classifier, WEIGHTS_FILE, new_head};
-use super::settings::{ClassifierConfig, TokenPosition, Trainable};
-use crate::config::{Config, END_OF_TEXT};
+use super::settings::{ClassifierConfig, TokenPosition};
+use crate::config::END_OF_TEXT;
 use crate::error::{ModelError, Result};
 use crate::gpt2::{Gpt2, InitMode, LAYER_NORM_EPS};
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 
 /// The transformers configuration file of an exported folder.
 pub const HF_CONFIG_FILE: &str = "config.json";
-/// The transformers architecture an exported folder holds.
-pub const HF_ARCHITECTURE: &str = "GPT2ForSequenceClassification";
 /// transformers' name of the classification head's weight.
 const SCORE: &str = "score.weight";
 
@@ -46,15 +47,13 @@ pub struct TransformersExport {
 }
 
 /// Whether `dir` is a transformers `GPT2ForSequenceClassification` folder: a `config.json`
-/// naming that architecture beside a `model.safetensors`.
+/// naming that architecture beside a `model.safetensors` (a `config.json` that is no regular
+/// file, or too large for one, is not read).
 pub fn is_transformers_dir(dir: &Path) -> bool {
     if !dir.join(WEIGHTS_FILE).is_file() {
         return false;
     }
-    let Ok(text) = std::fs::read_to_string(dir.join(HF_CONFIG_FILE)) else {
-        return false;
-    };
-    serde_json::from_str::<Value>(&text).is_ok_and(|v| {
+    read_json(&dir.join(HF_CONFIG_FILE), "transformers config.json").is_ok_and(|v| {
         v.get("architectures")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(HF_ARCHITECTURE)))
@@ -65,6 +64,14 @@ impl ClassifierConfig {
     /// Checks that transformers' `GPT2ForSequenceClassification` computes what this classifier
     /// does: it reads the last non-padding token (our `flexible`) through the causal mask.
     pub fn check_transformers_exportable(&self) -> Result<()> {
+        if self.num_classes < 2 {
+            return Err(ModelError::InvalidConfig(format!(
+                "the model has {} class; transformers reads a one-label \
+                 {HF_ARCHITECTURE} as regression (a score, not class probabilities): train \
+                 with two or more classes to export",
+                self.num_classes
+            )));
+        }
         if self.token_position != TokenPosition::Flexible {
             return Err(ModelError::InvalidConfig(format!(
                 "the model reads the `{}` token position, which transformers' \
@@ -149,19 +156,15 @@ impl Classifier {
     /// `model.safetensors`, ours or one saved by transformers' `save_pretrained`): token
     /// position `flexible` (transformers reads the last non-padding token), labels from
     /// `id2label`, padding id from `pad_token_id` (50256 when it has none), head bias 0.
+    ///
+    /// Refused, naming the file and key: a `config.json` of another model or with a value of
+    /// the wrong JSON type, one we cannot compute as transformers does (another activation,
+    /// one label, a multi-label or regression `problem_type`, two classes of one name), and
+    /// tokenizer files (`vocab.json`, `merges.txt`, `tokenizer.json`, `tokenizer_config.json`)
+    /// that are not GPT-2's tokenizer, which is the one texts are read with.
     pub fn load_transformers(dir: &Path, device: Device) -> Result<Self> {
-        let cfg_path = dir.join(HF_CONFIG_FILE);
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
-            path: cfg_path.clone(),
-            source,
-        })?;
-        let config = classifier_config_from(&value)
-            .map_err(|detail| ModelError::corrupt(&cfg_path, detail))?;
-        config.validate().map_err(|e| match e {
-            ModelError::InvalidConfig(detail) => ModelError::corrupt(&cfg_path, detail),
-            other => other,
-        })?;
+        let config = read_transformers_config(dir)?;
+        check_gpt2_tokenizer(dir)?;
         let mut source = SafeTensorsFile::open(&dir.join(WEIGHTS_FILE))?.into_gpt2_source();
         if let Some(score) = source.tensors.remove(SCORE) {
             source.tensors.insert("out_head.weight".into(), score);
@@ -245,111 +248,33 @@ fn transformers_config(config: &ClassifierConfig) -> Value {
     })
 }
 
-/// Our classifier settings from a transformers `config.json`, or what in it we cannot build.
-fn classifier_config_from(v: &Value) -> std::result::Result<ClassifierConfig, String> {
-    let int = |key: &str| v.get(key).and_then(Value::as_i64);
-    let need = |key: &str| {
-        int(key).ok_or_else(|| format!("`{key}` is missing or not an integer; not a GPT-2 config"))
-    };
-    if !v
-        .get("architectures")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(HF_ARCHITECTURE)))
-    {
-        return Err(format!(
-            "`architectures` does not name {HF_ARCHITECTURE}; only GPT-2 sequence classifiers \
-             can be loaded"
+/// The classifier settings of a transformers folder's `config.json` (see
+/// [`Classifier::load_transformers`]).
+fn read_transformers_config(dir: &Path) -> Result<ClassifierConfig> {
+    let cfg_path = dir.join(HF_CONFIG_FILE);
+    if !present(&cfg_path) {
+        return Err(ModelError::MissingFile {
+            path: cfg_path,
+            what: "transformers config",
+            hint: "a transformers folder holds config.json beside model.safetensors".into(),
+        });
+    }
+    let value = read_json(&cfg_path, "transformers config.json")?;
+    let Some(map) = value.as_object() else {
+        return Err(ModelError::corrupt(
+            &cfg_path,
+            "is not a JSON object; a transformers config.json is one",
         ));
-    }
-    let n_embd = need("n_embd")?;
-    let model = Config {
-        vocab_size: need("vocab_size")?,
-        n_ctx: int("n_positions").or_else(|| int("n_ctx")).ok_or_else(|| {
-            "`n_positions` is missing or not an integer; not a GPT-2 config".to_string()
-        })?,
-        n_embd,
-        n_layer: need("n_layer")?,
-        n_head: need("n_head")?,
-        dropout: 0.0,
-        qkv_bias: true,
     };
-    let activation = v
-        .get("activation_function")
-        .and_then(Value::as_str)
-        .unwrap_or("gelu_new");
-    if !matches!(activation, "gelu_new" | "gelu_pytorch_tanh") {
-        return Err(format!(
-            "`activation_function` is {activation:?}; only GPT-2's tanh GELU (`gelu_new`) can \
-             be loaded"
-        ));
-    }
-    let eps = v
-        .get("layer_norm_epsilon")
-        .and_then(Value::as_f64)
-        .unwrap_or(LAYER_NORM_EPS);
-    if (eps - LAYER_NORM_EPS).abs() > 1e-12 {
-        return Err(format!(
-            "`layer_norm_epsilon` is {eps}; only GPT-2's {LAYER_NORM_EPS} can be loaded"
-        ));
-    }
-    for (key, default) in [
-        ("scale_attn_weights", true),
-        ("scale_attn_by_inverse_layer_idx", false),
-    ] {
-        let found = v.get(key).and_then(Value::as_bool).unwrap_or(default);
-        if found != default {
-            return Err(format!(
-                "`{key}` is {found}; only GPT-2's attention ({key}: {default}) can be loaded"
-            ));
-        }
-    }
-    if let Some(inner) = int("n_inner")
-        && inner != 4 * n_embd
-    {
-        return Err(format!(
-            "`n_inner` is {inner}; only GPT-2's MLP width (4 x n_embd = {}) can be loaded",
-            4 * n_embd
-        ));
-    }
-    let id2label: BTreeMap<usize, String> = match v.get("id2label").and_then(Value::as_object) {
-        Some(map) => map
-            .iter()
-            .map(|(k, name)| {
-                let i = k
-                    .parse::<usize>()
-                    .map_err(|_| format!("`id2label` key {k:?} is not a class index"))?;
-                let name = name
-                    .as_str()
-                    .ok_or_else(|| format!("`id2label` {k:?} is not a string"))?;
-                Ok((i, name.to_string()))
-            })
-            .collect::<std::result::Result<_, String>>()?,
-        None => BTreeMap::new(),
-    };
-    let num_classes = if id2label.is_empty() {
-        int("num_labels").unwrap_or(2)
-    } else {
-        id2label.len() as i64
-    };
-    if !id2label.is_empty() && id2label.keys().copied().ne(0..id2label.len()) {
-        return Err("`id2label` keys are not 0, 1, ... (one per class)".into());
-    }
-    let label_names = if id2label.is_empty() {
-        (0..num_classes).map(|i| format!("LABEL_{i}")).collect()
-    } else {
-        id2label.into_values().collect()
-    };
-    Ok(ClassifierConfig {
-        size: model.size(),
-        model,
-        num_classes,
-        label_names,
-        max_length: None,
-        pad_id: int("pad_token_id").unwrap_or(END_OF_TEXT),
-        token_position: TokenPosition::Flexible,
-        trainable: Trainable::LastBlock,
-        causal_mask: true,
-        lora_merged: false,
-        lora_split_qkv: true,
-    })
+    let config =
+        classifier_config_from(map).map_err(|(key, problem)| ModelError::TransformersConfig {
+            path: cfg_path.clone(),
+            key,
+            problem,
+        })?;
+    config.validate().map_err(|e| match e {
+        ModelError::InvalidConfig(detail) => ModelError::corrupt(&cfg_path, detail),
+        other => other,
+    })?;
+    Ok(config)
 }

@@ -282,7 +282,7 @@ impl ClassifierConfig {
 }
 
 /// Most classes a head may have.
-const MAX_CLASSES: i64 = 1 << 16;
+pub(super) const MAX_CLASSES: i64 = 1 << 16;
 
 fn default_true() -> bool {
     true

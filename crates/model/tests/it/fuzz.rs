@@ -19,7 +19,7 @@ use spam_test_support::mutate::{mutate, mutation};
 /// Cases per property in CI.
 const DEFAULT_CASES: u32 = 128;
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -56,7 +56,7 @@ fn check_tensor(name: &str, raw: &RawTensor) {
 }
 
 /// Runs `f`, checking that no single allocation on this thread exceeded `limit` bytes.
-fn bounded<T>(limit: usize, f: impl FnOnce() -> T) -> T {
+pub(crate) fn bounded<T>(limit: usize, f: impl FnOnce() -> T) -> T {
     alloc_peak::reset_peak();
     let out = f();
     let peak = alloc_peak::peak();
@@ -80,7 +80,7 @@ fn interesting_u64() -> impl Strategy<Value = u64> {
     ]
 }
 
-fn interesting_i64() -> impl Strategy<Value = i64> {
+pub(crate) fn interesting_i64() -> impl Strategy<Value = i64> {
     prop_oneof![
         4 => 0i64..5,
         1 => Just(-1i64),

@@ -48,6 +48,7 @@ mod engine;
 mod error;
 mod events;
 mod hooks;
+mod keep_best;
 mod optim;
 mod order;
 mod report;

@@ -14,10 +14,7 @@ use std::time::Instant;
 use spam_model::Classifier;
 use tch::{Kind, Tensor};
 
-use crate::best::{
-    BestRecord, BestSoFar, MetricPoint, Weights, best_metric, restore, snapshot, split_metrics,
-    weighted_loss,
-};
+use crate::best::{BestRecord, MetricPoint, weighted_loss};
 use crate::checkpoint::{self, Position};
 use crate::config::TrainConfig;
 use crate::data::{Split, TrainData};
@@ -25,6 +22,7 @@ use crate::engine::{Runner, RunnerOptions, first};
 use crate::error::{Result, TrainError};
 use crate::events::{Event, Events};
 use crate::hooks::Armed;
+use crate::keep_best::{BestSoFar, Weights, best_metric, restore, snapshot, split_metrics};
 use crate::optim::AdamW;
 use crate::order::TrainOrder;
 use crate::report::{EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};

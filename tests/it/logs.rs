@@ -72,6 +72,15 @@ fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run()
         !dir.path().join("run").exists(),
         "an interrupted run is not moved into place"
     );
+    // Where the live log is was said when the run started.
+    let log_line = seen
+        .iter()
+        .find(|l| l.starts_with("Log: "))
+        .unwrap_or_else(|| panic!("no Log: line in {seen:?}"));
+    assert!(
+        log_line.contains(".run.partial-") && log_line.contains("log.jsonl"),
+        "{log_line}"
+    );
     // The log of the interrupted run is in the folder kept beside it.
     let kept = std::fs::read_dir(dir.path())
         .expect("read_dir")

@@ -214,6 +214,11 @@ impl Printer {
     fn show_run(&self, event: &RunEvent) {
         match event {
             RunEvent::RunSaved { dir } => println!("Run directory: {}", dir.display()),
+            RunEvent::LogStarted { path } => println!(
+                "Log: {} (moved into the run folder when the run is complete; `spam-cli plot \
+                 RUN_DIR` draws it so far)",
+                path.display()
+            ),
             RunEvent::RowStarted {
                 number,
                 position: (i, n),

@@ -63,8 +63,22 @@ fn curves(lines: &[LogLine]) -> Curves {
 }
 
 /// Redraws `loss.png` and `accuracy.png` of `run_dir` from its `log.jsonl` (a finished run,
-/// or the staging folder of one in progress or killed). Returns the files written.
+/// or the staging folder of one in progress or killed). A run folder without a log of its own
+/// (a run still in progress, or killed, into it) is drawn from its newest staging folder's log,
+/// into that folder. Returns the files written.
 pub fn redraw_plots(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let staged;
+    let run_dir = if run_dir.join(LOG_FILE).is_file() {
+        run_dir
+    } else {
+        match crate::staging::staging_logs(run_dir).into_iter().next() {
+            Some(dir) => {
+                staged = dir;
+                &staged
+            }
+            None => run_dir,
+        }
+    };
     let path = run_dir.join(LOG_FILE);
     if !path.is_file() {
         bail!(

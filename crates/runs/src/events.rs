@@ -13,6 +13,13 @@ use std::sync::Arc;
 pub enum RunEvent {
     /// The training loop's own event.
     Train(spam_train::Event),
+    /// A run with a folder has started: its live log (`log.jsonl` in the staging folder, moved
+    /// into the run folder when the run is complete). `tail -f` it, or `spam-cli plot` the
+    /// run folder to draw its curves so far.
+    LogStarted {
+        /// The log file.
+        path: PathBuf,
+    },
     /// The data were read, balanced, split and tokenized.
     DataReady {
         /// Rows read from the source.

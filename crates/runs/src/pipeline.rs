@@ -221,6 +221,11 @@ fn run(
     config.train.validate()?;
     config.check_split_files()?;
     let events = &options.events;
+    if let Some(dir) = out {
+        events.emit(RunEvent::LogStarted {
+            path: dir.join(spam_train::LOG_FILE),
+        });
+    }
     let (label_names, data) = load_data(config, out, events)?;
     let (model, resolved) = build_model(config, options, &label_names, &data)?;
     if let Some(dir) = out {

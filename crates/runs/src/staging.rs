@@ -349,6 +349,27 @@ struct Leftover {
 }
 
 /// Staging and replaced-run folders in `folder` whose process is gone.
+/// The staging folders of `target` that hold a run log, live or not, the most recently
+/// changed first: where the log of a run in progress (or killed) is.
+pub(crate) fn staging_logs(target: &Path) -> Vec<PathBuf> {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(spam_data::parent_dir(target)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .filter(|p| p.join(spam_train::LOG_FILE).is_file())
+        .map(|p| (modified(&p.join(spam_train::LOG_FILE)), p))
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
 fn leftovers(folder: &Path) -> Vec<Leftover> {
     let Ok(entries) = fs::read_dir(folder) else {
         return Vec::new();
@@ -418,19 +439,56 @@ fn foreign_entry(dir: &Path) -> Option<String> {
     if !is_run_config {
         return Some("no run config.json".into());
     }
-    let entries = fs::read_dir(dir).ok()?;
+    foreign_in(dir, RUN_ENTRIES, "")
+}
+
+/// The first entry of `dir` (shown as `prefix` + name) that a run does not write, looking
+/// into the run's own subfolders too (`model/`, `data/`, `checkpoint*/`): `--overwrite`
+/// replaces the whole tree, so a user's file anywhere in it must stop it.
+fn foreign_in(dir: &Path, allowed: &[&str], prefix: &str) -> Option<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Some(format!("`{prefix}` (unreadable)"));
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = RUN_ENTRIES.contains(&name.as_str())
-            // Temporary files of atomic writes: `.<name>.<random><suffix>`.
-            || RUN_ENTRIES
-                .iter()
-                .any(|e| name.starts_with(&format!(".{e}.")));
-        if !ours {
-            return Some(format!("`{name}`"));
+        let shown = format!("{prefix}{name}");
+        // Temporary files of atomic writes: `.<name>.<random><suffix>`.
+        let temporary = allowed.iter().any(|e| name.starts_with(&format!(".{e}.")));
+        if temporary {
+            continue;
+        }
+        if !allowed.contains(&name.as_str()) {
+            return Some(format!("`{shown}`"));
+        }
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let inner = sub_entries(&name);
+        match (is_dir, inner) {
+            (true, Some(inner)) => {
+                if let Some(found) = foreign_in(&entry.path(), inner, &format!("{shown}/")) {
+                    return Some(found);
+                }
+            }
+            (false, None) => {}
+            // A folder where a run writes a file, or a file where it writes a folder.
+            _ => return Some(format!("`{shown}`")),
         }
     }
     None
+}
+
+/// What a run writes inside its subfolder `name`; `None` for a top-level file.
+fn sub_entries(name: &str) -> Option<&'static [&'static str]> {
+    const MODEL: &[&str] = &[
+        spam_model::CONFIG_FILE,
+        spam_model::WEIGHTS_FILE,
+        spam_model::DECISION_FILE,
+    ];
+    match name {
+        "model" => Some(MODEL),
+        "data" => Some(&spam_data::SPLIT_FILES),
+        "checkpoint" | "checkpoint.new" | "checkpoint.old" => Some(&spam_train::CHECKPOINT_FILES),
+        _ => None,
+    }
 }
 
 fn is_empty_dir(dir: &Path) -> bool {

@@ -43,6 +43,9 @@ const BEST: &str = "best.safetensors";
 /// The checkpoint's position and report; its presence marks a complete checkpoint.
 pub const STATE: &str = "state.json";
 
+/// Every file a checkpoint folder holds: what a run's `--overwrite` may replace there.
+pub const FILES: [&str; 4] = [WEIGHTS, OPTIMIZER, BEST, STATE];
+
 /// What a checkpoint holds: the trainable weights, the optimizer state, where the run is,
 /// what it measured, and the best evaluation's weights (runs with a best-model metric).
 pub struct Snapshot<'a> {

@@ -59,7 +59,8 @@ mod trainer;
 pub use batch::{Examples, shuffled_batches};
 pub use best::{BestMetric, BestRecord, ClassWeights, MetricPoint, weighted_loss};
 pub use checkpoint::{
-    Position as CheckpointPosition, STATE as CHECKPOINT_STATE, position as checkpoint_position,
+    FILES as CHECKPOINT_FILES, Position as CheckpointPosition, STATE as CHECKPOINT_STATE,
+    position as checkpoint_position,
 };
 pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
 pub use data::{Split, TrainData};

@@ -171,10 +171,15 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let steps = Arc::new(AtomicUsize::new(0));
+    let announced: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let logs = Arc::clone(&announced);
     let options = FineTuneOptions {
         out_dir: Some(run.clone()),
         stop: Some(stop),
         events: RunEvents::new(move |e| {
+            if let RunEvent::LogStarted { path } = e {
+                logs.lock().expect("logs").push(path.clone());
+            }
             if matches!(e, RunEvent::Train(Event::Step { .. }))
                 && steps.fetch_add(1, Ordering::SeqCst) + 1 == 4
             {
@@ -198,6 +203,10 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     let partial = read_log(&kept.join("log.jsonl")).expect("log of the stopped run");
     // Start, evaluations at steps 0 and 3.
     assert_eq!(partial.len(), 3, "{partial:?}");
+    // The run said where its live log was, and `plot RUN` finds it there.
+    assert_eq!(*announced.lock().expect("logs"), vec![kept.join("log.jsonl")]);
+    let drawn = redraw_plots(&run).expect("plots of the stopped run");
+    assert_eq!(drawn, vec![kept.join("loss.png"), kept.join("accuracy.png")]);
 
     let resumed = resume(&run, &FineTuneOptions::default()).expect("resume");
     same_metrics(&resumed, &whole);

@@ -106,6 +106,22 @@ fn a_folder_that_holds_a_run_or_the_users_files_is_refused() {
         .to_string();
     assert!(msg.contains("`notes.txt`"), "{msg}");
     assert!(run.join("notes.txt").is_file());
+    std::fs::remove_file(run.join("notes.txt")).expect("rm");
+
+    // Nor one with the user's file inside its subfolders: --overwrite checks the whole tree.
+    for (sub, name) in [("model", "notes.txt"), ("data", "extra.csv"), ("checkpoint", "mine")] {
+        let path = run.join(sub).join(name);
+        std::fs::create_dir_all(run.join(sub)).expect("mkdir");
+        std::fs::write(&path, "mine").expect("write");
+        let msg = fine_tune(&config, &with_out(&overwrite, &run))
+            .expect_err("a run holding the user's file in a subfolder")
+            .to_string();
+        assert!(msg.contains(&format!("`{sub}/{name}`")), "{msg}");
+        assert_eq!(std::fs::read_to_string(&path).expect("kept"), "mine");
+        std::fs::remove_file(&path).expect("rm");
+    }
+    // What a run wrote there is replaced as before.
+    fine_tune(&config, &with_out(&overwrite, &run)).expect("overwrite a clean run");
 }
 
 #[test]

@@ -28,6 +28,45 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
 }
 
+/// A second Ctrl-C stops at once: exit 130 and one line, never a panic or a backtrace from
+/// libtorch torn down under a running step.
+#[test]
+fn logs_a_second_ctrl_c_exits_130_without_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, csv) = spam_e2e::tiny_setup(dir.path(), 400);
+    let (config, csv) = (config.to_str().expect("utf8"), csv.to_str().expect("utf8"));
+    let mut child = Command::new(spam_e2e::spam_cli())
+        .args(["train", "--config", config, "--data", csv, "--out", "run"])
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spam-cli");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.expect("line").starts_with("Ep 1 (Step 000003)") {
+            break;
+        }
+    }
+    for _ in 0..2 {
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+    let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn logs_ctrl_c_checkpoints_exits_130_and_resume_ends_like_an_uninterrupted_run() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -97,7 +97,7 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            exit_now(130);
         }
         eprintln!(
             "\nStopping after this step with a checkpoint (press Ctrl-C again to stop at once)"
@@ -105,6 +105,18 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
     })
     .context("could not install the Ctrl-C handler")?;
     Ok(stop)
+}
+
+/// Ends the process at once with `code`, from the signal-handling thread, while another
+/// thread may be inside libtorch: `_exit` runs no exit handlers and no static destructors
+/// (`std::process::exit` does, and libtorch's, torn down under a running kernel, panic with a
+/// long backtrace).
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\nStopped at once: no checkpoint of this step");
+    // SAFETY: `_exit` takes no pointers and never returns; skipping the exit handlers is the
+    // point (nothing of ours needs them: files are written atomically).
+    unsafe { libc::_exit(code) }
 }
 
 /// After Ctrl-C, the error says how to continue.

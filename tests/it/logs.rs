@@ -56,6 +56,8 @@ fn logs_a_second_ctrl_c_exits_130_without_a_panic() {
             .status()
             .expect("kill");
         assert!(sent.success());
+        // Two signals sent at once can merge into one: let the first be handled.
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
     let _rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = child.wait_with_output().expect("wait");

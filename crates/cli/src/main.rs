@@ -113,7 +113,10 @@ fn stop_on_signal() -> Result<Arc<AtomicBool>> {
 /// long backtrace).
 fn exit_now(code: i32) -> ! {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\nStopped at once: no checkpoint of this step");
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nStopped at once: no checkpoint of this step"
+    );
     // SAFETY: `_exit` takes no pointers and never returns; skipping the exit handlers is the
     // point (nothing of ours needs them: files are written atomically).
     unsafe { libc::_exit(code) }

@@ -204,9 +204,15 @@ fn logs_a_stopped_run_keeps_its_log_and_resumes_to_the_same_end() {
     // Start, evaluations at steps 0 and 3.
     assert_eq!(partial.len(), 3, "{partial:?}");
     // The run said where its live log was, and `plot RUN` finds it there.
-    assert_eq!(*announced.lock().expect("logs"), vec![kept.join("log.jsonl")]);
+    assert_eq!(
+        *announced.lock().expect("logs"),
+        vec![kept.join("log.jsonl")]
+    );
     let drawn = redraw_plots(&run).expect("plots of the stopped run");
-    assert_eq!(drawn, vec![kept.join("loss.png"), kept.join("accuracy.png")]);
+    assert_eq!(
+        drawn,
+        vec![kept.join("loss.png"), kept.join("accuracy.png")]
+    );
 
     let resumed = resume(&run, &FineTuneOptions::default()).expect("resume");
     same_metrics(&resumed, &whole);

@@ -109,7 +109,11 @@ fn a_folder_that_holds_a_run_or_the_users_files_is_refused() {
     std::fs::remove_file(run.join("notes.txt")).expect("rm");
 
     // Nor one with the user's file inside its subfolders: --overwrite checks the whole tree.
-    for (sub, name) in [("model", "notes.txt"), ("data", "extra.csv"), ("checkpoint", "mine")] {
+    for (sub, name) in [
+        ("model", "notes.txt"),
+        ("data", "extra.csv"),
+        ("checkpoint", "mine"),
+    ] {
         let path = run.join(sub).join(name);
         std::fs::create_dir_all(run.join(sub)).expect("mkdir");
         std::fs::write(&path, "mine").expect("write");

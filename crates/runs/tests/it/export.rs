@@ -72,10 +72,7 @@ fn hfx_positions_transformers_cannot_read_are_refused_before_writing() {
         let run = run(position);
         let out = tempfile::tempdir().unwrap();
         let folder = out.path().join("hf");
-        let err = format!(
-            "{:#}",
-            export(run.path(), &folder, false).unwrap_err()
-        );
+        let err = format!("{:#}", export(run.path(), &folder, false).unwrap_err());
         assert!(err.contains("--token-position flexible"), "{err}");
         assert!(!folder.exists());
         assert_eq!(

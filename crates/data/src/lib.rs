@@ -64,6 +64,7 @@ mod hf_tokenizer;
 mod hub;
 #[cfg(feature = "download")]
 mod hub_download;
+mod named;
 mod numpy_rng;
 mod pad;
 mod prepare;
@@ -80,6 +81,9 @@ mod unzip;
 
 // Errors.
 pub use error::{DataError, Result};
+
+// Settings with named values: the one table of each set's spellings.
+pub use named::Named;
 
 // Getting the SMS Spam Collection (feature `download`, on by default).
 #[cfg(feature = "download")]

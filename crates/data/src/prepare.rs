@@ -6,6 +6,7 @@ use crate::batch::DEFAULT_BATCH_SIZE;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::files::{SPLIT_FILES, write_splits};
+use crate::named::Named;
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
 use crate::sms::{ParseMode, parse_sms_or_zip};
 use crate::split::{DEFAULT_FRACTIONS, DEFAULT_SEED, Splits, balance, split};
@@ -44,32 +45,25 @@ pub enum SourceKind {
     Table,
 }
 
-impl SourceKind {
-    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
-    /// `csv` and `tsv` for `table`.
-    pub const NAMES: [&'static str; 2] = ["sms", "table"];
+impl Named for SourceKind {
+    const WHAT: &'static str = "data format";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (SourceKind::Sms, "sms", &[]),
+        (SourceKind::Table, "table", &["csv", "tsv"]),
+    ];
 }
 
 impl std::str::FromStr for SourceKind {
     type Err = DataError;
-    /// `sms`, or `table` (also `csv`, `tsv`); exact spelling, as run configs have always used.
+    /// A name or alias of [`Named::NAMES`], exact spelling, as run configs have always used.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sms" => Ok(SourceKind::Sms),
-            "table" | "csv" | "tsv" => Ok(SourceKind::Table),
-            _ => Err(DataError::InvalidOption(format!(
-                "unknown data format {s:?}: use `sms` or `table`"
-            ))),
-        }
+        Self::from_name(s).ok_or_else(|| DataError::InvalidOption(Self::unknown(s)))
     }
 }
 
 impl std::fmt::Display for SourceKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SourceKind::Sms => "sms",
-            SourceKind::Table => "table",
-        })
+        self.write_name(f)
     }
 }
 

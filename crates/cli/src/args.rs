@@ -1,14 +1,18 @@
 //! Command-line arguments. Defaults are the chapter's; every train setting can also come
 //! from a TOML file (`--config`), which flags override.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use spam_model::{DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
+use spam_data::{Named, ParseMode, SourceKind};
+use spam_model::{DeviceChoice, ModelSize, Precision, RandomInit, TokenPosition, Trainable};
 use spam_runs::RunConfig;
 use spam_train::{CachePrecision, DataOrder, Engine, LrSchedule};
+
+use crate::values::{Defaults, RunDefaults, ShownDefault, named};
 
 pub use crate::experiments_args::ExperimentsArgs;
 pub use crate::serve_args::ServeArgs;
@@ -67,9 +71,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  spam-cli serve --model runs/latest --addr 127.0.0.1:8000")]
     Serve(ServeArgs),
     /// Redraw loss.png and accuracy.png of a run from its log.jsonl.
-    Plot(crate::more_args::PlotArgs),
+    Plot(crate::tool_args::PlotArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions(crate::more_args::CompletionsArgs),
+    Completions(crate::tool_args::CompletionsArgs),
     /// Write a run's model as a transformers folder (weights, config, tokenizer, model card).
     #[command(
         after_help = "Example:\n  spam-cli export --model runs/latest --out exported/\n\nThe folder loads with AutoModelForSequenceClassification.from_pretrained and\nAutoTokenizer.from_pretrained; --model of eval, classify and serve also accepts it."
@@ -77,18 +81,20 @@ pub enum Command {
     Export(crate::export_args::ExportArgs),
 }
 
-/// Which data and how to read it.
+/// Which data and how to read it; `D` says which defaults the command's help shows.
 #[derive(Args, Debug, Clone)]
-pub struct DataArgs {
+pub struct DataArgs<D: Defaults = RunDefaults> {
     /// The SMS Spam Collection (or its UCI zip), or a labelled CSV/TSV with --format table.
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
     /// `sms` (label TAB text) or `table` (CSV/TSV with named columns).
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<spam_data::SourceKind>,
+    #[arg(long, value_name = "FORMAT", value_parser = named::<SourceKind>(),
+          shown_default = D::of(|c| c.data.format.to_string()))]
+    pub format: Option<SourceKind>,
     /// SMS parsing: `pandas` (the chapter's exact split, default) or `lines`.
-    #[arg(long, value_name = "MODE")]
-    pub parse_mode: Option<spam_data::ParseMode>,
+    #[arg(long, value_name = "MODE", value_parser = named::<ParseMode>(),
+          shown_default = D::of(|c| c.data.parse_mode.to_string()))]
+    pub parse_mode: Option<ParseMode>,
     /// Table: the text column (name or 0-based index).
     #[arg(long, value_name = "COLUMN")]
     pub text_column: Option<String>,
@@ -96,7 +102,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "COLUMN")]
     pub label_column: Option<String>,
     /// Table: `auto` (TAB for .tsv/.txt, comma otherwise), `tab`, or one character.
-    #[arg(long, value_name = "CHAR")]
+    #[arg(long, value_name = "CHAR", shown_default = D::of(|c| c.data.delimiter.to_string()))]
     pub delimiter: Option<spam_data::Delimiter>,
     /// Table: the file has no header row.
     #[arg(long)]
@@ -105,16 +111,18 @@ pub struct DataArgs {
     #[arg(long)]
     pub no_balance: bool,
     /// Seed of balancing and splitting (chapter: 123).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", shown_default = D::of(|c| c.data.split_seed))]
     pub split_seed: Option<u32>,
     /// `longest` (chapter), `fixed:N`, `dynamic` or `none`.
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", shown_default = D::of(|c| c.data.padding.to_string()))]
     pub padding: Option<spam_data::Padding>,
     #[command(flatten)]
     pub split: crate::best_args::SplitArgs,
+    #[arg(skip)]
+    pub defaults: PhantomData<D>,
 }
 
-impl DataArgs {
+impl<D: Defaults> DataArgs<D> {
     pub fn apply(&self, mut c: RunConfig) -> Result<RunConfig> {
         if let Some(d) = &self.data {
             c.data.source = d.clone();
@@ -186,7 +194,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATH|ID")]
     pub weights: Option<spam_runs::WeightsSource>,
     /// Model size: 124M, 355M, 774M or 1558M.
-    #[arg(long)]
+    #[arg(long, value_parser = named::<ModelSize>(),
+          shown_default = RunDefaults::of(|c| c.model.size.to_string()))]
     pub size: Option<ModelSize>,
     /// Run directory for metrics, plots, the model and checkpoints; it must be new or empty
     /// unless --overwrite. Default: a new runs/YYYYmmdd-HHMMSS (UTC), with runs/latest
@@ -201,46 +210,51 @@ pub struct TrainArgs {
     /// with; only --epochs may be given (to extend the run). Other flags are refused.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.train.epochs))]
     pub epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.train.batch_size))]
     pub batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.train.optimizer.lr))]
     pub lr: Option<f64>,
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.train.optimizer.weight_decay))]
     pub weight_decay: Option<f64>,
     /// Seed of the head, data order and dropout (chapter: 123).
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.train.seed))]
     pub seed: Option<u64>,
     /// How `--weights random` is drawn: `chapter` (the chapter's `GPTModel` under
     /// `torch.manual_seed`, bit for bit; default) or `gpt2` (GPT-2's std-0.02 scheme).
-    #[arg(long, value_name = "INIT")]
+    #[arg(long, value_name = "INIT", value_parser = named::<RandomInit>(),
+          shown_default = RunDefaults::of(|c| c.model.init.to_string()))]
     pub init: Option<RandomInit>,
     /// Order of the training batches: `chapter` (its DataLoader after `torch.manual_seed`,
     /// reproduced; default) or `seeded` (the crate's own shuffle).
-    #[arg(long, value_name = "ORDER")]
+    #[arg(long, value_name = "ORDER", value_parser = named::<DataOrder>(),
+          shown_default = RunDefaults::of(|c| c.train.data_order.to_string()))]
     pub data_order: Option<DataOrder>,
     /// `last` (chapter), `first`, `flexible` (last non-padding) or `pooled`.
-    #[arg(long)]
+    #[arg(long, value_parser = named::<TokenPosition>(),
+          shown_default = RunDefaults::of(|c| c.model.token_position.to_string()))]
     pub token_position: Option<TokenPosition>,
     /// `last_block` (chapter), `last_layer`, `last_two_blocks`, `all`, `lora` (rank 16,
     /// alpha 16) or `lora:RANK:ALPHA` (appendix E's adapters, one per projection, query, key
     /// and value each their own; the head trains too).
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE",
+          shown_default = RunDefaults::of(|c| c.model.trainable.to_string()))]
     pub trainable: Option<Trainable>,
     /// Disable the causal attention mask.
     #[arg(long)]
     pub no_causal_mask: bool,
-    #[arg(long)]
+    #[arg(long, shown_default = RunDefaults::of(|c| c.model.dropout))]
     pub dropout: Option<f64>,
     /// Estimate train and validation loss every N steps (chapter: 50).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", shown_default = RunDefaults::of(|c| c.train.eval_freq))]
     pub eval_freq: Option<usize>,
     /// Batches per periodic estimate (chapter: 5).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", shown_default = RunDefaults::of(|c| c.train.eval_iter))]
     pub eval_iter: Option<usize>,
     /// Batches per optimizer update.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          shown_default = RunDefaults::of(|c| c.train.grad_accum_steps))]
     pub grad_accum: Option<usize>,
     /// Target value left out of the loss (the chapter's bonus uses 50256).
     #[arg(long, value_name = "ID")]
@@ -259,28 +273,33 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<usize>,
     /// `auto` (fastest exact path), `plain` (the chapter's computation) or `cached`.
-    #[arg(long)]
+    #[arg(long, value_parser = named::<Engine>(),
+          shown_default = RunDefaults::of(|c| c.train.engine.to_string()))]
     pub engine: Option<Engine>,
     /// `fp32` (exact, the chapter's numbers) or `bf16` mixed precision: fp32 weights and
     /// optimizer, matrix products and activations in bf16 (not exact).
-    #[arg(long, value_name = "PRECISION")]
-    pub precision: Option<spam_model::Precision>,
+    #[arg(long, value_name = "PRECISION", value_parser = named::<Precision>(),
+          shown_default = RunDefaults::of(|c| c.train.precision.to_string()))]
+    pub precision: Option<Precision>,
     /// How the cached path keeps the frozen blocks' output: `fp32` (exact) or `bf16` (half
     /// the memory, not exact).
-    #[arg(long, value_name = "PRECISION")]
+    #[arg(long, value_name = "PRECISION", value_parser = named::<CachePrecision>(),
+          shown_default = RunDefaults::of(|c| c.train.cache_precision.to_string()))]
     pub cache_precision: Option<CachePrecision>,
     /// Keep the cached path's frozen-block output in a temporary file in DIR instead of
     /// memory (data or a context too large for RAM); the file is gone when the run ends.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    #[arg(long)]
+    #[arg(long, help = DeviceChoice::accepted(),
+          shown_default = RunDefaults::of(|c| c.model.device.to_string()))]
     pub device: Option<DeviceChoice>,
     /// No progress bars or lines; the run directory still gets everything.
     #[arg(long, short)]
     pub quiet: bool,
-    #[command(flatten)]
-    pub extra: crate::more_args::TrainExtra,
+    /// Print the effective settings (defaults, then --config, then flags) as TOML that
+    /// --config reads back, and exit without training.
+    #[arg(long)]
+    pub print_config: bool,
     #[command(flatten)]
     pub best: crate::best_args::BestTrainArgs,
 }
@@ -394,8 +413,8 @@ pub struct EvalDataArgs {
     #[arg(long, default_value = "auto")]
     pub format: String,
     /// SMS parsing: `pandas` (the chapter's) or `lines`.
-    #[arg(long, default_value = "pandas")]
-    pub parse_mode: spam_data::ParseMode,
+    #[arg(long, value_parser = named::<ParseMode>(), default_value_t = ParseMode::default())]
+    pub parse_mode: ParseMode,
     #[arg(long, default_value = "text")]
     pub text_column: String,
     #[arg(long, default_value = "label")]
@@ -433,7 +452,7 @@ pub struct EvalArgs {
     /// Print the metrics as JSON.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, help = DeviceChoice::accepted(), default_value_t = DeviceChoice::default())]
     pub device: DeviceChoice,
 }
 
@@ -465,7 +484,7 @@ pub struct ClassifyArgs {
     pub no_header: bool,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutputFormat,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, help = DeviceChoice::accepted(), default_value_t = DeviceChoice::default())]
     pub device: DeviceChoice,
 }
 
@@ -506,6 +525,6 @@ pub struct GenerateArgs {
     /// Print ids and the top-10 logits of each step as JSON.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, help = DeviceChoice::accepted(), default_value_t = DeviceChoice::default())]
     pub device: DeviceChoice,
 }

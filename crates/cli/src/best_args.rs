@@ -8,6 +8,8 @@ use clap::Args;
 use spam_runs::RunConfig;
 use spam_train::{BestMetric, ClassWeights, TrainConfig};
 
+use crate::values::named;
+
 /// `--split TRAIN,VALIDATION`: two fractions (test gets the rest).
 #[derive(Args, Debug, Clone, Default)]
 pub struct SplitArgs {
@@ -52,7 +54,7 @@ pub struct BestTrainArgs {
     pub data_dir: Option<PathBuf>,
     /// Keep the weights of the best evaluation by this metric, computed on the whole
     /// validation split: `val_loss`, `val_accuracy` or `val_f1`. Early stopping then counts it.
-    #[arg(long, value_name = "METRIC")]
+    #[arg(long, value_name = "METRIC", value_parser = named::<BestMetric>())]
     pub metric_for_best: Option<BestMetric>,
     /// How much an evaluation must beat the best so far to count as an improvement
     /// (default 0).

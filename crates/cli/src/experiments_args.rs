@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use spam_data::Named;
 use spam_model::{DeviceChoice, RandomInit};
 use spam_runs::RunConfig;
 
 use crate::args::{DEFAULT_WEIGHTS_ROOT, DataArgs};
+use crate::values::{NoDefaults, named};
 
 fn row_epochs(s: &str) -> std::result::Result<(usize, usize), String> {
     let bad = || format!("`{s}` is not ROW=EPOCHS (e.g. 10=1)");
@@ -26,7 +28,7 @@ pub struct ExperimentsArgs {
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     pub rows: Vec<usize>,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: DataArgs<NoDefaults>,
     /// Folder with one checkpoint folder per size (124M, 355M, ...).
     #[arg(long, default_value = DEFAULT_WEIGHTS_ROOT, value_name = "DIR")]
     pub weights_root: PathBuf,
@@ -50,10 +52,9 @@ pub struct ExperimentsArgs {
     #[arg(long, value_name = "TEXT", requires = "doc")]
     pub doc_setup: Option<String>,
     /// How random weights are drawn: `chapter` (default) or `gpt2`.
-    #[arg(long, value_name = "INIT")]
+    #[arg(long, value_name = "INIT", value_parser = named::<RandomInit>())]
     pub init: Option<RandomInit>,
-    /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    #[arg(long)]
+    #[arg(long, help = DeviceChoice::accepted())]
     pub device: Option<DeviceChoice>,
     /// No progress bars or lines; the run directories still get everything.
     #[arg(long, short)]

@@ -7,10 +7,11 @@ mod args;
 mod best_args;
 mod experiments_args;
 mod export_args;
-mod more_args;
 mod precision_args;
 mod progress;
 mod serve_args;
+mod tool_args;
+mod values;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use clap::{CommandFactory, FromArgMatches};
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let matches = more_args::annotate(Cli::command()).get_matches();
+    let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(cli.verbose);
     spam_model::reuse_freed_memory();
@@ -69,7 +70,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             Ok(())
         }
         Command::Completions(a) => {
-            let mut cmd = more_args::annotate(Cli::command());
+            let mut cmd = Cli::command();
             // Into a buffer first: the generator panics on a failed write (a closed pipe).
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "spam-cli", &mut script);
@@ -193,8 +194,9 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         return Ok(());
     }
     let config = a.to_config()?;
-    if a.extra.print_config {
-        print!("{}", more_args::config_toml(&config)?);
+    if a.print_config {
+        // The TOML that --config reads back.
+        print!("{}", toml::to_string(&config)?);
         return Ok(());
     }
     let (out, latest_link) = match &a.out {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use spam_data::Named;
 use spam_model::DeviceChoice;
 use spam_serve::ServeOptions;
 
@@ -19,7 +20,7 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: SocketAddr,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, help = DeviceChoice::accepted(), default_value_t = DeviceChoice::default())]
     pub device: DeviceChoice,
     /// Most texts the model classifies in one batch.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_batch, value_parser = positive)]

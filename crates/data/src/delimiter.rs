@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{DataError, Result};
+use crate::named::Named;
 
 /// A table's field delimiter as written in settings and on the command line. `Display` writes
 /// what `FromStr` reads back, so it can be stored as a string in a config file.
@@ -16,10 +17,16 @@ pub enum Delimiter {
     Byte(u8),
 }
 
-impl Delimiter {
-    /// The accepted spellings, for help texts (`"\t"` and `\t` are accepted for `tab` too).
-    pub const FORMS: [&'static str; 3] = ["auto", "tab", "<one character>"];
+impl Named for Delimiter {
+    const WHAT: &'static str = "delimiter";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Delimiter::Auto, "auto", &[]),
+        (Delimiter::Byte(b'\t'), "tab", &["\\t", "\t"]),
+    ];
+    const FORMS: &'static [&'static str] = &["one character"];
+}
 
+impl Delimiter {
     /// The byte to split `path`'s fields at: the explicit byte, or [`delimiter_for`] `path`.
     pub fn resolve(self, path: &Path) -> u8 {
         match self {
@@ -44,23 +51,20 @@ impl std::str::FromStr for Delimiter {
     type Err = DataError;
     /// `auto`, `tab` (or `\t`, or a TAB character), or any one ASCII character.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Delimiter::Auto),
-            "tab" | "\\t" | "\t" => Ok(Delimiter::Byte(b'\t')),
-            _ if s.len() == 1 => Ok(Delimiter::Byte(s.as_bytes()[0])),
-            _ => Err(DataError::InvalidOption(format!(
-                "unknown delimiter {s:?}; use `auto`, `tab` or one character"
-            ))),
+        match Self::from_name(s) {
+            Some(named) => Ok(named),
+            None if s.len() == 1 => Ok(Delimiter::Byte(s.as_bytes()[0])),
+            None => Err(DataError::InvalidOption(Self::unknown(s))),
         }
     }
 }
 
 impl std::fmt::Display for Delimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Delimiter::Auto => f.write_str("auto"),
-            Delimiter::Byte(b'\t') => f.write_str("tab"),
-            Delimiter::Byte(b) => write!(f, "{}", char::from(*b)),
+        match (self.name_of(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, Delimiter::Byte(b)) => write!(f, "{}", char::from(*b)),
+            (None, other) => write!(f, "{other:?}"),
         }
     }
 }

@@ -62,6 +62,7 @@ mod fetch;
 mod files;
 mod hf_tokenizer;
 mod input;
+mod named;
 mod numpy_rng;
 mod pad;
 mod prepare;
@@ -79,6 +80,9 @@ mod unzip;
 
 // Errors.
 pub use error::{DataError, Result};
+
+// Settings with named values: the one table of each set's spellings.
+pub use named::Named;
 
 // Getting the SMS Spam Collection (feature `download`, on by default).
 #[cfg(feature = "download")]

@@ -6,6 +6,7 @@
 //! context (`max_context`, 1024 for GPT-2).
 
 use crate::error::{DataError, Result};
+use crate::named::Named;
 use crate::split::Splits;
 use crate::tokenize::Tokenizer;
 
@@ -29,42 +30,40 @@ pub enum Padding {
     Dynamic,
 }
 
-impl Padding {
-    /// The accepted forms, as `Display` writes them (for help texts; `N` is a number of tokens).
-    pub const FORMS: [&'static str; 4] = ["longest", "fixed:N", "dynamic", "none"];
+impl Named for Padding {
+    const WHAT: &'static str = "padding";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Padding::Longest, "longest", &[]),
+        (Padding::None, "none", &[]),
+        (Padding::Dynamic, "dynamic", &[]),
+    ];
+    /// `N` is a number of tokens.
+    const FORMS: &'static [&'static str] = &["`fixed:N`"];
 }
 
 impl std::fmt::Display for Padding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Padding::Longest => f.write_str("longest"),
-            Padding::Fixed(n) => write!(f, "fixed:{n}"),
-            Padding::None => f.write_str("none"),
-            Padding::Dynamic => f.write_str("dynamic"),
+        match (self.name_of(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, Padding::Fixed(n)) => write!(f, "fixed:{n}"),
+            (None, other) => write!(f, "{other:?}"),
         }
     }
 }
 
 impl std::str::FromStr for Padding {
     type Err = DataError;
-    /// `longest`, `none`, `dynamic`, `fixed:N`, `fixed=N`, `fixed N` or just `N`.
+    /// A name of [`Named::NAMES`], `fixed:N`, `fixed=N`, `fixed N` or just `N`, in any case.
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim().to_ascii_lowercase();
-        let bad = || {
-            DataError::InvalidOption(format!(
-                "unknown padding {s:?}; use `longest`, `fixed:N`, `none` or `dynamic`"
-            ))
-        };
-        match s.as_str() {
-            "longest" => Ok(Padding::Longest),
-            "none" => Ok(Padding::None),
-            "dynamic" => Ok(Padding::Dynamic),
-            _ => {
-                let n = s.strip_prefix("fixed").unwrap_or(&s);
-                let n = n.trim_start_matches([':', '=', ' ']);
-                n.parse().map(Padding::Fixed).map_err(|_| bad())
-            }
+        if let Some(named) = Self::from_name(&s) {
+            return Ok(named);
         }
+        let n = s.strip_prefix("fixed").unwrap_or(&s);
+        let n = n.trim_start_matches([':', '=', ' ']);
+        n.parse()
+            .map(Padding::Fixed)
+            .map_err(|_| DataError::InvalidOption(Self::unknown(&s)))
     }
 }
 

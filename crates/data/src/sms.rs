@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::named::Named;
 use crate::sniff::check_text;
 use crate::unzip::{is_zip, read_zip_member};
 
@@ -52,34 +53,35 @@ pub enum ParseMode {
     PandasCompatible,
 }
 
-impl ParseMode {
-    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
-    /// `line`, `pandas-compatible`, `reference` and `chapter`, in any case.
-    pub const NAMES: [&'static str; 2] = ["lines", "pandas"];
+impl Named for ParseMode {
+    const WHAT: &'static str = "parse mode";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (
+            ParseMode::PandasCompatible,
+            "pandas",
+            &[
+                "pandas-compatible",
+                "pandas_compatible",
+                "reference",
+                "chapter",
+            ],
+        ),
+        (ParseMode::Lines, "lines", &["line"]),
+    ];
 }
 
 impl std::str::FromStr for ParseMode {
     type Err = DataError;
-    /// A name of [`ParseMode::NAMES`] or an alias, in any case.
+    /// A name or alias of [`Named::NAMES`], in any case.
     fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "lines" | "line" => Ok(ParseMode::Lines),
-            "pandas" | "pandas-compatible" | "pandas_compatible" | "reference" | "chapter" => {
-                Ok(ParseMode::PandasCompatible)
-            }
-            _ => Err(DataError::InvalidOption(format!(
-                "unknown parse mode {s:?}; use `lines` or `pandas`"
-            ))),
-        }
+        Self::from_name(&s.to_ascii_lowercase())
+            .ok_or_else(|| DataError::InvalidOption(Self::unknown(s)))
     }
 }
 
 impl std::fmt::Display for ParseMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ParseMode::Lines => "lines",
-            ParseMode::PandasCompatible => "pandas",
-        })
+        self.write_name(f)
     }
 }
 

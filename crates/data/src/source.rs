@@ -1,6 +1,7 @@
 //! What kind of file a source is: the SMS Spam Collection or any labelled CSV/TSV.
 
 use crate::error::{DataError, Result};
+use crate::named::Named;
 use crate::sms::ParseMode;
 use crate::table::TableOptions;
 
@@ -36,31 +37,24 @@ pub enum SourceKind {
     Table,
 }
 
-impl SourceKind {
-    /// The canonical names, as `Display` writes them (for help texts); `FromStr` also accepts
-    /// `csv` and `tsv` for `table`.
-    pub const NAMES: [&'static str; 2] = ["sms", "table"];
+impl Named for SourceKind {
+    const WHAT: &'static str = "data format";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (SourceKind::Sms, "sms", &[]),
+        (SourceKind::Table, "table", &["csv", "tsv"]),
+    ];
 }
 
 impl std::str::FromStr for SourceKind {
     type Err = DataError;
-    /// `sms`, or `table` (also `csv`, `tsv`); exact spelling, as run configs have always used.
+    /// A name or alias of [`Named::NAMES`], exact spelling, as run configs have always used.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sms" => Ok(SourceKind::Sms),
-            "table" | "csv" | "tsv" => Ok(SourceKind::Table),
-            _ => Err(DataError::InvalidOption(format!(
-                "unknown data format {s:?}: use `sms` or `table`"
-            ))),
-        }
+        Self::from_name(s).ok_or_else(|| DataError::InvalidOption(Self::unknown(s)))
     }
 }
 
 impl std::fmt::Display for SourceKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SourceKind::Sms => "sms",
-            SourceKind::Table => "table",
-        })
+        self.write_name(f)
     }
 }

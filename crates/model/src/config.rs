@@ -3,6 +3,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use spam_data::Named;
 
 use crate::error::ModelError;
 
@@ -181,21 +182,28 @@ pub struct ModelDims {
 }
 
 /// The four published GPT-2 sizes. Parses from and displays as `"124M"`, `"355M"`, `"774M"`,
-/// `"1558M"` (also accepts `gpt2`, `gpt2-small`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// `"1558M"` (also accepts `gpt2`, `gpt2-small`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`), in
+/// files too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ModelSize {
-    #[serde(rename = "124M")]
     /// GPT-2 small, 124M parameters.
     S124M,
-    #[serde(rename = "355M")]
     /// GPT-2 medium, 355M parameters.
     S355M,
-    #[serde(rename = "774M")]
     /// GPT-2 large, 774M parameters.
     S774M,
-    #[serde(rename = "1558M")]
     /// GPT-2 XL, 1558M parameters.
     S1558M,
+}
+
+impl Named for ModelSize {
+    const WHAT: &'static str = "model size";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::S124M, "124M", &["124m", "124", "small", "gpt2"]),
+        (Self::S355M, "355M", &["355m", "355", "medium"]),
+        (Self::S774M, "774M", &["774m", "774", "large"]),
+        (Self::S1558M, "1558M", &["1558m", "1558", "1.5b", "xl"]),
+    ];
 }
 
 impl ModelSize {
@@ -217,14 +225,9 @@ impl ModelSize {
         }
     }
 
-    /// `"124M"` etc.
+    /// `"124M"` etc.: the name in [`Named::NAMES`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::S124M => "124M",
-            Self::S355M => "355M",
-            Self::S774M => "774M",
-            Self::S1558M => "1558M",
-        }
+        self.name_of().unwrap_or_default()
     }
 
     /// The Hugging Face hub name (`gpt2`, `gpt2-medium`, `gpt2-large`, `gpt2-xl`).
@@ -240,28 +243,21 @@ impl ModelSize {
 
 impl fmt::Display for ModelSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.write_name(f)
     }
 }
 
 impl FromStr for ModelSize {
     type Err = ModelError;
+    /// A name or alias of [`Named::NAMES`], trimmed, in any case, after an optional `gpt2-`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim().to_ascii_lowercase();
         let t = t.trim_start_matches("gpt2-").trim_start_matches("gpt2_");
-        Ok(match t {
-            "124m" | "124" | "small" | "gpt2" => Self::S124M,
-            "355m" | "355" | "medium" => Self::S355M,
-            "774m" | "774" | "large" => Self::S774M,
-            "1558m" | "1558" | "1.5b" | "xl" => Self::S1558M,
-            _ => {
-                return Err(ModelError::InvalidConfig(format!(
-                    "unknown model size {s:?}: expected one of 124M, 355M, 774M, 1558M"
-                )));
-            }
-        })
+        Self::from_name(t).ok_or_else(|| ModelError::InvalidConfig(Self::unknown(s)))
     }
 }
+
+spam_data::serde_by_name!(ModelSize);
 
 #[cfg(test)]
 mod tests {

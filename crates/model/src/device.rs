@@ -2,14 +2,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use tch::{Cuda, Device};
 
 use crate::error::{ModelError, Result};
 
-/// A device choice from the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A device choice from the command line (files spell it the same way: `"cuda:1"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
     /// CUDA device 0 when one is available, else the CPU.
     #[default]
@@ -18,6 +17,16 @@ pub enum DeviceChoice {
     Cpu,
     /// A CUDA device (index 0 unless given as `cuda:N`).
     Cuda(usize),
+}
+
+impl Named for DeviceChoice {
+    const WHAT: &'static str = "device";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Auto, "auto", &[]),
+        (Self::Cpu, "cpu", &[]),
+        (Self::Cuda(0), "cuda", &["gpu"]),
+    ];
+    const FORMS: &'static [&'static str] = &["`cuda:N`"];
 }
 
 impl DeviceChoice {
@@ -46,35 +55,26 @@ impl DeviceChoice {
 
 impl fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Auto => f.write_str("auto"),
-            Self::Cpu => f.write_str("cpu"),
-            Self::Cuda(0) => f.write_str("cuda"),
-            Self::Cuda(i) => write!(f, "cuda:{i}"),
+        match (self.name_of(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, Self::Cuda(i)) => write!(f, "cuda:{i}"),
+            (None, other) => write!(f, "{other:?}"),
         }
     }
 }
 
 impl FromStr for DeviceChoice {
     type Err = ModelError;
+    /// A name or alias of [`Named::NAMES`] or `cuda:N`; trimmed, in any case.
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim().to_ascii_lowercase();
-        match t.as_str() {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "cuda" | "gpu" => Ok(Self::Cuda(0)),
-            other => other
-                .strip_prefix("cuda:")
-                .and_then(|i| i.parse().ok())
-                .map(Self::Cuda)
-                .ok_or_else(|| {
-                    ModelError::Device(format!(
-                        "unknown device {s:?}: expected auto, cpu, cuda or cuda:N"
-                    ))
-                }),
-        }
+        Self::from_name(&t)
+            .or_else(|| t.strip_prefix("cuda:")?.parse().ok().map(Self::Cuda))
+            .ok_or_else(|| ModelError::Device(Self::unknown(s)))
     }
 }
+
+spam_data::serde_by_name!(DeviceChoice);
 
 /// Shorthand for `s.parse::<DeviceChoice>()?.resolve()`.
 pub fn parse_device(s: &str) -> Result<Device> {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use tch::Kind;
 
 use crate::error::{ModelError, Result};
@@ -16,8 +16,7 @@ use crate::error::{ModelError, Result};
 /// dropout run in bf16 too; the residual stream, the layer norms, the softmax of the
 /// one-position attention, the logits and the loss stay fp32. Gradients reach the fp32
 /// weights through the casts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     /// Everything in fp32: exact (the chapter's numbers).
     #[default]
@@ -26,13 +25,18 @@ pub enum Precision {
     Bf16,
 }
 
+impl Named for Precision {
+    const WHAT: &'static str = "precision";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Fp32, "fp32", &["f32", "float32"]),
+        (Self::Bf16, "bf16", &["bfloat16"]),
+    ];
+}
+
 impl Precision {
-    /// The name: `fp32` or `bf16`.
+    /// The name in [`Named::NAMES`]: `fp32` or `bf16`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fp32 => "fp32",
-            Self::Bf16 => "bf16",
-        }
+        self.name_of().unwrap_or_default()
     }
 
     /// The element type matrix products run in.
@@ -59,19 +63,17 @@ impl Precision {
 
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.write_name(f)
     }
 }
 
 impl FromStr for Precision {
     type Err = ModelError;
+    /// A name or alias of [`Named::NAMES`], trimmed, in any case.
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "f32" | "float32" => Ok(Self::Fp32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            _ => Err(ModelError::InvalidConfig(format!(
-                "unknown precision {s:?}: expected fp32 or bf16"
-            ))),
-        }
+        Self::from_name(&s.trim().to_ascii_lowercase())
+            .ok_or_else(|| ModelError::InvalidConfig(Self::unknown(s)))
     }
 }
+
+spam_data::serde_by_name!(Precision);

@@ -2,6 +2,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use spam_data::Named;
 use tch::{Device, Tensor, nn};
 
 use crate::config::Config;
@@ -147,31 +148,32 @@ impl RandomInit {
         }
     }
 
-    /// The name used by `--init` and the config file.
+    /// The name used by `--init` and the config file (in [`Named::NAMES`]).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Chapter => "chapter",
-            Self::Gpt2 => "gpt2",
-        }
+        self.name_of().unwrap_or_default()
     }
+}
+
+impl Named for RandomInit {
+    const WHAT: &'static str = "init";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Chapter, "chapter", &[]),
+        (Self::Gpt2, "gpt2", &["gpt-2"]),
+    ];
 }
 
 impl std::fmt::Display for RandomInit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.write_name(f)
     }
 }
 
 impl std::str::FromStr for RandomInit {
     type Err = ModelError;
+    /// A name or alias of [`Named::NAMES`], trimmed, in any case.
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "chapter" => Ok(Self::Chapter),
-            "gpt2" | "gpt-2" => Ok(Self::Gpt2),
-            _ => Err(ModelError::InvalidConfig(format!(
-                "unknown init {s:?}: expected chapter or gpt2"
-            ))),
-        }
+        Self::from_name(&s.trim().to_ascii_lowercase())
+            .ok_or_else(|| ModelError::InvalidConfig(Self::unknown(s)))
     }
 }
 

@@ -6,8 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use spam_hub::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot};
 use spam_model::{ModelSize, RandomInit, Weights};
 
@@ -103,6 +104,13 @@ pub enum WeightsSource {
     Hub(HubId),
 }
 
+impl Named for WeightsSource {
+    const WHAT: &'static str = "weights";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] =
+        &[(Self::Random, "random", &[])];
+    const FORMS: &'static [&'static str] = &["a checkpoint path", "a hub id"];
+}
+
 impl WeightsSource {
     /// The weights to build the model from (`init` and `init_seed` for random ones; a hub id
     /// is resolved with the environment's settings, without progress reports).
@@ -124,30 +132,32 @@ impl WeightsSource {
 
 impl fmt::Display for WeightsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Random => f.write_str("random"),
-            Self::Path(path) => write!(f, "{}", path.display()),
-            Self::Hub(id) => write!(f, "{id}"),
+        match (self.name_of(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, Self::Path(path)) => write!(f, "{}", path.display()),
+            (None, Self::Hub(id)) => write!(f, "{id}"),
+            (None, other) => write!(f, "{other:?}"),
         }
     }
 }
 
 impl FromStr for WeightsSource {
     type Err = anyhow::Error;
+    /// A name of [`Named::NAMES`] (`random`), else a path or a hub id.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "" => Err(anyhow!("empty weights: give `random` or a checkpoint path")),
-            "random" => Ok(Self::Random),
-            // A path that exists is a path (as the hub's own libraries decide); otherwise a
-            // hub id (`ORG/NAME[@REV]`, `gpt2`, ...) is one; anything else is a path, which
-            // then fails as a missing file.
-            path if Path::new(path).exists() || Path::new(&format!("{path}.index")).exists() => {
-                Ok(Self::Path(PathBuf::from(path)))
-            }
-            other => Ok(
-                HubId::parse(other).map_or_else(|_| Self::Path(PathBuf::from(other)), Self::Hub)
-            ),
+        if s.is_empty() {
+            bail!("empty weights: give {}", Self::accepted());
         }
+        if let Some(named) = Self::from_name(s) {
+            return Ok(named);
+        }
+        // A path that exists is a path (as the hub's own libraries decide); otherwise a hub id
+        // (`ORG/NAME[@REV]`, `gpt2`, ...) is one; anything else is a path, which then fails as
+        // a missing file.
+        if Path::new(s).exists() || Path::new(&format!("{s}.index")).exists() {
+            return Ok(Self::Path(PathBuf::from(s)));
+        }
+        Ok(HubId::parse(s).map_or_else(|_| Self::Path(PathBuf::from(s)), Self::Hub))
     }
 }
 

@@ -7,14 +7,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use tch::{Kind, Reduction, Tensor};
 
 use crate::error::{Result, TrainError};
 
 /// The validation metric that picks the best weights (`--metric-for-best`), computed on the
 /// whole validation split at each evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BestMetric {
     /// Mean cross-entropy (lower is better).
     ValLoss,
@@ -24,14 +24,19 @@ pub enum BestMetric {
     ValF1,
 }
 
+impl Named for BestMetric {
+    const WHAT: &'static str = "metric";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::ValLoss, "val_loss", &[]),
+        (Self::ValAccuracy, "val_accuracy", &[]),
+        (Self::ValF1, "val_f1", &[]),
+    ];
+}
+
 impl BestMetric {
-    /// The name flags and `metrics.json` use.
+    /// The name flags and `metrics.json` use (in [`Named::NAMES`]).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::ValLoss => "val_loss",
-            Self::ValAccuracy => "val_accuracy",
-            Self::ValF1 => "val_f1",
-        }
+        self.name_of().unwrap_or_default()
     }
 
     /// Whether `value` beats `best` by more than `threshold`.
@@ -45,23 +50,19 @@ impl BestMetric {
 
 impl fmt::Display for BestMetric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        self.write_name(f)
     }
 }
 
 impl FromStr for BestMetric {
     type Err = String;
+    /// A name of [`Named::NAMES`], exact spelling.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "val_loss" => Ok(Self::ValLoss),
-            "val_accuracy" => Ok(Self::ValAccuracy),
-            "val_f1" => Ok(Self::ValF1),
-            _ => Err(format!(
-                "unknown metric `{s}`: expected val_loss, val_accuracy or val_f1"
-            )),
-        }
+        Self::from_name(s).ok_or_else(|| Self::unknown(s))
     }
 }
+
+spam_data::serde_by_name!(BestMetric);
 
 /// Class weights of the training loss (`--class-weights`).
 #[derive(Debug, Clone, PartialEq)]
@@ -72,28 +73,40 @@ pub enum ClassWeights {
     Given(Vec<f64>),
 }
 
+impl Named for ClassWeights {
+    const WHAT: &'static str = "class weights";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] =
+        &[(Self::Auto, "auto", &[])];
+    const FORMS: &'static [&'static str] = &["`W,W,...`"];
+}
+
 impl fmt::Display for ClassWeights {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Auto => f.write_str("auto"),
-            Self::Given(w) => {
+        match (self.name_of(), self) {
+            (Some(name), _) => f.write_str(name),
+            (None, Self::Given(w)) => {
                 let parts: Vec<String> = w.iter().map(f64::to_string).collect();
                 f.write_str(&parts.join(","))
             }
+            (None, other) => write!(f, "{other:?}"),
         }
     }
 }
 
 impl FromStr for ClassWeights {
     type Err = String;
+    /// A name of [`Named::NAMES`] (trimmed) or one weight per class, `W,W,...`.
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        if s.trim() == "auto" {
-            return Ok(Self::Auto);
+        if let Some(named) = Self::from_name(s.trim()) {
+            return Ok(named);
         }
         let mut weights = Vec::new();
         for part in s.split(',') {
             let w: f64 = part.trim().parse().map_err(|_| {
-                format!("class weights `{s}`: `{part}` is not a number; give `auto` or W,W,...")
+                format!(
+                    "class weights `{s}`: `{part}` is not a number; give {}",
+                    Self::accepted()
+                )
             })?;
             if !(w.is_finite() && w > 0.0) {
                 return Err(format!(

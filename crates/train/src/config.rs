@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use spam_model::Precision;
 
 use crate::best::{BestMetric, ClassWeights};
@@ -101,8 +102,7 @@ impl Default for TrainConfig {
 }
 
 /// Which computation path a run takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
     /// The cached path where it is exact, the plain path otherwise.
     #[default]
@@ -113,23 +113,33 @@ pub enum Engine {
     Cached,
 }
 
+impl Named for Engine {
+    const WHAT: &'static str = "engine";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Engine::Auto, "auto", &[]),
+        (Engine::Plain, "plain", &[]),
+        (Engine::Cached, "cached", &[]),
+    ];
+}
+
 impl std::str::FromStr for Engine {
     type Err = String;
+    /// A name of [`Named::NAMES`], exact spelling.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Engine::Auto),
-            "plain" => Ok(Engine::Plain),
-            "cached" => Ok(Engine::Cached),
-            _ => Err(format!(
-                "unknown engine `{s}`: expected auto, plain or cached"
-            )),
-        }
+        Self::from_name(s).ok_or_else(|| Self::unknown(s))
     }
 }
 
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_name(f)
+    }
+}
+
+spam_data::serde_by_name!(Engine);
+
 /// Storage of the frozen-prefix cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CachePrecision {
     /// 4 bytes a value: the plain path's numbers exactly.
     #[default]
@@ -139,18 +149,30 @@ pub enum CachePrecision {
     Bf16,
 }
 
+/// The spellings of [`Precision`]'s table, entry for entry (a test checks that they line up).
+impl Named for CachePrecision {
+    const WHAT: &'static str = "cache precision";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Fp32, Precision::NAMES[0].1, Precision::NAMES[0].2),
+        (Self::Bf16, Precision::NAMES[1].1, Precision::NAMES[1].2),
+    ];
+}
+
 impl std::str::FromStr for CachePrecision {
     type Err = String;
+    /// A name or alias of [`Named::NAMES`], exact spelling.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fp32" | "f32" | "float32" => Ok(Self::Fp32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            _ => Err(format!(
-                "unknown cache precision `{s}`: expected fp32 or bf16"
-            )),
-        }
+        Self::from_name(s).ok_or_else(|| Self::unknown(s))
     }
 }
+
+impl std::fmt::Display for CachePrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_name(f)
+    }
+}
+
+spam_data::serde_by_name!(CachePrecision);
 
 /// Where and how the cached path keeps the frozen blocks' output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,14 +1,13 @@
 //! The order in which the training examples are visited: the chapter's `DataLoader`
 //! reproduced draw for draw, or the crate's own seeded shuffle.
 
-use serde::{Deserialize, Serialize};
+use spam_data::Named;
 use tch::{Device, Kind, Tensor};
 
 use crate::batch::shuffled_batches;
 
 /// How the training batches are drawn (`--data-order`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DataOrder {
     /// The chapter's `DataLoader(train, shuffle=True, drop_last=True)` after
     /// `torch.manual_seed(seed)`, with the loader passes the chapter makes: one per epoch, one
@@ -23,33 +22,35 @@ pub enum DataOrder {
 }
 
 impl DataOrder {
-    /// The name used by `--data-order` and the config file.
+    /// The name used by `--data-order` and the config file (in [`Named::NAMES`]).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Chapter => "chapter",
-            Self::Seeded => "seeded",
-        }
+        self.name_of().unwrap_or_default()
     }
+}
+
+impl Named for DataOrder {
+    const WHAT: &'static str = "data order";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Chapter, "chapter", &[]),
+        (Self::Seeded, "seeded", &[]),
+    ];
 }
 
 impl std::fmt::Display for DataOrder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.write_name(f)
     }
 }
 
 impl std::str::FromStr for DataOrder {
     type Err = String;
+    /// A name of [`Named::NAMES`], exact spelling.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "chapter" => Ok(Self::Chapter),
-            "seeded" => Ok(Self::Seeded),
-            _ => Err(format!(
-                "unknown data order `{s}`: expected chapter or seeded"
-            )),
-        }
+        Self::from_name(s).ok_or_else(|| Self::unknown(s))
     }
 }
+
+spam_data::serde_by_name!(DataOrder);
 
 /// What the order of the training batches depends on: the run's settings, as
 /// `TrainConfig::order_settings` gives them.

@@ -3,5 +3,6 @@
 //! are the workspace's end-to-end tests (`tests/`).
 
 mod hints;
+mod names;
 mod serve;
 mod settings;

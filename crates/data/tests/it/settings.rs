@@ -8,7 +8,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use spam_data::{
-    Column, Delimiter, Padding, ParseMode, SourceFormat, SourceKind, TableOptions, delimiter_for,
+    Column, Delimiter, Named, Padding, ParseMode, SourceFormat, SourceKind, TableOptions,
+    delimiter_for,
 };
 
 fn round_trips<T>(values: &[T])
@@ -40,16 +41,30 @@ fn display_parses_back() {
     ]);
 }
 
+/// Each name of `T`'s table parses to its value, which `Display` writes as the name; each
+/// alias parses to the same value.
+fn names_round_trip<T>()
+where
+    T: Named + FromStr + Display,
+    T::Err: std::fmt::Debug,
+{
+    for (value, name, aliases) in T::NAMES {
+        assert_eq!(&name.parse::<T>().unwrap(), value, "{name:?}");
+        assert_eq!(value.to_string(), *name);
+        for alias in *aliases {
+            assert_eq!(&alias.parse::<T>().unwrap(), value, "{alias:?}");
+        }
+    }
+}
+
 #[test]
 fn names_parse_and_are_what_display_writes() {
-    for name in ParseMode::NAMES {
-        assert_eq!(name.parse::<ParseMode>().unwrap().to_string(), name);
-    }
-    for name in SourceKind::NAMES {
-        assert_eq!(name.parse::<SourceKind>().unwrap().to_string(), name);
-    }
+    names_round_trip::<ParseMode>();
+    names_round_trip::<SourceKind>();
+    names_round_trip::<Padding>();
+    names_round_trip::<Delimiter>();
     for form in Padding::FORMS {
-        let form = form.replace('N', "64");
+        let form = form.trim_matches('`').replace('N', "64");
         assert_eq!(form.parse::<Padding>().unwrap().to_string(), form);
     }
 }
@@ -57,10 +72,10 @@ fn names_parse_and_are_what_display_writes() {
 #[test]
 fn errors_list_the_accepted_values() {
     let msg = "x".parse::<ParseMode>().unwrap_err().to_string();
-    assert!(msg.contains("`lines` or `pandas`"), "{msg}");
+    assert!(msg.contains("`pandas` or `lines`"), "{msg}");
     let msg = "x".parse::<Padding>().unwrap_err().to_string();
     assert!(
-        msg.contains("`longest`, `fixed:N`, `none` or `dynamic`"),
+        msg.contains("`longest`, `none`, `dynamic` or `fixed:N`"),
         "{msg}"
     );
     let msg = "x".parse::<SourceKind>().unwrap_err().to_string();

@@ -5,13 +5,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use spam_data::Named;
 
 use crate::config::{Config, END_OF_TEXT, ModelSize};
 use crate::error::{ModelError, Result};
 
-/// Which output position feeds the classification head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Which output position feeds the classification head. Files spell it as `Display` writes it
+/// (`"last"`) and accept what `FromStr` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenPosition {
     /// The last position (the chapter's choice; with right padding that is often a pad token).
     #[default]
@@ -33,42 +34,43 @@ pub enum TokenPosition {
     Pooled,
 }
 
+impl Named for TokenPosition {
+    const WHAT: &'static str = "token position";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::Last, "last", &[]),
+        (Self::First, "first", &[]),
+        (Self::Flexible, "flexible", &["last_non_padding"]),
+        (
+            Self::Pooled,
+            "pooled",
+            &["mean", "average", "average_embeddings"],
+        ),
+    ];
+}
+
 impl TokenPosition {
-    /// The position's name: `last`, `first`, `flexible` or `pooled`.
+    /// The position's name in [`Named::NAMES`]: `last`, `first`, `flexible` or `pooled`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Last => "last",
-            Self::First => "first",
-            Self::Flexible => "flexible",
-            Self::Pooled => "pooled",
-        }
+        self.name_of().unwrap_or_default()
     }
 }
 
 impl fmt::Display for TokenPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.write_name(f)
     }
 }
 
 impl FromStr for TokenPosition {
     type Err = ModelError;
+    /// A name or alias of [`Named::NAMES`], trimmed, in any case, `-` read as `_`.
     fn from_str(s: &str) -> Result<Self> {
-        Ok(
-            match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-                "last" => Self::Last,
-                "first" => Self::First,
-                "flexible" | "last_non_padding" => Self::Flexible,
-                "pooled" | "mean" | "average" | "average_embeddings" => Self::Pooled,
-                _ => {
-                    return Err(ModelError::InvalidConfig(format!(
-                        "unknown token position {s:?}: expected last, first, flexible or pooled"
-                    )));
-                }
-            },
-        )
+        let t = s.trim().to_ascii_lowercase().replace('-', "_");
+        Self::from_name(&t).ok_or_else(|| ModelError::InvalidConfig(Self::unknown(s)))
     }
 }
+
+spam_data::serde_by_name!(TokenPosition);
 
 /// Which parameters are trained (everything else is frozen).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -110,16 +112,33 @@ impl Trainable {
         }
     }
 
-    /// The mode's name: `last_layer`, `last_block`, `last_two_blocks`, `all` or `lora`.
+    /// LoRA as `lora` alone sets it: rank 16, alpha 16 (the table's 124M setting).
+    pub const LORA: Self = Self::Lora {
+        rank: 16,
+        alpha: 16.0,
+    };
+
+    /// The mode's name in [`Named::NAMES`]: `last_layer`, `last_block`, `last_two_blocks`,
+    /// `all` or `lora` (for any rank and alpha).
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::LastLayer => "last_layer",
-            Self::LastBlock => "last_block",
-            Self::LastTwoBlocks => "last_two_blocks",
-            Self::All => "all",
-            Self::Lora { .. } => "lora",
-        }
+        let named = match self {
+            Self::Lora { .. } => &Self::LORA,
+            other => other,
+        };
+        named.name_of().unwrap_or_default()
     }
+}
+
+impl Named for Trainable {
+    const WHAT: &'static str = "trainable mode";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (Self::LastLayer, "last_layer", &["head"]),
+        (Self::LastBlock, "last_block", &[]),
+        (Self::LastTwoBlocks, "last_two_blocks", &[]),
+        (Self::All, "all", &[]),
+        (Self::LORA, "lora", &[]),
+    ];
+    const FORMS: &'static [&'static str] = &["`lora:RANK:ALPHA`"];
 }
 
 impl fmt::Display for Trainable {
@@ -133,35 +152,22 @@ impl fmt::Display for Trainable {
 
 impl FromStr for Trainable {
     type Err = ModelError;
-    /// `last_layer`, `last_block`, `last_two_blocks`, `all`, `lora` (rank 16, alpha 16, the
-    /// table's 124M setting) or `lora:RANK:ALPHA`.
+    /// A name or alias of [`Named::NAMES`] (`lora` is [`Trainable::LORA`]) or
+    /// `lora:RANK:ALPHA`; trimmed, in any case, `-` read as `_`.
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim().to_ascii_lowercase().replace('-', "_");
-        let bad = || {
-            ModelError::InvalidConfig(format!(
-                "unknown trainable mode {s:?}: expected last_layer, last_block, last_two_blocks, all, lora or lora:RANK:ALPHA"
-            ))
-        };
-        Ok(match t.as_str() {
-            "last_layer" | "head" => Self::LastLayer,
-            "last_block" => Self::LastBlock,
-            "last_two_blocks" => Self::LastTwoBlocks,
-            "all" => Self::All,
-            "lora" => Self::Lora {
-                rank: 16,
-                alpha: 16.0,
-            },
-            other => {
-                let rest = other.strip_prefix("lora:").ok_or_else(bad)?;
-                let (r, a) = rest.split_once(':').ok_or_else(bad)?;
-                let rank: i64 = r.parse().map_err(|_| bad())?;
-                let alpha: f64 = a.parse().map_err(|_| bad())?;
-                if rank <= 0 {
-                    return Err(bad());
-                }
-                Self::Lora { rank, alpha }
-            }
-        })
+        if let Some(named) = Self::from_name(&t) {
+            return Ok(named);
+        }
+        let bad = || ModelError::InvalidConfig(Self::unknown(s));
+        let rest = t.strip_prefix("lora:").ok_or_else(bad)?;
+        let (r, a) = rest.split_once(':').ok_or_else(bad)?;
+        let rank: i64 = r.parse().map_err(|_| bad())?;
+        let alpha: f64 = a.parse().map_err(|_| bad())?;
+        if rank <= 0 {
+            return Err(bad());
+        }
+        Ok(Self::Lora { rank, alpha })
     }
 }
 

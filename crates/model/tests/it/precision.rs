@@ -207,7 +207,7 @@ fn precision_names_parse_and_print() {
     assert!(Precision::Fp32.is_exact() && !Precision::Bf16.is_exact());
     let err = "fp16".parse::<Precision>().unwrap_err().to_string();
     assert!(
-        err.contains("fp16") && err.contains("fp32 or bf16"),
+        err.contains("fp16") && err.contains("`fp32` or `bf16`"),
         "{err}"
     );
 }

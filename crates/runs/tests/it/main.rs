@@ -6,6 +6,7 @@ mod experiments;
 mod export;
 mod hub;
 mod logs;
+mod names;
 mod precision;
 mod reliability;
 mod run_dir;

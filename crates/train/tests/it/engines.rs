@@ -308,3 +308,18 @@ fn auto_takes_the_plain_path_when_caching_would_change_the_math() {
         .expect_err("cached must refuse");
     assert!(err.to_string().contains("cannot be used"), "{err}");
 }
+
+/// `--cache-precision` takes `--precision`'s spellings, entry for entry (its table borrows
+/// them from `Precision`'s by position).
+#[test]
+fn cache_precision_spells_as_precision() {
+    use spam_data::Named;
+    use spam_model::Precision;
+    use spam_train::CachePrecision;
+    assert_eq!(CachePrecision::NAMES.len(), Precision::NAMES.len());
+    for (cache, compute) in CachePrecision::NAMES.iter().zip(Precision::NAMES) {
+        // The same format (`Fp32`, `Bf16`) under the same name and aliases.
+        assert_eq!(format!("{:?}", cache.0), format!("{:?}", compute.0));
+        assert_eq!((cache.1, cache.2), (compute.1, compute.2));
+    }
+}

@@ -5,6 +5,7 @@
 
 mod args;
 mod best_args;
+mod command;
 mod experiments_args;
 mod export_args;
 mod precision_args;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, FromArgMatches};
 
-use args::{Cli, Command};
+use command::{Cli, Command};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -173,7 +174,7 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
     let events = progress::events(a.quiet);
     if let Some(run_dir) = &a.resume {
         let ignored = matches.map_or_else(Vec::new, |m| {
-            args::train_flags_given(m, &["resume", "epochs", "quiet", "verbose"])
+            command::train_flags_given(m, &["resume", "epochs", "quiet", "verbose"])
         });
         if !ignored.is_empty() {
             bail!(
@@ -491,7 +492,7 @@ impl TextPrinter {
     }
 }
 
-fn experiments(a: args::ExperimentsArgs) -> Result<()> {
+fn experiments(a: experiments_args::ExperimentsArgs) -> Result<()> {
     let base = a.base_config()?;
     let setup = a.setup();
     let rows = if a.rows.is_empty() {
@@ -557,7 +558,7 @@ fn export(a: &export_args::ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn serve(a: args::ServeArgs) -> Result<()> {
+fn serve(a: serve_args::ServeArgs) -> Result<()> {
     let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);

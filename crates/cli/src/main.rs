@@ -11,14 +11,13 @@ mod export_args;
 mod precision_args;
 mod progress;
 mod serve_args;
+mod signals;
 mod tool_args;
 mod values;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, FromArgMatches};
@@ -32,7 +31,7 @@ fn main() -> ExitCode {
     spam_model::reuse_freed_memory();
     match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if interrupted(&err) => {
+        Err(err) if signals::interrupted(&err) => {
             eprintln!("{err:#}");
             // The shell's code for a command ended by SIGINT.
             ExitCode::from(130)
@@ -83,63 +82,6 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     }
 }
 
-/// Whether `err` is a run stopped by Ctrl-C (which wrote a checkpoint to resume from).
-fn interrupted(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        matches!(
-            e.downcast_ref::<spam_train::TrainError>(),
-            Some(spam_train::TrainError::Interrupted { .. })
-        )
-    })
-}
-
-/// A stop flag set by the first Ctrl-C (or SIGTERM); a second one ends the process at once.
-fn stop_on_signal() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            exit_now(130);
-        }
-        eprintln!(
-            "\nStopping after this step with a checkpoint (press Ctrl-C again to stop at once)"
-        );
-    })
-    .context("could not install the Ctrl-C handler")?;
-    Ok(stop)
-}
-
-/// Ends the process at once with `code`, from the signal-handling thread, while another
-/// thread may be inside libtorch: `_exit` runs no exit handlers and no static destructors
-/// (`std::process::exit` does, and libtorch's, torn down under a running kernel, panic with a
-/// long backtrace).
-fn exit_now(code: i32) -> ! {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\nStopped at once: no checkpoint of this step"
-    );
-    // SAFETY: `_exit` takes no pointers and never returns; skipping the exit handlers is the
-    // point (nothing of ours needs them: files are written atomically).
-    unsafe { libc::_exit(code) }
-}
-
-/// After Ctrl-C, the error says how to continue.
-fn stop_error(e: anyhow::Error, dir: &std::path::Path) -> anyhow::Error {
-    if !matches!(
-        e.downcast_ref::<spam_train::TrainError>(),
-        Some(spam_train::TrainError::Interrupted { .. })
-    ) {
-        return e;
-    }
-    let hint = format!(
-        "interrupted: a checkpoint was written; `spam-cli train --resume {}` continues the run \
-         (its log.jsonl is in the folder kept beside it until then)",
-        dir.display()
-    );
-    e.context(hint)
-}
-
 fn prepare(a: args::PrepareArgs) -> Result<()> {
     let config = a.data.apply(spam_runs::RunConfig::default())?;
     let mut opts = config.prepare_options(Some(a.out.clone()))?;
@@ -188,10 +130,10 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         let options = spam_runs::FineTuneOptions {
             epochs: a.epochs,
             events,
-            stop: Some(stop_on_signal()?),
+            stop: Some(signals::stop_on_signal()?),
             ..Default::default()
         };
-        spam_runs::resume(run_dir, &options).map_err(|e| stop_error(e, run_dir))?;
+        spam_runs::resume(run_dir, &options).map_err(|e| signals::stop_error(e, run_dir))?;
         return Ok(());
     }
     let config = a.to_config()?;
@@ -215,10 +157,10 @@ fn train(a: args::TrainArgs, matches: Option<&clap::ArgMatches>) -> Result<()> {
         overwrite: a.overwrite,
         latest_link,
         events,
-        stop: Some(stop_on_signal()?),
+        stop: Some(signals::stop_on_signal()?),
         ..Default::default()
     };
-    spam_runs::fine_tune(&config, &options).map_err(|e| stop_error(e, &out))?;
+    spam_runs::fine_tune(&config, &options).map_err(|e| signals::stop_error(e, &out))?;
     Ok(())
 }
 

@@ -1,3 +1,5 @@
 //! spam-hub's integration tests, one binary (a module per topic).
 
+#[cfg(feature = "download")]
+mod download;
 mod hub;

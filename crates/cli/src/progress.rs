@@ -53,6 +53,7 @@ impl Printer {
                 test,
                 padded_len,
                 from_files,
+                label_names,
             } => {
                 let padded = padded_len.map_or("dynamic".to_string(), |n| n.to_string());
                 if *from_files {
@@ -71,6 +72,7 @@ impl Printer {
                          {train} / validation {validation} / test {test}; padded length {padded}"
                     );
                 }
+                println!("{}", classes_line(label_names));
             }
             RunEvent::ModelReady {
                 size,
@@ -283,4 +285,18 @@ fn style(template: &str) -> ProgressStyle {
 /// The bars stay usable if a thread panicked while holding them.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The classes by index, and which is positive (class 1 of two: what `--threshold`,
+/// precision, recall, F1 and the AUCs refer to).
+fn classes_line(names: &[String]) -> String {
+    let listed: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i} = {n}"))
+        .collect();
+    match names {
+        [_, positive] => format!("Classes: {} (positive: {positive})", listed.join(", ")),
+        _ => format!("Classes: {}", listed.join(", ")),
+    }
 }

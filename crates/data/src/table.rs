@@ -61,7 +61,8 @@ pub struct TableOptions {
     pub label_column: Column,
     /// The class names in class-index order. A label not listed is an error. When `None`, the
     /// classes are the distinct labels found: sorted numerically if all are integers (so `0`/`1`
-    /// map to 0/1), otherwise in order of first appearance.
+    /// map to 0/1), otherwise sorted (as `datasets`' `class_encode_column` does), never in the
+    /// order rows happen to come: class 1 of two is the positive class.
     pub label_names: Option<Vec<String>>,
 }
 
@@ -352,8 +353,14 @@ fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
             seen.push(l.to_string());
         }
     }
+    // A deterministic order that does not depend on which row comes first (the positive
+    // class, index 1 of two, is what thresholds, F1 and AUCs refer to): numbers in numeric
+    // order, names sorted as `datasets`' `class_encode_column` sorts them (so `ham`, `spam`
+    // is the chapter's ham = 0, spam = 1).
     if seen.iter().all(|s| s.parse::<i64>().is_ok()) {
         seen.sort_by_key(|s| s.parse::<i64>().unwrap_or_default());
+    } else {
+        seen.sort();
     }
     seen
 }

@@ -36,6 +36,8 @@ pub enum RunEvent {
         padded_len: Option<usize>,
         /// The splits are files used as given (no balancing, no splitting).
         from_files: bool,
+        /// The class names by class index (of two, class 1 is the positive class).
+        label_names: Vec<String>,
     },
     /// The classifier was built.
     ModelReady {

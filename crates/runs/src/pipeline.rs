@@ -268,6 +268,7 @@ fn load_data(
         test: prepared.test_rows,
         padded_len: prepared.padded_len,
         from_files: config.split_files().is_some(),
+        label_names: prepared.label_names.clone(),
     });
     let data = TrainData {
         train: Examples::from_encoded(&prepared.encoded.train),

@@ -81,6 +81,10 @@ pub struct DataSummary {
     pub padding: PadTo,
     /// Class names, by class index.
     pub label_names: Vec<String>,
+    /// The positive class of a two-class run (class 1): what `threshold`, precision, recall,
+    /// F1 and the AUCs refer to. `None` for other runs (and in reports of older versions).
+    #[serde(default)]
+    pub positive_class: Option<String>,
 }
 
 /// `metrics.json`.
@@ -162,6 +166,7 @@ impl Report {
                 test: data.test.len(),
                 padding: data.pad,
                 label_names: data.label_names.clone(),
+                positive_class: (data.label_names.len() == 2).then(|| data.label_names[1].clone()),
             },
             evals: Vec::new(),
             epochs: Vec::new(),

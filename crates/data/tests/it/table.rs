@@ -76,9 +76,10 @@ fn three_classes_by_name_balanced_with_explicit_order() {
     assert_eq!(ds.class_counts(), [10, 40, 40]);
     let b = spam_data::balance(&ds, 123).unwrap();
     assert_eq!(b.class_counts(), [10, 10, 10]);
-    // Without names: order of first appearance.
+    // Without names: sorted, whatever row comes first (it used to be the order of first
+    // appearance, here politics, tech, sport).
     let ds = read_labelled(&p, &TableOptions::csv("body", "category")).unwrap();
-    assert_eq!(ds.label_names, ["politics", "tech", "sport"]);
+    assert_eq!(ds.label_names, ["politics", "sport", "tech"]);
 
     let mut prep = PrepareOptions::table(&p, opts, None);
     prep.balance = true;
@@ -87,6 +88,30 @@ fn three_classes_by_name_balanced_with_explicit_order() {
     assert_eq!(r.balanced_rows, 30);
     assert_eq!(r.padded_len, Some(16));
     assert!(r.encoded.train.ids.iter().all(|row| row.len() == 16));
+}
+
+/// The class order (and so the positive class, class 1 of two) does not depend on the order
+/// of the rows: a file that starts with a spam row has the same classes as one that starts
+/// with a ham row.
+#[test]
+fn the_class_order_does_not_depend_on_the_first_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let spam_first = write(
+        dir.path(),
+        "a.csv",
+        "text,label\nwin cash,spam\nhi there,ham\nsee you,ham\n",
+    );
+    let ham_first = write(
+        dir.path(),
+        "b.csv",
+        "text,label\nhi there,ham\nwin cash,spam\nsee you,ham\n",
+    );
+    for p in [&spam_first, &ham_first] {
+        let ds = read_labelled(p, &TableOptions::csv("text", "label")).unwrap();
+        assert_eq!(ds.label_names, ["ham", "spam"], "{}", p.display());
+    }
+    let ds = read_labelled(&spam_first, &TableOptions::csv("text", "label")).unwrap();
+    assert_eq!(ds.labels, [1, 0, 0]);
 }
 
 #[test]

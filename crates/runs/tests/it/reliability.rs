@@ -46,6 +46,7 @@ fn losses_and_metrics_survive_the_json_round_trip_bit_for_bit() {
             test: 1,
             padding: PadTo::Dynamic,
             label_names: vec!["ham".into(), "spam".into()],
+            positive_class: Some("spam".into()),
         },
         evals: losses
             .chunks(2)

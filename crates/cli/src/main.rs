@@ -169,6 +169,18 @@ fn eval(a: args::EvalArgs) -> Result<()> {
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
     let data = a.data.read()?;
+    if predictor.label_map(&data.label_names)?.by_number {
+        let order: Vec<String> = predictor
+            .label_names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{i} = {n}"))
+            .collect();
+        eprintln!(
+            "note: the file's labels are class numbers, read in the model's order ({})",
+            order.join(", ")
+        );
+    }
     let m = predictor.evaluate(&data)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&m)?);

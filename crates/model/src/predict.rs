@@ -189,26 +189,49 @@ impl Predictor {
         }
     }
 
-    /// Accuracy, precision, recall, F1 and the confusion matrix on a labelled dataset. Its
-    /// label names must be the model's (in the same order).
+    /// How the labels `data_names` of a file map onto the model's classes: by name; or, when
+    /// no label is one of the model's names and every one is a class number, number `i` is
+    /// the model's class `i` (`by_number`, which a caller should say). Anything else (an
+    /// unknown name, a number out of range, names and numbers mixed) is refused.
+    pub fn label_map(&self, data_names: &[String]) -> Result<LabelMap> {
+        let names = self.label_names();
+        let unknown = |label: &String| ModelError::UnknownLabel {
+            label: label.clone(),
+            known: names.join(", "),
+        };
+        let by_name: Option<Vec<usize>> = data_names
+            .iter()
+            .map(|d| names.iter().position(|n| n == d))
+            .collect();
+        if let Some(map) = by_name {
+            return Ok(LabelMap {
+                map,
+                by_number: false,
+            });
+        }
+        if data_names.iter().any(|d| names.contains(d)) {
+            // Some labels are names, some are not: no rule maps both.
+            let stray = data_names.iter().find(|d| !names.contains(d));
+            return Err(unknown(stray.unwrap_or(&data_names[0])));
+        }
+        let map = data_names
+            .iter()
+            .map(|d| match d.parse::<usize>() {
+                Ok(i) if i < names.len() => Ok(i),
+                _ => Err(unknown(d)),
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(LabelMap {
+            map,
+            by_number: true,
+        })
+    }
+
+    /// Accuracy, precision, recall, F1 and the confusion matrix on a labelled dataset, its
+    /// labels mapped onto the model's classes by [`Predictor::label_map`].
     pub fn evaluate(&self, data: &Dataset) -> Result<SplitMetrics> {
         let names = self.label_names();
-        // Map the dataset's class indices onto the model's by name.
-        let mut map = Vec::with_capacity(data.label_names.len());
-        for name in &data.label_names {
-            match names.iter().position(|n| n == name) {
-                Some(i) => map.push(i),
-                None if data.label_names.len() == names.len() && name.parse::<usize>().is_ok() => {
-                    map.push(name.parse::<usize>().unwrap_or(0));
-                }
-                None => {
-                    return Err(ModelError::UnknownLabel {
-                        label: name.clone(),
-                        known: names.join(", "),
-                    });
-                }
-            }
-        }
+        let map = self.label_map(&data.label_names)?.map;
         let predictions = self.classify(&data.texts);
         let predicted: Vec<usize> = predictions.iter().map(|p| p.index).collect();
         let positive: Vec<f64> = predictions
@@ -222,6 +245,15 @@ impl Predictor {
             .collect();
         Ok(SplitMetrics::compute(&truth, &predicted, names).with_scores(&truth, &positive))
     }
+}
+
+/// How a file's labels map onto a model's classes (see [`Predictor::label_map`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMap {
+    /// The model's class of each of the file's classes.
+    pub map: Vec<usize>,
+    /// The file's labels were class numbers, read in the model's order (not names).
+    pub by_number: bool,
 }
 
 /// How texts become model input.

@@ -75,3 +75,37 @@ fn a_model_with_a_smaller_vocabulary_than_the_tokenizer_is_refused_at_load() {
         "{msg}"
     );
 }
+
+/// A file's labels map onto the model's classes by name, in whatever order the file has
+/// them; class numbers map by the model's order and say so; anything else is refused,
+/// naming the label.
+#[test]
+fn labels_map_by_name_or_by_number_and_nothing_else() {
+    let (_dir, p) = predictor(TokenPosition::Last);
+    assert_eq!(p.label_names(), ["ham", "spam"]);
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let m = p.label_map(&names(&["spam", "ham"])).unwrap();
+    assert_eq!((m.map, m.by_number), (vec![1, 0], false));
+    let m = p.label_map(&names(&["0", "1"])).unwrap();
+    assert_eq!((m.map, m.by_number), (vec![0, 1], true));
+    for (bad, named) in [(&["0", "7"][..], "7"), (&["ham", "eggs"][..], "eggs"), (&["ham", "1"][..], "1")] {
+        let err = p.label_map(&names(bad)).unwrap_err().to_string();
+        assert!(err.contains(&format!("`{named}`")), "{bad:?}: {err}");
+    }
+    // The same rows with the classes listed the other way round give the same metrics.
+    let texts: Vec<String> = ["win a prize", "see you", "call now", "ok"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let a = spam_data::Dataset {
+        texts: texts.clone(),
+        labels: vec![1, 0, 1, 0],
+        label_names: names(&["ham", "spam"]),
+    };
+    let b = spam_data::Dataset {
+        texts,
+        labels: vec![0, 1, 0, 1],
+        label_names: names(&["spam", "ham"]),
+    };
+    assert_eq!(p.evaluate(&a).unwrap(), p.evaluate(&b).unwrap());
+}

@@ -371,3 +371,28 @@ fn best_a_resumed_run_keeps_the_best_so_far() {
     assert_eq!(resumed.best_metric_history, whole.best_metric_history);
     assert_eq!(resumed.per_split, whole.per_split);
 }
+
+/// A threshold needs two classes: a run of three is refused before it trains, not accepted
+/// and then never applied.
+#[test]
+fn a_threshold_on_more_than_two_classes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::common::small_run(dir.path(), 1);
+    let csv = dir.path().join("three.csv");
+    let mut text = String::from("text,label\n");
+    for i in 0..30 {
+        for c in ["a", "b", "c"] {
+            text.push_str(&format!("row {i} of {c},{c}\n"));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    config.data.source = csv;
+    config.train.threshold = Some(0.7);
+    let err = spam_runs::fine_tune(&config, &spam_runs::FineTuneOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--threshold needs data of two classes") && err.contains("a, b, c"),
+        "{err}"
+    );
+}

@@ -84,9 +84,9 @@ fn labels_map_by_name_or_by_number_and_nothing_else() {
     let (_dir, p) = predictor(TokenPosition::Last);
     assert_eq!(p.label_names(), ["ham", "spam"]);
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let m = p.label_map(&names(&["spam", "ham"])).unwrap();
+    let m = p.label_map(&names(&["spam", "ham"])).expect("by name");
     assert_eq!((m.map, m.by_number), (vec![1, 0], false));
-    let m = p.label_map(&names(&["0", "1"])).unwrap();
+    let m = p.label_map(&names(&["0", "1"])).expect("by number");
     assert_eq!((m.map, m.by_number), (vec![0, 1], true));
     for (bad, named) in [(&["0", "7"][..], "7"), (&["ham", "eggs"][..], "eggs"), (&["ham", "1"][..], "1")] {
         let err = p.label_map(&names(bad)).unwrap_err().to_string();
@@ -107,5 +107,5 @@ fn labels_map_by_name_or_by_number_and_nothing_else() {
         labels: vec![0, 1, 0, 1],
         label_names: names(&["spam", "ham"]),
     };
-    assert_eq!(p.evaluate(&a).unwrap(), p.evaluate(&b).unwrap());
+    assert_eq!(p.evaluate(&a).expect("a"), p.evaluate(&b).expect("b"));
 }

@@ -376,7 +376,7 @@ fn best_a_resumed_run_keeps_the_best_so_far() {
 /// and then never applied.
 #[test]
 fn a_threshold_on_more_than_two_classes_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let mut config = crate::common::small_run(dir.path(), 1);
     let csv = dir.path().join("three.csv");
     let mut text = String::from("text,label\n");
@@ -385,7 +385,7 @@ fn a_threshold_on_more_than_two_classes_is_refused() {
             text.push_str(&format!("row {i} of {c},{c}\n"));
         }
     }
-    std::fs::write(&csv, text).unwrap();
+    std::fs::write(&csv, text).expect("csv");
     config.data.source = csv;
     config.train.threshold = Some(0.7);
     let err = spam_runs::fine_tune(&config, &spam_runs::FineTuneOptions::default())

@@ -389,7 +389,7 @@ fn a_threshold_on_more_than_two_classes_is_refused() {
     config.data.source = csv;
     config.train.threshold = Some(0.7);
     let err = spam_runs::fine_tune(&config, &spam_runs::FineTuneOptions::default())
-        .unwrap_err()
+        .expect_err("three classes")
         .to_string();
     assert!(
         err.contains("--threshold needs data of two classes") && err.contains("a, b, c"),

@@ -108,9 +108,14 @@ impl FromStr for ClassWeights {
                     Self::accepted()
                 )
             })?;
-            if !(w.is_finite() && w > 0.0) {
+            // The loss computes in f32: a weight that is finite in f64 but not in f32 (1e39),
+            // or that rounds to 0 there (1e-50), is refused here, not blamed on the learning
+            // rate later.
+            let single = w as f32;
+            if !(w.is_finite() && w > 0.0 && single.is_finite() && single > 0.0) {
                 return Err(format!(
-                    "class weights `{s}`: each weight must be a finite number above 0, got {w}"
+                    "class weights `{s}`: each weight must be a number above 0 that f32 can hold \
+                     (about 1e-38 to 3.4e38; the loss computes in f32), got {w}"
                 ));
             }
             weights.push(w);

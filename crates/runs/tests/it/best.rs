@@ -396,3 +396,14 @@ fn a_threshold_on_more_than_two_classes_is_refused() {
         "{err}"
     );
 }
+
+/// Class weights are checked in the precision the loss uses (f32): one finite only in f64,
+/// or one that rounds to 0 in f32, is refused when it is read.
+#[test]
+fn class_weights_outside_f32_are_refused_when_read() {
+    for bad in ["1e39,1", "1,1e-50", "0,1", "nan,1"] {
+        let err = bad.parse::<ClassWeights>().expect_err(bad);
+        assert!(err.contains("f32"), "{bad}: {err}");
+    }
+    assert!("2.5,1".parse::<ClassWeights>().is_ok());
+}

@@ -167,4 +167,28 @@ fn best_split_fractions_flag_and_data_dir() {
         run_cli(&["prepare", "--data", "x.csv", "--split", "0.5", "--out", "y"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("0.5"), "{stderr}");
+
+    // An empty validation (or training) split is refused when the flag is read.
+    for bad in ["1,0", "0,0.5", "0.8,0.3"] {
+        let (code, _, stderr) =
+            run_cli(&["prepare", "--data", "x.csv", "--split", bad, "--out", "y"]);
+        assert_ne!(code, 0, "{bad}");
+        assert!(stderr.contains("must each be above 0"), "{bad}: {stderr}");
+    }
+    // Flags that split files would silently ignore are refused with them.
+    let train = out.join("train.csv").display().to_string();
+    let dir = out.display().to_string();
+    for extra in [["--data", "x.csv"], ["--split", "0.6,0.2"]] {
+        for files in [vec!["--train-file", train.as_str()], vec!["--data-dir", dir.as_str()]] {
+            let mut args = vec!["train"];
+            args.extend(&files);
+            args.extend(extra);
+            let (code, _, stderr) = run_cli(&args);
+            assert_eq!(code, 2, "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("cannot be used with") && stderr.contains(extra[0]),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
 }

@@ -32,6 +32,14 @@ fn fractions(s: &str) -> std::result::Result<(f64, f64), String> {
     let (train, val) = s.split_once(',').ok_or_else(bad)?;
     let train: f64 = train.trim().parse().map_err(|_| bad())?;
     let val: f64 = val.trim().parse().map_err(|_| bad())?;
+    // Training and validation both need rows (the evaluations read the validation split);
+    // the test split may be what is left, even nothing.
+    if !(train > 0.0 && val > 0.0 && train + val <= 1.0) {
+        return Err(format!(
+            "`{s}`: the training and validation fractions must each be above 0 and together at \
+             most 1 (the test split gets the rest)"
+        ));
+    }
     Ok((train, val))
 }
 
@@ -40,7 +48,7 @@ fn fractions(s: &str) -> std::result::Result<(f64, f64), String> {
 pub struct BestTrainArgs {
     /// The training split as a file (a CSV/TSV the table reader takes, or `prepare`'s
     /// train.csv), used as given: no balancing, no splitting. Needs --validation-file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "split"])]
     pub train_file: Option<PathBuf>,
     /// The validation split as a file, used as given (with --train-file).
     #[arg(long, value_name = "FILE")]
@@ -50,7 +58,11 @@ pub struct BestTrainArgs {
     pub test_file: Option<PathBuf>,
     /// A folder with train.csv, validation.csv and optionally test.csv (what `prepare --out`
     /// writes), used as given.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["train_file", "validation_file", "test_file"])]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["train_file", "validation_file", "test_file", "data", "split"]
+    )]
     pub data_dir: Option<PathBuf>,
     /// Keep the weights of the best evaluation by this metric, computed on the whole
     /// validation split: `val_loss`, `val_accuracy` or `val_f1`. Early stopping then counts it.

@@ -268,6 +268,15 @@ fn load_data(
         Some(files) => spam_data::prepare_files(&prepare, &files)?,
         None => spam_data::prepare(&prepare)?,
     };
+    if prepared.train_rows == 0 || prepared.validation_rows == 0 {
+        bail!(
+            "the {} split is empty ({} training and {} validation rows): give it more rows, or \
+             a larger fraction with --split",
+            if prepared.train_rows == 0 { "training" } else { "validation" },
+            prepared.train_rows,
+            prepared.validation_rows
+        );
+    }
     events.emit(RunEvent::DataReady {
         rows_read: prepared.rows_read,
         balanced_rows: prepared.balanced_rows,

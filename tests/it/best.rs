@@ -179,7 +179,10 @@ fn best_split_fractions_flag_and_data_dir() {
     let train = out.join("train.csv").display().to_string();
     let dir = out.display().to_string();
     for extra in [["--data", "x.csv"], ["--split", "0.6,0.2"]] {
-        for files in [vec!["--train-file", train.as_str()], vec!["--data-dir", dir.as_str()]] {
+        for files in [
+            vec!["--train-file", train.as_str()],
+            vec!["--data-dir", dir.as_str()],
+        ] {
             let mut args = vec!["train"];
             args.extend(&files);
             args.extend(extra);

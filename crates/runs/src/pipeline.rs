@@ -272,7 +272,11 @@ fn load_data(
         bail!(
             "the {} split is empty ({} training and {} validation rows): give it more rows, or \
              a larger fraction with --split",
-            if prepared.train_rows == 0 { "training" } else { "validation" },
+            if prepared.train_rows == 0 {
+                "training"
+            } else {
+                "validation"
+            },
             prepared.train_rows,
             prepared.validation_rows
         );

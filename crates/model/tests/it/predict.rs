@@ -88,8 +88,15 @@ fn labels_map_by_name_or_by_number_and_nothing_else() {
     assert_eq!((m.map, m.by_number), (vec![1, 0], false));
     let m = p.label_map(&names(&["0", "1"])).expect("by number");
     assert_eq!((m.map, m.by_number), (vec![0, 1], true));
-    for (bad, named) in [(&["0", "7"][..], "7"), (&["ham", "eggs"][..], "eggs"), (&["ham", "1"][..], "1")] {
-        let err = p.label_map(&names(bad)).expect_err("unmappable").to_string();
+    for (bad, named) in [
+        (&["0", "7"][..], "7"),
+        (&["ham", "eggs"][..], "eggs"),
+        (&["ham", "1"][..], "1"),
+    ] {
+        let err = p
+            .label_map(&names(bad))
+            .expect_err("unmappable")
+            .to_string();
         assert!(err.contains(&format!("`{named}`")), "{bad:?}: {err}");
     }
     // The same rows with the classes listed the other way round give the same metrics.

@@ -147,6 +147,35 @@ fn best_split_fractions_flag_and_data_dir() {
         stdout.contains("Train: 50 rows") && stdout.contains("Validation: 20 rows"),
         "{stdout}"
     );
+    // Again into the same folder: refused without --overwrite, replaced with it; never over
+    // its own input.
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "prepare".to_string(),
+            "--format".into(),
+            "table".into(),
+            "--split".into(),
+            "0.5,0.2".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_args = |a: Vec<String>| run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let data = csv.display().to_string();
+    let (code, _, stderr) = run_args(args(&["--data", &data]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("not empty") && stderr.contains("--overwrite"), "{stderr}");
+    let (code, _, stderr) = run_args(args(&["--data", &data, "--overwrite"]));
+    assert_eq!(code, 0, "{stderr}");
+    let own = out.join("train.csv").display().to_string();
+    let before = std::fs::read(out.join("train.csv")).expect("train.csv");
+    let (code, _, stderr) = run_args(args(&["--data", &own, "--overwrite"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains("would replace the input"), "{stderr}");
+    assert_eq!(std::fs::read(out.join("train.csv")).expect("kept"), before);
+
     // prepare's folder trains as given: 50 / 20 / 30 rows.
     let run = tmp.path().join("run");
     let (code, stdout, stderr) = run_cli(&[

@@ -110,9 +110,13 @@ impl<D: Defaults> DataArgs<D> {
 pub struct PrepareArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Folder for train.csv, validation.csv, test.csv.
+    /// Folder for train.csv, validation.csv, test.csv: new or empty, unless --overwrite.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Replace the split files of an earlier `prepare` in --out (a folder holding anything
+    /// else is refused, and an input is never written over).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Fewer training rows than one batch of this size is an error.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,

@@ -86,6 +86,10 @@ fn prepare(a: args::PrepareArgs) -> Result<()> {
     let config = a.data.apply(spam_runs::RunConfig::default())?;
     let mut opts = config.prepare_options(Some(a.out.clone()))?;
     opts.batch_size = a.batch_size;
+    // An error about the data itself comes first; then, before anything is written, --out.
+    if opts.source.is_file() {
+        spam_data::check_split_folder(&a.out, &[&opts.source], a.overwrite)?;
+    }
     let p = spam_data::prepare(&opts)?;
     let counts: Vec<String> = p
         .label_names

@@ -1,5 +1,6 @@
 //! Writing the split CSVs (byte-identical to pandas' `to_csv(index=None)`) and reading them back.
 
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,54 @@ pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 
         .collect();
     let written = write_csvs(dir.as_ref(), &files)?;
     Ok(std::array::from_fn(|i| written[i].clone()))
+}
+
+/// Checks `dir` before split CSVs are written into it (`prepare --out`): a new or empty folder
+/// is fine; one holding files needs `overwrite`, and then may hold only the split files
+/// (anything else is the user's and is never replaced); and no file written there may be one
+/// of `inputs` (the data being read), with or without `overwrite`.
+pub fn check_split_folder(dir: &Path, inputs: &[&Path], overwrite: bool) -> Result<()> {
+    for name in SPLIT_FILES {
+        let target = dir.join(name);
+        let Ok(target) = fs::canonicalize(&target) else {
+            continue;
+        };
+        if let Some(input) = inputs
+            .iter()
+            .find(|i| fs::canonicalize(i).is_ok_and(|i| i == target))
+        {
+            return Err(DataError::InvalidOption(format!(
+                "writing {} would replace the input {}: choose another --out",
+                dir.join(name).display(),
+                input.display()
+            )));
+        }
+    }
+    let entries: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => return Ok(()),
+    };
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(DataError::InvalidOption(format!(
+            "{} is not empty: pass --overwrite to replace the split files there, or choose \
+             another --out",
+            dir.display()
+        )));
+    }
+    match entries.iter().find(|e| !SPLIT_FILES.contains(&e.as_str())) {
+        Some(other) => Err(DataError::InvalidOption(format!(
+            "{} holds `{other}`, which prepare does not write: it is left as it is; choose \
+             another --out",
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Writes each `(file name, rows)` into `dir` as a split CSV, all renamed into place together.

@@ -114,7 +114,8 @@ pub use split_files::{SplitFiles, prepare_files, read_split_files};
 pub use atomic::{parent_dir, sync_dir, write_atomic, write_atomic_via_path, write_atomic_with};
 // Reading files users name: regular files only.
 pub use files::{
-    ExamplesFile, SPLIT_FILES, read_examples, read_split_csv, split_csv, write_splits,
+    ExamplesFile, SPLIT_FILES, check_split_folder, read_examples, read_split_csv, split_csv,
+    write_splits,
 };
 pub use input::{check_regular_file, read_file};
 

@@ -157,7 +157,15 @@ impl FromStr for WeightsSource {
         if Path::new(s).exists() || Path::new(&format!("{s}.index")).exists() {
             return Ok(Self::Path(PathBuf::from(s)));
         }
-        Ok(HubId::parse(s).map_or_else(|_| Self::Path(PathBuf::from(s)), Self::Hub))
+        match HubId::parse(s) {
+            Ok(id) => Ok(Self::Hub(id)),
+            // `@` marks a revision: this was meant as a hub id, so say what is wrong with it
+            // rather than "file not found" later.
+            Err(e) if s.contains('@') => Err(anyhow::Error::new(e).context(format!(
+                "`{s}` is not an existing checkpoint path, and not a valid hub id"
+            ))),
+            Err(_) => Ok(Self::Path(PathBuf::from(s))),
+        }
     }
 }
 

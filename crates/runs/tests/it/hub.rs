@@ -166,3 +166,18 @@ fn hub_weights_not_cached_offline_name_the_id_and_the_cache() {
         "{msg}"
     );
 }
+
+/// A malformed hub id (one with `@`) says what a hub id is, not "file not found".
+#[test]
+fn a_malformed_hub_id_explains_the_syntax() {
+    for bad in ["gpt2@", "org/name@", "a/b/c@main"] {
+        let err = bad
+            .parse::<spam_runs::WeightsSource>()
+            .expect_err(bad);
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("not a valid hub id") && msg.contains("ORG/NAME@REVISION"),
+            "{bad}: {msg}"
+        );
+    }
+}

@@ -85,6 +85,27 @@ pub fn prepare_files(opts: &PrepareOptions, files: &SplitFiles) -> Result<Prepar
     )
 }
 
+/// A file read as the SMS format (label TAB text) whose first line has no TAB but commas: a
+/// CSV. With a header naming `text` and `label` columns (any case) it is read as that table;
+/// otherwise the error says which `--format` to pass instead of failing on a missing TAB.
+fn csv_header_table(path: &Path, header: &[u8]) -> Result<TableOptions> {
+    let names: Vec<String> = String::from_utf8_lossy(header)
+        .split(',')
+        .map(|f| f.trim().trim_matches('"').to_string())
+        .collect();
+    let find = |want: &str| names.iter().find(|n| n.eq_ignore_ascii_case(want)).cloned();
+    match (find("text"), find("label")) {
+        (Some(text), Some(label)) => Ok(TableOptions::csv(text, label)),
+        _ => Err(DataError::InvalidOption(format!(
+            "{} looks like a CSV (its first line has commas and no TAB), not the SMS format \
+             (label TAB text): pass --format table with --text-column and --label-column \
+             (its columns: {})",
+            path.display(),
+            names.join(", ")
+        ))),
+    }
+}
+
 fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -> Result<Dataset> {
     let bytes = crate::input::read_file(path)?;
     let header = bytes
@@ -93,10 +114,14 @@ fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -
         .split(|&b| b == b'\n')
         .next()
         .unwrap_or_default();
-    let split_csv = header.strip_suffix(b"\r").unwrap_or(header) == b"Label,Text";
+    let header = header.strip_suffix(b"\r").unwrap_or(header);
+    let split_csv = header == b"Label,Text";
     let table = match format {
         _ if split_csv => TableOptions::csv("Text", "Label"),
         SourceFormat::Table(t) => t.clone(),
+        SourceFormat::Sms(_) if !header.contains(&b'\t') && header.contains(&b',') => {
+            csv_header_table(path, header)?
+        }
         SourceFormat::Sms(mode) => {
             let ds = parse_sms(path, &bytes, *mode)?;
             return match classes {

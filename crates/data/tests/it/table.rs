@@ -182,3 +182,35 @@ fn read_texts_takes_one_column_without_labels() {
         .expect_err("no such column");
     assert!(err.to_string().contains("body"), "{err}");
 }
+
+/// Split files in the default (SMS) format that are really CSVs with a `text,label` header
+/// are read as such; other CSVs are refused naming the `--format` to pass, not with "no TAB".
+#[test]
+fn split_csvs_with_a_text_label_header_are_read_in_the_default_format() {
+    use spam_data::{ParseMode, SourceFormat, SplitFiles, read_split_files};
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "Text,Label\nwin cash now,spam\nhi there,ham\nsee you,ham\nfree prize,spam\n";
+    let train = write(dir.path(), "train.csv", rows);
+    let validation = write(dir.path(), "validation.csv", rows);
+    let files = SplitFiles {
+        train,
+        validation,
+        test: None,
+    };
+    let sms = SourceFormat::Sms(ParseMode::default());
+    let splits = read_split_files(&files, &sms).unwrap();
+    assert_eq!(splits.train.label_names, ["ham", "spam"]);
+    assert_eq!(splits.train.texts[0], "win cash now");
+
+    let other = write(dir.path(), "other.csv", "msg,cls\nwin,spam\nhi,ham\n");
+    let files = SplitFiles {
+        train: other.clone(),
+        validation: other,
+        test: None,
+    };
+    let err = read_split_files(&files, &sms).unwrap_err().to_string();
+    assert!(
+        err.contains("--format table") && err.contains("msg, cls"),
+        "{err}"
+    );
+}

@@ -386,9 +386,10 @@ mod tests {
     fn infers_names() {
         assert_eq!(infer_label_names(["1", "0", "1"].into_iter()), ["0", "1"]);
         assert_eq!(infer_label_names(["10", "2"].into_iter()), ["2", "10"]);
+        // Names sorted, whatever comes first.
         assert_eq!(
             infer_label_names(["pos", "neg", "pos"].into_iter()),
-            ["pos", "neg"]
+            ["neg", "pos"]
         );
     }
 }

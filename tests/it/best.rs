@@ -166,7 +166,10 @@ fn best_split_fractions_flag_and_data_dir() {
     let data = csv.display().to_string();
     let (code, _, stderr) = run_args(args(&["--data", &data]));
     assert_ne!(code, 0);
-    assert!(stderr.contains("not empty") && stderr.contains("--overwrite"), "{stderr}");
+    assert!(
+        stderr.contains("not empty") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run_args(args(&["--data", &data, "--overwrite"]));
     assert_eq!(code, 0, "{stderr}");
     let own = out.join("train.csv").display().to_string();

@@ -95,7 +95,7 @@ fn csv_header_table(path: &Path, header: &[u8]) -> Result<TableOptions> {
         .collect();
     let find = |want: &str| names.iter().find(|n| n.eq_ignore_ascii_case(want)).cloned();
     match (find("text"), find("label")) {
-        (Some(text), Some(label)) => Ok(TableOptions::csv(text, label)),
+        (Some(text), Some(label)) => Ok(TableOptions::csv(text.as_str(), label.as_str())),
         _ => Err(DataError::InvalidOption(format!(
             "{} looks like a CSV (its first line has commas and no TAB), not the SMS format \
              (label TAB text): pass --format table with --text-column and --label-column \

@@ -171,9 +171,7 @@ fn hub_weights_not_cached_offline_name_the_id_and_the_cache() {
 #[test]
 fn a_malformed_hub_id_explains_the_syntax() {
     for bad in ["gpt2@", "org/name@", "a/b/c@main"] {
-        let err = bad
-            .parse::<spam_runs::WeightsSource>()
-            .expect_err(bad);
+        let err = bad.parse::<spam_runs::WeightsSource>().expect_err(bad);
         let msg = format!("{err:#}");
         assert!(
             msg.contains("not a valid hub id") && msg.contains("ORG/NAME@REVISION"),

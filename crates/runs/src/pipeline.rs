@@ -65,7 +65,7 @@ pub fn fine_tune(config: &RunConfig, options: &FineTuneOptions) -> Result<Report
                  --overwrite to start over",
                 target.display(),
                 partial.display(),
-                target.display()
+                partial.display()
             );
         }
         fs::remove_dir_all(&partial)
@@ -81,11 +81,18 @@ pub fn fine_tune(config: &RunConfig, options: &FineTuneOptions) -> Result<Report
 }
 
 /// Continues the run in `run_dir` from its last checkpoint: from the folder an interrupted
-/// run left beside it when there is one (a fresh run or a resume that was killed), else from
-/// the run directory's own checkpoint. The settings are the run's own, except
-/// `options.epochs`.
+/// run left beside it when that is this run's own (a first run that was killed, or a killed
+/// resume of it: the same settings apart from the epochs), else from the run directory's own
+/// checkpoint. A leftover of another run into the same folder (other settings) never
+/// replaces the run there unless it is named: `run_dir` may be such a staging folder
+/// (`.RUN.partial-*`), which then continues and replaces `RUN`. The settings are the run's
+/// own, except `options.epochs`.
 pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
-    let target = staging::resolve(run_dir)?;
+    let named = staging::staging_target(run_dir);
+    let target = match &named {
+        Some(target) => target.clone(),
+        None => staging::resolve(run_dir)?,
+    };
     if let Some(out) = &options.out_dir
         && staging::resolve(out)? != target
     {
@@ -98,8 +105,14 @@ pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
     }
     let events = &options.events;
     staging::sweep(spam_data::parent_dir(&target), events);
-    let staging = match staging::interrupted(&target).first() {
-        Some(partial) => Staging::adopt(partial, &target)?,
+    let leftover = match named {
+        Some(_) => Some(run_dir.to_path_buf()),
+        None => staging::interrupted(&target)
+            .into_iter()
+            .find(|partial| same_run(&target, partial)),
+    };
+    let staging = match leftover {
+        Some(partial) => Staging::adopt(&partial, &target)?,
         None => {
             let path = target.join("config.json");
             if !path.is_file() {
@@ -138,6 +151,25 @@ pub fn resume(run_dir: &Path, options: &FineTuneOptions) -> Result<Report> {
         }
     };
     finish(staging, &config, options, true, true)
+}
+
+/// Whether the staging folder `partial` continues the run in `target`: when `target` holds no
+/// run's settings (a first run that was killed), or both record the same settings apart from
+/// the epochs (which a resume may change) and how often checkpoints are written.
+fn same_run(target: &Path, partial: &Path) -> bool {
+    let settings = |dir: &Path| -> Option<serde_json::Value> {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join("config.json")).ok()?).ok()?;
+        if let Some(train) = v.get_mut("train").and_then(|t| t.as_object_mut()) {
+            train.remove("epochs");
+            train.remove("checkpoint_every");
+        }
+        Some(v)
+    };
+    match settings(target) {
+        None => true,
+        Some(mine) => settings(partial).is_some_and(|theirs| theirs == mine),
+    }
 }
 
 /// Trains into `staging` and moves it into place, or on failure keeps it only if it holds a

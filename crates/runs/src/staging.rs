@@ -349,6 +349,17 @@ struct Leftover {
 }
 
 /// Staging and replaced-run folders in `folder` whose process is gone.
+/// The run folder a staging folder named explicitly (`.NAME.partial-PID-N`, holding a
+/// checkpoint) belongs to: `NAME` beside it. `None` for any other path.
+pub(crate) fn staging_target(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let rest = name.strip_prefix('.')?;
+    let at = rest.rfind(".partial-")?;
+    let target = &rest[..at];
+    (!target.is_empty() && has_checkpoint(path))
+        .then(|| spam_data::parent_dir(path).join(target))
+}
+
 /// The staging folders of `target` that hold a run log, live or not, the most recently
 /// changed first: where the log of a run in progress (or killed) is.
 pub(crate) fn staging_logs(target: &Path) -> Vec<PathBuf> {

@@ -428,3 +428,65 @@ fn a_run_moved_aside_by_a_killed_replacement_is_put_back() {
     }
     assert_eq!(hidden(&runs).len(), usize::from(!cfg!(target_os = "linux")));
 }
+
+/// A leftover of another run into the same folder (other settings: a refused or killed
+/// concurrent run) is never what `--resume DIR` continues: DIR's own run continues, the
+/// leftover stays, and naming the leftover continues it (replacing DIR, as asked).
+#[test]
+fn resume_continues_only_its_own_run_unless_a_leftover_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    let config = small_run(dir.path(), 1);
+    let run = runs.join("run");
+    let (options, seen) = recorded();
+    fine_tune(&config, &with_out(&options, &run)).expect("first run");
+
+    // Another run into the same folder, with other settings, killed after 3 steps.
+    let mut other = config.clone();
+    other.train.optimizer.lr = 5e-4;
+    other.train.epochs = 2;
+    other.train.checkpoint_every = Some(1);
+    let err = {
+        let _stop = test_hooks::stop_after_steps(3);
+        fine_tune(
+            &other,
+            &FineTuneOptions {
+                overwrite: true,
+                ..with_out(&options, &run)
+            },
+        )
+        .expect_err("stopped")
+    };
+    assert!(test_hooks::is_stopped_for_test(&*err), "{err}");
+    let leftover = seen
+        .lock()
+        .expect("events")
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::RunKept { staging, .. } => Some(staging.clone()),
+            _ => None,
+        })
+        .expect("a RunKept event");
+
+    // `--resume run --epochs 2`: the finished run's own continuation, its own settings.
+    let more = FineTuneOptions {
+        epochs: Some(2),
+        ..options.clone()
+    };
+    resume(&run, &more).expect("resume the run itself");
+    let saved: RunConfig =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(saved.train.optimizer.lr, config.train.optimizer.lr);
+    assert_eq!(epochs_in(&run), 2);
+    assert!(leftover.join("checkpoint").is_dir(), "the leftover was taken");
+
+    // Named, the leftover continues and replaces the run.
+    resume(&leftover, &options).expect("resume the named leftover");
+    let saved: RunConfig =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(saved.train.optimizer.lr, 5e-4);
+    assert!(!leftover.exists());
+    assert_eq!(hidden(&runs), Vec::<String>::new());
+}

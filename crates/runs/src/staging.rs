@@ -356,8 +356,7 @@ pub(crate) fn staging_target(path: &Path) -> Option<PathBuf> {
     let rest = name.strip_prefix('.')?;
     let at = rest.rfind(".partial-")?;
     let target = &rest[..at];
-    (!target.is_empty() && has_checkpoint(path))
-        .then(|| spam_data::parent_dir(path).join(target))
+    (!target.is_empty() && has_checkpoint(path)).then(|| spam_data::parent_dir(path).join(target))
 }
 
 /// The staging folders of `target` that hold a run log, live or not, the most recently

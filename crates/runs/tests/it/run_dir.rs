@@ -479,7 +479,10 @@ fn resume_continues_only_its_own_run_unless_a_leftover_is_named() {
             .expect("json");
     assert_eq!(saved.train.optimizer.lr, config.train.optimizer.lr);
     assert_eq!(epochs_in(&run), 2);
-    assert!(leftover.join("checkpoint").is_dir(), "the leftover was taken");
+    assert!(
+        leftover.join("checkpoint").is_dir(),
+        "the leftover was taken"
+    );
 
     // Named, the leftover continues and replaces the run.
     resume(&leftover, &options).expect("resume the named leftover");

@@ -29,8 +29,11 @@ pub fn check_threshold(threshold: f64) -> Result<()> {
 /// The threshold stored in a model folder, if any.
 pub fn read_decision(model_dir: &Path) -> Result<Option<f64>> {
     let path = model_dir.join(DECISION_FILE);
-    if !path.is_file() {
-        return Ok(None);
+    match std::fs::metadata(&path) {
+        Err(_) => return Ok(None),
+        // Not silently ignored: a FIFO or a folder where the threshold belongs is refused.
+        Ok(m) if !m.is_file() => return Err(ModelError::NotAFile { path }),
+        Ok(_) => {}
     }
     let bytes = std::fs::read(&path).map_err(|e| ModelError::io(&path, e))?;
     let d: Decision = serde_json::from_slice(&bytes).map_err(|source| ModelError::Json {

@@ -72,8 +72,21 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps `path` read-only.
     pub fn open(path: &Path) -> Result<Self> {
+        // Only a regular file, checked before opening: a FIFO would block and a device map
+        // without end.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(ModelError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
-        let len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+        let meta = file.metadata().map_err(|e| ModelError::io(path, e))?;
+        if !meta.is_file() {
+            return Err(ModelError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let len = meta.len();
         // mmap of an empty file fails on some systems; an empty file has no tensors anyway.
         let map = if len == 0 {
             None

@@ -340,7 +340,12 @@ impl CheckpointFiles {
     }
 
     fn prefix_in_dir(dir: &Path) -> Result<PathBuf> {
-        if let Ok(text) = std::fs::read_to_string(dir.join("checkpoint")) {
+        let pointer = dir.join("checkpoint");
+        if let Ok(text) = std::fs::metadata(&pointer)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map_or(Err(()), |_| std::fs::read_to_string(&pointer).map_err(|_| ()))
+        {
             for line in text.lines() {
                 if let Some(rest) = line.trim().strip_prefix("model_checkpoint_path:") {
                     let name = rest.trim().trim_matches('"');
@@ -453,6 +458,11 @@ pub(super) fn parent_dir(p: &Path) -> PathBuf {
 
 /// Reads `hparams.json`.
 fn read_hparams(path: &Path) -> Result<HParams> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(ModelError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::MissingFile {
             path: path.to_path_buf(),

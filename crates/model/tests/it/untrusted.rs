@@ -185,3 +185,35 @@ fn impossible_tensorflow_shapes_are_refused() {
         &["model.ckpt.index", "model/ln_f/b", "impossible shape"],
     );
 }
+
+/// Weights and settings files that are not regular files (a FIFO, a device) are refused
+/// before they are opened or mapped: loading never blocks and never maps a device.
+#[cfg(unix)]
+#[test]
+fn weights_and_settings_that_are_not_regular_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("model.safetensors");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let (send, recv) = std::sync::mpsc::channel();
+    let paths = [fifo, std::path::PathBuf::from("/dev/zero")];
+    std::thread::spawn(move || {
+        let got: Vec<String> = paths
+            .iter()
+            .map(|p| match spam_model::SafeTensorsFile::open(p) {
+                Ok(_) => "opened".to_string(),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        let _ = send.send(got);
+    });
+    let got = recv
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("opening blocked");
+    for msg in got {
+        assert!(msg.contains("not a regular file"), "{msg}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use spam_train::{EpochRecord, EvalRecord, LOG_FILE, LogLine, read_log};
+use spam_train::records::{EpochRecord, EvalRecord, LOG_FILE, LogLine, read_log};
 
 use crate::run_dir::draw_curves;
 

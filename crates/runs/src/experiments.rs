@@ -410,7 +410,7 @@ fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowR
         let fin = report
             .final_accuracy
             .clone()
-            .unwrap_or(spam_train::FinalAccuracy {
+            .unwrap_or(spam_train::records::FinalAccuracy {
                 train_accuracy: f64::NAN,
                 validation_accuracy: f64::NAN,
                 test_accuracy: f64::NAN,

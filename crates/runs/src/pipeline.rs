@@ -226,7 +226,7 @@ fn resumed_config(dir: &Path, options: &FineTuneOptions) -> Result<RunConfig> {
                 config.train.epochs
             );
         }
-        let begun = spam_train::checkpoint_position(&dir.join("checkpoint"))
+        let begun = spam_train::checkpoints::position(&dir.join("checkpoint"))
             .map_or(0, |p| p.epoch + usize::from(p.batch > 0));
         if epochs < begun {
             bail!(
@@ -255,7 +255,7 @@ fn run(
     let events = &options.events;
     if let Some(dir) = out {
         events.emit(RunEvent::LogStarted {
-            path: dir.join(spam_train::LOG_FILE),
+            path: dir.join(spam_train::records::LOG_FILE),
         });
     }
     let (label_names, data) = load_data(config, out, events)?;

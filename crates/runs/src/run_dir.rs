@@ -25,7 +25,8 @@ use crate::events::{RunEvent, RunEvents};
 use crate::plot::{Series, line_chart};
 use anyhow::Result;
 #[cfg(feature = "plot")]
-use spam_train::{EpochRecord, EvalRecord, Report};
+use spam_train::records::{EpochRecord, EvalRecord};
+use spam_train::Report;
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -158,7 +158,7 @@ impl Staging {
     /// resume that failed before writing a new one): keeping it would add nothing.
     fn same_checkpoint_as_target(&self) -> bool {
         let state =
-            |d: &Path| fs::read(d.join("checkpoint").join(spam_train::CHECKPOINT_STATE)).ok();
+            |d: &Path| fs::read(d.join("checkpoint").join(spam_train::checkpoints::STATE)).ok();
         state(&self.dir).is_some_and(|s| Some(s) == state(&self.target))
     }
 }
@@ -331,7 +331,7 @@ pub(crate) fn link_tree(from: &Path, to: &Path) -> Result<()> {
 pub(crate) fn has_checkpoint(dir: &Path) -> bool {
     ["checkpoint", "checkpoint.old"]
         .iter()
-        .any(|c| dir.join(c).join(spam_train::CHECKPOINT_STATE).is_file())
+        .any(|c| dir.join(c).join(spam_train::checkpoints::STATE).is_file())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,8 +373,8 @@ pub(crate) fn staging_logs(target: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .map(|e| e.path())
-        .filter(|p| p.join(spam_train::LOG_FILE).is_file())
-        .map(|p| (modified(&p.join(spam_train::LOG_FILE)), p))
+        .filter(|p| p.join(spam_train::records::LOG_FILE).is_file())
+        .map(|p| (modified(&p.join(spam_train::records::LOG_FILE)), p))
         .collect();
     found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, p)| p).collect()
@@ -496,7 +496,7 @@ fn sub_entries(name: &str) -> Option<&'static [&'static str]> {
     match name {
         "model" => Some(MODEL),
         "data" => Some(&spam_data::SPLIT_FILES),
-        "checkpoint" | "checkpoint.new" | "checkpoint.old" => Some(&spam_train::CHECKPOINT_FILES),
+        "checkpoint" | "checkpoint.new" | "checkpoint.old" => Some(&spam_train::checkpoints::FILES),
         _ => None,
     }
 }

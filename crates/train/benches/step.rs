@@ -9,7 +9,8 @@ use spam_model::PadTo;
 use spam_model::{
     Classifier, ClassifierConfig, ModelSize, Precision, TokenPosition, Trainable, Weights,
 };
-use spam_train::{AdamW, AdamWConfig, Engine, Examples, Runner, RunnerOptions, TrainData, loss_of};
+use spam_train::internals::{AdamW, Runner, RunnerOptions, loss_of};
+use spam_train::{AdamWConfig, Engine, Examples, TrainData};
 use tch::{Device, Kind, Tensor};
 
 fn data(n: usize, pad: PadTo) -> TrainData {

@@ -176,7 +176,7 @@ impl ClassWeights {
 }
 
 /// Cross-entropy with a weight per class: PyTorch's `F.cross_entropy(weight=w)`, the sum of
-/// `w[y] * nll` over the rows divided by the sum of `w[y]`. `None` is [`crate::loss_of`].
+/// `w[y] * nll` over the rows divided by the sum of `w[y]`. `None` is [`crate::internals::loss_of`].
 pub fn weighted_loss(
     logits: &Tensor,
     labels: &Tensor,

@@ -7,7 +7,7 @@
 //! - A faster path with the same math: frozen blocks run once per distinct input, on every
 //!   core ([`Engine`]).
 //! - Checkpoints beside the run (`RunOptions::checkpoint_dir`): a killed run resumes to the
-//!   same metrics bit for bit; the log of every evaluation ([`read_log`]).
+//!   same metrics bit for bit; the log of every evaluation ([`records::read_log`]).
 //! - Progress comes as [`Event`]s to the [`Events`] sink of the options: the library never
 //!   prints.
 //!
@@ -56,23 +56,41 @@ mod run_log;
 mod schedule;
 mod trainer;
 
-pub use batch::{Examples, shuffled_batches};
-pub use best::{BestMetric, BestRecord, ClassWeights, MetricPoint, weighted_loss};
-pub use checkpoint::{
-    FILES as CHECKPOINT_FILES, Position as CheckpointPosition, STATE as CHECKPOINT_STATE,
-    position as checkpoint_position,
-};
+// The loop: its data, settings, options, events, result and errors.
+pub use batch::Examples;
+pub use best::{BestMetric, ClassWeights};
 pub use config::{CachePrecision, CacheSettings, Engine, TrainConfig};
 pub use data::{Split, TrainData};
-pub use engine::{Batch, Runner, RunnerOptions, SplitOutputs, loss_of};
 pub use error::{Result, TrainError};
 pub use events::{Event, Events};
-pub use optim::{AdamW, AdamWConfig};
+pub use optim::AdamWConfig;
 pub use order::DataOrder;
-pub use report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing};
-pub use run_log::{LOG_FILE, LogLine, read_log};
+pub use report::Report;
 pub use schedule::LrSchedule;
 pub use trainer::{RunOptions, train};
+
+/// What a run records as it goes and at its end: the parts of [`Report`] (`metrics.json`)
+/// and the per-evaluation log (`log.jsonl`) with its reader.
+pub mod records {
+    pub use crate::best::{BestRecord, MetricPoint};
+    pub use crate::report::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Timing};
+    pub use crate::run_log::{LOG_FILE, LogLine, read_log};
+}
+
+/// The files of a checkpoint folder and where a checkpoint was taken: what the runs layer
+/// needs to recognise, keep or replace a run's checkpoint.
+pub mod checkpoints {
+    pub use crate::checkpoint::{FILES, Position, STATE, position};
+}
+
+/// The loop's parts that tests and benchmarks drive directly: the engine (`Runner`, one
+/// forward pass over a batch), the loss, the batch order, the optimizer.
+pub mod internals {
+    pub use crate::batch::shuffled_batches;
+    pub use crate::best::weighted_loss;
+    pub use crate::engine::{Batch, Runner, RunnerOptions, SplitOutputs, loss_of};
+    pub use crate::optim::AdamW;
+}
 
 // Fault injection for tests, only with the `test-hooks` feature.
 #[cfg(feature = "test-hooks")]

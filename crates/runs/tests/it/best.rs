@@ -7,7 +7,8 @@ use std::path::Path;
 use spam_model::{PadTo, Predictor, average_precision, decide, roc_auc};
 use spam_model::{TokenPosition, Trainable};
 use spam_runs::{FineTuneOptions, RunConfig, fine_tune};
-use spam_train::{BestMetric, ClassWeights, RunOptions, TrainConfig, train, weighted_loss};
+use spam_train::{BestMetric, ClassWeights, RunOptions, TrainConfig, train};
+use spam_train::internals::weighted_loss;
 use tch::{Kind, Tensor};
 
 use crate::common::{tiny_data, tiny_model};

@@ -10,7 +10,8 @@ use spam_runs::{
     finished_experiments, run_experiments,
 };
 use spam_runs::{RunEvent, RunEvents};
-use spam_train::{FinalAccuracy, Report, Timing, TrainData};
+use spam_train::records::{FinalAccuracy, Timing};
+use spam_train::{Report, TrainData};
 
 #[test]
 fn the_table_has_the_chapters_19_rows_and_the_defaults_are_the_124m_ones() {

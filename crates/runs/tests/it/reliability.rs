@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use spam_model::{PadTo, Predictor};
-use spam_train::{
-    DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Report, Timing, TrainConfig,
-};
+use spam_train::records::{DataSummary, EpochRecord, EvalRecord, FinalAccuracy, Timing};
+use spam_train::{Report, TrainConfig};
 
 /// f64s whose shortest decimal form serde_json's fast parser used to read back one bit off
 /// (found by trying random losses), then some more random ones.

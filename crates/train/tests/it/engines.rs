@@ -4,7 +4,8 @@
 use crate::common::{assert_close, tiny_data, tiny_model};
 use spam_model::PadTo;
 use spam_model::{TokenPosition, Trainable};
-use spam_train::{AdamW, AdamWConfig, CacheSettings, Engine, Runner, RunnerOptions, loss_of};
+use spam_train::internals::{AdamW, Runner, RunnerOptions, loss_of};
+use spam_train::{AdamWConfig, CacheSettings, Engine};
 
 /// The chapter's batches of 8 on `engine`, the cache kept as `cache` says.
 fn cache_options(engine: Engine, cache: &CacheSettings) -> RunnerOptions {
@@ -43,7 +44,7 @@ fn step_losses_with(
             ..Default::default()
         },
     );
-    let batches = spam_train::shuffled_batches(data.train.len(), 8, 123, true);
+    let batches = spam_train::internals::shuffled_batches(data.train.len(), 8, 123, true);
     let mut losses = Vec::new();
     for i in 0..steps {
         let b = runner

@@ -17,9 +17,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use spam_model::PadTo;
 use spam_model::{Classifier, ClassifierConfig, Config, Weights};
-use spam_train::{
-    AdamW, AdamWConfig, Engine, Examples, Runner, RunnerOptions, Split, TrainData, loss_of,
-};
+use spam_train::internals::{AdamW, Runner, RunnerOptions, loss_of};
+use spam_train::{AdamWConfig, Engine, Examples, Split, TrainData};
 use tch::{Device, Tensor};
 
 pub(crate) fn fixture_dir() -> PathBuf {

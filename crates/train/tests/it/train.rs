@@ -4,9 +4,8 @@
 use crate::common::{assert_close, tiny_data, tiny_model};
 use spam_model::PadTo;
 use spam_model::{TokenPosition, Trainable};
-use spam_train::{
-    AdamW, AdamWConfig, Engine, RunOptions, Runner, RunnerOptions, TrainConfig, loss_of, train,
-};
+use spam_train::internals::{AdamW, Runner, RunnerOptions, loss_of};
+use spam_train::{AdamWConfig, Engine, RunOptions, TrainConfig, train};
 use tch::Device;
 
 fn small_config() -> TrainConfig {
@@ -215,7 +214,7 @@ fn held_gradients_match_grad_buffers() {
                 .collect()
         };
         let initial = values(&opt);
-        let batches = spam_train::shuffled_batches(data.train.len(), 4, 7, true);
+        let batches = spam_train::internals::shuffled_batches(data.train.len(), 4, 7, true);
         for pair in batches.chunks(2).take(4) {
             for indices in pair {
                 let b = runner.train_batch(indices).expect("batch");

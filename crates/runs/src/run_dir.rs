@@ -24,9 +24,9 @@ use crate::events::{RunEvent, RunEvents};
 #[cfg(feature = "plot")]
 use crate::plot::{Series, line_chart};
 use anyhow::Result;
+use spam_train::Report;
 #[cfg(feature = "plot")]
 use spam_train::records::{EpochRecord, EvalRecord};
-use spam_train::Report;
 
 /// Serialises `value` as pretty JSON into `path`, atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -344,7 +344,9 @@ impl CheckpointFiles {
         if let Ok(text) = std::fs::metadata(&pointer)
             .ok()
             .filter(std::fs::Metadata::is_file)
-            .map_or(Err(()), |_| std::fs::read_to_string(&pointer).map_err(|_| ()))
+            .map_or(Err(()), |_| {
+                std::fs::read_to_string(&pointer).map_err(|_| ())
+            })
         {
             for line in text.lines() {
                 if let Some(rest) = line.trim().strip_prefix("model_checkpoint_path:") {

@@ -7,8 +7,8 @@ use std::path::Path;
 use spam_model::{PadTo, Predictor, average_precision, decide, roc_auc};
 use spam_model::{TokenPosition, Trainable};
 use spam_runs::{FineTuneOptions, RunConfig, fine_tune};
-use spam_train::{BestMetric, ClassWeights, RunOptions, TrainConfig, train};
 use spam_train::internals::weighted_loss;
+use spam_train::{BestMetric, ClassWeights, RunOptions, TrainConfig, train};
 use tch::{Kind, Tensor};
 
 use crate::common::{tiny_data, tiny_model};
@@ -145,8 +145,12 @@ fn best_model_is_the_best_evaluation_not_the_last() {
         .expect("min");
     assert_eq!((best.step, best.value), (lowest.step, lowest.value));
     // The model holds the best weights: its whole-validation loss is the best one's.
-    let runner = spam_train::Runner::new(&model, &data, &spam_train::RunnerOptions::default())
-        .expect("runner");
+    let runner = spam_train::internals::Runner::new(
+        &model,
+        &data,
+        &spam_train::internals::RunnerOptions::default(),
+    )
+    .expect("runner");
     let now = runner
         .loss(spam_train::Split::Validation, usize::MAX, None)
         .expect("loss");

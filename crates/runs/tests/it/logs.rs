@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use spam_model::RunInfo;
 use spam_runs::{FineTuneOptions, fine_tune, redraw_plots, resume};
 use spam_runs::{RunEvent, RunEvents};
-use spam_train::{Event, Report, TrainError};
 use spam_train::records::{LogLine, read_log};
+use spam_train::{Event, Report, TrainError};
 
 use crate::common::small_run;
 

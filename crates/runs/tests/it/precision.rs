@@ -7,8 +7,8 @@ use std::path::Path;
 use spam_model::Predictor;
 use spam_model::{Precision, TokenPosition, Trainable};
 use spam_runs::{FineTuneOptions, RunConfig, fine_tune, resume};
-use spam_train::{Engine, Report};
 use spam_train::records::{LogLine, read_log};
+use spam_train::{Engine, Report};
 
 use crate::common::small_run;
 

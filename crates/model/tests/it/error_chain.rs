@@ -21,9 +21,11 @@ fn load_err(dir: &Path) -> ModelError {
 #[test]
 fn an_os_error_appears_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // classifier.json is a folder: reading it fails with an OS error.
-    std::fs::create_dir(dir.path().join("classifier.json")).expect("mkdir");
-    let err = load_err(dir.path());
+    // The "folder" is a file: reading classifier.json inside it fails with an OS error (not a
+    // directory). A folder as classifier.json is refused before any OS call (NotAFile).
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").expect("write");
+    let err = load_err(&file);
     assert!(matches!(err, ModelError::Io { .. }), "{err:?}");
     let msg = as_cli_prints(err);
     assert_eq!(msg.matches("(os error").count(), 1, "{msg}");
@@ -42,4 +44,13 @@ fn a_json_error_appears_once() {
         msg.contains("classifier.json: the JSON file is malformed"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_folder_as_classifier_json_is_refused_before_opening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("classifier.json")).expect("mkdir");
+    let err = load_err(dir.path());
+    assert!(matches!(err, ModelError::NotAFile { .. }), "{err:?}");
+    assert!(as_cli_prints(err).contains("classifier.json: not a regular file"));
 }

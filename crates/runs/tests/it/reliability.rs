@@ -111,9 +111,11 @@ fn losses_and_metrics_survive_the_json_round_trip_bit_for_bit() {
 #[test]
 fn a_load_error_prints_its_os_cause_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // The model folder's classifier.json is a folder: reading it fails with an OS error.
-    std::fs::create_dir_all(dir.path().join("classifier.json")).expect("mkdir");
-    let err = match Predictor::load(dir.path(), tch::Device::Cpu) {
+    // The "model folder" is a file: reading classifier.json inside it fails with an OS error
+    // (not a directory). (A folder as classifier.json is refused before any OS call.)
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").expect("write");
+    let err = match Predictor::load(&file, tch::Device::Cpu) {
         Ok(_) => panic!("loaded"),
         Err(e) => e,
     };

@@ -43,6 +43,7 @@ mod config;
 mod decision;
 mod device;
 mod error;
+mod files;
 mod generate;
 mod gpt2;
 mod hf_model;

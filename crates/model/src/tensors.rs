@@ -74,11 +74,7 @@ impl MappedFile {
     pub fn open(path: &Path) -> Result<Self> {
         // Only a regular file, checked before opening: a FIFO would block and a device map
         // without end.
-        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            return Err(ModelError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
+        crate::files::check_regular_file(path)?;
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
         let meta = file.metadata().map_err(|e| ModelError::io(path, e))?;
         if !meta.is_file() {

@@ -20,12 +20,12 @@ use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::hf_config::{HF_ARCHITECTURE, classifier_config_from};
-use super::hf_files::{present, read_json};
 use super::hf_tokenizer::check_gpt2_tokenizer;
 use super::model::{Classifier, WEIGHTS_FILE, new_head};
 use super::settings::{ClassifierConfig, TokenPosition};
 use crate::config::END_OF_TEXT;
 use crate::error::{ModelError, Result};
+use crate::files::{present, read_json};
 use crate::gpt2::{Gpt2, InitMode, LAYER_NORM_EPS};
 use crate::safetensors_io::{SafeTensorsFile, write_atomic, write_safetensors_atomic};
 

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::hf_files::json_type;
 use super::settings::{ClassifierConfig, MAX_CLASSES, TokenPosition, Trainable};
 use crate::config::{Config, END_OF_TEXT};
+use crate::files::json_type;
 use crate::gpt2::LAYER_NORM_EPS;
 
 /// The transformers architecture an exported folder holds.

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use super::hf_files::{MAX_JSON_BYTES, json_type, present, read_capped, read_json};
 use crate::error::{ModelError, Result};
+use crate::files::{MAX_JSON_BYTES, json_type, present, read_capped, read_json};
 
 /// transformers' vocabulary file (token text -> id).
 pub(crate) const VOCAB_FILE: &str = "vocab.json";

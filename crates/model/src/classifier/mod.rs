@@ -2,7 +2,6 @@
 
 mod hf;
 mod hf_config;
-mod hf_files;
 mod hf_tokenizer;
 mod model;
 mod settings;

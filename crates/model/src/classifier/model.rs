@@ -374,9 +374,7 @@ impl Classifier {
     /// Loads a classifier saved by [`Classifier::save`] / [`Classifier::save_merged`].
     pub fn load(dir: &Path, device: Device) -> Result<Self> {
         let cfg_path = dir.join(CONFIG_FILE);
-        if std::fs::metadata(&cfg_path).is_ok_and(|m| !m.is_file()) {
-            return Err(ModelError::NotAFile { path: cfg_path });
-        }
+        crate::files::check_regular_file(&cfg_path)?;
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ModelError::MissingFile {
                 path: cfg_path.clone(),

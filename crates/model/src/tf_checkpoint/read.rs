@@ -460,11 +460,7 @@ pub(super) fn parent_dir(p: &Path) -> PathBuf {
 
 /// Reads `hparams.json`.
 fn read_hparams(path: &Path) -> Result<HParams> {
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(ModelError::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
+    crate::files::check_regular_file(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::MissingFile {
             path: path.to_path_buf(),

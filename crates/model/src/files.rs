@@ -1,6 +1,6 @@
-//! Reading the small files of a model folder (`config.json`, the tokenizer files): only
-//! regular files (a FIFO would block, `/dev/zero` never end), and at most [`MAX_JSON_BYTES`]
-//! of them, so no file decides how much is read.
+//! Reading the files a user points at (weights, settings, tokenizer files): only regular
+//! files, checked before they are opened (a FIFO would block, `/dev/zero` never end), and the
+//! small ones at most [`MAX_JSON_BYTES`], so no file decides how much is read.
 
 use std::io::Read;
 use std::path::Path;
@@ -12,6 +12,17 @@ use crate::error::{ModelError, Result};
 /// The most bytes a settings or tokenizer file of a model folder may have (GPT-2's
 /// `tokenizer.json`, the largest, has about 1.4 MiB).
 pub(crate) const MAX_JSON_BYTES: u64 = 64 << 20;
+
+/// Refuses `path` when something that is not a regular file is there (following links); a
+/// path with nothing at it passes, so the caller's own "missing" message still comes.
+pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(ModelError::NotAFile {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// The bytes of the regular file `path`, refused above `limit` bytes.
 pub(crate) fn read_capped(path: &Path, what: &'static str, limit: u64) -> Result<Vec<u8>> {

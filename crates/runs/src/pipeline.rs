@@ -259,14 +259,6 @@ fn run(
         });
     }
     let (label_names, data) = load_data(config, out, events)?;
-    if config.train.threshold.is_some() && label_names.len() != 2 {
-        bail!(
-            "--threshold needs data of two classes (it is the positive class's probability); \
-             this data has {}: {}",
-            label_names.len(),
-            label_names.join(", ")
-        );
-    }
     let (model, resolved) = build_model(config, options, &label_names, &data)?;
     if let Some(dir) = out {
         let mut saved = config.clone();

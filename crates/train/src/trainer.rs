@@ -52,6 +52,15 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<Report> {
     config.validate()?;
+    let classes = &data.label_names;
+    if config.threshold.is_some() && classes.len() != 2 {
+        return Err(TrainError::Settings(format!(
+            "--threshold needs data of two classes (it is the positive class's probability); \
+             this data has {}: {}",
+            classes.len(),
+            classes.join(", ")
+        )));
+    }
     // The run computes in the config's precision whatever the caller's model was set to: a
     // replica shares the variables, so the caller's model is the one trained.
     let mut model = model.replica();

@@ -174,15 +174,9 @@ fn eval(a: args::EvalArgs) -> Result<()> {
     a.precision.apply(&mut predictor);
     let data = a.data.read()?;
     if predictor.label_map(&data.label_names)?.by_number {
-        let order: Vec<String> = predictor
-            .label_names()
-            .iter()
-            .enumerate()
-            .map(|(i, n)| format!("{i} = {n}"))
-            .collect();
         eprintln!(
             "note: the file's labels are class numbers, read in the model's order ({})",
-            order.join(", ")
+            progress::numbered(predictor.label_names())
         );
     }
     let m = predictor.evaluate(&data)?;

@@ -290,13 +290,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The classes by index, and which is positive (class 1 of two: what `--threshold`,
 /// precision, recall, F1 and the AUCs refer to).
 fn classes_line(names: &[String]) -> String {
+    match names {
+        [_, positive] => format!("Classes: {} (positive: {positive})", numbered(names)),
+        _ => format!("Classes: {}", numbered(names)),
+    }
+}
+
+/// Class names with their numbers: `0 = ham, 1 = spam`.
+pub fn numbered(names: &[String]) -> String {
     let listed: Vec<String> = names
         .iter()
         .enumerate()
         .map(|(i, n)| format!("{i} = {n}"))
         .collect();
-    match names {
-        [_, positive] => format!("Classes: {} (positive: {positive})", listed.join(", ")),
-        _ => format!("Classes: {}", listed.join(", ")),
-    }
+    listed.join(", ")
 }

@@ -7,7 +7,8 @@
 //!   fail or hang on purpose;
 //! * [`alloc_peak`]: an allocator that records the largest allocation, for property tests
 //!   that check a parser never asks for absurd amounts of memory;
-//! * [`mutate`]: structured mutations of valid inputs for those property tests.
+//! * [`mutate`]: structured mutations of valid inputs for those property tests;
+//! * [`special_files`]: FIFOs, and a time bound for tests of readers that must not block.
 //!
 //! Test-only: never a dependency of a shipped crate, and never linked to libtorch.
 
@@ -16,6 +17,7 @@
 pub mod alloc_peak;
 pub mod http_server;
 pub mod mutate;
+pub mod special_files;
 
 use std::path::{Path, PathBuf};
 

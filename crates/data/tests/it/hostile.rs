@@ -250,29 +250,25 @@ fn os_errors_appear_once_in_the_printed_chain() {
 fn data_paths_that_are_not_regular_files_are_refused_before_opening() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("train.csv");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
-    let (send, recv) = std::sync::mpsc::channel();
+    spam_test_support::special_files::mkfifo(&fifo);
     let paths = [
         fifo.clone(),
         std::path::PathBuf::from("/dev/zero"),
         dir.path().to_path_buf(),
     ];
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        for p in &paths {
-            let sms = spam_data::read_sms(p, spam_data::ParseMode::Lines).map(|_| ());
-            let csv = spam_data::read_split_csv(p).map(|_| ());
-            out.push((p.clone(), sms, csv));
-        }
-        let _ = send.send(out);
-    });
-    let got = recv
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("a read blocked or ran on");
+    let got = spam_test_support::special_files::within(
+        std::time::Duration::from_secs(10),
+        "reading a data file",
+        move || {
+            let mut out = Vec::new();
+            for p in &paths {
+                let sms = spam_data::read_sms(p, spam_data::ParseMode::Lines).map(|_| ());
+                let csv = spam_data::read_split_csv(p).map(|_| ());
+                out.push((p.clone(), sms, csv));
+            }
+            out
+        },
+    );
     for (p, sms, csv) in got {
         for r in [sms, csv] {
             let err = r.expect_err("not a regular file");

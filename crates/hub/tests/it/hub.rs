@@ -215,13 +215,7 @@ fn a_bad_ref_is_described_never_quoted() {
 #[cfg(unix)]
 #[test]
 fn fifos_at_the_ref_or_the_token_path_never_block() {
-    let mkfifo = |p: &Path| {
-        let ok = std::process::Command::new("mkfifo")
-            .arg(p)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
+    use spam_test_support::special_files::{mkfifo, within};
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     let cache = home.join("hub");
@@ -231,15 +225,13 @@ fn fifos_at_the_ref_or_the_token_path_never_block() {
     mkfifo(&cache.join(repo).join("refs").join("main"));
     mkfifo(&home.join("token"));
     let opts = vars(&[("HF_HOME", home.to_str().unwrap()), ("HF_HUB_OFFLINE", "1")]);
-    let (send, recv) = std::sync::mpsc::channel();
     let id = HubId::parse("gpt2").unwrap();
     let o = opts.clone();
-    std::thread::spawn(move || {
-        let _ = send.send(resolve_hub(&id, &GPT2_HUB_FILES, &o, &mut |_| {}).map(|_| ()));
-    });
-    let got = recv
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("resolution blocked on a FIFO");
+    let got = within(
+        std::time::Duration::from_secs(10),
+        "resolution",
+        move || resolve_hub(&id, &GPT2_HUB_FILES, &o, &mut |_| {}).map(|_| ()),
+    );
     let msg = got.unwrap_err().to_string();
     assert!(msg.contains("not a regular file"), "{msg}");
     // Asked for explicitly, the FIFO token file is refused, not opened.

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use spam_test_support::special_files::mkfifo;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -375,14 +376,6 @@ fn hff_a_tokenizer_config_that_changes_the_ids_is_refused() {
 }
 
 // ---- files that are no regular file, or too large ----
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[test]
 fn hff_a_tokenizer_file_that_is_no_regular_file_is_refused() {

@@ -193,26 +193,21 @@ fn impossible_tensorflow_shapes_are_refused() {
 fn weights_and_settings_that_are_not_regular_files_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("model.safetensors");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
-    let (send, recv) = std::sync::mpsc::channel();
+    spam_test_support::special_files::mkfifo(&fifo);
     let paths = [fifo, std::path::PathBuf::from("/dev/zero")];
-    std::thread::spawn(move || {
-        let got: Vec<String> = paths
-            .iter()
-            .map(|p| match spam_model::SafeTensorsFile::open(p) {
-                Ok(_) => "opened".to_string(),
-                Err(e) => e.to_string(),
-            })
-            .collect();
-        let _ = send.send(got);
-    });
-    let got = recv
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("opening blocked");
+    let got = spam_test_support::special_files::within(
+        std::time::Duration::from_secs(10),
+        "opening the weights",
+        move || -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| match spam_model::SafeTensorsFile::open(p) {
+                    Ok(_) => "opened".to_string(),
+                    Err(e) => e.to_string(),
+                })
+                .collect()
+        },
+    );
     for msg in got {
         assert!(msg.contains("not a regular file"), "{msg}");
     }

@@ -251,6 +251,35 @@ pub enum DataError {
         hint: &'static str,
     },
 
+    /// A file that is not a readable Parquet file, or a Parquet column that cannot be used.
+    #[error("{path}: {what}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        what: String,
+    },
+
+    /// A row of a columnar file (Parquet) that cannot be used.
+    #[error("{path}: row {row}: {what}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row in the file (as `classify` writes it, and as pandas counts).
+        row: u64,
+        /// What is wrong and what to do.
+        what: String,
+    },
+
+    /// A file name or pattern that names no file.
+    #[error("{pattern}: {what}")]
+    NoFiles {
+        /// The path, folder or pattern given.
+        pattern: PathBuf,
+        /// What was looked for and what to do.
+        what: String,
+    },
+
     /// The tokenizer failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::rows::RowSource;
 use crate::sms::{ParseMode, read_sms};
 use crate::sniff::check_text;
 use crate::source::SourceKind;
@@ -15,6 +16,68 @@ use crate::table::{Column, TableOptions, check_quotes, read_labelled};
 
 /// File names written by [`write_splits`], in the order train, validation, test.
 pub const SPLIT_FILES: [&str; 3] = ["train.csv", "validation.csv", "test.csv"];
+
+/// The format `prepare` writes the splits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SplitFormat {
+    /// `train.csv`, `validation.csv`, `test.csv`: header `Label,Text`, class numbers, as
+    /// the chapter's pandas code writes them.
+    #[default]
+    Csv,
+    /// The Hugging Face hub's layout: `train-00000-of-00001.parquet`, ... with columns `text`
+    /// and `label`, the label a ClassLabel carrying the class names.
+    Parquet,
+}
+
+impl SplitFormat {
+    /// The file names of train, validation and test.
+    pub fn file_names(self) -> [&'static str; 3] {
+        match self {
+            SplitFormat::Csv => SPLIT_FILES,
+            SplitFormat::Parquet => [
+                "train-00000-of-00001.parquet",
+                "validation-00000-of-00001.parquet",
+                "test-00000-of-00001.parquet",
+            ],
+        }
+    }
+
+    /// Writes each `(file name, rows)` into `dir`, all renamed into place together.
+    pub(crate) fn write(self, dir: &Path, files: &[(&str, &Dataset)]) -> Result<Vec<PathBuf>> {
+        match self {
+            SplitFormat::Csv => write_csvs(dir, files),
+            #[cfg(feature = "parquet")]
+            SplitFormat::Parquet => crate::parquet_write::write_parquet_files(dir, files),
+            #[cfg(not(feature = "parquet"))]
+            SplitFormat::Parquet => Err(DataError::InvalidOption(
+                "this build writes no Parquet (spam-data's `parquet` feature is off)".into(),
+            )),
+        }
+    }
+}
+
+impl crate::named::Named for SplitFormat {
+    const WHAT: &'static str = "output format";
+    const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
+        (SplitFormat::Csv, "csv", &[]),
+        (SplitFormat::Parquet, "parquet", &[]),
+    ];
+}
+
+impl std::str::FromStr for SplitFormat {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        use crate::named::Named;
+        Self::from_name(s).ok_or_else(|| DataError::InvalidOption(Self::unknown(s)))
+    }
+}
+
+impl std::fmt::Display for SplitFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::named::Named;
+        self.write_name(f)
+    }
+}
 
 /// The CSV text pandas writes for a split: header `Label,Text`, the class index, then the text
 /// quoted as Python's `csv` module does with `QUOTE_MINIMAL` (only when it holds `,`, `"`, `\r`
@@ -49,8 +112,14 @@ pub fn write_splits(dir: impl AsRef<Path>, splits: &Splits) -> Result<[PathBuf; 
 /// is fine; one holding files needs `overwrite`, and then may hold only the split files
 /// (anything else is the user's and is never replaced); and no file written there may be one
 /// of `inputs` (the data being read), with or without `overwrite`.
-pub fn check_split_folder(dir: &Path, inputs: &[&Path], overwrite: bool) -> Result<()> {
-    for name in SPLIT_FILES {
+pub fn check_split_folder(
+    dir: &Path,
+    inputs: &[&Path],
+    overwrite: bool,
+    format: SplitFormat,
+) -> Result<()> {
+    let names = format.file_names();
+    for name in names {
         let target = dir.join(name);
         let Ok(target) = fs::canonicalize(&target) else {
             continue;
@@ -83,7 +152,7 @@ pub fn check_split_folder(dir: &Path, inputs: &[&Path], overwrite: bool) -> Resu
             dir.display()
         )));
     }
-    match entries.iter().find(|e| !SPLIT_FILES.contains(&e.as_str())) {
+    match entries.iter().find(|e| !names.contains(&e.as_str())) {
         Some(other) => Err(DataError::InvalidOption(format!(
             "{} holds `{other}`, which prepare does not write: it is left as it is; choose \
              another --out",
@@ -135,31 +204,134 @@ impl Default for ExamplesFile {
         Self {
             kind: None,
             parse_mode: ParseMode::default(),
-            text_column: Column::from("text"),
-            label_column: Column::from("label"),
+            text_column: Column::Default,
+            label_column: Column::Default,
         }
     }
 }
 
+/// What a file of labelled examples is, as [`ExamplesFile`] and its contents say.
+enum ExamplesKind {
+    SplitCsv,
+    Sms,
+    Table(TableOptions),
+    Parquet(crate::source::ParquetOptions),
+}
+
+impl ExamplesFile {
+    /// Decides by `kind`, else by the file: Parquet (name or magic bytes), a split CSV
+    /// (header `Label,Text`), another `.csv`/`.tsv` with a header (a table), or the SMS
+    /// collection.
+    fn kind_of(&self, path: &Path) -> Result<ExamplesKind> {
+        let table = || {
+            ExamplesKind::Table(TableOptions::for_file(
+                path,
+                self.text_column.clone(),
+                self.label_column.clone(),
+            ))
+        };
+        let parquet = || {
+            ExamplesKind::Parquet(crate::source::ParquetOptions {
+                text_column: self.text_column.clone(),
+                label_column: self.label_column.clone(),
+            })
+        };
+        Ok(match self.kind {
+            Some(SourceKind::Sms) => ExamplesKind::Sms,
+            Some(SourceKind::Table) => table(),
+            Some(SourceKind::Parquet) => parquet(),
+            None if crate::inputs::is_parquet(path) => parquet(),
+            None => {
+                let ext = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
+                match ext.as_deref() {
+                    Some("csv") if first_line(path)? == "Label,Text" => ExamplesKind::SplitCsv,
+                    Some("csv" | "tsv") => table(),
+                    _ => ExamplesKind::Sms,
+                }
+            }
+        })
+    }
+}
+
 /// Reads labelled examples from `path` as `options` says: a split CSV, the SMS collection,
-/// or a table whose delimiter comes from its name ([`delimiter_for`](crate::delimiter_for)).
+/// a table whose delimiter comes from its name ([`delimiter_for`](crate::delimiter_for)), or
+/// Parquet (a file, a folder of shards or a glob pattern).
 pub fn read_examples(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<Dataset> {
     let path = path.as_ref();
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    match (options.kind, is_csv) {
-        (None, true) => read_split_csv(path),
-        (None, false) | (Some(SourceKind::Sms), _) => read_sms(path, options.parse_mode),
-        (Some(SourceKind::Table), _) => read_labelled(
-            path,
-            &TableOptions::for_file(
-                path,
-                options.text_column.clone(),
-                options.label_column.clone(),
-            ),
-        ),
+    match options.kind_of(path)? {
+        ExamplesKind::SplitCsv => read_split_csv(path),
+        ExamplesKind::Sms => read_sms(path, options.parse_mode),
+        ExamplesKind::Table(t) => read_labelled(path, &t),
+        ExamplesKind::Parquet(o) => {
+            crate::parquet_read::read_parquet(&crate::inputs::expand_input(path)?, &o, None)
+        }
     }
+}
+
+/// [`read_examples`] as batches of rows, each with its place and its label as written
+/// (a class name, or a class number for split CSVs and unnamed integer labels): Parquet is
+/// read a record batch at a time, text files whole.
+pub fn examples_rows(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<RowSource> {
+    let path = path.as_ref();
+    let batches = match options.kind_of(path)? {
+        ExamplesKind::Parquet(o) => {
+            let files = crate::inputs::expand_input(path)?;
+            let (rows, _) =
+                crate::parquet_read::parquet_rows(&files, &o.text_column, Some(&o.label_column))?;
+            return Ok(rows);
+        }
+        ExamplesKind::SplitCsv => {
+            crate::table::table_batches(path, &TableOptions::csv("Text", "Label"), true)?
+        }
+        ExamplesKind::Table(t) => crate::table::table_batches(path, &t, true)?,
+        ExamplesKind::Sms => {
+            let ds = read_sms(path, options.parse_mode)?;
+            let labels = ds
+                .labels
+                .iter()
+                .map(|&l| ds.label_names[l].clone())
+                .collect();
+            crate::rows::batches_of(
+                path,
+                ds.texts,
+                Some(labels),
+                None,
+                crate::parquet_read::BATCH_ROWS,
+            )
+        }
+    };
+    Ok(RowSource::from_batches(batches))
+}
+
+/// The texts of `path` as batches of rows (for classifying): Parquet (by name or magic
+/// bytes; `opts.text_column` picks the column) a record batch at a time, a CSV/TSV as
+/// `opts` says, read whole.
+pub fn text_rows(path: impl AsRef<Path>, opts: &TableOptions) -> Result<RowSource> {
+    let path = path.as_ref();
+    if crate::inputs::is_parquet(path) {
+        let files = crate::inputs::expand_input(path)?;
+        let (rows, _) = crate::parquet_read::parquet_rows(&files, &opts.text_column, None)?;
+        return Ok(rows);
+    }
+    Ok(RowSource::from_batches(crate::table::table_batches(
+        path, opts, false,
+    )?))
+}
+
+/// The first line of a text file, without BOM or line ending (empty when unreadable as text).
+fn first_line(path: &Path) -> Result<String> {
+    use std::io::Read;
+    crate::input::check_regular_file(path)?;
+    let mut head = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| DataError::io(path, "read", e))?;
+    let bytes = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Ok(String::from_utf8_lossy(line).into_owned())
 }
 
 /// Reads a CSV written by [`write_splits`] (or by the chapter's pandas code): header

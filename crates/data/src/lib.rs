@@ -62,10 +62,19 @@ mod fetch;
 mod files;
 mod hf_tokenizer;
 mod input;
+mod inputs;
 mod named;
 mod numpy_rng;
 mod pad;
+#[cfg(feature = "parquet")]
+mod parquet_read;
+#[cfg(not(feature = "parquet"))]
+#[path = "parquet_off.rs"]
+mod parquet_read;
+#[cfg(feature = "parquet")]
+mod parquet_write;
 mod prepare;
+mod rows;
 mod sms;
 mod sniff;
 mod source;
@@ -102,7 +111,11 @@ pub use dataset::Dataset;
 pub use delimiter::{Delimiter, delimiter_for};
 pub use prepare::{PrepareOptions, Prepared, prepare, read_source};
 pub use sms::{ParseMode, SMS_LABELS, SMS_MEMBER, SMS_SHA256, parse_sms, read_sms};
-pub use source::{SourceFormat, SourceKind};
+pub use source::{ParquetOptions, SourceFormat, SourceKind};
+// Which files a data path names (a file, a folder of Parquet shards, a glob, the hub's
+// split layout), and rows read in batches.
+pub use inputs::{SplitLayout, expand_input, is_parquet};
+pub use rows::{NullCell, RowBatch, RowSource};
 pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts};
 
 // Balancing and splitting.
@@ -114,8 +127,8 @@ pub use split_files::{SplitFiles, prepare_files, read_split_files};
 pub use atomic::{parent_dir, sync_dir, write_atomic, write_atomic_via_path, write_atomic_with};
 // Reading files users name: regular files only.
 pub use files::{
-    ExamplesFile, SPLIT_FILES, check_split_folder, read_examples, read_split_csv, split_csv,
-    write_splits,
+    ExamplesFile, SPLIT_FILES, SplitFormat, check_split_folder, examples_rows, read_examples,
+    read_split_csv, split_csv, text_rows, write_splits,
 };
 pub use input::{check_regular_file, read_file};
 

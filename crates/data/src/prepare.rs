@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::DEFAULT_BATCH_SIZE;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
-use crate::files::{SPLIT_FILES, write_splits};
+use crate::files::SplitFormat;
 use crate::pad::{EncodedSplits, GPT2_CONTEXT, Padding, encode_splits};
 use crate::sms::{ParseMode, parse_sms_or_zip};
 use crate::source::SourceFormat;
@@ -34,6 +34,8 @@ pub struct PrepareOptions {
     pub max_context: usize,
     /// Training batch size; fewer training rows than this is an error (the chapter: 8).
     pub batch_size: usize,
+    /// The format of the files written to `out_dir` (the chapter: CSV).
+    pub out_format: SplitFormat,
 }
 
 impl PrepareOptions {
@@ -50,6 +52,7 @@ impl PrepareOptions {
             padding: Padding::Longest,
             max_context: GPT2_CONTEXT,
             batch_size: DEFAULT_BATCH_SIZE,
+            out_format: SplitFormat::Csv,
         }
     }
 
@@ -144,14 +147,14 @@ pub(crate) fn finish(
     }
     let encoded = encode_splits(&Tokenizer::gpt2(), &splits, opts.padding, opts.max_context)?;
     let files = match &opts.out_dir {
-        Some(dir) if names.test => Some(write_splits(dir, &splits)?),
         Some(dir) => {
-            let [train, validation] = [SPLIT_FILES[0], SPLIT_FILES[1]];
-            crate::files::write_csvs(
-                dir,
-                &[(train, &splits.train), (validation, &splits.validation)],
-            )?;
-            None
+            let [train, validation, test] = opts.out_format.file_names();
+            let mut files = vec![(train, &splits.train), (validation, &splits.validation)];
+            if names.test {
+                files.push((test, &splits.test));
+            }
+            let written = opts.out_format.write(dir, &files)?;
+            <[PathBuf; 3]>::try_from(written).ok()
         }
         None => None,
     };
@@ -180,10 +183,19 @@ pub(crate) fn finish(
 }
 
 /// Reads a source file in the given format (an SMS source may be the UCI zip).
+///
+/// Parquet (see [`SourceFormat::parquet_for`]) may be one file, a folder of shards or a glob
+/// pattern ([`expand_input`](crate::expand_input)).
 pub fn read_source(path: &Path, format: &SourceFormat) -> Result<Dataset> {
-    let bytes = crate::input::read_file(path)?;
-    match format {
-        SourceFormat::Sms(mode) => parse_sms_or_zip(path, &bytes, *mode),
-        SourceFormat::Table(t) => parse_labelled(path, &bytes, t),
+    let parquet = |o: &crate::ParquetOptions| {
+        crate::parquet_read::read_parquet(&crate::inputs::expand_input(path)?, o, None)
+    };
+    match (format, format.parquet_for(path)) {
+        (_, Some(o)) => parquet(&o),
+        (SourceFormat::Parquet(o), None) => parquet(o),
+        (SourceFormat::Sms(mode), None) => {
+            parse_sms_or_zip(path, &crate::input::read_file(path)?, *mode)
+        }
+        (SourceFormat::Table(t), None) => parse_labelled(path, &crate::input::read_file(path)?, t),
     }
 }

@@ -3,7 +3,7 @@
 use crate::error::{DataError, Result};
 use crate::named::Named;
 use crate::sms::ParseMode;
-use crate::table::TableOptions;
+use crate::table::{Column, TableOptions};
 
 /// What kind of file the source is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,14 +13,51 @@ pub enum SourceFormat {
     Sms(ParseMode),
     /// Any labelled CSV/TSV.
     Table(TableOptions),
+    /// Parquet: one file, a folder of shards or a glob pattern.
+    Parquet(ParquetOptions),
+}
+
+/// Which columns of a Parquet file to read (by name or index; [`Column::Default`] follows the
+/// default rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetOptions {
+    /// The text column.
+    pub text_column: Column,
+    /// The label column.
+    pub label_column: Column,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        Self {
+            text_column: Column::Default,
+            label_column: Column::Default,
+        }
+    }
 }
 
 impl SourceFormat {
+    /// How to read `path` as Parquet, when it is Parquet: the format says so, or the path is
+    /// a `.parquet` file, a folder or pattern of them, or starts with Parquet's magic bytes
+    /// (a table's columns carry over; the SMS format has none, so the defaults apply).
+    pub fn parquet_for(&self, path: &std::path::Path) -> Option<ParquetOptions> {
+        match self {
+            SourceFormat::Parquet(o) => Some(o.clone()),
+            _ if !crate::inputs::is_parquet(path) => None,
+            SourceFormat::Table(t) => Some(ParquetOptions {
+                text_column: t.text_column.clone(),
+                label_column: t.label_column.clone(),
+            }),
+            SourceFormat::Sms(_) => Some(ParquetOptions::default()),
+        }
+    }
+
     /// Which kind of source this is.
     pub fn kind(&self) -> SourceKind {
         match self {
             SourceFormat::Sms(_) => SourceKind::Sms,
             SourceFormat::Table(_) => SourceKind::Table,
+            SourceFormat::Parquet(_) => SourceKind::Parquet,
         }
     }
 }
@@ -35,6 +72,8 @@ pub enum SourceKind {
     Sms,
     /// Any labelled CSV/TSV.
     Table,
+    /// Parquet files.
+    Parquet,
 }
 
 impl Named for SourceKind {
@@ -42,6 +81,7 @@ impl Named for SourceKind {
     const NAMES: &'static [(Self, &'static str, &'static [&'static str])] = &[
         (SourceKind::Sms, "sms", &[]),
         (SourceKind::Table, "table", &["csv", "tsv"]),
+        (SourceKind::Parquet, "parquet", &[]),
     ];
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::files::SPLIT_FILES;
+use crate::inputs::SplitLayout;
 use crate::prepare::{PrepareOptions, Prepared, SplitFileNames, finish};
 use crate::sms::parse_sms;
 use crate::source::SourceFormat;
@@ -24,25 +25,42 @@ pub struct SplitFiles {
 }
 
 impl SplitFiles {
-    /// `train.csv`, `validation.csv` and, when present, `test.csv` of `dir` (what `prepare`
-    /// writes).
+    /// The split files of `dir`: `train.csv`, `validation.csv` and, when present, `test.csv`
+    /// (what `prepare` writes), or the hub's Parquet layout ([`SplitLayout::find`]:
+    /// `train-*.parquet`, `validation-*.parquet`, `test-*.parquet`, also under `data/` or a
+    /// config folder), each split then a glob pattern.
     pub fn in_dir(dir: &Path) -> Result<Self> {
         let [train, validation, test] = SPLIT_FILES.map(|name| dir.join(name));
-        for path in [&train, &validation] {
-            if !path.is_file() {
-                return Err(DataError::InvalidOption(format!(
-                    "{} does not exist: a data folder holds train.csv and validation.csv (and \
-                     optionally test.csv), as `spam-cli prepare --out DIR` writes them; or give \
-                     the files with --train-file and --validation-file",
-                    path.display()
-                )));
-            }
+        if train.is_file() && validation.is_file() {
+            return Ok(Self {
+                train,
+                validation,
+                test: test.is_file().then_some(test),
+            });
         }
-        Ok(Self {
-            train,
-            validation,
-            test: test.is_file().then_some(test),
-        })
+        let layout = if dir.is_dir() {
+            SplitLayout::find(dir)?
+        } else {
+            None
+        };
+        match layout {
+            Some(SplitLayout {
+                train,
+                validation: Some(validation),
+                test,
+            }) => Ok(Self {
+                train,
+                validation,
+                test,
+            }),
+            _ => Err(DataError::InvalidOption(format!(
+                "{} holds no split files: a data folder holds train.csv and validation.csv \
+                 (and optionally test.csv), as `spam-cli prepare --out DIR` writes them, or \
+                 the hub's Parquet splits (train-*.parquet and validation-*.parquet, also under \
+                 data/); or give the files with --train-file and --validation-file",
+                dir.display()
+            ))),
+        }
     }
 }
 
@@ -107,6 +125,10 @@ fn csv_header_table(path: &Path, header: &[u8]) -> Result<TableOptions> {
 }
 
 fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -> Result<Dataset> {
+    if let Some(parquet) = format.parquet_for(path) {
+        let files = crate::inputs::expand_input(path)?;
+        return crate::parquet_read::read_parquet(&files, &parquet, classes.map(Vec::as_slice));
+    }
     let bytes = crate::input::read_file(path)?;
     let header = bytes
         .strip_prefix(b"\xEF\xBB\xBF")
@@ -119,6 +141,10 @@ fn read_one(path: &Path, format: &SourceFormat, classes: Option<&Vec<String>>) -
     let table = match format {
         _ if split_csv => TableOptions::csv("Text", "Label"),
         SourceFormat::Table(t) => t.clone(),
+        SourceFormat::Parquet(o) => {
+            let files = crate::inputs::expand_input(path)?;
+            return crate::parquet_read::read_parquet(&files, o, classes.map(Vec::as_slice));
+        }
         SourceFormat::Sms(_) if !header.contains(&b'\t') && header.contains(&b',') => {
             csv_header_table(path, header)?
         }

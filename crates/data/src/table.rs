@@ -7,9 +7,13 @@ use crate::delimiter::delimiter_for;
 use crate::error::{DataError, Result};
 use crate::sniff::check_text;
 
-/// A column, by header name or 0-based index.
+/// A column, by header name or 0-based index, or the default rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Column {
+    /// The default: for the text, a column `text`, then `Text`, else the only text column
+    /// besides the label (in a CSV with a header, the other column of two); for the label, a
+    /// column `label`, then `Label`.
+    Default,
     /// By header name (needs `has_header`).
     Name(String),
     /// By 0-based position.
@@ -20,6 +24,9 @@ impl Column {
     /// A 0-based index when `s` is a number, else a header name (how the CLI and run
     /// configs spell a column).
     pub fn name_or_index(s: &str) -> Self {
+        if s.is_empty() {
+            return Column::Default;
+        }
         s.parse::<usize>()
             .map_or_else(|_| Column::Name(s.to_string()), Column::Index)
     }
@@ -40,6 +47,7 @@ impl From<usize> for Column {
 impl std::fmt::Display for Column {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Column::Default => f.write_str("(default)"),
             Column::Name(n) => write!(f, "{n:?}"),
             Column::Index(i) => write!(f, "#{i}"),
         }
@@ -135,16 +143,12 @@ pub fn read_labelled(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Data
 pub fn read_texts(path: impl AsRef<Path>, opts: &TableOptions) -> Result<Vec<String>> {
     let path = path.as_ref();
     let bytes = crate::input::read_file(path)?;
-    let opts = TableOptions {
-        label_column: opts.text_column.clone(),
-        ..opts.clone()
-    };
-    Ok(read_rows(path, &bytes, &opts)?.0)
+    Ok(read_rows(path, &bytes, opts, false)?.0)
 }
 
 /// [`read_labelled`] on bytes already in memory; `path` is used in error messages only.
 pub fn parse_labelled(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Dataset> {
-    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
+    let (texts, raw_labels) = read_rows(path, bytes, opts, true)?;
 
     let label_names = match &opts.label_names {
         Some(names) => names.clone(),
@@ -168,7 +172,7 @@ pub(crate) fn parse_with_classes(
     opts: &TableOptions,
 ) -> Result<Dataset> {
     let names = opts.label_names.clone().unwrap_or_default();
-    let (texts, raw_labels) = read_rows(path, bytes, opts)?;
+    let (texts, raw_labels) = read_rows(path, bytes, opts, true)?;
     let labels = class_indices(path, &raw_labels, &names)?;
     if texts.is_empty() {
         return Err(DataError::Empty {
@@ -208,8 +212,29 @@ fn class_indices(
 /// Texts, and raw labels with their line numbers.
 type Rows = (Vec<String>, Vec<(usize, String)>);
 
-/// The text and raw label (with its line) of every record.
-fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
+/// The rows of a table file as batches, each text with its line (and label, when
+/// `labelled`).
+pub(crate) fn table_batches(
+    path: &Path,
+    opts: &TableOptions,
+    labelled: bool,
+) -> Result<Vec<crate::rows::RowBatch>> {
+    let bytes = crate::input::read_file(path)?;
+    let (texts, raw) = read_rows(path, &bytes, opts, labelled)?;
+    let lines = raw.iter().map(|(line, _)| *line).collect();
+    let labels = labelled.then(|| raw.into_iter().map(|(_, l)| l).collect());
+    Ok(crate::rows::batches_of(
+        path,
+        texts,
+        labels,
+        Some(lines),
+        crate::parquet_read::BATCH_ROWS,
+    ))
+}
+
+/// The text and raw label (with its line) of every record; without `labelled`, the label
+/// column is not looked for and each "label" is the text.
+fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> Result<Rows> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     check_text(path, bytes)?;
     if opts.quoting {
@@ -248,14 +273,32 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
     } else {
         Vec::new()
     };
-    let resolve = |col: &Column, width: usize| -> Result<usize> {
+    let by_name = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let resolve = |col: &Column, width: usize, other: Option<usize>| -> Result<usize> {
         let found = match col {
-            Column::Name(name) => headers.iter().position(|h| h.trim() == name),
+            Column::Name(name) => by_name(name),
             Column::Index(i) => (*i < width.max(headers.len())).then_some(*i),
+            Column::Default if other.is_none() => by_name("label").or_else(|| by_name("Label")),
+            Column::Default => by_name("text").or_else(|| by_name("Text")).or_else(|| {
+                // The only column, or the other column of two, is the text.
+                match (headers.len(), other) {
+                    (1, _) => Some(0),
+                    (2, Some(l)) if l < 2 => Some(1 - l),
+                    _ => None,
+                }
+            }),
         };
         found.ok_or_else(|| DataError::MissingColumn {
             path: path.to_path_buf(),
-            column: col.to_string(),
+            column: match (col, other) {
+                (Column::Default, None) => {
+                    "`label` or `Label` (name it with --label-column)".into()
+                }
+                (Column::Default, Some(_)) => {
+                    "`text` or `Text` (name it with --text-column)".into()
+                }
+                (c, _) => c.to_string(),
+            },
             available: if headers.is_empty() {
                 (0..width).map(|i| format!("#{i}")).collect()
             } else {
@@ -279,10 +322,16 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions) -> Result<Rows> {
         let (t, l) = match cols {
             Some(c) => c,
             None => {
-                let c = (
-                    resolve(&opts.text_column, record.len())?,
-                    resolve(&opts.label_column, record.len())?,
-                );
+                let c = if !labelled {
+                    let text = resolve(&opts.text_column, record.len(), Some(usize::MAX))?;
+                    (text, text)
+                } else {
+                    let label = resolve(&opts.label_column, record.len(), None)?;
+                    (
+                        resolve(&opts.text_column, record.len(), Some(label))?,
+                        label,
+                    )
+                };
                 cols = Some(c);
                 c
             }
@@ -346,7 +395,7 @@ fn unclosed_quote_line(bytes: &[u8], delimiter: u8) -> Option<usize> {
     quoted.then_some(opened_on)
 }
 
-fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for l in labels {
         if !seen.iter().any(|s| s == l) {

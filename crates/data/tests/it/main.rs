@@ -13,6 +13,8 @@ mod hostile;
 mod no_torch;
 mod numpy_rng;
 mod padding;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod reference;
 mod settings;
 mod table;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use spam_data::{
-    Column, Delimiter, Named, Padding, ParseMode, SourceFormat, SourceKind, TableOptions,
-    delimiter_for,
+    Column, Delimiter, Named, Padding, ParseMode, SourceFormat, SourceKind, SplitFormat,
+    TableOptions, delimiter_for,
 };
 
 fn round_trips<T>(values: &[T])
@@ -32,7 +32,8 @@ fn display_parses_back() {
         Padding::None,
         Padding::Dynamic,
     ]);
-    round_trips(&[SourceKind::Sms, SourceKind::Table]);
+    round_trips(&[SourceKind::Sms, SourceKind::Table, SourceKind::Parquet]);
+    round_trips(&[SplitFormat::Csv, SplitFormat::Parquet]);
     round_trips(&[
         Delimiter::Auto,
         Delimiter::Byte(b'\t'),
@@ -61,6 +62,7 @@ where
 fn names_parse_and_are_what_display_writes() {
     names_round_trip::<ParseMode>();
     names_round_trip::<SourceKind>();
+    names_round_trip::<SplitFormat>();
     names_round_trip::<Padding>();
     names_round_trip::<Delimiter>();
     for form in Padding::FORMS {
@@ -79,7 +81,9 @@ fn errors_list_the_accepted_values() {
         "{msg}"
     );
     let msg = "x".parse::<SourceKind>().unwrap_err().to_string();
-    assert!(msg.contains("`sms` or `table`"), "{msg}");
+    assert!(msg.contains("`sms`, `table` or `parquet`"), "{msg}");
+    let msg = "x".parse::<SplitFormat>().unwrap_err().to_string();
+    assert!(msg.contains("`csv` or `parquet`"), "{msg}");
     let msg = "xy".parse::<Delimiter>().unwrap_err().to_string();
     assert!(msg.contains("`auto`, `tab` or one character"), "{msg}");
 }

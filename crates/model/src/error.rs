@@ -227,8 +227,12 @@ pub enum ModelError {
     },
 
     /// Labelled data with a label the model does not know.
-    #[error("the data has a label `{label}` that the model does not know (its labels: {known})")]
+    #[error(
+        "{at}the data has a label `{label}` that the model does not know (its labels: {known})"
+    )]
     UnknownLabel {
+        /// Where the label first appears (`FILE:LINE: `, `FILE: row N: `), or empty.
+        at: String,
         /// The label.
         label: String,
         /// The model's labels, comma-separated.

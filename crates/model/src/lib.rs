@@ -92,7 +92,7 @@ pub use crate::batch::{PadTo, distinct_rows, unpadded_last};
 pub use crate::decision::{DECISION_FILE, Decision, check_threshold, decide, read_decision};
 pub use crate::metrics::{ClassMetrics, SplitMetrics, average_precision, roc_auc};
 pub use crate::parallel::Workers;
-pub use crate::predict::{LabelMap, PREDICT_BATCH, Prediction, Predictor, model_dir};
+pub use crate::predict::{Evaluation, LabelMap, PREDICT_BATCH, Prediction, Predictor, model_dir};
 pub use crate::run_info::RunInfo;
 // Number formats: fp32, or bf16 mixed precision.
 pub use crate::precision::Precision;

@@ -4,7 +4,7 @@ use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use spam_data::{Dataset, Tokenizer};
+use spam_data::{Dataset, RowBatch, Tokenizer};
 
 use tch::{Device, Kind, Tensor};
 
@@ -196,6 +196,7 @@ impl Predictor {
     pub fn label_map(&self, data_names: &[String]) -> Result<LabelMap> {
         let names = self.label_names();
         let unknown = |label: &String| ModelError::UnknownLabel {
+            at: String::new(),
             label: label.clone(),
             known: names.join(", "),
         };
@@ -245,6 +246,71 @@ impl Predictor {
             .collect();
         Ok(SplitMetrics::compute(&truth, &predicted, names).with_scores(&truth, &positive))
     }
+}
+
+impl Predictor {
+    /// [`Predictor::evaluate`] over rows read in batches ([`spam_data::examples_rows`]): memory
+    /// follows the batch, not the file (what is kept of each row is its class, prediction and
+    /// score). A label the model does not know is an error naming where it first appears.
+    pub fn evaluate_rows(
+        &self,
+        rows: impl Iterator<Item = spam_data::Result<RowBatch>>,
+    ) -> Result<Evaluation> {
+        // Each distinct label, with the place it first appears.
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let (mut truth, mut predicted, mut positive) = (Vec::new(), Vec::new(), Vec::new());
+        for batch in rows {
+            let batch = batch?;
+            batch.refuse_nulls()?;
+            let labels = batch.labels.as_deref().unwrap_or_default();
+            for (i, (label, p)) in labels.iter().zip(self.classify(&batch.texts)).enumerate() {
+                let class = match seen.iter().position(|(l, _)| l == label) {
+                    Some(c) => c,
+                    None => {
+                        seen.push((label.clone(), batch.place(i)));
+                        seen.len() - 1
+                    }
+                };
+                truth.push(class);
+                positive.push(p.probabilities.get(1).copied().unwrap_or(0.0));
+                predicted.push(p.index);
+            }
+        }
+        if truth.is_empty() {
+            return Err(ModelError::InvalidConfig(
+                "the data has no rows to evaluate on".into(),
+            ));
+        }
+        let names: Vec<String> = seen.iter().map(|(l, _)| l.clone()).collect();
+        let map = self.label_map(&names).map_err(|e| match e {
+            ModelError::UnknownLabel { label, known, .. } => ModelError::UnknownLabel {
+                at: seen
+                    .iter()
+                    .find(|(l, _)| *l == label)
+                    .map(|(_, at)| format!("{at}: "))
+                    .unwrap_or_default(),
+                label,
+                known,
+            },
+            other => other,
+        })?;
+        let truth: Vec<usize> = truth.iter().map(|&c| map.map[c]).collect();
+        let metrics = SplitMetrics::compute(&truth, &predicted, self.label_names())
+            .with_scores(&truth, &positive);
+        Ok(Evaluation {
+            metrics,
+            by_number: map.by_number,
+        })
+    }
+}
+
+/// What [`Predictor::evaluate_rows`] measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The metrics.
+    pub metrics: SplitMetrics,
+    /// The file's labels were class numbers, read in the model's order (say so).
+    pub by_number: bool,
 }
 
 /// How a file's labels map onto a model's classes (see [`Predictor::label_map`]).

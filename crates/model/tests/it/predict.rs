@@ -116,3 +116,35 @@ fn labels_map_by_name_or_by_number_and_nothing_else() {
     };
     assert_eq!(p.evaluate(&a).expect("a"), p.evaluate(&b).expect("b"));
 }
+
+/// Evaluating rows read in batches: the same metrics as the whole dataset at once, and a
+/// label the model does not know named with the place it first appears (a CSV's line).
+#[test]
+fn evaluating_rows_streams_and_names_the_line_of_an_unknown_label() {
+    let (dir, p) = predictor(TokenPosition::Last);
+    let csv = dir.path().join("eval.csv");
+    std::fs::write(
+        &csv,
+        "text,label\nwin a prize,spam\n\"see\nyou\",ham\ncall now,spam\nok,ham\n",
+    )
+    .expect("write");
+    let options = spam_data::ExamplesFile::default();
+    let rows = spam_data::examples_rows(&csv, &options).expect("rows");
+    let streamed = p.evaluate_rows(rows).expect("evaluate");
+    let whole = spam_data::read_examples(&csv, &options).expect("read");
+    assert_eq!(streamed.metrics, p.evaluate(&whole).expect("whole"));
+    assert_eq!(streamed.metrics.examples, 4);
+    assert!(!streamed.by_number);
+
+    std::fs::write(
+        &csv,
+        "text,label\nwin,spam\nhi,ham\n\"a\nb\",eggs\nyo,eggs\n",
+    )
+    .expect("write");
+    let rows = spam_data::examples_rows(&csv, &options).expect("rows");
+    let err = p.evaluate_rows(rows).expect_err("eggs").to_string();
+    assert!(
+        err.contains("eval.csv:4: the data has a label `eggs`") && err.contains("ham, spam"),
+        "{err}"
+    );
+}

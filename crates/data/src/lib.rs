@@ -73,8 +73,10 @@ mod parquet_read;
 mod parquet_read;
 #[cfg(feature = "parquet")]
 mod parquet_write;
+mod parts;
 mod prepare;
 mod rows;
+mod shards;
 mod sms;
 mod sniff;
 mod source;
@@ -116,6 +118,9 @@ pub use source::{ParquetOptions, SourceFormat, SourceKind};
 // split layout), and rows read in batches.
 pub use inputs::{SplitLayout, expand_input, is_parquet};
 pub use rows::{NullCell, RowBatch, RowSource};
+// Rows split between the tasks of an array job.
+pub use parts::{PartFormat, PartRow, PartWriter, part_metadata};
+pub use shards::{RowRange, Shard, count_rows, shard_ranges, text_rows_in};
 pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts};
 
 // Balancing and splitting.

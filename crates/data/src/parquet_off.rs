@@ -34,3 +34,16 @@ pub(crate) fn read_parquet(
 ) -> Result<crate::dataset::Dataset> {
     Err(off(&crate::rows::first_path(files)))
 }
+
+pub(crate) fn parquet_row_count(path: &Path, _text: &Column) -> Result<u64> {
+    Err(off(path))
+}
+
+pub(crate) fn parquet_range(
+    path: &Path,
+    _text: &Column,
+    _id: Option<&Column>,
+    _range: std::ops::Range<u64>,
+) -> Result<RowSource> {
+    Err(off(path))
+}

@@ -32,6 +32,8 @@ pub(crate) struct ParquetFile {
     builder: ParquetRecordBatchReaderBuilder<File>,
     text: usize,
     label: Option<usize>,
+    /// A column read beside the text to identify rows (`classify --id-column`).
+    id: Option<usize>,
     /// The label column's ClassLabel names, if it is one.
     class_names: Option<Vec<String>>,
 }
@@ -66,8 +68,33 @@ impl ParquetFile {
             builder,
             text,
             label,
+            id: None,
             class_names,
         })
+    }
+
+    /// Also reads `column` as each row's id (strings, or integers as decimal text).
+    pub(crate) fn with_id(mut self, column: &Column) -> Result<Self> {
+        let schema = self.builder.schema().clone();
+        let id = pick_column(&self.path, &schema, column, Role::Id, None)?;
+        let t = schema.field(id).data_type();
+        if !(is_string(t) || is_integer(t)) {
+            return Err(DataError::Parquet {
+                path: self.path.clone(),
+                what: format!(
+                    "the id column `{}` is {}: ids are strings or integers",
+                    schema.field(id).name(),
+                    type_name(t)
+                ),
+            });
+        }
+        self.id = Some(id);
+        Ok(self)
+    }
+
+    /// Rows in the file.
+    pub(crate) fn rows(&self) -> u64 {
+        u64::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
     /// The rows of each row group, in order.
@@ -80,33 +107,36 @@ impl ParquetFile {
             .collect()
     }
 
-    /// The rows of the chosen row groups (all when `None`) as batches of texts and labels.
-    pub(crate) fn batches(self, row_groups: Option<Vec<usize>>) -> Result<ParquetBatches> {
+    /// Rows `range` of the file (all when `None`) as batches of texts (and labels, ids):
+    /// only the row groups the range touches are read.
+    pub(crate) fn batches(self, range: Option<std::ops::Range<u64>>) -> Result<ParquetBatches> {
         let sizes = self.row_groups();
-        let groups: Vec<usize> = row_groups.unwrap_or_else(|| (0..sizes.len()).collect());
-        let columns: Vec<usize> = std::iter::once(self.text).chain(self.label).collect();
-        let mask = ProjectionMask::roots(self.builder.parquet_schema(), columns);
-        let starts: Vec<u64> = sizes
-            .iter()
-            .scan(0u64, |at, &n| {
-                let start = *at;
-                *at += n;
-                Some(start)
-            })
-            .collect();
-        let first_row = groups.first().and_then(|&g| starts.get(g)).copied();
-        let contiguous = groups.windows(2).all(|w| w[1] == w[0] + 1);
-        if !contiguous {
-            return Err(DataError::InvalidOption(format!(
-                "{}: row groups must be read in order, without gaps",
-                self.path.display()
-            )));
+        let range = range.unwrap_or(0..sizes.iter().sum());
+        let mut groups = Vec::new();
+        let mut first_start = None;
+        let mut at = 0u64;
+        for (g, &n) in sizes.iter().enumerate() {
+            if at < range.end && range.start < at + n {
+                groups.push(g);
+                first_start.get_or_insert(at);
+            }
+            at += n;
         }
+        let first_start = first_start.unwrap_or(range.start);
+        let schema = self.builder.schema().clone();
+        let name = |i: usize| schema.field(i).name().clone();
+        let columns: Vec<usize> = [Some(self.text), self.label, self.id]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mask = ProjectionMask::roots(self.builder.parquet_schema(), columns);
         let reader = self
             .builder
             .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .with_row_groups(groups)
+            .with_offset((range.start - first_start) as usize)
+            .with_limit((range.end - range.start) as usize)
             .build()
             .map_err(|e| DataError::Parquet {
                 path: self.path.clone(),
@@ -115,8 +145,10 @@ impl ParquetFile {
         Ok(ParquetBatches {
             path: self.path,
             reader,
-            next_row: first_row.unwrap_or(0),
-            labelled: self.label.is_some(),
+            next_row: range.start,
+            text: name(self.text),
+            label: self.label.map(name),
+            id: self.id.map(name),
             class_names: self.class_names,
         })
     }
@@ -127,7 +159,10 @@ pub(crate) struct ParquetBatches {
     path: PathBuf,
     reader: ParquetRecordBatchReader,
     next_row: u64,
-    labelled: bool,
+    /// The columns read, by name (a batch holds them in the file's order).
+    text: String,
+    label: Option<String>,
+    id: Option<String>,
     class_names: Option<Vec<String>>,
 }
 
@@ -155,16 +190,32 @@ impl Iterator for ParquetBatches {
 
 impl ParquetBatches {
     fn convert(&self, batch: &RecordBatch, first: u64) -> Result<RowBatch> {
-        let texts = string_cells(batch.column(0)).ok_or_else(|| DataError::Parquet {
+        let changed = |what: &str| DataError::Parquet {
             path: self.path.clone(),
-            what: "the text column changed type between row groups".into(),
-        })?;
-        let labels = if self.labelled {
-            Some(self.labels(batch.column(1), first)?)
-        } else {
-            None
+            what: format!("the {what} column is missing from a row group or changed type"),
         };
-        Ok(RowBatch::from_cells(&self.path, first, texts, labels))
+        let column = |name: &str| batch.column_by_name(name);
+        let texts = column(&self.text)
+            .and_then(string_cells)
+            .ok_or_else(|| changed("text"))?;
+        let labels = match &self.label {
+            Some(l) => Some(self.labels(column(l).ok_or_else(|| changed("label"))?, first)?),
+            None => None,
+        };
+        let ids = match &self.id {
+            Some(i) => {
+                let cells = column(i).ok_or_else(|| changed("id"))?;
+                let ids = string_cells(cells)
+                    .or_else(|| {
+                        int_cells(cells)
+                            .map(|v| v.iter().map(|i| i.map(|i| i.to_string())).collect())
+                    })
+                    .ok_or_else(|| changed("id"))?;
+                Some(ids)
+            }
+            None => None,
+        };
+        Ok(RowBatch::from_cells(&self.path, first, texts, labels, ids))
     }
 
     /// Each row's label as a name: the ClassLabel name of an id, an integer's decimal text,
@@ -249,6 +300,7 @@ pub(crate) fn parquet_rows(
 enum Role {
     Text,
     Label,
+    Id,
 }
 
 /// The index of the column `want` names; [`Column::Default`] follows the module's rule. An
@@ -266,6 +318,7 @@ fn pick_column(
         (Column::Name(n), _) => by_name(n),
         (Column::Index(i), _) => (*i < fields.len()).then_some(*i),
         (Column::Default, Role::Label) => by_name("label").or_else(|| by_name("Label")),
+        (Column::Default, Role::Id) => by_name("id"),
         (Column::Default, Role::Text) => {
             by_name("text").or_else(|| by_name("Text")).or_else(|| {
                 let strings: Vec<usize> = (0..fields.len())
@@ -288,6 +341,8 @@ fn pick_column(
             (Column::Default, Role::Label) => {
                 "no column `label` or `Label`: name the label column with --label-column".into()
             }
+            (Column::Default, Role::Id) => "no column `id`: name it with --id-column".into(),
+            (c, Role::Id) => format!("no column {c}: check --id-column"),
             (c, Role::Text) => format!("no column {c}: check --text-column"),
             (c, Role::Label) => format!("no column {c}: check --label-column"),
         };
@@ -564,4 +619,38 @@ pub(crate) fn read_parquet(
         crate::sms::check_classes(&path, &ds)?;
     }
     Ok(ds)
+}
+
+/// Rows in a Parquet file, from its footer (the text column checked as for reading).
+pub(crate) fn parquet_row_count(path: &Path, text: &Column) -> Result<u64> {
+    Ok(ParquetFile::open(path, text, None)?.rows())
+}
+
+/// Rows `range` of one Parquet file, texts (and ids) only.
+pub(crate) fn parquet_range(
+    path: &Path,
+    text: &Column,
+    id: Option<&Column>,
+    range: std::ops::Range<u64>,
+) -> Result<RowSource> {
+    let mut file = ParquetFile::open(path, text, None)?;
+    if let Some(id) = id {
+        file = file.with_id(id)?;
+    }
+    Ok(RowSource::new(file.batches(Some(range))?))
+}
+
+/// The value of `key` in a Parquet file's footer metadata, if the file is readable Parquet
+/// and has it.
+pub(crate) fn footer_value(path: &Path, key: &str) -> Option<String> {
+    crate::input::check_regular_file(path).ok()?;
+    check_magic(path).ok()?;
+    let file = File::open(path).ok()?;
+    let reader = parquet::file::reader::SerializedFileReader::new(file).ok()?;
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|k| k.key == key)
+        .and_then(|k| k.value.clone())
 }

@@ -90,3 +90,90 @@ fn parquet_bytes(ds: &Dataset) -> std::result::Result<Vec<u8>, parquet::errors::
     writer.close()?;
     Ok(out)
 }
+
+/// A classification part as Parquet: columns `file`, `row`, [`id`], `label`, `score`,
+/// `prob_<class>`..., written a record batch at a time (a row group every
+/// [`ROW_GROUP_ROWS`] rows, so memory stays bounded).
+pub(crate) struct PartParquet {
+    writer: ArrowWriter<std::fs::File>,
+    schema: Arc<Schema>,
+    with_id: bool,
+    classes: usize,
+}
+
+impl PartParquet {
+    pub(crate) fn new(
+        file: std::fs::File,
+        class_names: &[String],
+        with_id: bool,
+        metadata: (&str, &str),
+    ) -> std::result::Result<Self, parquet::errors::ParquetError> {
+        let mut fields = vec![
+            Field::new("file", DataType::Utf8, false),
+            Field::new("row", DataType::Int64, false),
+        ];
+        if with_id {
+            fields.push(Field::new("id", DataType::Utf8, false));
+        }
+        fields.push(Field::new("label", DataType::Utf8, true));
+        fields.push(Field::new("score", DataType::Float64, true));
+        fields.extend(
+            class_names
+                .iter()
+                .map(|n| Field::new(format!("prob_{n}"), DataType::Float64, true)),
+        );
+        let schema = Arc::new(Schema::new(fields));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("spam-data {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        writer.append_key_value_metadata(KeyValue::new(
+            metadata.0.to_string(),
+            metadata.1.to_string(),
+        ));
+        Ok(Self {
+            writer,
+            schema,
+            with_id,
+            classes: class_names.len(),
+        })
+    }
+
+    pub(crate) fn write(
+        &mut self,
+        rows: &[crate::parts::PartRow<'_>],
+    ) -> std::result::Result<(), parquet::errors::ParquetError> {
+        use arrow_array::Float64Array;
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.file))),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.row as i64),
+            )),
+        ];
+        if self.with_id {
+            columns.push(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.id.unwrap_or_default()),
+            )));
+        }
+        columns.push(Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.label),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| r.score),
+        )));
+        for c in 0..self.classes {
+            columns.push(Arc::new(Float64Array::from_iter(
+                rows.iter()
+                    .map(|r| r.probabilities.and_then(|p| p.get(c).copied())),
+            )));
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.writer.write(&batch)
+    }
+
+    pub(crate) fn finish(self) -> std::result::Result<(), parquet::errors::ParquetError> {
+        self.writer.close().map(|_| ())
+    }
+}

@@ -21,6 +21,8 @@ pub struct RowBatch {
     pub texts: Vec<String>,
     /// Each text's label (a class name), when the rows are labelled.
     pub labels: Option<Vec<String>>,
+    /// Each text's id (an id column's value), when one was asked for.
+    pub ids: Option<Vec<String>>,
     /// Rows left out, and which cell was null.
     pub nulls: Vec<(u64, NullCell)>,
 }
@@ -37,11 +39,13 @@ pub enum NullCell {
 impl RowBatch {
     /// Rows from a columnar file: `texts[i]` (and `labels[i]`) are row `first + i`; a null in
     /// either leaves the row out, listed in `nulls`.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn from_cells(
         file: &Path,
         first: u64,
         texts: Vec<Option<String>>,
         labels: Option<Vec<Option<String>>>,
+        ids: Option<Vec<Option<String>>>,
     ) -> Self {
         let mut batch = RowBatch {
             file: Arc::from(file),
@@ -49,12 +53,16 @@ impl RowBatch {
             lines: None,
             texts: Vec::with_capacity(texts.len()),
             labels: labels.as_ref().map(|_| Vec::with_capacity(texts.len())),
+            ids: ids.as_ref().map(|_| Vec::with_capacity(texts.len())),
             nulls: Vec::new(),
         };
         let mut labels = labels.map(Vec::into_iter);
+        let mut ids = ids.map(Vec::into_iter);
         for (i, text) in texts.into_iter().enumerate() {
             let row = first + i as u64;
             let label = labels.as_mut().map(|l| l.next().flatten());
+            // A null id is an empty one: the row still has a text to classify.
+            let id = ids.as_mut().map(|l| l.next().flatten().unwrap_or_default());
             match (text, label) {
                 (None, _) => batch.nulls.push((row, NullCell::Text)),
                 (Some(_), Some(None)) => batch.nulls.push((row, NullCell::Label)),
@@ -64,10 +72,31 @@ impl RowBatch {
                     if let (Some(out), Some(Some(l))) = (batch.labels.as_mut(), label) {
                         out.push(l);
                     }
+                    if let (Some(out), Some(id)) = (batch.ids.as_mut(), id) {
+                        out.push(id);
+                    }
                 }
             }
         }
         batch
+    }
+
+    /// Keeps the texts at `keep` (increasing indices) and the nulls among the same rows.
+    pub(crate) fn retain(&mut self, keep: &[usize]) {
+        let (first, last) = match (keep.first(), keep.last()) {
+            (Some(&a), Some(&b)) => (self.rows[a], self.rows[b]),
+            _ => (0, 0),
+        };
+        let pick = |v: &[String]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
+        self.texts = pick(&self.texts);
+        self.labels = self.labels.as_deref().map(pick);
+        self.ids = self.ids.as_deref().map(pick);
+        self.lines = self
+            .lines
+            .as_ref()
+            .map(|l| keep.iter().map(|&i| l[i]).collect());
+        self.rows = keep.iter().map(|&i| self.rows[i]).collect();
+        self.nulls.retain(|(r, _)| (first..=last).contains(r));
     }
 
     /// Number of texts.
@@ -167,6 +196,7 @@ pub(crate) fn batches_of(
                 labels: labels
                     .as_mut()
                     .map(|l| l.by_ref().take(end - start).collect()),
+                ids: None,
                 nulls: Vec::new(),
             }
         })

@@ -232,6 +232,30 @@ pub(crate) fn table_batches(
     ))
 }
 
+/// [`table_batches`] of texts, with `id_column` read as each row's id.
+pub(crate) fn table_batches_with_ids(
+    path: &Path,
+    opts: &TableOptions,
+    id_column: Option<&Column>,
+) -> Result<Vec<crate::rows::RowBatch>> {
+    let Some(id) = id_column else {
+        return table_batches(path, opts, false);
+    };
+    // The id is read where a label would be.
+    let opts = TableOptions {
+        label_column: match id {
+            Column::Default => Column::Name("id".into()),
+            other => other.clone(),
+        },
+        ..opts.clone()
+    };
+    let mut batches = table_batches(path, &opts, true)?;
+    for b in &mut batches {
+        b.ids = b.labels.take();
+    }
+    Ok(batches)
+}
+
 /// The text and raw label (with its line) of every record; without `labelled`, the label
 /// column is not looked for and each "label" is the text.
 fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> Result<Rows> {

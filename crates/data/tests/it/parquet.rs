@@ -242,3 +242,155 @@ fn prepared_parquet_splits_read_back_the_same() {
     assert_eq!(again, prepared.splits);
     assert_eq!(again.train.label_names, ["ham", "spam"]);
 }
+
+/// Shards of rows over several files: every row in exactly one shard, shards within one row
+/// of each other, and reading a shard's ranges gives exactly its rows (Parquet reads the
+/// row groups the range touches; CSV is read whole and cut).
+#[test]
+fn shards_cover_every_row_once() {
+    use spam_data::{RowRange, Shard, count_rows, shard_ranges, text_rows_in};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("a.csv");
+    let mut text = String::from("id,text\n");
+    for i in 0..23 {
+        text += &format!("c{i},message {i}\n");
+    }
+    std::fs::write(&csv, text).unwrap();
+    let files = vec![
+        pq("row_groups.parquet"),
+        csv.clone(),
+        pq("int_labels.parquet"),
+    ];
+    let opts = TableOptions::csv(Column::Default, Column::Default);
+    let rows: Vec<u64> = files
+        .iter()
+        .map(|f| count_rows(f, &opts).unwrap())
+        .collect();
+    assert_eq!(rows, [100, 23, 12]);
+    let id = Column::Name("id".into());
+    for n in [1, 3, 7] {
+        let mut seen: Vec<(PathBuf, u64, String)> = Vec::new();
+        let mut sizes = Vec::new();
+        for i in 0..n {
+            let shard = Shard::new(i, n).unwrap();
+            let ranges = shard_ranges(&files, &rows, shard);
+            let mut size = 0;
+            for range in &ranges {
+                let with_id = (range.file != files[2]).then_some(&id);
+                for batch in text_rows_in(range, &opts, with_id).unwrap() {
+                    let batch = batch.unwrap();
+                    size += batch.len();
+                    for (k, &row) in batch.rows.iter().enumerate() {
+                        let id = batch
+                            .ids
+                            .as_ref()
+                            .map_or(String::new(), |ids| ids[k].clone());
+                        seen.push((range.file.clone(), row, id));
+                    }
+                }
+            }
+            sizes.push(size);
+        }
+        assert_eq!(seen.len(), 135, "{n} shards");
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 135, "{n} shards: a row read twice");
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
+        // Ids travel with their rows.
+        assert!(seen.contains(&(files[0].clone(), 41, "1041".into())), "{n}");
+        assert!(seen.contains(&(csv.clone(), 5, "c5".into())), "{n}");
+    }
+    let range = |file: &PathBuf, start, end| RowRange {
+        file: file.clone(),
+        start,
+        end,
+    };
+    assert_eq!(
+        shard_ranges(&files, &rows, Shard::new(1, 3).unwrap()),
+        [range(&files[0], 45, 90)]
+    );
+    assert_eq!(
+        shard_ranges(&files, &rows, Shard::new(2, 3).unwrap()),
+        [
+            range(&files[0], 90, 100),
+            range(&csv, 0, 23),
+            range(&files[2], 0, 12)
+        ]
+    );
+    let msg = "3/3".parse::<Shard>().unwrap_err().to_string();
+    assert!(msg.contains("below the number of shards"), "{msg}");
+    assert_eq!("2/7".parse::<Shard>().unwrap(), Shard::new(2, 7).unwrap());
+}
+
+/// A part is written whole or not at all, with its metadata in the footer.
+#[test]
+fn parts_are_written_whole_with_their_metadata() {
+    use spam_data::{PartFormat, PartRow, PartWriter, Shard, part_metadata};
+    let dir = tempfile::tempdir().unwrap();
+    let names = vec!["ham".to_string(), "spam".to_string()];
+    let shard = Shard::new(2, 3).unwrap();
+    for (done, format) in [PartFormat::Parquet, PartFormat::Csv, PartFormat::Jsonl]
+        .into_iter()
+        .enumerate()
+    {
+        let target = dir.path().join(format.part_name(shard));
+        let mut w = PartWriter::create(&target, format, &names, true, ("k", "{\"a\":1}")).unwrap();
+        w.write(&[
+            PartRow {
+                file: "in.parquet",
+                row: 0,
+                id: Some("x"),
+                label: Some("spam"),
+                score: Some(0.9),
+                probabilities: Some(&[0.1, 0.9]),
+            },
+            PartRow {
+                file: "in.parquet",
+                row: 1,
+                id: Some("y"),
+                label: None,
+                score: None,
+                probabilities: None,
+            },
+        ])
+        .unwrap();
+        assert!(!target.exists(), "{format}: not in place before finish");
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            done,
+            "{format}: dropped unfinished, nothing left"
+        );
+        let mut w = PartWriter::create(&target, format, &names, true, ("k", "{\"a\":1}")).unwrap();
+        w.write(&[PartRow {
+            file: "in.parquet",
+            row: 0,
+            id: Some("x"),
+            label: Some("spam"),
+            score: Some(0.9),
+            probabilities: Some(&[0.1, 0.9]),
+        }])
+        .unwrap();
+        assert_eq!(w.finish().unwrap(), target);
+    }
+    let parquet = dir.path().join("part-00002-of-00003.parquet");
+    assert_eq!(part_metadata(&parquet, "k").as_deref(), Some("{\"a\":1}"));
+    let csv = std::fs::read_to_string(dir.path().join("part-00002-of-00003.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "file,row,id,label,score,prob_ham,prob_spam\nin.parquet,0,x,spam,0.9,0.1,0.9\n"
+    );
+    let jsonl = std::fs::read_to_string(dir.path().join("part-00002-of-00003.jsonl")).unwrap();
+    assert!(
+        jsonl.starts_with("{\"file\":\"in.parquet\",\"row\":0,\"id\":\"x\",\"label\":\"spam\""),
+        "{jsonl}"
+    );
+    // The Parquet part reads back as a table.
+    let opts = TableOptions::csv(Column::Name("file".into()), Column::Default);
+    let batch = text_rows(&parquet, &opts).unwrap().next().unwrap().unwrap();
+    assert_eq!(batch.texts, ["in.parquet"]);
+}

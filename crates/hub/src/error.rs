@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::kind::RepoKind;
+
 /// Result alias of the crate.
 pub type Result<T, E = HubError> = std::result::Result<T, E>;
 
@@ -14,8 +16,8 @@ pub enum HubError {
     #[error("invalid option: {0}")]
     InvalidId(String),
 
-    /// Hub weights that are not in the cache and were not downloaded (offline, or a build
-    /// without the `download` feature).
+    /// Hub weights or a hub dataset that are not in the cache and were not downloaded
+    /// (offline, or a build without the `download` feature).
     #[error("{id} is not in the Hugging Face cache {cache} ({why}); {hint}")]
     NotCached {
         /// The hub id asked for.
@@ -32,8 +34,8 @@ pub enum HubError {
     #[error(
         "{id}: could not download {file} ({url}) into the Hugging Face cache {cache}: {why}; \
          check the network (HF_ENDPOINT for a mirror, HF_TOKEN for a private or gated \
-         repository), or copy the snapshot into the cache from a machine that has it, or pass \
-         a local checkpoint with --weights PATH"
+         repository), or copy the snapshot into the cache from a machine that has it{}",
+        .kind.local_alternative()
     )]
     Download {
         /// The hub id asked for.
@@ -46,6 +48,8 @@ pub enum HubError {
         cache: PathBuf,
         /// What went wrong (boxed: keeps the error, and every `Result` of it, small).
         why: Box<str>,
+        /// A model or a dataset (what else the message offers).
+        kind: RepoKind,
     },
 
     /// The token file cannot be used (the reason never quotes its content).

@@ -131,6 +131,18 @@ impl HubId {
             url_encode(file, true)
         )
     }
+
+    /// `{endpoint}/api/{models|datasets}/ORG/NAME/revision/{rev}`: the commit a revision
+    /// names and the files it holds.
+    #[cfg(feature = "download")]
+    pub(crate) fn api_url(&self, endpoint: &str, rev: &str) -> String {
+        format!(
+            "{endpoint}/api/{}/{}/revision/{}",
+            self.kind.url_prefix().1,
+            self.repo,
+            url_encode(rev, false)
+        )
+    }
 }
 
 /// `s` with every byte but ASCII letters, digits and `-._~` (and `/` when `keep_slash`)
@@ -393,6 +405,30 @@ pub struct HubSnapshot {
     /// Whether any file was downloaded (false: all came from the cache).
     pub downloaded: bool,
 }
+
+/// A resolved dataset snapshot: the Parquet files of one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSnapshot {
+    /// The id asked for.
+    pub id: HubId,
+    /// The commit the revision named.
+    pub commit: String,
+    /// The revision actually used: the one asked for, or [`PARQUET_REVISION`] when the
+    /// default `main` holds no Parquet files.
+    pub revision: String,
+    /// `CACHE/datasets--ORG--NAME/snapshots/COMMIT`.
+    pub dir: PathBuf,
+    /// The Parquet files, as paths inside the repository (`data/train-00000-of-00001.parquet`),
+    /// sorted; each is `dir.join(file)`.
+    pub files: Vec<String>,
+    /// Whether any file was downloaded (false: all came from the cache).
+    pub downloaded: bool,
+}
+
+/// The hub's branch of Parquet files converted from a dataset's own files, used when the
+/// default `main` holds none. Its ref is cached where the hub's own libraries put it:
+/// `refs/refs/convert/parquet` inside the repository folder.
+pub const PARQUET_REVISION: &str = "refs/convert/parquet";
 
 /// The snapshot of `id` holding every one of `files`, from the cache only (no network).
 /// `Err` says why it is not there (for the error message), `Ok` is the snapshot.

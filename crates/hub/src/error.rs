@@ -1,5 +1,6 @@
 //! Errors of the hub client: a malformed id, a snapshot not in the cache, a download that
-//! failed, and the downloader's and file system's own errors (as their `source()`).
+//! failed, a dataset without Parquet files, and the downloader's and file system's own errors
+//! (as their `source()`).
 
 use std::path::PathBuf;
 
@@ -50,6 +51,22 @@ pub enum HubError {
         why: Box<str>,
         /// A model or a dataset (what else the message offers).
         kind: RepoKind,
+    },
+
+    /// A dataset whose revision holds no Parquet file (nor, for the default `main`, the hub's
+    /// converted branch `refs/convert/parquet`).
+    #[error(
+        "{repo} has no Parquet files at {revision}{}; name a revision that has them \
+         (ORG/NAME@REVISION)",
+        if *.tried_converted { " (nor on refs/convert/parquet)" } else { "" }
+    )]
+    NoParquet {
+        /// `ORG/NAME`.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// Whether `refs/convert/parquet` was asked for too.
+        tried_converted: bool,
     },
 
     /// The token file cannot be used (the reason never quotes its content).

@@ -3,7 +3,8 @@
 //!
 //! The cache is the one the hub's own libraries use, so a model they downloaded is found here
 //! and the other way round: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
-//! `~/.cache/huggingface/hub`; a repository lives in `models--ORG--NAME/` with
+//! `~/.cache/huggingface/hub`; a repository lives in `models--ORG--NAME/` (a dataset in
+//! `datasets--ORG--NAME/`) with
 //!
 //! ```text
 //! blobs/ETAG                      the files, named by their hub ETag (sha256 for large files)
@@ -13,7 +14,8 @@
 //! ```
 //!
 //! Resolution never touches the network when the files are cached; otherwise (unless
-//! `HF_HUB_OFFLINE` is set) each file is asked for at `{endpoint}/{repo}/resolve/{rev}/{file}`:
+//! `HF_HUB_OFFLINE` is set) each file is asked for at `{endpoint}/{repo}/resolve/{rev}/{file}`
+//! (`{endpoint}/datasets/{repo}/...` for a dataset):
 //! a `HEAD` (redirects not followed) gives the commit (`X-Repo-Commit`) and the blob's ETag
 //! and size, then the blob is downloaded through spam-data's `download` (resumable, size- and
 //! sha256-checked, renamed into place when complete) and linked into the snapshot. The later
@@ -29,6 +31,7 @@ use spam_data::BearerToken;
 use spam_data::DownloadOptions;
 
 use crate::error::{HubError, Result};
+use crate::kind::RepoKind;
 
 /// The hub's default address (`HF_ENDPOINT` overrides it).
 pub const HUB_ENDPOINT: &str = "https://huggingface.co";
@@ -45,18 +48,24 @@ pub const GPT2_HUB_ALIASES: [(&str, &str); 4] = [
 /// `config.json` comes along as the hub's description of the model.
 pub const GPT2_HUB_FILES: [&str; 2] = ["config.json", "model.safetensors"];
 
-/// A model repository on the hub and the revision wanted (a branch, tag or commit).
+/// A repository on the hub (a model unless `kind` says otherwise) and the revision wanted (a
+/// branch, tag or commit).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HubId {
     /// `ORG/NAME`; an alias (`gpt2`) is stored as the repository it stands for.
     pub repo: String,
     /// Branch, tag or 40-digit commit; `main` unless `@REVISION` says otherwise.
     pub revision: String,
+    /// A model or a dataset repository.
+    pub kind: RepoKind,
 }
 
+/// The revision `ORG/NAME` means without `@REVISION`.
+pub(crate) const DEFAULT_REVISION: &str = "main";
+
 impl HubId {
-    /// Parses `ORG/NAME`, `ORG/NAME@REVISION`, or a GPT-2 alias (`gpt2`, `gpt2-medium`,
-    /// `gpt2-large`, `gpt2-xl`, each optionally `@REVISION`).
+    /// Parses a model id: `ORG/NAME`, `ORG/NAME@REVISION`, or a GPT-2 alias (`gpt2`,
+    /// `gpt2-medium`, `gpt2-large`, `gpt2-xl`, each optionally `@REVISION`).
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |why: &str| {
             HubError::InvalidId(format!(
@@ -64,62 +73,144 @@ impl HubId {
                  of gpt2, gpt2-medium, gpt2-large, gpt2-xl"
             ))
         };
-        let (name, revision) = match s.split_once('@') {
-            Some((name, rev)) => (name, rev),
-            None => (s, "main"),
-        };
-        if revision.is_empty()
-            || revision.starts_with('/')
-            || revision.ends_with('/')
-            || revision
-                .split('/')
-                .any(|p| p.is_empty() || p == "." || p == "..")
-            || revision.chars().any(|c| {
-                c.is_control() || c.is_whitespace() || matches!(c, '\\' | '@' | '?' | '#' | '%')
-            })
-        {
-            return Err(bad("bad revision after @"));
-        }
+        let (name, revision) = split_revision(s).map_err(bad)?;
         let repo = match GPT2_HUB_ALIASES.iter().find(|(alias, _)| *alias == name) {
             Some((_, repo)) => (*repo).to_string(),
-            None => {
-                let Some((org, model)) = name.split_once('/') else {
-                    return Err(bad("no ORG/ before the name"));
-                };
-                if !valid_part(org) || !valid_part(model) {
-                    return Err(bad(
-                        "each part is letters, digits, `-`, `_` or `.`, up to 96, not starting or ending in `-` or `.`",
-                    ));
-                }
-                name.to_string()
-            }
+            None => check_repo(name).map_err(bad)?,
         };
         Ok(Self {
             repo,
             revision: revision.to_string(),
+            kind: RepoKind::Model,
         })
     }
 
-    /// The cache folder of the repository (`models--ORG--NAME`).
+    /// Parses a dataset id: `ORG/NAME` or `ORG/NAME@REVISION` (the part after a caller's
+    /// `hf:`). A bare `NAME` is refused (datasets have no aliases); the revision follows the
+    /// rules of [`HubId::parse`].
+    pub fn parse_dataset(s: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            HubError::InvalidId(format!(
+                "{s:?} is not a hub dataset id ({why}); the syntax is hf:ORG/NAME[@REVISION]"
+            ))
+        };
+        let (name, revision) = split_revision(s).map_err(bad)?;
+        Ok(Self {
+            repo: check_repo(name).map_err(bad)?,
+            revision: revision.to_string(),
+            kind: RepoKind::Dataset,
+        })
+    }
+
+    /// The cache folder of the repository (`models--ORG--NAME`, `datasets--ORG--NAME`).
     pub fn cache_folder(&self) -> String {
-        hf_model_folder(&self.repo)
+        hf_folder(&self.repo, self.kind)
     }
 
     /// Cache folders to look in, in order: the repository's own, then for a GPT-2 alias the one
     /// older downloads under the bare name (`models--gpt2`) used.
     fn cache_folders(&self) -> Vec<String> {
         let mut folders = vec![self.cache_folder()];
-        if let Some((alias, _)) = GPT2_HUB_ALIASES.iter().find(|(_, r)| *r == self.repo) {
-            folders.push(hf_model_folder(alias));
+        if self.kind == RepoKind::Model
+            && let Some((alias, _)) = GPT2_HUB_ALIASES.iter().find(|(_, r)| *r == self.repo)
+        {
+            folders.push(hf_folder(alias, self.kind));
         }
         folders
     }
+
+    /// `{endpoint}/[datasets/]ORG/NAME/resolve/{rev}/{file}`, the revision and the file
+    /// percent-encoded as the hub's libraries encode them (the file keeps its `/`).
+    #[cfg(feature = "download")]
+    pub(crate) fn resolve_url(&self, endpoint: &str, rev: &str, file: &str) -> String {
+        format!(
+            "{endpoint}/{}{}/resolve/{}/{}",
+            self.kind.url_prefix().0,
+            self.repo,
+            url_encode(rev, false),
+            url_encode(file, true)
+        )
+    }
+
+    /// `{endpoint}/api/{models|datasets}/ORG/NAME/revision/{rev}`: the commit a revision
+    /// names and the files it holds.
+    #[cfg(feature = "download")]
+    pub(crate) fn api_url(&self, endpoint: &str, rev: &str) -> String {
+        format!(
+            "{endpoint}/api/{}/{}/revision/{}",
+            self.kind.url_prefix().1,
+            self.repo,
+            url_encode(rev, false)
+        )
+    }
 }
 
-/// The cache folder of a model repository, named by the hub's own Rust client (hf-hub), so
-/// the layout is the one its users and the Python libraries share.
-fn hf_model_folder(repo: &str) -> String {
-    hf_hub::Repo::new(repo.to_string(), hf_hub::RepoType::Model).folder_name()
+/// `s` with every byte but ASCII letters, digits and `-._~` (and `/` when `keep_slash`)
+/// percent-encoded.
+#[cfg(feature = "download")]
+fn url_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `NAME[@REVISION]` split at the first `@` (`main` when there is none), the revision checked:
+/// not empty, no empty, `.` or `..` part, no whitespace, control characters, `\`, `@`, `?`,
+/// `#` or `%`.
+fn split_revision(s: &str) -> std::result::Result<(&str, &str), &'static str> {
+    let (name, revision) = s.split_once('@').unwrap_or((s, DEFAULT_REVISION));
+    if revision.is_empty()
+        || revision
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+        || revision.chars().any(|c| {
+            c.is_control() || c.is_whitespace() || matches!(c, '\\' | '@' | '?' | '#' | '%')
+        })
+    {
+        return Err("bad revision after @");
+    }
+    Ok((name, revision))
+}
+
+/// `ORG/NAME` checked part by part.
+fn check_repo(name: &str) -> std::result::Result<String, &'static str> {
+    let Some((org, repo)) = name.split_once('/') else {
+        return Err("no ORG/ before the name");
+    };
+    if !valid_part(org) || !valid_part(repo) {
+        return Err(
+            "each part is letters, digits, `-`, `_` or `.`, up to 96, not starting or ending in `-` or `.`",
+        );
+    }
+    Ok(name.to_string())
+}
+
+/// Whether `f` can name a file inside a repository, and so a path below a snapshot folder:
+/// relative, `/`-separated parts that are neither empty, `.` nor `..`, no `\`, no control
+/// characters.
+pub(crate) fn is_repo_path(f: &str) -> bool {
+    !f.is_empty()
+        && !f.starts_with('/')
+        && !f.chars().any(|c| c == '\\' || c.is_control())
+        && f.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+        && Path::new(f)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// The cache folder of a repository, named by the hub's own Rust client (hf-hub), so the
+/// layout is the one its users and the Python libraries share.
+fn hf_folder(repo: &str, kind: RepoKind) -> String {
+    hf_hub::Repo::new(repo.to_string(), kind.hf_type()).folder_name()
 }
 
 fn valid_part(p: &str) -> bool {
@@ -135,7 +226,7 @@ fn valid_part(p: &str) -> bool {
 
 impl fmt::Display for HubId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.revision == "main" {
+        if self.revision == DEFAULT_REVISION {
             f.write_str(&self.repo)
         } else {
             write!(f, "{}@{}", self.repo, self.revision)
@@ -315,6 +406,30 @@ pub struct HubSnapshot {
     pub downloaded: bool,
 }
 
+/// A resolved dataset snapshot: the Parquet files of one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSnapshot {
+    /// The id asked for.
+    pub id: HubId,
+    /// The commit the revision named.
+    pub commit: String,
+    /// The revision actually used: the one asked for, or [`PARQUET_REVISION`] when the
+    /// default `main` holds no Parquet files.
+    pub revision: String,
+    /// `CACHE/datasets--ORG--NAME/snapshots/COMMIT`.
+    pub dir: PathBuf,
+    /// The Parquet files, as paths inside the repository (`data/train-00000-of-00001.parquet`),
+    /// sorted; each is `dir.join(file)`.
+    pub files: Vec<String>,
+    /// Whether any file was downloaded (false: all came from the cache).
+    pub downloaded: bool,
+}
+
+/// The hub's branch of Parquet files converted from a dataset's own files, used when the
+/// default `main` holds none. Its ref is cached where the hub's own libraries put it:
+/// `refs/refs/convert/parquet` inside the repository folder.
+pub const PARQUET_REVISION: &str = "refs/convert/parquet";
+
 /// The snapshot of `id` holding every one of `files`, from the cache only (no network).
 /// `Err` says why it is not there (for the error message), `Ok` is the snapshot.
 pub fn find_cached(
@@ -329,33 +444,11 @@ pub fn find_cached(
             why.push(format!("no {folder}"));
             continue;
         }
-        let commit = if is_commit_hash(&id.revision) {
-            id.revision.clone()
-        } else {
-            let refs = repo_dir.join("refs").join(&id.revision);
-            match read_small_file(&refs, MAX_REF_BYTES) {
-                Ok(Some(c)) => match std::str::from_utf8(&c).map(str::trim) {
-                    Ok(c) if is_commit_hash(c) => c.to_string(),
-                    // Never quote it: a ref that is a link to another file (a token) must
-                    // not print that file.
-                    _ => {
-                        why.push(format!(
-                            "{} is not a commit hash ({} bytes; a ref holds 40 hexadecimal \
-                             digits): delete it and download again",
-                            refs.display(),
-                            c.len()
-                        ));
-                        continue;
-                    }
-                },
-                Ok(None) => {
-                    why.push(format!("no {folder}/refs/{}", id.revision));
-                    continue;
-                }
-                Err(reason) => {
-                    why.push(format!("{}: {reason}", refs.display()));
-                    continue;
-                }
+        let commit = match cached_commit(&repo_dir, &folder, &id.revision) {
+            Ok(commit) => commit,
+            Err(reason) => {
+                why.push(reason);
+                continue;
             }
         };
         let dir = repo_dir.join("snapshots").join(&commit);
@@ -379,4 +472,34 @@ pub fn find_cached(
         ));
     }
     Err(why.join("; "))
+}
+
+/// The commit `revision` names in the repository folder `repo_dir` (called `folder` in
+/// messages): a commit hash itself, else the content of `refs/REVISION` (a branch with a `/`,
+/// such as `refs/convert/parquet`, is a file in a subfolder there, as the hub's libraries
+/// write it). `Err` says why there is none; it never quotes the ref file.
+pub(crate) fn cached_commit(
+    repo_dir: &Path,
+    folder: &str,
+    revision: &str,
+) -> std::result::Result<String, String> {
+    if is_commit_hash(revision) {
+        return Ok(revision.to_string());
+    }
+    let refs = repo_dir.join("refs").join(revision);
+    match read_small_file(&refs, MAX_REF_BYTES) {
+        Ok(Some(c)) => match std::str::from_utf8(&c).map(str::trim) {
+            Ok(c) if is_commit_hash(c) => Ok(c.to_string()),
+            // Never quote it: a ref that is a link to another file (a token) must not print
+            // that file.
+            _ => Err(format!(
+                "{} is not a commit hash ({} bytes; a ref holds 40 hexadecimal digits): delete \
+                 it and download again",
+                refs.display(),
+                c.len()
+            )),
+        },
+        Ok(None) => Err(format!("no {folder}/refs/{revision}")),
+        Err(reason) => Err(format!("{}: {reason}", refs.display())),
+    }
 }

@@ -1,7 +1,10 @@
 //! Errors of the hub client: a malformed id, a snapshot not in the cache, a download that
-//! failed, and the downloader's and file system's own errors (as their `source()`).
+//! failed, a dataset without Parquet files, and the downloader's and file system's own errors
+//! (as their `source()`).
 
 use std::path::PathBuf;
+
+use crate::kind::RepoKind;
 
 /// Result alias of the crate.
 pub type Result<T, E = HubError> = std::result::Result<T, E>;
@@ -14,8 +17,8 @@ pub enum HubError {
     #[error("invalid option: {0}")]
     InvalidId(String),
 
-    /// Hub weights that are not in the cache and were not downloaded (offline, or a build
-    /// without the `download` feature).
+    /// Hub weights or a hub dataset that are not in the cache and were not downloaded
+    /// (offline, or a build without the `download` feature).
     #[error("{id} is not in the Hugging Face cache {cache} ({why}); {hint}")]
     NotCached {
         /// The hub id asked for.
@@ -32,8 +35,8 @@ pub enum HubError {
     #[error(
         "{id}: could not download {file} ({url}) into the Hugging Face cache {cache}: {why}; \
          check the network (HF_ENDPOINT for a mirror, HF_TOKEN for a private or gated \
-         repository), or copy the snapshot into the cache from a machine that has it, or pass \
-         a local checkpoint with --weights PATH"
+         repository), or copy the snapshot into the cache from a machine that has it{}",
+        .kind.local_alternative()
     )]
     Download {
         /// The hub id asked for.
@@ -46,6 +49,24 @@ pub enum HubError {
         cache: PathBuf,
         /// What went wrong (boxed: keeps the error, and every `Result` of it, small).
         why: Box<str>,
+        /// A model or a dataset (what else the message offers).
+        kind: RepoKind,
+    },
+
+    /// A dataset whose revision holds no Parquet file (nor, for the default `main`, the hub's
+    /// converted branch `refs/convert/parquet`).
+    #[error(
+        "{repo} has no Parquet files at {revision}{}; name a revision that has them \
+         (ORG/NAME@REVISION)",
+        if *.tried_converted { " (nor on refs/convert/parquet)" } else { "" }
+    )]
+    NoParquet {
+        /// `ORG/NAME`.
+        repo: String,
+        /// The revision asked for.
+        revision: String,
+        /// Whether `refs/convert/parquet` was asked for too.
+        tried_converted: bool,
     },
 
     /// The token file cannot be used (the reason never quotes its content).

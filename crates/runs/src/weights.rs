@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use spam_data::Named;
-use spam_hub::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot};
+use spam_hub::{GPT2_HUB_FILES, HubId, HubOptions, HubSnapshot, RepoKind};
 use spam_model::{ModelSize, RandomInit, Weights};
 
 use crate::events::{RunEvent, RunEvents};
@@ -41,8 +41,8 @@ pub(crate) fn resolve_for_run(
     };
     let wanted = match resolved {
         Some(r) if r.repo == id.repo && r.revision == id.revision => HubId {
-            repo: id.repo.clone(),
             revision: r.commit.clone(),
+            ..id.clone()
         },
         _ => id.clone(),
     };
@@ -74,6 +74,7 @@ impl WeightsSource {
         let id = HubId {
             repo: format!("openai-community/{alias}"),
             revision: "main".into(),
+            kind: RepoKind::Model,
         };
         let cache = HubOptions::from_env().cache;
         if spam_hub::find_cached(&id, &GPT2_HUB_FILES, &cache).is_ok() {

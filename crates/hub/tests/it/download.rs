@@ -11,7 +11,7 @@ use spam_hub::{GPT2_HUB_FILES, HubError, HubId, HubOptions, resolve_hub};
 use crate::hub::{C1, options, vars};
 use spam_test_support::http_server::{Route, Server};
 
-fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -61,7 +61,7 @@ fn hub(weights_sha: Option<&str>) -> Hub {
     }
 }
 
-fn online(cache: &Path, server: &Server, token: Option<&str>) -> HubOptions {
+pub(crate) fn online(cache: &Path, server: &Server, token: Option<&str>) -> HubOptions {
     let mut pairs = vec![
         ("HF_HUB_CACHE", cache.to_str().unwrap()),
         ("HF_ENDPOINT", server.base.as_str()),

@@ -1,5 +1,6 @@
 //! spam-hub's integration tests, one binary (a module per topic).
 
+mod datasets;
 #[cfg(feature = "download")]
 mod download;
 mod hub;

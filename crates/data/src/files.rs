@@ -293,13 +293,7 @@ pub fn examples_rows(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<R
                 .iter()
                 .map(|&l| ds.label_names[l].clone())
                 .collect();
-            crate::rows::batches_of(
-                path,
-                ds.texts,
-                Some(labels),
-                None,
-                crate::parquet_read::BATCH_ROWS,
-            )
+            crate::rows::batches_of(path, ds.texts, Some(labels), None, crate::rows::BATCH_ROWS)
         }
     };
     Ok(RowSource::from_batches(batches))

@@ -117,9 +117,9 @@ pub use source::{ParquetOptions, SourceFormat, SourceKind};
 // Which files a data path names (a file, a folder of Parquet shards, a glob, the hub's
 // split layout), and rows read in batches.
 pub use inputs::{SplitLayout, expand_input, is_parquet};
-pub use rows::{NullCell, RowBatch, RowSource};
+pub use rows::{NullCell, PartRow, RowBatch, RowSource};
 // Rows split between the tasks of an array job.
-pub use parts::{PartFormat, PartRow, PartWriter, part_metadata};
+pub use parts::{PartFormat, PartWriter, part_metadata};
 pub use shards::{RowRange, Shard, count_rows, shard_ranges, text_rows_in};
 pub use table::{Column, TableOptions, parse_labelled, read_labelled, read_texts};
 

@@ -7,9 +7,6 @@ use crate::error::{DataError, Result};
 use crate::rows::RowSource;
 use crate::table::Column;
 
-/// Rows per batch of text files.
-pub(crate) const BATCH_ROWS: usize = 1024;
-
 fn off(path: &Path) -> DataError {
     DataError::Parquet {
         path: path.to_path_buf(),

@@ -20,11 +20,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{DataError, Result};
-use crate::rows::{RowBatch, RowSource};
+use crate::rows::{BATCH_ROWS, RowBatch, RowSource};
 use crate::table::Column;
-
-/// Rows per record batch read.
-pub(crate) const BATCH_ROWS: usize = 1024;
 
 /// One Parquet file, opened and checked: its schema and the columns chosen.
 pub(crate) struct ParquetFile {

@@ -62,10 +62,18 @@ pub(crate) fn huggingface_metadata(names: &[String]) -> String {
 }
 
 fn parquet_bytes(ds: &Dataset) -> std::result::Result<Vec<u8>, parquet::errors::ParquetError> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("text", DataType::Utf8, false),
-        Field::new("label", DataType::Int64, false),
-    ]));
+    // `datasets` reads the features from the Arrow schema's metadata (stored in the file as
+    // `ARROW:schema`), so they go there as well as into the file's own key-value metadata.
+    let huggingface = huggingface_metadata(&ds.label_names);
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![
+            // Nullable, as `datasets` declares its columns: it keeps the metadata's features
+            // only for fields equal to theirs, nullability included.
+            Field::new("text", DataType::Utf8, true),
+            Field::new("label", DataType::Int64, true),
+        ],
+        std::collections::HashMap::from([("huggingface".to_string(), huggingface.clone())]),
+    ));
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -74,10 +82,7 @@ fn parquet_bytes(ds: &Dataset) -> std::result::Result<Vec<u8>, parquet::errors::
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema.clone(), Some(props))?;
     // In the file's key-value metadata, where `datasets` writes and reads it.
-    writer.append_key_value_metadata(KeyValue::new(
-        "huggingface".to_string(),
-        huggingface_metadata(&ds.label_names),
-    ));
+    writer.append_key_value_metadata(KeyValue::new("huggingface".to_string(), huggingface));
     for start in (0..ds.len()).step_by(ROW_GROUP_ROWS) {
         let end = (start + ROW_GROUP_ROWS).min(ds.len());
         let texts: ArrayRef = Arc::new(StringArray::from_iter_values(&ds.texts[start..end]));
@@ -113,7 +118,8 @@ impl PartParquet {
             Field::new("row", DataType::Int64, false),
         ];
         if with_id {
-            fields.push(Field::new("id", DataType::Utf8, false));
+            // Null where the input's id cell is null.
+            fields.push(Field::new("id", DataType::Utf8, true));
         }
         fields.push(Field::new("label", DataType::Utf8, true));
         fields.push(Field::new("score", DataType::Float64, true));
@@ -143,7 +149,7 @@ impl PartParquet {
 
     pub(crate) fn write(
         &mut self,
-        rows: &[crate::parts::PartRow<'_>],
+        rows: &[crate::rows::PartRow<'_>],
     ) -> std::result::Result<(), parquet::errors::ParquetError> {
         use arrow_array::Float64Array;
         let mut columns: Vec<ArrayRef> = vec![
@@ -153,9 +159,7 @@ impl PartParquet {
             )),
         ];
         if self.with_id {
-            columns.push(Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.id.unwrap_or_default()),
-            )));
+            columns.push(Arc::new(StringArray::from_iter(rows.iter().map(|r| r.id))));
         }
         columns.push(Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.label),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::error::{DataError, Result};
+use crate::rows::PartRow;
 use crate::shards::Shard;
 
 /// The format of an output part.
@@ -56,23 +57,6 @@ impl PartFormat {
         };
         format!("part-{:05}-of-{:05}.{ext}", shard.index, shard.count)
     }
-}
-
-/// One output row. A row whose text was null has no label, score or probabilities.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PartRow<'a> {
-    /// The input file, as given.
-    pub file: &'a str,
-    /// The 0-based row in it.
-    pub row: u64,
-    /// The id column's value, when one was asked for.
-    pub id: Option<&'a str>,
-    /// The predicted class.
-    pub label: Option<&'a str>,
-    /// The probability of the predicted class.
-    pub score: Option<f64>,
-    /// One probability per class, in the class order.
-    pub probabilities: Option<&'a [f64]>,
 }
 
 /// Writes a part: rows go to a temporary file beside `target`, which [`PartWriter::finish`]

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::error::{DataError, Result};
 
+/// Rows per batch read.
+pub(crate) const BATCH_ROWS: usize = 1024;
+
 /// A batch of consecutive rows of one file. Rows whose text or label is null (Parquet) are
 /// not in `texts`; they are listed in `nulls`, for the reader to skip or refuse.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,4 +209,21 @@ pub(crate) fn batches_of(
 /// The path of a file the rows came from, for messages about a whole input.
 pub(crate) fn first_path(files: &[PathBuf]) -> PathBuf {
     files.first().cloned().unwrap_or_default()
+}
+
+/// One output row. A row whose text was null has no label, score or probabilities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartRow<'a> {
+    /// The input file, as given.
+    pub file: &'a str,
+    /// The 0-based row in it.
+    pub row: u64,
+    /// The id column's value, when one was asked for.
+    pub id: Option<&'a str>,
+    /// The predicted class.
+    pub label: Option<&'a str>,
+    /// The probability of the predicted class.
+    pub score: Option<f64>,
+    /// One probability per class, in the class order.
+    pub probabilities: Option<&'a [f64]>,
 }

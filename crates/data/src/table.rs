@@ -228,7 +228,7 @@ pub(crate) fn table_batches(
         texts,
         labels,
         Some(lines),
-        crate::parquet_read::BATCH_ROWS,
+        crate::rows::BATCH_ROWS,
     ))
 }
 

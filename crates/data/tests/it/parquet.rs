@@ -241,6 +241,19 @@ fn prepared_parquet_splits_read_back_the_same() {
     .unwrap();
     assert_eq!(again, prepared.splits);
     assert_eq!(again.train.label_names, ["ham", "spam"]);
+    // `datasets` takes the ClassLabel from the Arrow schema's metadata, and only for fields
+    // equal to its own (nullable): a non-nullable field or file-only metadata reads as int64.
+    let file = std::fs::File::open(&written[0]).unwrap();
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = builder.schema();
+    let features: serde_json::Value =
+        serde_json::from_str(&schema.metadata()["huggingface"]).unwrap();
+    assert_eq!(
+        features["info"]["features"]["label"]["names"],
+        serde_json::json!(["ham", "spam"])
+    );
+    assert!(schema.fields().iter().all(|f| f.is_nullable()));
 }
 
 /// Shards of rows over several files: every row in exactly one shard, shards within one row

@@ -30,8 +30,8 @@ pub fn expand_input(path: &Path) -> Result<Vec<PathBuf>> {
             return Err(DataError::NoFiles {
                 pattern: path.to_path_buf(),
                 what: format!(
-                    "this folder holds a dataset's splits ({}): give it with --data-dir to \
-                     train on its splits as they are, or name one split's files (e.g. {})",
+                    "this folder holds a dataset's splits ({}): name one split's files (e.g. \
+                     {}), or, to train on the splits as they are, give the folder as --data-dir",
                     layout.describe(),
                     layout.train.display()
                 ),

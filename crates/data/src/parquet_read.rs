@@ -618,9 +618,14 @@ pub(crate) fn read_parquet(
     Ok(ds)
 }
 
-/// Rows in a Parquet file, from its footer (the text column checked as for reading).
-pub(crate) fn parquet_row_count(path: &Path, text: &Column) -> Result<u64> {
-    Ok(ParquetFile::open(path, text, None)?.rows())
+/// Rows in a Parquet file, from its footer (the text and id columns checked as for reading).
+pub(crate) fn parquet_row_count(path: &Path, text: &Column, id: Option<&Column>) -> Result<u64> {
+    let file = ParquetFile::open(path, text, None)?;
+    let file = match id {
+        Some(id) => file.with_id(id)?,
+        None => file,
+    };
+    Ok(file.rows())
 }
 
 /// Rows `range` of one Parquet file, texts (and ids) only.

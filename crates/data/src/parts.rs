@@ -76,7 +76,7 @@ impl std::fmt::Debug for PartWriter {
 enum Inner {
     #[cfg(feature = "parquet")]
     Parquet(Box<crate::parquet_write::PartParquet>),
-    Csv(csv::Writer<BufWriter<File>>, usize),
+    Csv(Box<csv::Writer<BufWriter<File>>>, usize),
     Jsonl(BufWriter<File>, Vec<String>),
 }
 
@@ -121,7 +121,7 @@ impl PartWriter {
                 header.extend(["label".to_string(), "score".to_string()]);
                 header.extend(class_names.iter().map(|n| format!("prob_{n}")));
                 w.write_record(&header).map_err(|e| csv_error(target, e))?;
-                Inner::Csv(w, class_names.len())
+                Inner::Csv(Box::new(w), class_names.len())
             }
             PartFormat::Jsonl => Inner::Jsonl(BufWriter::new(file), class_names.to_vec()),
         };
@@ -190,7 +190,7 @@ impl PartWriter {
         self.tmp
             .persist(&target)
             .map_err(|e| DataError::io(&target, "rename into place", e.error))?;
-        atomic::sync_dir(&atomic::parent_dir(&target));
+        atomic::sync_dir(atomic::parent_dir(&target));
         Ok(target)
     }
 }

@@ -90,10 +90,12 @@ impl RowBatch {
             (Some(&a), Some(&b)) => (self.rows[a], self.rows[b]),
             _ => (0, 0),
         };
-        let pick = |v: &[String]| keep.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-        self.texts = pick(&self.texts);
-        self.labels = self.labels.as_deref().map(pick);
-        self.ids = self.ids.as_deref().map(pick);
+        fn pick(v: &[String], keep: &[usize]) -> Vec<String> {
+            keep.iter().map(|&i| v[i].clone()).collect()
+        }
+        self.texts = pick(&self.texts, keep);
+        self.labels = self.labels.as_deref().map(|v| pick(v, keep));
+        self.ids = self.ids.as_deref().map(|v| pick(v, keep));
         self.lines = self
             .lines
             .as_ref()

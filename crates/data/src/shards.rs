@@ -68,6 +68,8 @@ impl std::fmt::Display for Shard {
 pub struct RowRange {
     /// The file.
     pub file: PathBuf,
+    /// The file's place in the list given to [`shard_ranges`].
+    pub index: usize,
     /// First row.
     pub start: u64,
     /// One past the last row.
@@ -81,11 +83,12 @@ pub fn shard_ranges(files: &[PathBuf], rows: &[u64], shard: Shard) -> Vec<RowRan
     let (start, end) = shard.range_of(total);
     let mut out = Vec::new();
     let mut at = 0u64;
-    for (file, &n) in files.iter().zip(rows) {
+    for (index, (file, &n)) in files.iter().zip(rows).enumerate() {
         let (a, b) = (start.max(at), end.min(at + n));
         if a < b {
             out.push(RowRange {
                 file: file.clone(),
+                index,
                 start: a - at,
                 end: b - at,
             });
@@ -96,12 +99,17 @@ pub fn shard_ranges(files: &[PathBuf], rows: &[u64], shard: Shard) -> Vec<RowRan
 }
 
 /// The rows of a file to classify: a Parquet file's from its footer (nothing else is read);
-/// a text file's by reading it (as `opts` says).
-pub fn count_rows(path: &Path, opts: &TableOptions) -> Result<u64> {
+/// a text file's by reading it (as `opts` says). The text column and `id_column` are checked,
+/// so every task of a job refuses a bad file before any writes its part.
+pub fn count_rows(
+    path: &Path,
+    opts: &TableOptions,
+    id_column: Option<&crate::Column>,
+) -> Result<u64> {
     if crate::inputs::is_parquet(path) {
-        return crate::parquet_read::parquet_row_count(path, &opts.text_column);
+        return crate::parquet_read::parquet_row_count(path, &opts.text_column, id_column);
     }
-    let batches = crate::table::table_batches(path, opts, false)?;
+    let batches = crate::table::table_batches_with_ids(path, opts, id_column)?;
     Ok(batches.iter().map(|b| b.len() as u64).sum())
 }
 

@@ -82,10 +82,10 @@ impl<D: Defaults> DataArgs<D> {
             c.data.parse_mode = m;
         }
         if let Some(t) = &self.text_column {
-            c.data.text_column = t.clone();
+            c.data.text_column = Some(t.clone());
         }
         if let Some(l) = &self.label_column {
-            c.data.label_column = l.clone();
+            c.data.label_column = Some(l.clone());
         }
         if let Some(d) = self.delimiter {
             c.data.delimiter = d;
@@ -110,9 +110,14 @@ impl<D: Defaults> DataArgs<D> {
 pub struct PrepareArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Folder for train.csv, validation.csv, test.csv: new or empty, unless --overwrite.
+    /// Folder for the three splits: new or empty, unless --overwrite.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// `csv` (train.csv, validation.csv, test.csv: the chapter's) or `parquet` (the hub's
+    /// layout, train-00000-of-00001.parquet, ..., with the class names as a ClassLabel).
+    #[arg(long, value_name = "FORMAT", value_parser = named::<spam_data::SplitFormat>(),
+          default_value_t = spam_data::SplitFormat::Csv)]
+    pub output_format: spam_data::SplitFormat,
     /// Replace the split files of an earlier `prepare` in --out (a folder holding anything
     /// else is refused, and an input is never written over).
     #[arg(long)]
@@ -332,36 +337,43 @@ impl TrainArgs {
 /// A file of labelled examples to evaluate on.
 #[derive(Args, Debug)]
 pub struct EvalDataArgs {
-    /// A split CSV written by `prepare`/`train` (Label,Text), the SMS collection, or a CSV/TSV.
+    /// A split CSV written by `prepare`/`train` (Label,Text), the SMS collection, a CSV/TSV
+    /// with a header, or Parquet (a file, a folder of shards, a glob, or `hf:ORG/NAME[@REV]`).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// `auto` (split CSV for .csv, SMS otherwise), `sms`, or `table`.
-    #[arg(long, default_value = "auto")]
-    pub format: String,
+    /// Omitted: Parquet by name or content, a split CSV for a `.csv` with header `Label,Text`,
+    /// another `.csv`/`.tsv` as a table, SMS otherwise. Or `sms`, `table`, `parquet`.
+    #[arg(long, value_name = "FORMAT", value_parser = named::<SourceKind>())]
+    pub format: Option<SourceKind>,
     /// SMS parsing: `pandas` (the chapter's) or `lines`.
     #[arg(long, value_parser = named::<ParseMode>(), default_value_t = ParseMode::default())]
     pub parse_mode: ParseMode,
-    #[arg(long, default_value = "text")]
-    pub text_column: String,
-    #[arg(long, default_value = "label")]
-    pub label_column: String,
+    /// The text column (name or 0-based index); default `text`, then `Text`, else the only
+    /// text column.
+    #[arg(long, value_name = "COLUMN")]
+    pub text_column: Option<String>,
+    /// The label column (name or 0-based index); default `label`, then `Label`.
+    #[arg(long, value_name = "COLUMN")]
+    pub label_column: Option<String>,
 }
 
 impl EvalDataArgs {
-    pub fn read(&self) -> Result<spam_data::Dataset> {
+    /// The labelled rows, in batches.
+    pub fn rows(&self) -> Result<spam_data::RowSource> {
         let options = spam_data::ExamplesFile {
-            kind: match self.format.as_str() {
-                "auto" => None,
-                other => Some(other.parse().map_err(|_| {
-                    anyhow::anyhow!("unknown --format {other:?}: use auto, sms or table")
-                })?),
-            },
+            kind: self.format,
             parse_mode: self.parse_mode,
-            text_column: spam_data::Column::name_or_index(&self.text_column),
-            label_column: spam_data::Column::name_or_index(&self.label_column),
+            text_column: column(self.text_column.as_deref()),
+            label_column: column(self.label_column.as_deref()),
         };
-        Ok(spam_data::read_examples(&self.data, &options)?)
+        let data = spam_runs::local_data(&self.data)?;
+        Ok(spam_data::examples_rows(&data, &options)?)
     }
+}
+
+/// A column flag: a name or index, or the default rule when not given.
+fn column(flag: Option<&str>) -> spam_data::Column {
+    flag.map_or(spam_data::Column::Default, spam_data::Column::name_or_index)
 }
 
 #[derive(Args, Debug)]
@@ -386,6 +398,8 @@ pub struct EvalArgs {
 pub enum OutputFormat {
     Csv,
     Jsonl,
+    /// Only with --output: parts as Parquet (the default there).
+    Parquet,
 }
 
 #[derive(Args, Debug)]
@@ -400,24 +414,73 @@ pub struct ClassifyArgs {
     /// Texts to classify (else lines on stdin, or --file). Stdin lines are classified and
     /// printed as they arrive; blank lines are skipped.
     pub texts: Vec<String>,
-    /// A CSV/TSV file whose --text-column to classify.
-    #[arg(long, value_name = "FILE", conflicts_with = "texts")]
-    pub file: Option<PathBuf>,
-    #[arg(long, default_value = "text")]
-    pub text_column: String,
+    /// CSV/TSV files, or Parquet (files, folders of shards, globs, or `hf:ORG/NAME[@REV]`),
+    /// whose --text-column to classify; several are read in the order given.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "texts")]
+    pub file: Vec<PathBuf>,
+    /// The text column (name or 0-based index); default `text`, then `Text`, else the only
+    /// text column.
+    #[arg(long, value_name = "COLUMN")]
+    pub text_column: Option<String>,
     /// The file has no header row (then --text-column is an index).
     #[arg(long)]
     pub no_header: bool,
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: OutputFormat,
+    /// Results: `csv` or `jsonl` on stdout (default csv); with --output, the parts' format
+    /// (default parquet).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
     #[arg(long, help = DeviceChoice::accepted(), default_value_t = DeviceChoice::default())]
     pub device: DeviceChoice,
+    /// Write this task's share of --file as DIR/part-IIIII-of-NNNNN.parquet (one task of an
+    /// array job: see --shard), with columns file, row, [id], label, score, prob_<class>.
+    #[arg(long, value_name = "DIR", requires = "file")]
+    pub output: Option<PathBuf>,
+    /// This task's share: task I of N (from 0). Default: the scheduler's index
+    /// (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID), else the whole input as 0/1.
+    #[arg(long, value_name = "I/N", requires = "output")]
+    pub shard: Option<spam_data::Shard>,
+    /// How many tasks the array job has, where the scheduler does not say (a Kubernetes
+    /// Indexed Job's completions).
+    #[arg(long, value_name = "N", requires = "output", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+    /// A column copied into each part as `id` (name or 0-based index).
+    #[arg(long, value_name = "COLUMN", requires = "output")]
+    pub id_column: Option<String>,
+    /// Redo a part that is already there (by default a part written by the same model and
+    /// inputs makes the task a no-op, and one written by another job is an error).
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
 }
 
 impl ClassifyArgs {
     pub fn table_options(&self, file: &Path) -> spam_data::TableOptions {
-        let col = spam_data::Column::name_or_index(&self.text_column);
+        let col = column(self.text_column.as_deref());
         spam_data::TableOptions::for_file(file, col.clone(), col).with_header(!self.no_header)
+    }
+
+    /// The array-job task `--output` asks for, and what gave its shard (the flag, the
+    /// scheduler's variable, or none).
+    pub fn job(&self, out_dir: &Path) -> Result<(spam_runs::ClassifyJob, &'static str)> {
+        let env = spam_runs::task_from_env(|name| std::env::var(name).ok())?;
+        let (shard, source) =
+            spam_runs::shard_for_task(self.shard, self.shards.map(|n| n as usize), env)?;
+        let format = match self.format.unwrap_or(OutputFormat::Parquet) {
+            OutputFormat::Parquet => spam_data::PartFormat::Parquet,
+            OutputFormat::Csv => spam_data::PartFormat::Csv,
+            OutputFormat::Jsonl => spam_data::PartFormat::Jsonl,
+        };
+        let job = spam_runs::ClassifyJob {
+            model: self.model.clone(),
+            inputs: self.file.clone(),
+            text_column: column(self.text_column.as_deref()),
+            id_column: self.id_column.as_deref().map(|c| column(Some(c))),
+            no_header: self.no_header,
+            out_dir: out_dir.to_path_buf(),
+            format,
+            shard,
+            overwrite: self.overwrite,
+        };
+        Ok((job, source))
     }
 }
 

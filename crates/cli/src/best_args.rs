@@ -86,7 +86,7 @@ impl BestTrainArgs {
     /// The split files; before the data flags, which then need no `--data`.
     pub fn apply_files(&self, c: &mut RunConfig) -> Result<()> {
         if let Some(dir) = &self.data_dir {
-            let files = spam_data::SplitFiles::in_dir(dir)?;
+            let files = spam_data::SplitFiles::in_dir(&spam_runs::local_data(dir)?)?;
             c.data.train_file = Some(files.train);
             c.data.validation_file = Some(files.validation);
             c.data.test_file = files.test;

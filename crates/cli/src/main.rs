@@ -16,7 +16,7 @@ mod tool_args;
 mod values;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -86,10 +86,11 @@ fn prepare(a: args::PrepareArgs) -> Result<()> {
     let config = a.data.apply(spam_runs::RunConfig::default())?;
     let mut opts = config.prepare_options(Some(a.out.clone()))?;
     opts.batch_size = a.batch_size;
-    // An error about the data itself comes first; then, before anything is written, --out.
-    if opts.source.is_file() {
-        spam_data::check_split_folder(&a.out, &[&opts.source], a.overwrite)?;
-    }
+    opts.out_format = a.output_format;
+    // Before anything is read or written: --out, which may hold none of the inputs.
+    let inputs = spam_data::expand_input(&opts.source)?;
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    spam_data::check_split_folder(&a.out, &inputs, a.overwrite, a.output_format)?;
     let p = spam_data::prepare(&opts)?;
     let counts: Vec<String> = p
         .label_names
@@ -172,14 +173,14 @@ fn eval(a: args::EvalArgs) -> Result<()> {
     let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
-    let data = a.data.read()?;
-    if predictor.label_map(&data.label_names)?.by_number {
+    let evaluation = predictor.evaluate_rows(a.data.rows()?)?;
+    if evaluation.by_number {
         eprintln!(
             "note: the file's labels are class numbers, read in the model's order ({})",
             progress::numbered(predictor.label_names())
         );
     }
-    let m = predictor.evaluate(&data)?;
+    let m = evaluation.metrics;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(());
@@ -218,12 +219,26 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
     let mut predictor = spam_model::Predictor::load(&a.model, a.device.resolve()?)?;
     a.threshold.apply(&mut predictor)?;
     a.precision.apply(&mut predictor);
+    if let Some(dir) = &a.output {
+        return classify_parts(&a, dir, &predictor);
+    }
     let mut out = ResultWriter::new(a.format, predictor.label_names())?;
-    if let Some(file) = &a.file {
-        let options = a.table_options(file);
-        let texts = spam_data::read_texts(file, &options)?;
-        let place = |i: usize| format!("text {} of {}", i + 1, file.display());
-        return classify_batch(&predictor, &texts, place, &mut out);
+    if !a.file.is_empty() {
+        // Batch by batch: memory follows the batch, not the file.
+        let mut null_texts = 0usize;
+        for file in &a.file {
+            let file = spam_runs::local_data(file)?;
+            for batch in spam_data::text_rows(&file, &a.table_options(&file))? {
+                let batch = batch?;
+                null_texts += batch.nulls.len();
+                let place = |i: usize| batch.place(i);
+                classify_batch(&predictor, &batch.texts, place, &mut out)?;
+            }
+        }
+        if null_texts > 0 {
+            eprintln!("note: skipped {null_texts} rows whose text is null");
+        }
+        return Ok(());
     }
     if !a.texts.is_empty() {
         let place = |i: usize| format!("text {}", i + 1);
@@ -262,6 +277,59 @@ fn classify(a: args::ClassifyArgs) -> Result<()> {
         let (texts, lines) = stdin_texts(batch, &mut line_no)?;
         let place = |i: usize| format!("line {} of stdin", lines[i]);
         classify_batch(&predictor, &texts, place, &mut out)?;
+    }
+    Ok(())
+}
+
+/// One task of an array job: its part of `--file` into `dir`, with progress on stderr.
+fn classify_parts(
+    a: &args::ClassifyArgs,
+    dir: &Path,
+    predictor: &spam_model::Predictor,
+) -> Result<()> {
+    let (job, source) = a.job(dir)?;
+    let part = job.format.part_name(job.shard);
+    eprintln!(
+        "task {} ({source}): {}",
+        job.shard,
+        dir.join(&part).display()
+    );
+    let mut last = std::time::Instant::now();
+    let mut report = |p: spam_runs::ClassifyProgress| {
+        if last.elapsed().as_secs_f64() >= 2.0 || p.rows == p.total {
+            last = std::time::Instant::now();
+            eprintln!("{}", progress::classify_line(&p));
+        }
+    };
+    match spam_runs::classify_part(&job, predictor, &mut report)? {
+        spam_runs::ClassifyOutcome::AlreadyDone { path } => println!(
+            "{} is already there, written by this model from these inputs: nothing to do \
+             (--overwrite redoes it)",
+            path.display()
+        ),
+        spam_runs::ClassifyOutcome::Written {
+            path,
+            rows,
+            null_texts,
+            truncated,
+            seconds,
+        } => {
+            println!(
+                "Wrote {} ({rows} rows in {seconds:.1} s, {:.0} rows/s)",
+                path.display(),
+                rows as f64 / seconds.max(1e-9)
+            );
+            if null_texts > 0 {
+                eprintln!("note: {null_texts} rows have a null text: kept, with no label");
+            }
+            if truncated > 0 {
+                eprintln!(
+                    "note: {truncated} texts are longer than the model reads ({} tokens): \
+                     classified from their beginning",
+                    predictor.max_length()
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -321,8 +389,13 @@ enum ResultWriter {
 }
 
 impl ResultWriter {
-    fn new(format: args::OutputFormat, names: &[String]) -> Result<Self> {
-        Ok(match format {
+    fn new(format: Option<args::OutputFormat>, names: &[String]) -> Result<Self> {
+        Ok(match format.unwrap_or(args::OutputFormat::Csv) {
+            args::OutputFormat::Parquet => {
+                bail!(
+                    "--format parquet writes parts: give --output DIR (stdout takes csv or jsonl)"
+                )
+            }
             args::OutputFormat::Jsonl => Self::Jsonl(names.to_vec()),
             args::OutputFormat::Csv => {
                 let mut w = csv::Writer::from_writer(std::io::stdout());

@@ -305,3 +305,25 @@ pub fn numbered(names: &[String]) -> String {
         .collect();
     listed.join(", ")
 }
+
+/// A batch-classification task's progress: rows done of its shard, rows/s, time left.
+pub fn classify_line(p: &spam_runs::ClassifyProgress) -> String {
+    let rate = p.rows as f64 / p.seconds.max(1e-9);
+    let left = p.total.saturating_sub(p.rows) as f64 / rate.max(1e-9);
+    format!(
+        "classify: {}/{} rows ({:.0}%), {rate:.0} rows/s, ETA {}",
+        p.rows,
+        p.total,
+        100.0 * p.rows as f64 / (p.total.max(1) as f64),
+        duration(left)
+    )
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

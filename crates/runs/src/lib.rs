@@ -20,8 +20,10 @@
 
 #![warn(missing_docs)]
 
+mod classify_job;
 #[cfg(feature = "plot")]
 mod curves;
+mod data_source;
 mod events;
 mod experiments;
 mod export;
@@ -30,11 +32,16 @@ mod pipeline;
 mod plot;
 mod run_config;
 mod run_dir;
+mod scheduler;
 mod staging;
 mod weights;
 
+pub use classify_job::{
+    ClassifyJob, ClassifyOutcome, ClassifyProgress, PART_METADATA_KEY, classify_part,
+};
 #[cfg(feature = "plot")]
 pub use curves::redraw_plots;
+pub use data_source::{HUB_DATA_PREFIX, local_data};
 pub use events::{RunEvent, RunEvents};
 pub use experiments::{
     DocumentOptions as ExperimentsDocOptions, Row as ExperimentRow, RowResult as ExperimentResult,
@@ -49,4 +56,8 @@ pub use run_config::{DataConfig, ModelSettings, RunConfig};
 pub use run_dir::timestamped_run_dir;
 #[cfg(feature = "plot")]
 pub use run_dir::write_plots;
+pub use scheduler::{
+    K8S_INDEX, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MIN, SLURM_TASK_STEP, TaskIndex,
+    shard_for_task, task_from_env, task_index,
+};
 pub use weights::{ResolvedWeights, WeightsSource};

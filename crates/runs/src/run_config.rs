@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use spam_data::{
-    Column, Delimiter, Padding, ParseMode, PrepareOptions, SourceFormat, SourceKind, SplitFiles,
-    TableOptions,
+    Column, Delimiter, Padding, ParquetOptions, ParseMode, PrepareOptions, SourceFormat,
+    SourceKind, SplitFiles, SplitFormat, TableOptions,
 };
 use spam_model::{Config, DeviceChoice, ModelSize, RandomInit, TokenPosition, Trainable};
 
@@ -20,18 +20,23 @@ use anyhow::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataConfig {
-    /// The SMS collection (file or UCI zip) or a labelled CSV/TSV.
+    /// The SMS collection (file or UCI zip), a labelled CSV/TSV, or Parquet (a file, a folder
+    /// of shards, a glob, or a hub dataset `hf:ORG/NAME[@REV]`).
     pub source: PathBuf,
-    /// `sms` or `table`.
+    /// `sms`, `table` or `parquet` (a Parquet file is read as one whatever this says).
     #[serde(with = "as_string")]
     pub format: SourceKind,
     /// SMS parsing: `pandas` (the chapter's split) or `lines`.
     #[serde(with = "as_string")]
     pub parse_mode: ParseMode,
-    /// Table: text and label columns (name, or 0-based index).
-    pub text_column: String,
-    /// Table: the label column (name, or 0-based index).
-    pub label_column: String,
+    /// Table or Parquet: the text column (name, or 0-based index); unset, `text`, then
+    /// `Text`, else the only text column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_column: Option<String>,
+    /// Table or Parquet: the label column (name, or 0-based index); unset, `label`, then
+    /// `Label`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
     /// Table: field delimiter, `tab` or one character; `auto` picks TAB for `.tsv`/`.txt`
     /// files, comma otherwise.
     #[serde(with = "as_string")]
@@ -62,8 +67,8 @@ impl Default for DataConfig {
             source: PathBuf::new(),
             format: SourceKind::Sms,
             parse_mode: ParseMode::PandasCompatible,
-            text_column: "text".into(),
-            label_column: "label".into(),
+            text_column: None,
+            label_column: None,
             delimiter: Delimiter::Auto,
             has_header: true,
             balance: true,
@@ -175,21 +180,27 @@ impl RunConfig {
     /// The data pipeline options this config describes.
     pub fn prepare_options(&self, out_dir: Option<PathBuf>) -> Result<PrepareOptions> {
         let d = &self.data;
+        let column =
+            |c: &Option<String>| c.as_deref().map_or(Column::Default, Column::name_or_index);
         let format = match d.format {
             SourceKind::Sms => SourceFormat::Sms(d.parse_mode),
+            SourceKind::Parquet => SourceFormat::Parquet(ParquetOptions {
+                text_column: column(&d.text_column),
+                label_column: column(&d.label_column),
+            }),
             SourceKind::Table => SourceFormat::Table(TableOptions {
                 delimiter: d
                     .delimiter
                     .resolve(d.train_file.as_ref().unwrap_or(&d.source)),
                 has_header: d.has_header,
                 quoting: true,
-                text_column: Column::name_or_index(&d.text_column),
-                label_column: Column::name_or_index(&d.label_column),
+                text_column: column(&d.text_column),
+                label_column: column(&d.label_column),
                 label_names: None,
             }),
         };
         Ok(PrepareOptions {
-            source: d.source.clone(),
+            source: crate::data_source::local_data(&d.source)?,
             format,
             balance: d.balance,
             seed: d.split_seed,
@@ -202,6 +213,7 @@ impl RunConfig {
                 .unwrap_or_else(|| Config::for_size(self.model.size))
                 .n_ctx as usize,
             batch_size: self.train.batch_size,
+            out_format: SplitFormat::Csv,
         })
     }
 }

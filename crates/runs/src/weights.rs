@@ -118,7 +118,7 @@ impl WeightsSource {
     pub fn resolve(&self, init: RandomInit, init_seed: u64) -> Result<Weights> {
         Ok(match self {
             Self::Random => init.weights(init_seed),
-            Self::Path(path) => Weights::detect(path)?,
+            Self::Path(path) => Weights::detect(path).map_err(|e| missing_path_hint(path, e))?,
             Self::Hub(id) => {
                 let snapshot = fetch(
                     id,
@@ -128,6 +128,23 @@ impl WeightsSource {
                 Weights::detect(&snapshot.dir)?
             }
         })
+    }
+}
+
+/// A weights path that does not exist, shaped like a hub id that is not one (`a/b/c`): say
+/// what a hub id is as well as that the file is missing, since either may have been meant.
+fn missing_path_hint(path: &Path, err: spam_model::ModelError) -> anyhow::Error {
+    let text = path.to_string_lossy();
+    let looks_like_id = !path.exists()
+        && !path.is_absolute()
+        && text.contains('/')
+        && !text.starts_with('.')
+        && !text.contains('\\');
+    match HubId::parse(&text) {
+        Err(why) if looks_like_id => anyhow::Error::new(err).context(format!(
+            "`{text}` is not an existing checkpoint path, and not a hub id either ({why})"
+        )),
+        _ => err.into(),
     }
 }
 

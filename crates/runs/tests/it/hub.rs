@@ -179,3 +179,25 @@ fn a_malformed_hub_id_explains_the_syntax() {
         );
     }
 }
+
+/// A path that does not exist and looks like a hub id but is not one (`a/b/c`, no `@`) is
+/// reported as both: the missing file, and why it is not a hub id.
+#[test]
+fn a_missing_path_shaped_like_a_hub_id_explains_both() {
+    let source: WeightsSource = "a/b/c".parse().expect("a path until loaded");
+    let err = source
+        .resolve(spam_model::RandomInit::default(), 1)
+        .expect_err("no such weights");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("`a/b/c` is not an existing checkpoint path, and not a hub id")
+            && msg.contains("ORG/NAME@REVISION")
+            && msg.contains("a/b/c"),
+        "{msg}"
+    );
+    // A plain missing path (not id-shaped) keeps the file-not-found message alone.
+    let err = WeightsSource::Path("/nowhere/124M".into())
+        .resolve(spam_model::RandomInit::default(), 1)
+        .expect_err("no such weights");
+    assert!(!format!("{err:#}").contains("hub id"), "{err:#}");
+}

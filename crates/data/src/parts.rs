@@ -65,6 +65,8 @@ pub struct PartWriter {
     target: PathBuf,
     tmp: tempfile::NamedTempFile,
     inner: Inner,
+    /// Whether rows have an `id` column (null, or empty in CSV, where a row has none).
+    with_id: bool,
 }
 
 impl std::fmt::Debug for PartWriter {
@@ -129,6 +131,7 @@ impl PartWriter {
             target: target.to_path_buf(),
             tmp,
             inner,
+            with_id,
         })
     }
 
@@ -142,10 +145,11 @@ impl PartWriter {
                 source: e.into(),
             }),
             Inner::Csv(w, classes) => {
+                let with_id = &self.with_id;
                 for r in rows {
                     let mut rec = vec![r.file.to_string(), r.row.to_string()];
-                    if let Some(id) = r.id {
-                        rec.push(id.to_string());
+                    if *with_id {
+                        rec.push(r.id.unwrap_or_default().to_string());
                     }
                     rec.push(r.label.unwrap_or_default().to_string());
                     rec.push(r.score.map(|s| s.to_string()).unwrap_or_default());
@@ -159,7 +163,7 @@ impl PartWriter {
             }
             Inner::Jsonl(w, names) => {
                 for r in rows {
-                    let line = jsonl_row(r, names);
+                    let line = jsonl_row(r, names, self.with_id);
                     writeln!(w, "{line}").map_err(|e| DataError::io(target, "write", e))?;
                 }
                 Ok(())
@@ -203,12 +207,12 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
 }
 
 /// One JSON object, its keys in the columns' order (a JSON map would sort them).
-fn jsonl_row(r: &PartRow<'_>, names: &[String]) -> String {
+fn jsonl_row(r: &PartRow<'_>, names: &[String], with_id: bool) -> String {
     use serde_json::Value;
     let mut fields: Vec<(String, Value)> =
         vec![("file".into(), r.file.into()), ("row".into(), r.row.into())];
-    if let Some(id) = r.id {
-        fields.push(("id".into(), id.into()));
+    if with_id {
+        fields.push(("id".into(), r.id.into()));
     }
     fields.push(("label".into(), r.label.into()));
     fields.push(("score".into(), r.score.into()));

@@ -10,3 +10,4 @@ mod names;
 mod precision;
 mod reliability;
 mod run_dir;
+mod scheduler;

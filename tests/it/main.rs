@@ -7,6 +7,7 @@ mod cli;
 mod hfx;
 mod hub;
 mod logs;
+mod parquet;
 mod precision;
 mod run_dirs;
 mod stdin;

@@ -21,10 +21,12 @@ pub const DEFAULT_WEIGHTS_ROOT: &str = "models/gpt2";
 /// Which data and how to read it; `D` says which defaults the command's help shows.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs<D: Defaults = RunDefaults> {
-    /// The SMS Spam Collection (or its UCI zip), or a labelled CSV/TSV with --format table.
+    /// The SMS Spam Collection (or its UCI zip), a labelled CSV/TSV with --format table, or
+    /// Parquet (a file, a folder of shards, a glob, or `hf:ORG/NAME[@REV]`; found by name).
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
-    /// `sms` (label TAB text) or `table` (CSV/TSV with named columns).
+    /// `sms` (label TAB text), `table` (CSV/TSV with named columns) or `parquet` (taken
+    /// whatever this says for a `.parquet` file or a folder of them).
     #[arg(long, value_name = "FORMAT", value_parser = named::<SourceKind>(),
           shown_default = D::of(|c| c.data.format.to_string()))]
     pub format: Option<SourceKind>,
@@ -32,10 +34,12 @@ pub struct DataArgs<D: Defaults = RunDefaults> {
     #[arg(long, value_name = "MODE", value_parser = named::<ParseMode>(),
           shown_default = D::of(|c| c.data.parse_mode.to_string()))]
     pub parse_mode: Option<ParseMode>,
-    /// Table: the text column (name or 0-based index).
+    /// Table/Parquet: the text column (name or 0-based index); default `text`, then `Text`,
+    /// else the only text column.
     #[arg(long, value_name = "COLUMN")]
     pub text_column: Option<String>,
-    /// Table: the label column (name or 0-based index).
+    /// Table/Parquet: the label column (name or 0-based index); default `label`, then
+    /// `Label`.
     #[arg(long, value_name = "COLUMN")]
     pub label_column: Option<String>,
     /// Table: `auto` (TAB for .tsv/.txt, comma otherwise), `tab`, or one character.

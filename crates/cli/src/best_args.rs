@@ -57,7 +57,8 @@ pub struct BestTrainArgs {
     #[arg(long, value_name = "FILE")]
     pub test_file: Option<PathBuf>,
     /// A folder with train.csv, validation.csv and optionally test.csv (what `prepare --out`
-    /// writes), used as given.
+    /// writes), or a dataset in the hub's Parquet layout ({train,validation,test}-*.parquet,
+    /// also under data/; a folder or `hf:ORG/NAME[@REV]`), used as given.
     #[arg(
         long,
         value_name = "DIR",

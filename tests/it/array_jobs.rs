@@ -449,3 +449,98 @@ fn a_killed_task_leaves_no_part_and_its_retry_finishes() {
     assert_eq!(read_part(&part).1.len(), 200_000);
     assert!(temp().is_none(), "the killed try's temporary file is left");
 }
+
+/// The number after `key` on the line of `text` that holds it (`completions: 4`,
+/// `--array=0-3` gives 3).
+fn number_after(text: &str, key: &str) -> usize {
+    let line = text
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no {key}"));
+    let rest = &line[line.find(key).unwrap_or(0) + key.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {line:?}"))
+}
+
+/// `docs/scale-out`'s manifests run here as their schedulers would run them: the Indexed
+/// Job's command line once per index with `JOB_COMPLETION_INDEX`, the Slurm script once per
+/// task with the `SLURM_ARRAY_TASK_*` variables; their parts equal one unsharded run.
+#[test]
+fn the_documented_manifests_cover_every_row_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, run) = tiny_run(dir.path());
+    let data = fixture("row_groups.parquet");
+    let bin_dir = spam_cli().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let one = dir.path().join("one");
+    let (code, _, stderr) = classify(&run, std::slice::from_ref(&data), &one, &[], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let whole = read_parts(&one, 1);
+    let docs = root().join("docs/scale-out");
+    let run_task = |script: &str, out: &Path, vars: Vec<(&str, String)>| {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", script]).current_dir(dir.path());
+        for name in [
+            "JOB_COMPLETION_INDEX",
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_MIN",
+            "SLURM_ARRAY_TASK_COUNT",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("PATH", &path)
+            .env("MODEL", &run)
+            .env("DATA", &data)
+            .env("OUT", out);
+        cmd.envs(vars);
+        let output = cmd.output().expect("bash");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{script}: {stderr}");
+        stderr
+    };
+    // Kubernetes: the container's command line, once per completion index.
+    let manifest = std::fs::read_to_string(docs.join("classify-job.yaml")).expect("manifest");
+    let n = number_after(&manifest, "completions:");
+    let line = manifest
+        .lines()
+        .find(|l| l.contains("spam-cli classify"))
+        .expect("command")
+        .trim();
+    assert!(line.contains(&format!("--shards {n}")), "{line}");
+    let out = dir.path().join("k8s");
+    for i in 0..n {
+        let stderr = run_task(line, &out, vec![("JOB_COMPLETION_INDEX", i.to_string())]);
+        assert!(
+            stderr.contains(&format!("task {i}/{n} (JOB_COMPLETION_INDEX)")),
+            "{stderr}"
+        );
+    }
+    assert_same(&read_parts(&out, n), &whole, "the Indexed Job");
+    // Slurm: the whole batch script, once per array task.
+    let script = std::fs::read_to_string(docs.join("classify.sbatch")).expect("sbatch");
+    let n = number_after(&script, "--array=0-") + 1;
+    let out = dir.path().join("slurm");
+    for i in 0..n {
+        let vars = vec![
+            ("SLURM_ARRAY_TASK_ID", i.to_string()),
+            ("SLURM_ARRAY_TASK_MIN", "0".into()),
+            ("SLURM_ARRAY_TASK_COUNT", n.to_string()),
+        ];
+        let stderr = run_task(&script, &out, vars);
+        assert!(
+            stderr.contains(&format!("task {i}/{n} (SLURM_ARRAY_TASK_ID)")),
+            "{stderr}"
+        );
+    }
+    assert_same(&read_parts(&out, n), &whole, "the Slurm array");
+}

@@ -32,7 +32,7 @@ pub(crate) fn read_parquet(
     Err(off(&crate::rows::first_path(files)))
 }
 
-pub(crate) fn parquet_row_count(path: &Path, _text: &Column) -> Result<u64> {
+pub(crate) fn parquet_row_count(path: &Path, _text: &Column, _id: Option<&Column>) -> Result<u64> {
     Err(off(path))
 }
 

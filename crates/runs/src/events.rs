@@ -95,6 +95,40 @@ pub enum RunEvent {
         /// Its run directory.
         dir: PathBuf,
     },
+    /// `sweep`: a trial starts training.
+    TrialStarted {
+        /// The trial's index (0-based).
+        index: usize,
+        /// How many trials the sweep has.
+        count: usize,
+        /// Its settings, `key=value, ...`.
+        settings: String,
+        /// Its run folder.
+        dir: PathBuf,
+    },
+    /// `sweep`: a trial an earlier process finished is reused; nothing is trained.
+    TrialReused {
+        /// The trial's index.
+        index: usize,
+        /// Its run folder.
+        dir: PathBuf,
+    },
+    /// `sweep`: a trial whose process was stopped continues from its checkpoint.
+    TrialResumed {
+        /// The trial's index.
+        index: usize,
+        /// The staging folder it continues.
+        from: PathBuf,
+    },
+    /// `sweep` of every trial: a trial failed; the sweep goes on with the next one.
+    TrialFailed {
+        /// The trial's index.
+        index: usize,
+        /// Its run folder.
+        dir: PathBuf,
+        /// The error, with its causes.
+        error: String,
+    },
     /// A leftover of a killed run was removed (or put back) before this run started.
     StaleRemoved {
         /// What was removed.

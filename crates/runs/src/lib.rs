@@ -11,6 +11,9 @@
 //!   the run directory built under a staging name and moved into place whole).
 //! - [`redraw_plots`], [`export_run`] (a transformers folder), the chapter's experiments table
 //!   ([`run_experiments`]).
+//! - Sweeps: a run config plus a grid or random samples of run keys ([`Sweep`]), each trial
+//!   an ordinary run folder ([`run_trial`], one process per trial or [`run_sweep`] for all),
+//!   ranked by [`sweep_report`].
 //! - Progress comes as [`RunEvent`]s to the [`RunEvents`] sink of the options; the training
 //!   loop's own events arrive wrapped as [`RunEvent::Train`]. The library never prints.
 //!
@@ -34,6 +37,9 @@ mod run_config;
 mod run_dir;
 mod scheduler;
 mod staging;
+mod sweep;
+mod sweep_report;
+mod sweep_run;
 mod weights;
 
 pub use classify_job::{
@@ -60,4 +66,10 @@ pub use scheduler::{
     K8S_INDEX, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MIN, SLURM_TASK_STEP, TaskIndex,
     shard_for_task, task_from_env, task_index,
 };
+pub use sweep::{Sweep, Trial, value_text};
+pub use sweep_report::{
+    BEST_LINK, MissingTrial, SWEEP_CSV, SWEEP_FILE, SWEEP_MD, SweepReport, TrialResult, TrialState,
+    sweep_report,
+};
+pub use sweep_run::{TrialRun, run_sweep, run_trial, save_sweep};
 pub use weights::{ResolvedWeights, WeightsSource};

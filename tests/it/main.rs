@@ -11,4 +11,5 @@ mod parquet;
 mod precision;
 mod run_dirs;
 mod stdin;
+mod sweep;
 mod untrusted;

@@ -52,6 +52,12 @@ pub enum Command {
     /// Re-run rows of the chapter's experiments table and print it with our numbers.
     #[command(after_help = "Example:\n  spam-cli experiments --rows 1,16 --data SMSSpamCollection")]
     Experiments(ExperimentsArgs),
+    /// Run a hyperparameter sweep (a grid or random samples of run settings), one trial or
+    /// all; `sweep report DIR` ranks the finished trials.
+    #[command(
+        after_help = "Examples:\n  spam-cli sweep --config sweep.toml --out runs/sweep\n  spam-cli sweep --config sweep.toml --out runs/sweep --trial 3\n  spam-cli sweep report runs/sweep\n\nIn an array job (Slurm --array=0-N, a Kubernetes Indexed Job) each task runs the trial\nof its index (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX); finished trials are reused."
+    )]
+    Sweep(crate::sweep_args::SweepArgs),
     /// Serve a trained model over HTTP, with a web page to try it.
     #[command(after_help = "Example:\n  spam-cli serve --model runs/latest --addr 127.0.0.1:8000")]
     Serve(ServeArgs),

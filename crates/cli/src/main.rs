@@ -13,6 +13,7 @@ mod precision_args;
 mod progress;
 mod serve_args;
 mod signals;
+mod sweep_args;
 mod tool_args;
 mod values;
 
@@ -63,6 +64,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::Classify(a) => classify_cmd::classify(a),
         Command::Generate(a) => generate(a),
         Command::Experiments(a) => experiments(a),
+        Command::Sweep(a) => sweep_args::run(a),
         Command::Serve(a) => serve(a),
         Command::Plot(a) => {
             for file in spam_runs::redraw_plots(&a.run_dir)? {

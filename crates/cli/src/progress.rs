@@ -230,6 +230,28 @@ impl Printer {
                 "== Row {number}: already run in {}; reusing its metrics (delete the folder to run it again)",
                 dir.display()
             ),
+            RunEvent::TrialStarted {
+                index,
+                count,
+                settings,
+                dir,
+            } => println!(
+                "== Trial {index} of {count} ({settings}) into {}",
+                dir.display()
+            ),
+            RunEvent::TrialReused { index, dir } => println!(
+                "== Trial {index}: already finished in {}; nothing to do (delete the folder to \
+                 run it again)",
+                dir.display()
+            ),
+            RunEvent::TrialResumed { index, from } => println!(
+                "== Trial {index}: continuing the stopped run kept in {}",
+                from.display()
+            ),
+            RunEvent::TrialFailed { index, dir, error } => eprintln!(
+                "error: trial {index} ({}) failed: {error}; the sweep goes on",
+                dir.display()
+            ),
             RunEvent::StaleRemoved { path, why } => {
                 println!("Removed {} ({why})", path.display());
             }

@@ -1,0 +1,265 @@
+//! `spam-cli sweep`: a 6-trial grid of a tiny random model run as separate processes, some at
+//! the same time into one folder, some with their index from a scheduler's variables; then
+//! `sweep report`. And a whole sweep in one process.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use spam_e2e::{run_cli, spam_cli, tiny_setup};
+
+const SCHEDULER_VARS: [&str; 5] = [
+    "JOB_COMPLETION_INDEX",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+];
+
+/// A sweep file: the tiny model's config (one epoch, best by validation loss) plus `grid`.
+fn write_sweep(dir: &Path, name: &str, grid: &str) -> std::path::PathBuf {
+    let (config, _) = tiny_setup(dir, 1);
+    let base = std::fs::read_to_string(config).expect("tiny config");
+    let base = base.replace(
+        "eval_iter = 1",
+        "eval_iter = 1\nmetric_for_best = \"val_loss\"",
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{base}\n[sweep.grid]\n{grid}")).expect("sweep file");
+    path
+}
+
+const GRID: &str = "\"train.optimizer.lr\" = [1e-4, 1e-3, 1e-2]\n\"train.seed\" = [1, 2]\n";
+
+/// `spam-cli sweep --config SWEEP --data CSV --out OUT EXTRA...`, with `env` as the only
+/// scheduler variables.
+fn sweep_cmd(dir: &Path, sweep: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(spam_cli());
+    cmd.arg("sweep")
+        .arg("--config")
+        .arg(sweep)
+        .arg("--data")
+        .arg(dir.join("examples.csv"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(extra);
+    for var in SCHEDULER_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn succeeded(out: Output, what: &str) -> String {
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "{what} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn trials_run_as_separate_processes_then_the_report_ranks_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let sweep = write_sweep(dir, "sweep.toml", GRID);
+    let out = dir.join("out");
+
+    // Trials 0, 1 and 2 at the same time into the one folder.
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            sweep_cmd(dir, &sweep, &["--quiet", "--trial", &i.to_string()], &[])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn spam-cli")
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let stdout = succeeded(child.wait_with_output().expect("wait"), "trial");
+        assert!(
+            stdout.contains(&format!("Trial {i} of 6 (from --trial)")),
+            "{stdout}"
+        );
+    }
+    // Trial 3 from a Slurm array (ids 1 to 6), trial 4 from a Kubernetes Indexed Job.
+    let slurm = [
+        ("SLURM_ARRAY_TASK_ID", "4"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "6"),
+    ];
+    let stdout = succeeded(
+        sweep_cmd(dir, &sweep, &["-q"], &slurm)
+            .output()
+            .expect("run"),
+        "slurm trial",
+    );
+    assert!(
+        stdout.contains(
+            "Trial 3 of 6 (from SLURM_ARRAY_TASK_ID): train.optimizer.lr=0.001, train.seed=2"
+        ),
+        "{stdout}"
+    );
+    let k8s = [("JOB_COMPLETION_INDEX", "4")];
+    let stdout = succeeded(
+        sweep_cmd(dir, &sweep, &["-q"], &k8s).output().expect("run"),
+        "k8s trial",
+    );
+    assert!(
+        stdout.contains("Trial 4 of 6 (from JOB_COMPLETION_INDEX)"),
+        "{stdout}"
+    );
+
+    // An array of the wrong size is refused before it runs anything.
+    let wrong = [
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "5"),
+    ];
+    let failed = sweep_cmd(dir, &sweep, &["-q"], &wrong)
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&failed);
+    assert!(!failed.status.success());
+    assert!(
+        stderr.contains("SLURM_ARRAY_TASK_COUNT is 5 but there are 6 trials"),
+        "{stderr}"
+    );
+    let trials = std::fs::read_dir(&out)
+        .expect("out")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("trial-"))
+        .count();
+    assert_eq!(trials, 5, "nothing new was run");
+
+    // Trial 5 is missing: the report says so, and ranks the five others.
+    let (code, stdout, stderr) = run_cli(&["sweep", "report", &out.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("5 of 6 trials finished, ranked by val_loss (lower is better)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Missing: trial-005 (trial 5): not started"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(out.join("sweep.md")).expect("sweep.md");
+    assert!(md.contains("- trial-005 (trial 5): not started"), "{md}");
+
+    let stdout = succeeded(
+        sweep_cmd(dir, &sweep, &["-q", "--trial", "5"], &[])
+            .output()
+            .expect("run"),
+        "trial 5",
+    );
+    assert!(stdout.contains("Trial 5 of 6"), "{stdout}");
+    // Run again, a finished trial is a no-op that says so.
+    let before = std::fs::metadata(out.join("trial-002").join("metrics.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let stdout = succeeded(
+        sweep_cmd(dir, &sweep, &["--trial", "2"], &[])
+            .output()
+            .expect("run"),
+        "trial 2 again",
+    );
+    assert!(stdout.contains("Trial 2: already finished in"), "{stdout}");
+    assert!(stdout.contains("(an earlier run)"), "{stdout}");
+    let after = std::fs::metadata(out.join("trial-002").join("metrics.json"))
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(before, after, "nothing was trained again");
+
+    let (code, stdout, stderr) = run_cli(&["sweep", "report", &out.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("6 of 6 trials finished"), "{stdout}");
+    assert!(!stdout.contains("Missing"), "{stdout}");
+    check_report(&out);
+
+    // Another sweep into the same folder is refused, naming both files.
+    let other = write_sweep(dir, "other.toml", &GRID.replace("1e-2", "3e-2"));
+    let failed = sweep_cmd(dir, &other, &["-q", "--trial", "0"], &[])
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&failed);
+    assert!(!failed.status.success());
+    assert!(stderr.contains("other.toml"), "{stderr}");
+    assert!(
+        stderr.contains(&out.join("sweep.toml").display().to_string()),
+        "{stderr}"
+    );
+}
+
+/// `sweep.csv` has the six trials best first (by validation loss), each with its settings,
+/// and `best` links to the first.
+fn check_report(out: &Path) {
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "rank,trial,train.optimizer.lr,train.seed,best_val_loss,val_accuracy,test_accuracy,\
+         wall_seconds"
+    );
+    assert_eq!(lines.len(), 7, "{csv}");
+    let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let mut trials: Vec<usize> = rows.iter().map(|r| r[1].parse().expect("trial")).collect();
+    let losses: Vec<f64> = rows.iter().map(|r| r[4].parse().expect("loss")).collect();
+    assert!(
+        losses.windows(2).all(|w| w[0] <= w[1]),
+        "ranked: {losses:?}"
+    );
+    for (rank, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], (rank + 1).to_string());
+        let trial: usize = r[1].parse().expect("trial");
+        let lr = ["0.0001", "0.001", "0.01"][trial / 2];
+        let seed = ["1", "2"][trial % 2];
+        assert_eq!((r[2], r[3]), (lr, seed), "trial {trial}'s settings");
+        let wall: f64 = r[7].parse().expect("wall time");
+        assert!(wall > 0.0, "{r:?}");
+        // The loss is the one the trial's own metrics.json recorded.
+        let metrics = std::fs::read_to_string(out.join(format!("trial-{trial:03}/metrics.json")))
+            .expect("metrics.json");
+        let metrics: serde_json::Value = serde_json::from_str(&metrics).expect("json");
+        assert_eq!(metrics["best"]["metric"], "val_loss");
+        assert_eq!(metrics["best"]["value"].as_f64(), Some(losses[rank]));
+    }
+    trials.sort_unstable();
+    assert_eq!(trials, [0, 1, 2, 3, 4, 5]);
+    let best = std::fs::read_link(out.join("best")).expect("best is a link");
+    assert_eq!(
+        best,
+        Path::new(&format!(
+            "trial-{:03}",
+            rows[0][1].parse::<usize>().expect("n")
+        ))
+    );
+    assert!(
+        out.join("best").join("model").is_dir(),
+        "best is a whole run folder"
+    );
+}
+
+#[test]
+fn a_whole_sweep_runs_in_one_process_and_ends_with_the_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let sweep = write_sweep(dir, "sweep.toml", "\"train.optimizer.lr\" = [1e-4, 1e-2]\n");
+    let stdout = succeeded(
+        sweep_cmd(dir, &sweep, &["-q"], &[]).output().expect("run"),
+        "sweep",
+    );
+    assert!(stdout.contains("Sweep of 2 trials into"), "{stdout}");
+    assert!(stdout.contains("2 of 2 trials finished"), "{stdout}");
+    let out = dir.join("out");
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(std::fs::read_link(out.join("best")).is_ok());
+    assert!(out.join("trial-000/metrics.json").is_file());
+    assert!(out.join("trial-001/metrics.json").is_file());
+}

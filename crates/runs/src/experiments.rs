@@ -17,6 +17,7 @@ use spam_model::{ModelSize, TokenPosition, Trainable};
 use crate::events::{RunEvent, RunEvents};
 use crate::pipeline::{FineTuneOptions, fine_tune};
 use crate::run_config::RunConfig;
+use crate::sweep_keys::same_files;
 use crate::weights::WeightsSource;
 use spam_train::Report;
 
@@ -382,26 +383,6 @@ fn finished_row(dir: &Path, config: &RunConfig) -> Option<Report> {
     let report: Report =
         serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).ok()?).ok()?;
     report.final_accuracy.is_some().then_some(report)
-}
-
-/// `config` with its data files named by their canonical paths, so that a row run with
-/// `--data SMSSpamCollection` is the same run as one with the file's absolute path (a file
-/// that cannot be found keeps its name as written).
-fn same_files(mut config: RunConfig) -> RunConfig {
-    let canonical = |p: &mut PathBuf| {
-        if let Ok(c) = std::fs::canonicalize(&*p) {
-            *p = c;
-        }
-    };
-    let d = &mut config.data;
-    canonical(&mut d.source);
-    for p in [&mut d.train_file, &mut d.validation_file, &mut d.test_file]
-        .into_iter()
-        .flatten()
-    {
-        canonical(p);
-    }
-    config
 }
 
 fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowResult {

@@ -38,6 +38,7 @@ mod run_dir;
 mod scheduler;
 mod staging;
 mod sweep;
+mod sweep_keys;
 mod sweep_report;
 mod sweep_run;
 mod weights;

@@ -19,7 +19,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use spam_train::{BestMetric, Report};
 
-use crate::sweep::{Sweep, Trial, settings_difference, value_text};
+use crate::sweep::{Sweep, Trial, value_text};
+use crate::sweep_keys::settings_difference;
 
 /// The sweep's definition in its folder.
 pub const SWEEP_FILE: &str = "sweep.toml";

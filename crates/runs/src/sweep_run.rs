@@ -14,7 +14,8 @@ use spam_train::{Report, TrainError};
 
 use crate::events::RunEvent;
 use crate::pipeline::{FineTuneOptions, fine_tune, resume};
-use crate::sweep::{Sweep, settings_difference};
+use crate::sweep::Sweep;
+use crate::sweep_keys::settings_difference;
 use crate::sweep_report::{SWEEP_FILE, SweepReport, TrialFolder, sweep_report, trial_folder};
 
 /// What [`run_trial`] did.
@@ -133,21 +134,22 @@ fn stopped(e: &anyhow::Error) -> bool {
 /// The staging folder of a killed attempt of the trial in `dir` (with a checkpoint) to
 /// continue from; one of other settings is an error that says what to do.
 fn interrupted_attempt(dir: &Path, config: &crate::RunConfig) -> Result<Option<PathBuf>> {
-    for partial in crate::staging::interrupted(dir) {
-        let file = partial.join("config.json");
-        let saved: Option<crate::RunConfig> = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if saved.is_some_and(|saved| settings_difference(config, &saved).is_none()) {
-            return Ok(Some(partial));
-        }
-        bail!(
-            "{} holds an interrupted run of {} with other settings: delete it to run the trial",
-            partial.display(),
-            dir.display()
-        );
+    // The most recent one: an older one of other settings is left for the user to remove.
+    let Some(partial) = crate::staging::interrupted(dir).into_iter().next() else {
+        return Ok(None);
+    };
+    let file = partial.join("config.json");
+    let saved: Option<crate::RunConfig> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if saved.is_some_and(|saved| settings_difference(config, &saved).is_none()) {
+        return Ok(Some(partial));
     }
-    Ok(None)
+    bail!(
+        "{} holds an interrupted run of {} with other settings: delete it to run the trial",
+        partial.display(),
+        dir.display()
+    )
 }
 
 /// Saves `sweep` as `out/sweep.toml` when the folder has none (created whole, never

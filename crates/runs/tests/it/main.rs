@@ -11,3 +11,4 @@ mod precision;
 mod reliability;
 mod run_dir;
 mod scheduler;
+mod sweep;

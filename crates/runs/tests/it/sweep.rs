@@ -145,6 +145,34 @@ fn random_samples_are_the_same_for_every_process() {
 const TRIAL0: (i64, f64, f64) = (10, 0.000310144, 0.1);
 const TRIAL7: (i64, f64, f64) = (3, 0.0000981205, 0.0);
 
+/// The documented example (docs/scale-out/sweep.toml) is a valid 6-trial sweep whose trials
+/// 0-2 are `last_block` at the three learning rates, as the page says.
+#[test]
+fn the_documented_sweep_reads() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scale-out/sweep.toml");
+    let sweep = Sweep::read(&path).expect("docs/scale-out/sweep.toml");
+    assert_eq!(sweep.trial_count(), 6);
+    let described: Vec<String> = (0..6)
+        .map(|i| sweep.trial(i).expect("trial").describe())
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "model.trainable=last_block, train.optimizer.lr=0.00001",
+            "model.trainable=last_block, train.optimizer.lr=0.00005",
+            "model.trainable=last_block, train.optimizer.lr=0.0001",
+            "model.trainable=all, train.optimizer.lr=0.00001",
+            "model.trainable=all, train.optimizer.lr=0.00005",
+            "model.trainable=all, train.optimizer.lr=0.0001",
+        ]
+    );
+    assert_eq!(
+        sweep.base().train.metric_for_best,
+        Some(BestMetric::ValLoss)
+    );
+}
+
 #[test]
 fn a_sweep_file_reads_back_as_the_same_sweep() {
     for text in [GRID, RANDOM] {

@@ -394,14 +394,17 @@ fn leftovers(folder: &Path) -> Vec<Leftover> {
             .into_iter()
             .find_map(|(marker, kind)| {
                 let at = rest.rfind(marker)?;
-                let pid = rest[at + marker.len()..].split('-').next()?.parse().ok()?;
-                Some((rest[..at].to_string(), kind, pid))
+                let mut parts = rest[at + marker.len()..].split('-');
+                let pid = parts.next()?.parse().ok()?;
+                // The machine's tag (absent in names older than it: taken as this machine's).
+                let host = parts.nth(1).map(str::to_string);
+                Some((rest[..at].to_string(), kind, pid, host))
             });
-        let Some((target, kind, pid)) = parsed else {
+        let Some((target, kind, pid, host)) = parsed else {
             continue;
         };
         let path = entry.path();
-        if path.is_dir() && is_stale(&path, pid) {
+        if path.is_dir() && is_stale(&path, pid, host.as_deref()) {
             found.push(Leftover { path, target, kind });
         }
     }
@@ -409,8 +412,13 @@ fn leftovers(folder: &Path) -> Vec<Leftover> {
 }
 
 /// Whether the process that named `path` is gone (this process's folders: when no run of it
-/// uses them any more).
-fn is_stale(path: &Path, pid: u32) -> bool {
+/// uses them any more). A folder named on another machine (a sweep's trials on shared
+/// storage; each Kubernetes pod is its own machine, with its own process ids) is judged by
+/// its age alone: its process id says nothing here.
+fn is_stale(path: &Path, pid: u32, host: Option<&str>) -> bool {
+    if host.is_some_and(|h| h != host_tag()) {
+        return modified(path).elapsed().is_ok_and(|age| age > STALE_AFTER);
+    }
     if pid == std::process::id() {
         return !lock().contains(&file_name(path));
     }
@@ -428,6 +436,19 @@ fn process_alive(pid: u32) -> Option<bool> {
 #[cfg(not(target_os = "linux"))]
 fn process_alive(_pid: u32) -> Option<bool> {
     None
+}
+
+/// A short tag of this machine's host name (hex, so it never holds the `-` that separates
+/// the parts of a staging name).
+fn host_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let host = fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        spam_data::sha256_hex(host.trim().as_bytes())[..8].to_string()
+    })
 }
 
 fn modified(path: &Path) -> SystemTime {
@@ -520,7 +541,11 @@ fn sibling(target: &Path, what: &str) -> Result<PathBuf> {
     let parent = spam_data::parent_dir(target);
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!(".{name}.{what}-{}-{n}", std::process::id()));
+        let path = parent.join(format!(
+            ".{name}.{what}-{}-{n}-{}",
+            std::process::id(),
+            host_tag()
+        ));
         if fs::symlink_metadata(&path).is_err() {
             return Ok(path);
         }

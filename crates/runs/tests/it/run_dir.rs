@@ -242,7 +242,10 @@ fn leftovers_of_killed_runs_are_swept_and_resumable_ones_kept() {
     let dead_old = runs.join(".other.old-999999999-3");
     let resumable = runs.join(".other.partial-999999999-1");
     let alive = runs.join(".run.partial-1-0");
-    for d in [&dead, &dead_old, &resumable, &alive] {
+    // Named on another machine (a sweep on shared storage): its pid means nothing here, and
+    // it is fresh, so it stays.
+    let elsewhere = runs.join(".trial-003.partial-999999999-0-0badcafe");
+    for d in [&dead, &dead_old, &resumable, &alive, &elsewhere] {
         std::fs::create_dir_all(d.join("checkpoint.new")).expect("mkdir");
         std::fs::write(d.join("checkpoint.new/optimizer.safetensors"), b"\x00").expect("write");
     }
@@ -257,6 +260,10 @@ fn leftovers_of_killed_runs_are_swept_and_resumable_ones_kept() {
     {
         assert!(!dead.exists() && !dead_old.exists());
         assert!(alive.exists(), "the folder of a live process was removed");
+        assert!(
+            elsewhere.exists(),
+            "another machine's live folder was removed"
+        );
         let removed: Vec<PathBuf> = seen
             .lock()
             .expect("events")

@@ -40,6 +40,21 @@ pub enum NullCell {
 }
 
 impl RowBatch {
+    /// Appends the rows of `other`, a later batch of the same file.
+    fn append(&mut self, other: RowBatch) {
+        fn extend<T>(a: &mut Option<Vec<T>>, b: Option<Vec<T>>) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b) {
+                a.extend(b);
+            }
+        }
+        self.rows.extend(other.rows);
+        extend(&mut self.lines, other.lines);
+        self.texts.extend(other.texts);
+        extend(&mut self.labels, other.labels);
+        extend(&mut self.ids, other.ids);
+        self.nulls.extend(other.nulls);
+    }
+
     /// Rows from a columnar file: `texts[i]` (and `labels[i]`) are row `first + i`; a null in
     /// either leaves the row out, listed in `nulls`.
     #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
@@ -166,6 +181,30 @@ impl RowSource {
     /// A source of batches already in memory.
     pub fn from_batches(batches: Vec<RowBatch>) -> Self {
         Self::new(batches.into_iter().map(Ok))
+    }
+
+    /// The same rows in batches of at least `rows` rows (the last one, and the last of each
+    /// file, may be smaller): consecutive batches of one file joined, for a consumer that does
+    /// better with many rows at once (sorting by length, computing a repeated text once) while
+    /// memory stays bounded by `rows`.
+    pub fn merged(self, rows: usize) -> RowSource {
+        let mut inner = self.inner.peekable();
+        RowSource::new(std::iter::from_fn(move || {
+            let mut batch = match inner.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(e)),
+            };
+            while batch.texts.len() + batch.nulls.len() < rows {
+                match inner.peek() {
+                    Some(Ok(next)) if next.file == batch.file => {}
+                    _ => break,
+                }
+                if let Some(Ok(next)) = inner.next() {
+                    batch.append(next);
+                }
+            }
+            Some(Ok(batch))
+        }))
     }
 }
 

@@ -404,3 +404,30 @@ fn parts_are_written_whole_with_their_metadata() {
     let batch = text_rows(&parquet, &opts).unwrap().next().unwrap().unwrap();
     assert_eq!(batch.texts, ["in.parquet"]);
 }
+
+/// Merged batches hold the same rows in the same order, never join two files, and reach the
+/// size asked for.
+#[test]
+fn merged_batches_keep_rows_and_files_apart() {
+    use spam_data::text_rows;
+    let opts = TableOptions::csv(Column::Default, Column::Default);
+    let file = pq("row_groups.parquet");
+    let plain: Vec<_> = text_rows(&file, &opts)
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let merged: Vec<_> = text_rows(&file, &opts)
+        .unwrap()
+        .merged(40)
+        .map(|b| b.unwrap())
+        .collect();
+    let rows = |bs: &[spam_data::RowBatch]| -> Vec<(u64, String)> {
+        bs.iter()
+            .flat_map(|b| b.rows.iter().copied().zip(b.texts.iter().cloned()))
+            .collect()
+    };
+    assert_eq!(rows(&merged), rows(&plain));
+    assert_eq!(rows(&plain).len(), 100);
+    assert!(merged[..merged.len() - 1].iter().all(|b| b.texts.len() >= 40));
+    assert!(merged.len() < plain.len() || plain.len() == 1);
+}

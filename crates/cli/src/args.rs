@@ -371,7 +371,8 @@ impl EvalDataArgs {
             label_column: column(self.label_column.as_deref()),
         };
         let data = spam_runs::local_data(&self.data)?;
-        Ok(spam_data::examples_rows(&data, &options)?)
+        // In windows of many rows: batches sorted by length, repeated texts computed once.
+        Ok(spam_data::examples_rows(&data, &options)?.merged(spam_runs::CLASSIFY_WINDOW_ROWS))
     }
 }
 

@@ -17,11 +17,12 @@ pub fn classify(a: args::ClassifyArgs) -> Result<()> {
     }
     let mut out = ResultWriter::new(a.format, predictor.label_names())?;
     if !a.file.is_empty() {
-        // Batch by batch: memory follows the batch, not the file.
+        // Window by window: memory follows the window, not the file.
         let mut null_texts = 0usize;
         for file in &a.file {
             let file = spam_runs::local_data(file)?;
-            for batch in spam_data::text_rows(&file, &a.table_options(&file))? {
+            let rows = spam_data::text_rows(&file, &a.table_options(&file))?;
+            for batch in rows.merged(spam_runs::CLASSIFY_WINDOW_ROWS) {
                 let batch = batch?;
                 null_texts += batch.nulls.len();
                 let place = |i: usize| batch.place(i);

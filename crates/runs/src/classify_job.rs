@@ -176,32 +176,107 @@ fn write_part(
         .collect::<spam_data::Result<Vec<u64>>>()?;
     let ranges = spam_data::shard_ranges(files, &counts, job.shard);
     let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
-    let mut writer = PartWriter::create(
+    let writer = PartWriter::create(
         target,
         job.format,
         predictor.label_names(),
         job.id_column.is_some(),
         (PART_METADATA_KEY, record),
     )?;
-    let started = Instant::now();
-    let (mut rows, mut null_texts, mut truncated) = (0u64, 0u64, 0u64);
+    let mut window = Window {
+        predictor,
+        writer,
+        pending: Vec::new(),
+        pending_rows: 0,
+        rows: 0,
+        null_texts: 0,
+        truncated: 0,
+        total,
+        started: Instant::now(),
+        progress,
+    };
     for range in &ranges {
-        let k = range.index;
-        let file = range.file.display().to_string();
-        for batch in spam_data::text_rows_in(range, &tables[k], job.id_column.as_ref())? {
-            let batch = batch?;
-            let predictions = predictor.classify(&batch.texts);
-            truncated += predictions
-                .iter()
-                .filter(|p| p.tokens > predictor.max_length())
-                .count() as u64;
+        let file: std::sync::Arc<str> = range.file.display().to_string().into();
+        let source = spam_data::text_rows_in(range, &tables[range.index], job.id_column.as_ref())?;
+        for batch in source {
+            window.push(file.clone(), batch?)?;
+        }
+    }
+    window.flush()?;
+    let Window {
+        writer,
+        rows,
+        null_texts,
+        truncated,
+        started,
+        ..
+    } = window;
+    let path = writer.finish()?;
+    Ok(ClassifyOutcome::Written {
+        path,
+        rows,
+        null_texts,
+        truncated,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Rows classified together: files are read about a thousand rows at a time, but classified
+/// in windows of this many rows, so that the predictor's length-sorted batches and its
+/// once-per-distinct-text rule see many rows (measured: 124M over the 5,574 SMS messages in
+/// 121.5 s instead of 166.5 s with a window per read batch), while memory stays bounded by
+/// the window.
+pub const CLASSIFY_WINDOW_ROWS: usize = 16_384;
+
+/// The state of a part being written: the window of rows read and not yet classified, and
+/// the counts so far.
+struct Window<'a> {
+    predictor: &'a Predictor,
+    writer: PartWriter,
+    pending: Vec<(std::sync::Arc<str>, spam_data::RowBatch)>,
+    pending_rows: usize,
+    rows: u64,
+    null_texts: u64,
+    truncated: u64,
+    total: u64,
+    started: Instant,
+    progress: &'a mut dyn FnMut(ClassifyProgress),
+}
+
+impl Window<'_> {
+    /// Adds a batch of `file`; classifies the window once it is full.
+    fn push(&mut self, file: std::sync::Arc<str>, batch: spam_data::RowBatch) -> Result<()> {
+        self.pending_rows += batch.texts.len() + batch.nulls.len();
+        self.pending.push((file, batch));
+        if self.pending_rows >= CLASSIFY_WINDOW_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Classifies the window's texts at once and writes its rows, in input order.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let texts: Vec<&str> = pending
+            .iter()
+            .flat_map(|(_, b)| b.texts.iter().map(String::as_str))
+            .collect();
+        let predictions = self.predictor.classify(&texts);
+        let max = self.predictor.max_length();
+        self.truncated += predictions.iter().filter(|p| p.tokens > max).count() as u64;
+        let mut next = predictions.iter();
+        for (file, batch) in &pending {
             let mut out: Vec<PartRow<'_>> = batch
                 .rows
                 .iter()
-                .zip(&predictions)
+                .zip(next.by_ref())
                 .enumerate()
                 .map(|(i, (&row, p))| PartRow {
-                    file: &file,
+                    file,
                     row,
                     id: batch.ids.as_ref().map(|ids| ids[i].as_str()),
                     label: Some(p.label.as_str()),
@@ -211,7 +286,7 @@ fn write_part(
                 .collect();
             // Rows without a text keep their place, with no prediction.
             out.extend(batch.nulls.iter().map(|&(row, _)| PartRow {
-                file: &file,
+                file,
                 row,
                 id: None,
                 label: None,
@@ -219,24 +294,17 @@ fn write_part(
                 probabilities: None,
             }));
             out.sort_by_key(|r| r.row);
-            writer.write(&out)?;
-            rows += out.len() as u64;
-            null_texts += batch.nulls.len() as u64;
-            progress(ClassifyProgress {
-                rows,
-                total,
-                seconds: started.elapsed().as_secs_f64(),
-            });
+            self.writer.write(&out)?;
+            self.rows += out.len() as u64;
+            self.null_texts += batch.nulls.len() as u64;
         }
+        (self.progress)(ClassifyProgress {
+            rows: self.rows,
+            total: self.total,
+            seconds: self.started.elapsed().as_secs_f64(),
+        });
+        Ok(())
     }
-    let path = writer.finish()?;
-    Ok(ClassifyOutcome::Written {
-        path,
-        rows,
-        null_texts,
-        truncated,
-        seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
 /// How a text input is read: its delimiter from its name, the job's text column.

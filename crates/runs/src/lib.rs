@@ -44,7 +44,8 @@ mod sweep_run;
 mod weights;
 
 pub use classify_job::{
-    ClassifyJob, ClassifyOutcome, ClassifyProgress, PART_METADATA_KEY, classify_part,
+    CLASSIFY_WINDOW_ROWS, ClassifyJob, ClassifyOutcome, ClassifyProgress, PART_METADATA_KEY,
+    classify_part,
 };
 #[cfg(feature = "plot")]
 pub use curves::redraw_plots;

@@ -263,3 +263,77 @@ fn a_whole_sweep_runs_in_one_process_and_ends_with_the_report() {
     assert!(out.join("trial-000/metrics.json").is_file());
     assert!(out.join("trial-001/metrics.json").is_file());
 }
+
+/// `docs/scale-out`'s sweep manifests run here as their schedulers run them: the Indexed
+/// Job's command line once per completion index, then the Slurm script once per array task
+/// into the same folder (every trial already finished: each task reuses its trial); then the
+/// report ranks the 6 trials.
+#[test]
+fn the_documented_sweep_manifests_run_every_trial_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let sweep = write_sweep(dir, "sweep.toml", GRID);
+    let docs = spam_e2e::root().join("docs/scale-out");
+    let bin_dir = spam_cli().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let number_after = |text: &str, key: &str| -> usize {
+        let line = text.lines().find(|l| l.contains(key)).expect("key");
+        let rest = &line[line.find(key).unwrap_or(0) + key.len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a number")
+    };
+    let run_task = |script: &str, vars: &[(&str, String)]| -> String {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", script]).current_dir(dir);
+        for var in SCHEDULER_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("PATH", &path)
+            .env("SWEEP", &sweep)
+            .env("DATA", dir.join("examples.csv"))
+            .env("OUT", dir.join("out"));
+        cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+        succeeded(cmd.output().expect("bash"), script)
+    };
+    let manifest = std::fs::read_to_string(docs.join("sweep-job.yaml")).expect("manifest");
+    let n = number_after(&manifest, "completions:");
+    assert_eq!(n, 6, "the manifest's completions = the example's trials");
+    let line = manifest
+        .lines()
+        .find(|l| l.contains("spam-cli sweep"))
+        .expect("command")
+        .trim();
+    for i in 0..n {
+        run_task(line, &[("JOB_COMPLETION_INDEX", i.to_string())]);
+    }
+    let script = std::fs::read_to_string(docs.join("sweep.sbatch")).expect("sbatch");
+    let tasks = number_after(&script, "--array=0-") + 1;
+    assert_eq!(tasks, n);
+    for i in 0..tasks {
+        let vars = [
+            ("SLURM_ARRAY_TASK_ID", i.to_string()),
+            ("SLURM_ARRAY_TASK_MIN", "0".to_string()),
+            ("SLURM_ARRAY_TASK_COUNT", tasks.to_string()),
+        ];
+        let stdout = run_task(&script, &vars);
+        assert!(stdout.contains("(an earlier run)"), "trial {i}: {stdout}");
+    }
+    let out = dir.join("out");
+    succeeded(
+        Command::new(spam_cli())
+            .args(["sweep", "report"])
+            .arg(&out)
+            .output()
+            .expect("report"),
+        "sweep report",
+    );
+    check_report(&out);
+}

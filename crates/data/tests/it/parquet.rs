@@ -428,6 +428,10 @@ fn merged_batches_keep_rows_and_files_apart() {
     };
     assert_eq!(rows(&merged), rows(&plain));
     assert_eq!(rows(&plain).len(), 100);
-    assert!(merged[..merged.len() - 1].iter().all(|b| b.texts.len() >= 40));
+    assert!(
+        merged[..merged.len() - 1]
+            .iter()
+            .all(|b| b.texts.len() >= 40)
+    );
     assert!(merged.len() < plain.len() || plain.len() == 1);
 }

@@ -138,12 +138,16 @@ fn data_errors_say_each_cause_once_and_what_the_file_is() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let out = out.to_str().expect("utf-8");
-    // A folder where the data file belongs: refused before it is opened, said once, after
-    // the path.
+    // A folder without Parquet files where the data file belongs: refused before anything is
+    // opened, said once, after the path.
     let folder = dir.path().to_str().expect("utf-8");
     let (code, _, stderr) = run_cli(&["prepare", "--data", folder, "--out", out]);
     assert_ne!(code, 0);
-    assert_eq!(stderr.matches("not a regular file").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("must hold Parquet files").count(),
+        1,
+        "{stderr}"
+    );
     assert!(stderr.contains(folder), "{stderr}");
     // A zip where a table belongs: said so, not "invalid UTF-8".
     let zip = dir.path().join("reviews.csv");

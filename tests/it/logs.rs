@@ -199,7 +199,7 @@ fn logs_help_lists_accepted_values_and_defaults() {
         "[possible values: last, first, flexible, pooled]",
         "[possible values: auto, plain, cached]",
         "[possible values: chapter, gpt2]",
-        "[possible values: sms, table]",
+        "[possible values: sms, table, parquet]",
         "[possible values: pandas, lines]",
         "[default: longest]",
     ] {

@@ -203,13 +203,13 @@ fn check_report(out: &Path) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "rank,trial,train.optimizer.lr,train.seed,best_val_loss,val_accuracy,test_accuracy,\
-         wall_seconds"
+        "rank,trial,folder,train.optimizer.lr,train.seed,best_val_loss,val_accuracy,\
+         test_accuracy,wall_seconds"
     );
     assert_eq!(lines.len(), 7, "{csv}");
     let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
     let mut trials: Vec<usize> = rows.iter().map(|r| r[1].parse().expect("trial")).collect();
-    let losses: Vec<f64> = rows.iter().map(|r| r[4].parse().expect("loss")).collect();
+    let losses: Vec<f64> = rows.iter().map(|r| r[5].parse().expect("loss")).collect();
     assert!(
         losses.windows(2).all(|w| w[0] <= w[1]),
         "ranked: {losses:?}"
@@ -219,8 +219,9 @@ fn check_report(out: &Path) {
         let trial: usize = r[1].parse().expect("trial");
         let lr = ["0.0001", "0.001", "0.01"][trial / 2];
         let seed = ["1", "2"][trial % 2];
-        assert_eq!((r[2], r[3]), (lr, seed), "trial {trial}'s settings");
-        let wall: f64 = r[7].parse().expect("wall time");
+        assert_eq!(r[2], format!("trial-{trial:03}"));
+        assert_eq!((r[3], r[4]), (lr, seed), "trial {trial}'s settings");
+        let wall: f64 = r[8].parse().expect("wall time");
         assert!(wall > 0.0, "{r:?}");
         // The loss is the one the trial's own metrics.json recorded.
         let metrics = std::fs::read_to_string(out.join(format!("trial-{trial:03}/metrics.json")))
@@ -336,4 +337,95 @@ fn the_documented_sweep_manifests_run_every_trial_once() {
         "sweep report",
     );
     check_report(&out);
+}
+
+/// `experiments` runs the chapter's rows as trials of a sweep of 19 named points, so its
+/// folder is a sweep folder: an array task of `sweep --config OUT/sweep.toml` fills in another
+/// row, `experiments` then reuses it, and `sweep report` ranks the rows. (GPT-2 124M from
+/// random weights on 60 messages, one epoch: seconds a row.)
+#[test]
+fn the_experiments_table_is_a_sweep_an_array_task_can_fill() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let data = dir.join("sms.tsv");
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("ham\tsee you at the station at {i} tonight\n"));
+        text.push_str(&format!(
+            "spam\tWIN a {i}00 pound prize now, text CLAIM to 8{i}\n"
+        ));
+    }
+    std::fs::write(&data, text).expect("data");
+    let out = dir.join("table");
+    let experiments = |rows: &str| {
+        let out = Command::new(spam_cli())
+            .args(["experiments", "--quiet", "--epochs", "1", "--rows", rows])
+            .arg("--data")
+            .arg(&data)
+            .arg("--weights-root")
+            .arg(dir.join("no-weights"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("spam-cli experiments");
+        succeeded(out, "experiments")
+    };
+    experiments("1");
+    let sweep_file = out.join("sweep.toml");
+    let saved = std::fs::read_to_string(&sweep_file).expect("experiments writes sweep.toml");
+    assert_eq!(saved.matches("[[sweep.points]]").count(), 19, "{saved}");
+    assert!(saved.contains("name = \"row-16\""), "{saved}");
+
+    // Row 16 (flexible token position) is trial 15: an Indexed Job's task 15 runs it.
+    let mut task = Command::new(spam_cli());
+    task.arg("sweep")
+        .arg("--config")
+        .arg(&sweep_file)
+        .arg("--out")
+        .arg(&out);
+    for var in SCHEDULER_VARS {
+        task.env_remove(var);
+    }
+    let stdout = succeeded(
+        task.env("JOB_COMPLETION_INDEX", "15")
+            .output()
+            .expect("sweep"),
+        "sweep task 15",
+    );
+    assert!(stdout.contains("Trial 15:"), "{stdout}");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("row-16/config.json")).expect("row-16 ran"),
+    )
+    .expect("json");
+    assert_eq!(config["model"]["token_position"], "flexible");
+    assert_eq!(config["train"]["epochs"], 1);
+
+    // The table now reuses both rows: nothing is trained again.
+    let row16 = std::fs::read(out.join("row-16/metrics.json")).expect("metrics");
+    let row1 = std::fs::read(out.join("row-1/metrics.json")).expect("metrics");
+    let stdout = experiments("1,16");
+    assert!(stdout.contains("| 16 | flexible"), "{stdout}");
+    assert!(stdout.contains("| 1 | 124M"), "{stdout}");
+    assert_eq!(
+        std::fs::read(out.join("row-1/metrics.json")).expect("metrics"),
+        row1,
+        "row 1 reused"
+    );
+    let (code, stdout, stderr) = run_cli(&["sweep", "report", &out.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 of 19 trials finished"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    let folders: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).expect("folder"))
+        .collect();
+    let mut sorted = folders.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["row-1", "row-16"], "{csv}");
+    assert_eq!(
+        std::fs::read(out.join("row-16/metrics.json")).expect("metrics"),
+        row16,
+        "row 16 reused, and the report reads, never rewrites, a row"
+    );
 }

@@ -39,9 +39,10 @@ pub struct ExperimentsArgs {
     /// machine; the page's epochs column shows what each row ran.
     #[arg(long, value_delimiter = ',', value_name = "ROW=N,...", value_parser = row_epochs)]
     pub row_epochs: Vec<(usize, usize)>,
-    /// Where each row's run directory and table.md go. A row whose run directory already
-    /// holds a finished run with the same settings is reused, so an interrupted table
-    /// continues where it stopped.
+    /// The table's folder: the table as a sweep (sweep.toml, 19 points), each row's run
+    /// directory (row-N) and table.md. A row whose run directory already holds a finished run
+    /// with the same settings is reused, so an interrupted table continues where it stopped,
+    /// and `spam-cli sweep --config DIR/sweep.toml --out DIR` can run rows as array tasks.
     #[arg(long, default_value = "runs/experiments", value_name = "DIR")]
     pub out: PathBuf,
     /// Also write the whole table (all 19 rows, ours beside the published ones, and why a row

@@ -310,7 +310,7 @@ fn experiments(a: experiments_args::ExperimentsArgs) -> Result<()> {
         &base,
         &rows,
         &setup,
-        Some(&a.out),
+        &a.out,
         &progress::events(a.quiet),
         |r| {
             eprintln!(

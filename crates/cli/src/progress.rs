@@ -236,7 +236,12 @@ impl Printer {
                 settings,
                 dir,
             } => println!(
-                "== Trial {index} of {count} ({settings}) into {}",
+                "== Trial {index} of {count} ({}) into {}",
+                if settings.is_empty() {
+                    "the base settings"
+                } else {
+                    settings
+                },
                 dir.display()
             ),
             RunEvent::TrialReused { index, dir } => println!(

@@ -173,7 +173,7 @@ fn print_report(report: &spam_runs::SweepReport) {
             .iter()
             .map(|(k, v)| format!("{k}={}", spam_runs::value_text(v)))
             .collect();
-        println!(
+        let line = format!(
             "{:>3}. {}  {} {:.4}  val {:.2}%  test {:.2}%  {:.1} s  {}",
             rank + 1,
             r.name,
@@ -184,6 +184,7 @@ fn print_report(report: &spam_runs::SweepReport) {
             r.wall_seconds,
             settings.join(", ")
         );
+        println!("{}", line.trim_end());
     }
     for m in &report.missing {
         println!("Missing: {} (trial {}): {}", m.name, m.index, m.state);

@@ -1,8 +1,9 @@
 //! The chapter's table of additional experiments, re-run with this implementation.
 //!
 //! Each row of the published table (SMS spam, 5 epochs, AdamW 5e-5, batch 8) is a change
-//! to the chapter's base run. [`run_rows`] trains each (reusing rows an earlier, interrupted
-//! invocation finished), [`markdown_table`] prints the published accuracies beside ours and
+//! to the chapter's base run, so the table is a sweep of given points ([`chapter_sweep`]):
+//! [`run_rows`] trains rows as its trials (reusing rows an earlier, interrupted invocation
+//! finished), [`markdown_table`] prints the published accuracies beside ours and
 //! [`document`] writes the whole table as a page (`docs/experiments.md`).
 
 use std::collections::BTreeMap;
@@ -15,10 +16,13 @@ use spam_data::Padding;
 use spam_model::{ModelSize, TokenPosition, Trainable};
 
 use crate::events::{RunEvent, RunEvents};
-use crate::pipeline::{FineTuneOptions, fine_tune};
+use crate::pipeline::FineTuneOptions;
 use crate::run_config::RunConfig;
-use crate::sweep_keys::same_files;
+use crate::sweep::{Point, Sweep};
+use crate::sweep_report::{TrialFolder, trial_folder};
+use crate::sweep_run::run_trial;
 use crate::weights::WeightsSource;
+use serde_json::Value;
 use spam_train::Report;
 
 /// One row of the published table.
@@ -267,26 +271,58 @@ pub fn config_for(base: &RunConfig, row: &Row, setup: &RowSetup) -> (RunConfig, 
     (c, pretrained)
 }
 
-/// Trains each of `numbers` in turn (run directories under `out_dir/row-N`). A row whose
-/// settings match a finished run under `out_dir` (its own, or another row's with the same
-/// settings) reuses it.
+/// The chapter's table as a sweep of 19 points named `row-1` to `row-19`: the base is row 1
+/// (the chapter's run) on `base`, each point the settings its row changes (and the epochs
+/// `setup` gives it). Row `n` is trial `n - 1`; `experiments` runs its rows through the
+/// sweep's own [`run_trial`], so its folder is a sweep folder (`sweep.toml`, `row-N/`) that
+/// `sweep --trial I` can fill as an array job and `sweep report` can rank.
+pub fn chapter_sweep(base: &RunConfig, setup: &RowSetup) -> Result<Sweep> {
+    let all = rows();
+    let plain = RowSetup {
+        epochs: BTreeMap::new(),
+        ..setup.clone()
+    };
+    let (first, _) = config_for(base, &all[0], &plain);
+    let first_tree = serde_json::to_value(&first)?;
+    let mut points = Vec::new();
+    for row in &all {
+        let (config, _) = config_for(base, row, setup);
+        let mut settings = Vec::new();
+        changes(
+            &first_tree,
+            &serde_json::to_value(&config)?,
+            "",
+            &mut settings,
+        )?;
+        points.push(Point {
+            name: Some(row_name(row.number)),
+            settings,
+        });
+    }
+    Sweep::from_points(first, points)
+}
+
+/// Trains each of `numbers` in turn, as trials of [`chapter_sweep`] in `out_dir` (run
+/// folders `out_dir/row-N`, the sweep in `out_dir/sweep.toml`). A row whose settings match a
+/// finished run there (its own, or another row's with the same settings) reuses it; a row
+/// folder holding a run of other settings is run again.
 pub fn run_rows(
     base: &RunConfig,
     numbers: &[usize],
     setup: &RowSetup,
-    out_dir: Option<&Path>,
+    out_dir: &Path,
     events: &RunEvents,
     mut on_result: impl FnMut(&RowResult),
 ) -> Result<Vec<RowResult>> {
     let all = rows();
+    let sweep = chapter_sweep(base, setup)?;
     let mut results = Vec::new();
     for &n in numbers {
         let Some(row) = all.iter().find(|r| r.number == n) else {
             bail!("there is no row {n}: the table has rows 1 to {}", all.len());
         };
-        let (config, pretrained) = config_for(base, row, setup);
-        let row_dir = out_dir.map(|d| d.join(format!("row-{n}")));
-        if let Some(done) = out_dir.and_then(|d| finished_run(d, n, &config)) {
+        let pretrained = config_for(base, row, setup).1;
+        if let Some(done) = finished_run(&sweep, out_dir, n) {
             events.emit(RunEvent::RowReused {
                 number: n,
                 dir: done.dir.clone(),
@@ -303,14 +339,14 @@ pub fn run_rows(
         });
         let start = Instant::now();
         let options = FineTuneOptions {
-            out_dir: row_dir,
-            // Re-running a row replaces its earlier run (a folder not ours is still refused).
+            // The folder follows this invocation's table: a row run with other settings
+            // (other epochs, weights fetched since) is run again.
             overwrite: true,
             events: events.clone(),
             ..Default::default()
         };
-        let report = fine_tune(&config, &options)?;
-        let result = result_of(row, pretrained, &report, start.elapsed().as_secs_f64());
+        let run = run_trial(&sweep, n - 1, out_dir, &options)?;
+        let result = result_of(row, pretrained, &run.report, start.elapsed().as_secs_f64());
         on_result(&result);
         results.push(result);
     }
@@ -320,13 +356,46 @@ pub fn run_rows(
 /// Every row of the table with a finished run under `out_dir` (from this or an earlier
 /// invocation) whose settings are those `base` and `setup` give it.
 pub fn finished_rows(base: &RunConfig, setup: &RowSetup, out_dir: &Path) -> Vec<RowResult> {
+    let Ok(sweep) = chapter_sweep(base, setup) else {
+        return Vec::new();
+    };
     rows()
         .iter()
         .filter_map(|row| {
-            let (config, pretrained) = config_for(base, row, setup);
-            Some(finished_run(out_dir, row.number, &config)?.result(row, pretrained))
+            let pretrained = config_for(base, row, setup).1;
+            Some(finished_run(&sweep, out_dir, row.number)?.result(row, pretrained))
         })
         .collect()
+}
+
+/// The folder name of row `number`'s run.
+fn row_name(number: usize) -> String {
+    format!("row-{number}")
+}
+
+/// The settings where `to` differs from `from` (dotted paths to the leaves), for a point.
+fn changes(from: &Value, to: &Value, at: &str, out: &mut Vec<(String, Value)>) -> Result<()> {
+    match (from, to) {
+        (Value::Object(a), Value::Object(b)) => {
+            if let Some(k) = a.keys().find(|k| !b.contains_key(*k)) {
+                bail!("a row leaves out the run setting `{at}.{k}`, which a sweep cannot unset");
+            }
+            for (k, v) in b {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                changes(a.get(k).unwrap_or(&Value::Null), v, &path, out)?;
+            }
+            Ok(())
+        }
+        _ if from == to => Ok(()),
+        _ => {
+            out.push((at.to_string(), to.clone()));
+            Ok(())
+        }
+    }
 }
 
 /// A finished run with a row's settings.
@@ -351,38 +420,25 @@ impl Finished {
 }
 
 /// Row `number`'s finished run under `out_dir`: its own folder, else another row's folder
-/// run with exactly `config` (lowest row first).
-fn finished_run(out_dir: &Path, number: usize, config: &RunConfig) -> Option<Finished> {
-    let own = out_dir.join(format!("row-{number}"));
-    if let Some(report) = finished_row(&own, config) {
-        return Some(Finished {
-            dir: own,
-            owner: number,
-            report,
-        });
-    }
-    rows().iter().filter(|r| r.number != number).find_map(|r| {
-        let dir = out_dir.join(format!("row-{}", r.number));
-        let report = finished_row(&dir, config)?;
-        Some(Finished {
-            dir,
-            owner: r.number,
-            report,
-        })
+/// run with exactly its settings (lowest row first).
+fn finished_run(sweep: &Sweep, out_dir: &Path, number: usize) -> Option<Finished> {
+    let trial = sweep.trial(number.checked_sub(1)?).ok()?;
+    let own = std::iter::once(number);
+    let others = rows()
+        .into_iter()
+        .map(|r| r.number)
+        .filter(|&m| m != number);
+    own.chain(others).find_map(|owner| {
+        let dir = out_dir.join(row_name(owner));
+        match trial_folder(&dir, &trial).ok()? {
+            TrialFolder::Finished(report) => report.final_accuracy.is_some().then_some(Finished {
+                dir,
+                owner,
+                report: *report,
+            }),
+            _ => None,
+        }
     })
-}
-
-/// A row's finished run in `dir`: its `metrics.json`, when its `config.json` is `config`
-/// (a row run with other settings is run again).
-fn finished_row(dir: &Path, config: &RunConfig) -> Option<Report> {
-    let saved: RunConfig =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).ok()?).ok()?;
-    if same_files(saved) != same_files(config.clone()) {
-        return None;
-    }
-    let report: Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).ok()?).ok()?;
-    report.final_accuracy.is_some().then_some(report)
 }
 
 fn result_of(row: &Row, pretrained: bool, report: &Report, seconds: f64) -> RowResult {

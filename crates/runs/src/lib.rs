@@ -41,6 +41,7 @@ mod sweep;
 mod sweep_keys;
 mod sweep_report;
 mod sweep_run;
+mod sweep_space;
 mod weights;
 
 pub use classify_job::{
@@ -53,7 +54,7 @@ pub use data_source::{HUB_DATA_PREFIX, local_data};
 pub use events::{RunEvent, RunEvents};
 pub use experiments::{
     DocumentOptions as ExperimentsDocOptions, Row as ExperimentRow, RowResult as ExperimentResult,
-    RowSetup as ExperimentSetup, config_for as experiment_config,
+    RowSetup as ExperimentSetup, chapter_sweep, config_for as experiment_config,
     default_rows as default_experiment_rows, document as experiments_document,
     finished_rows as finished_experiments, markdown_table as experiments_table,
     rows as experiment_rows, run_rows as run_experiments, weights_for as experiment_weights,
@@ -68,7 +69,7 @@ pub use scheduler::{
     K8S_INDEX, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MIN, SLURM_TASK_STEP, TaskIndex,
     shard_for_task, task_from_env, task_index,
 };
-pub use sweep::{Sweep, Trial, value_text};
+pub use sweep::{Point, Sweep, Trial, value_text};
 pub use sweep_report::{
     BEST_LINK, MissingTrial, SWEEP_CSV, SWEEP_FILE, SWEEP_MD, SweepReport, TrialResult, TrialState,
     sweep_report,

@@ -236,11 +236,11 @@ fn result_of(
     }
 }
 
-/// `sweep.csv`: rank, trial, each swept key, the metric (with a metric for the best model),
+/// `sweep.csv`: rank, trial (its index), its folder, each swept key, the metric (with a metric for the best model),
 /// validation and test accuracy, wall seconds (to the millisecond); best first. A missing
 /// number is empty.
 fn csv(report: &SweepReport) -> String {
-    let mut header = vec!["rank".to_string(), "trial".to_string()];
+    let mut header = ["rank", "trial", "folder"].map(String::from).to_vec();
     header.extend(report.keys.iter().cloned());
     if report.metric.is_some() {
         header.push(format!("best_{}", report.metric_name()));
@@ -255,8 +255,8 @@ fn csv(report: &SweepReport) -> String {
         }
     };
     for (rank, r) in report.ranked.iter().enumerate() {
-        let mut row = vec![(rank + 1).to_string(), r.index.to_string()];
-        row.extend(r.settings.iter().map(|(_, v)| value_text(v)));
+        let mut row = vec![(rank + 1).to_string(), r.index.to_string(), r.name.clone()];
+        row.extend(report.keys.iter().map(|k| setting_text(&r.settings, k)));
         if report.metric.is_some() {
             row.push(number(r.metric));
         }
@@ -266,6 +266,16 @@ fn csv(report: &SweepReport) -> String {
         out.push_str(&csv_line(&row));
     }
     out
+}
+
+/// The value `settings` give `key`, as a cell shows it; empty where the trial leaves it at the
+/// base's (a point of `[[sweep.points]]` sets only some keys).
+fn setting_text(settings: &[(String, Value)], key: &str) -> String {
+    settings
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| value_text(v))
+        .unwrap_or_default()
 }
 
 fn csv_line(fields: &[String]) -> String {
@@ -328,7 +338,12 @@ fn markdown(report: &SweepReport) -> String {
     };
     for (rank, r) in report.ranked.iter().enumerate() {
         let mut row = vec![(rank + 1).to_string(), r.name.clone()];
-        row.extend(r.settings.iter().map(|(_, v)| cell(value_text(v))));
+        row.extend(
+            report
+                .keys
+                .iter()
+                .map(|k| cell(setting_text(&r.settings, k))),
+        );
         if report.metric.is_some() {
             row.push(if r.metric.is_nan() {
                 "-".into()

@@ -38,7 +38,10 @@ pub struct TrialRun {
 ///
 /// Safe to call from many processes at once on distinct trials of one sweep (one machine or
 /// several sharing the folder). `options`' events, stop flag and hub settings are used; its
-/// output folder, overwrite, link and epochs are the sweep's own.
+/// output folder, link and epochs are the sweep's own. With `options.overwrite` the folder
+/// follows this sweep instead of refusing it: `out/sweep.toml` is replaced by this sweep and a
+/// trial folder holding other settings is run again (a finished run of the trial's own settings
+/// is still reused) — for one process that owns the folder, as `experiments` does.
 pub fn run_trial(
     sweep: &Sweep,
     index: usize,
@@ -46,7 +49,12 @@ pub fn run_trial(
     options: &FineTuneOptions,
 ) -> Result<TrialRun> {
     let trial = sweep.trial(index)?;
-    save_sweep(sweep, out)?;
+    let replace = options.overwrite;
+    if replace {
+        replace_sweep(sweep, out)?;
+    } else {
+        save_sweep(sweep, out)?;
+    }
     let dir = out.join(sweep.trial_name(index));
     let events = &options.events;
     match trial_folder(&dir, &trial)? {
@@ -62,6 +70,7 @@ pub fn run_trial(
                 report: *report,
             });
         }
+        TrialFolder::Other(_) if replace => {}
         TrialFolder::Other(difference) => bail!(
             "{} holds a finished run with other settings than trial {index} ({difference}): the \
              sweep changed since it ran. Use another --out for this sweep, or delete {}",
@@ -72,7 +81,8 @@ pub fn run_trial(
     }
     let options = FineTuneOptions {
         out_dir: Some(dir.clone()),
-        overwrite: false,
+        // Only a finished run of other settings is there to replace (see above).
+        overwrite: replace,
         latest_link: None,
         epochs: None,
         ..options.clone()
@@ -172,6 +182,19 @@ pub fn save_sweep(sweep: &Sweep, out: &Path) -> Result<()> {
             path.display(),
             out.display()
         );
+    }
+    Ok(())
+}
+
+/// Makes `sweep` the sweep of `out`: `out/sweep.toml` written (atomically) unless it already
+/// holds this sweep.
+fn replace_sweep(sweep: &Sweep, out: &Path) -> Result<()> {
+    let path = out.join(SWEEP_FILE);
+    let same = Sweep::read(&path).is_ok_and(|saved| sweep.same_as(&saved).is_ok());
+    if !same {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("could not create {}", out.display()))?;
+        spam_data::write_atomic(&path, sweep.to_toml()?.as_bytes())?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use spam_runs::{
     experiment_rows as rows, experiments_document, experiments_table as markdown_table,
     finished_experiments, run_experiments,
 };
-use spam_runs::{RunEvent, RunEvents};
+use spam_runs::{RunEvent, RunEvents, Sweep, chapter_sweep, sweep_report};
 use spam_train::records::{FinalAccuracy, Timing};
 use spam_train::{Report, TrainData};
 
@@ -202,7 +202,7 @@ fn a_partly_run_table_continues_where_it_stopped() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let events = RunEvents::new(move |e: &RunEvent| sink.lock().expect("lock").push(e.clone()));
-    let results = run_experiments(&base, &[1], missing, Some(out.path()), &events, |_| {})
+    let results = run_experiments(&base, &[1], missing, out.path(), &events, |_| {})
         .expect("row 1 is reused, not run");
     assert_eq!(results.len(), 1);
     assert_eq!((results[0].test_accuracy, results[0].minutes), (0.96, 4.0));
@@ -217,7 +217,7 @@ fn a_partly_run_table_continues_where_it_stopped() {
     // Other settings: the finished run is not reused (and row 1 then fails for want of data).
     let mut other = base.clone();
     other.train.epochs = 1;
-    assert!(run_experiments(&other, &[1], missing, Some(out.path()), &events, |_| {}).is_err());
+    assert!(run_experiments(&other, &[1], missing, out.path(), &events, |_| {}).is_err());
     assert!(finished_experiments(&other, missing, out.path()).is_empty());
 
     // One epoch for row 1 alone: the same run as `other`'s row 1, so `other`'s finished
@@ -246,7 +246,7 @@ fn a_row_with_another_rows_settings_reuses_its_run() {
         &base,
         &[5],
         missing,
-        Some(out.path()),
+        out.path(),
         &RunEvents::default(),
         |_| {},
     )
@@ -322,4 +322,105 @@ fn a_finished_row_is_reused_whatever_the_spelling_of_its_data_file() {
     std::fs::write(&other, "ham\thi\n").expect("write");
     base.data.source = other;
     assert!(finished_experiments(&base, missing, out.path()).is_empty());
+}
+
+/// The table is a sweep of 19 points named `row-N`; each trial's run configuration is the
+/// row's, for rows with and without pretrained weights on disk and with a row's own epochs.
+#[test]
+fn the_table_is_a_sweep_whose_trials_are_the_rows_unchanged() {
+    let weights = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(weights.path().join("124M")).expect("mkdir");
+    let mut with_epochs = ExperimentSetup::new(weights.path());
+    with_epochs.epochs.extend([(5, 1), (1, 2)]);
+    let mut base = RunConfig::default();
+    base.data.source = "SMSSpamCollection".into();
+    for setup in [
+        ExperimentSetup::new("/nonexistent/weights"),
+        ExperimentSetup::new(weights.path()),
+        with_epochs,
+    ] {
+        let sweep = chapter_sweep(&base, &setup).expect("the table as a sweep");
+        assert_eq!(sweep.trial_count(), 19);
+        for row in rows() {
+            let trial = sweep.trial(row.number - 1).expect("trial");
+            assert_eq!(
+                trial.config,
+                config_for(&base, &row, &setup).0,
+                "row {}",
+                row.number
+            );
+            assert_eq!(
+                sweep.trial_name(row.number - 1),
+                format!("row-{}", row.number)
+            );
+        }
+        // Its sweep file reads back as the same trials.
+        let back = Sweep::parse(&sweep.to_toml().expect("toml")).expect("reads back");
+        assert_eq!(back, sweep);
+    }
+    // A point holds what its row changes from row 1, the base.
+    let sweep = chapter_sweep(&base, &ExperimentSetup::new(weights.path())).expect("sweep");
+    let settings = |n: usize| {
+        let t = sweep.trial(n - 1).expect("trial");
+        t.settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
+    assert!(settings(1).is_empty());
+    assert_eq!(settings(2), ["model.token_position=\"first\""]);
+    assert_eq!(
+        settings(15),
+        [
+            "data.padding=\"none\"",
+            "train.batch_size=1",
+            "train.grad_accum_steps=8"
+        ]
+    );
+    assert_eq!(
+        settings(10),
+        ["model.trainable=\"all\"", "model.weights=\"random\""]
+    );
+}
+
+/// What `experiments` leaves is a sweep folder: `sweep.toml` is the table, and `sweep report`
+/// ranks the finished rows by folder name.
+#[test]
+fn an_experiments_folder_is_a_sweep_folder() {
+    let base = RunConfig::default();
+    let missing = &ExperimentSetup::new("/nonexistent/weights");
+    let out = tempfile::tempdir().expect("tempdir");
+    let sweep = chapter_sweep(&base, missing).expect("sweep");
+    write_finished(
+        &out.path().join("row-1"),
+        &sweep.trial(0).expect("row 1").config,
+        0.95,
+    );
+    write_finished(
+        &out.path().join("row-16"),
+        &sweep.trial(15).expect("row 16").config,
+        0.97,
+    );
+    run_experiments(
+        &base,
+        &[1, 16],
+        missing,
+        out.path(),
+        &RunEvents::default(),
+        |_| {},
+    )
+    .expect("both reused");
+    // Reuse alone writes no sweep file; running a row does. Save it as a run would.
+    spam_runs::save_sweep(&sweep, out.path()).expect("saved");
+    let saved = Sweep::read(&out.path().join("sweep.toml")).expect("sweep.toml");
+    assert_eq!(saved.trial_count(), 19);
+    let report = sweep_report(out.path()).expect("report");
+    let folders: Vec<&str> = report.ranked.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        folders,
+        ["row-1", "row-16"],
+        "equal validation accuracy: by index"
+    );
+    assert_eq!(report.missing.len(), 17);
+    assert_eq!(report.ranked[1].test_accuracy, 0.97);
 }

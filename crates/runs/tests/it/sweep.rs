@@ -173,9 +173,93 @@ fn the_documented_sweep_reads() {
     );
 }
 
+const POINTS: &str = r#"
+[train]
+epochs = 2
+
+[[sweep.points]]
+name = "baseline"
+
+[[sweep.points]]
+name = "all-layers"
+"model.trainable" = "all"
+"train.optimizer.lr" = 1e-5
+
+[[sweep.points]]
+model = { trainable = "last_layer" }
+"#;
+
+/// `[[sweep.points]]`: the trials in the file's order, each only what it sets, in the folder
+/// it names (else `trial-NNN`).
+#[test]
+fn points_are_the_trials_one_by_one_in_the_folders_they_name() {
+    let sweep = parse(POINTS);
+    assert_eq!(sweep.trial_count(), 3);
+    assert_eq!(sweep.keys(), ["model.trainable", "train.optimizer.lr"]);
+    assert_eq!(settings(&sweep, 0), vec![]);
+    assert_eq!(
+        settings(&sweep, 1),
+        pairs(&[
+            ("model.trainable", json!("all")),
+            ("train.optimizer.lr", json!(1e-5))
+        ])
+    );
+    assert_eq!(
+        settings(&sweep, 2),
+        pairs(&[("model.trainable", json!("last_layer"))])
+    );
+    let names: Vec<String> = (0..3).map(|i| sweep.trial_name(i)).collect();
+    assert_eq!(names, ["baseline", "all-layers", "trial-002"]);
+    let base = sweep.base().clone();
+    assert_eq!(sweep.trial(0).expect("trial 0").config, base);
+    let c = sweep.trial(1).expect("trial 1").config;
+    assert_eq!(c.model.trainable.to_string(), "all");
+    assert_eq!((c.train.optimizer.lr, c.train.epochs), (1e-5, 2));
+}
+
+#[test]
+fn points_that_cannot_be_folders_or_trials_are_refused() {
+    let point = |body: &str| format!("[[sweep.points]]\n{body}\n");
+    let cases = [
+        (
+            format!("{}{}", point("name = \"a\""), point("name = \"a\"")),
+            "points 0 and 1 have the same folder name `a`",
+        ),
+        (
+            format!("{}{}", point("name = \"trial-001\""), point("")),
+            "the same folder name `trial-001`",
+        ),
+        (point("name = \"../up\""), "is not a plain folder name"),
+        (point("name = \".hidden\""), "is not a plain folder name"),
+        (point("name = \"best\""), "is a file of the sweep folder"),
+        (point("name = 3"), "`name` must be text"),
+        (point("\"train.epoch\" = 3"), "did you mean: `train.epochs`"),
+        (
+            point("\"train.epochs\" = \"many\""),
+            "sweep key `train.epochs`",
+        ),
+        (
+            "[sweep]\npoints = []\n".to_string(),
+            "sweep.points is empty",
+        ),
+        (
+            "[sweep]\npoints = 3\n".to_string(),
+            "write each as [[sweep.points]]",
+        ),
+        (
+            format!("{}[sweep.grid]\n\"train.epochs\" = [1]\n", point("")),
+            "more than one of grid, random and points",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = error(&text);
+        assert!(e.contains(expected), "{text}\n=> {e}");
+    }
+}
+
 #[test]
 fn a_sweep_file_reads_back_as_the_same_sweep() {
-    for text in [GRID, RANDOM] {
+    for text in [GRID, RANDOM, POINTS] {
         let sweep = parse(text);
         let back = parse(&sweep.to_toml().expect("toml"));
         assert_eq!(back, sweep);
@@ -254,7 +338,7 @@ fn every_key_and_value_is_checked_when_the_sweep_is_read() {
         ),
         (
             "[sweep.grid]\n\"train.epochs\" = [1]\n[sweep.random]\ntrials = 1\n".into(),
-            &["both grid and random"],
+            &["more than one of grid, random and points"],
         ),
         (
             "[sweep.grids]\n\"train.epochs\" = [1]\n".into(),
@@ -336,11 +420,11 @@ fn the_report_ranks_finished_trials_and_lists_the_missing_ones() {
     let csv = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv");
     assert_eq!(
         csv,
-        "rank,trial,model.trainable,train.optimizer.lr,best_val_loss,val_accuracy,\
+        "rank,trial,folder,model.trainable,train.optimizer.lr,best_val_loss,val_accuracy,\
          test_accuracy,wall_seconds\n\
-         1,2,last_block,0.0001,0.25,0.9,0.95,12.5\n\
-         2,5,all,0.0001,0.4,0.9,0.9,30\n\
-         3,0,last_block,0.00001,0.5,0.9,0.8,10\n"
+         1,2,trial-002,last_block,0.0001,0.25,0.9,0.95,12.5\n\
+         2,5,trial-005,all,0.0001,0.4,0.9,0.9,30\n\
+         3,0,trial-000,last_block,0.00001,0.5,0.9,0.8,10\n"
     );
     let md = std::fs::read_to_string(dir.join("sweep.md")).expect("sweep.md");
     assert!(md.contains("3 of 6 trials finished"), "{md}");
@@ -419,4 +503,30 @@ fn a_folder_holding_another_sweep_is_refused_naming_both_files() {
         saved,
         "the first sweep's file is kept"
     );
+}
+
+/// A report of points: each trial in the folder it names, a key a point leaves at the base's
+/// value an empty cell.
+#[test]
+fn the_report_of_points_names_their_folders_and_leaves_unset_keys_empty() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path();
+    let sweep = parse(&POINTS.replace("epochs = 2", "epochs = 2\nmetric_for_best = \"val_loss\""));
+    spam_runs::save_sweep(&sweep, dir).expect("saved");
+    let config = |i: usize| sweep.trial(i).expect("trial").config;
+    finish(&dir.join("baseline"), &config(0), 0.3, 0.9, 5.0);
+    finish(&dir.join("trial-002"), &config(2), 0.2, 0.8, 7.0);
+    let report = sweep_report(dir).expect("report");
+    assert_eq!(report.missing.len(), 1);
+    assert_eq!(report.missing[0].name, "all-layers");
+    let csv = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(
+        csv,
+        "rank,trial,folder,model.trainable,train.optimizer.lr,best_val_loss,val_accuracy,\
+         test_accuracy,wall_seconds\n\
+         1,2,trial-002,last_layer,,0.2,0.9,0.8,7\n\
+         2,0,baseline,,,0.3,0.9,0.9,5\n"
+    );
+    let best = std::fs::read_link(dir.join("best")).expect("best is a link");
+    assert_eq!(best, Path::new("trial-002"));
 }

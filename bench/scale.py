@@ -4,7 +4,7 @@ transformers' `pipeline("text-classification")` on the same exported model.
 
     python3 bench/scale.py                          # full run: ~15 min on 2 cores, pipeline ~9 of them
     python3 bench/scale.py --pipeline-messages 1000 # the pipeline on the first 1000 messages only
-    python3 bench/scale.py --skip-reference         # ours only
+    python3 bench/scale.py --skip-reference         # ours only (and the FLOP floor, with .venv-bench)
     python3 bench/scale.py --smoke                  # tiny model, 200 messages: checks the driver
 
 On one machine, one after the other:
@@ -19,7 +19,8 @@ On one machine, one after the other:
 3. the reference: transformers' `pipeline("text-classification", model=EXPORTED,
    batch_size=64, truncation=True)` on the same messages (`--pipeline-messages N`: the first N),
    with the share of labels that agree with ours;
-4. memory: a tiny model of ours (1 layer, width 16) classifying the messages once and repeated
+4. the FLOP floor of the messages on that model (see FLOOR below), with .venv-bench;
+5. memory: a tiny model of ours (1 layer, width 16) classifying the messages once and repeated
    100 times (557,400 rows) as 1 task, to show the peak RSS does not grow with the rows. This
    row measures memory, not speed.
 
@@ -120,6 +121,48 @@ if ours:
     result["agreement"] = same / max(len(labels), 1)
 print(json.dumps(result))
 """
+
+FLOOR = """
+# The FLOP floor of classifying the messages with our model: the matrix products of the blocks
+# over every distinct text's tokens (truncated to the model's training length, as classify
+# does; no padding), at the best rate libtorch's BLAS (the same MKL: torch's wheel is our
+# libtorch) reaches on one core for the blocks' product shapes, times the cores.
+import json, os, sys, time
+import torch
+from transformers import GPT2TokenizerFast
+exported, run_dir, messages = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg = json.load(open(os.path.join(exported, "config.json")))
+d, layers = cfg["n_embd"], cfg["n_layer"]
+max_length = (json.load(open(os.path.join(run_dir, "model", "classifier.json"))).get("max_length")
+              or cfg["n_positions"])
+tok = GPT2TokenizerFast.from_pretrained(exported)
+tok.model_max_length = 10**9
+texts = [json.loads(line) for line in open(messages, encoding="utf-8")]
+distinct = {tuple(tok(t)["input_ids"][:max_length]) for t in texts}
+lengths = [len(ids) for ids in distinct]
+# Per block and token: q, k, v and the attention output (4 d^2 multiply-adds), the MLP (8 d^2);
+# per block and text: scores and weighted values (2 L^2 d multiply-adds).
+flop = sum(layers * (24 * L * d * d + 4 * L * L * d) for L in lengths)
+torch.set_num_threads(1)
+shapes = [(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)]
+best = 0.0
+for m in (640, 1280, 2560):
+    seconds = 0.0
+    for k, n in shapes:
+        a, w, b = torch.randn(m, k), torch.randn(k, n), torch.randn(n)
+        for _ in range(3):
+            torch.addmm(b, a, w)
+        t = time.perf_counter()
+        for _ in range(10):
+            torch.addmm(b, a, w)
+        seconds += (time.perf_counter() - t) / 10
+    best = max(best, sum(2 * m * k * n for k, n in shapes) / seconds)
+cores = os.cpu_count() or 1
+print(json.dumps({"flop": flop, "distinct": len(lengths), "tokens": sum(lengths),
+                  "max_length": max_length, "gflops_per_core": best / 1e9, "cores": cores,
+                  "floor_seconds": flop / (best * cores)}))
+"""
+
 
 def log(msg):
     print(f"[scale] {msg}", flush=True)
@@ -282,12 +325,30 @@ def reference(python, exported, messages_json, n, parts, work, logs, model):
                     f"torch {raw['torch']}"}
 
 
+def flop_floor(python, exported, run_dir, messages_json, work, logs):
+    """The FLOP floor of classifying the messages with `run_dir`'s model (see FLOOR)."""
+    script = work / "flop_floor.py"
+    script.write_text(FLOOR)
+    env = child_env({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **ONE_THREAD})
+    code, _, _ = run_child([str(python), str(script), str(exported), str(run_dir), str(messages_json)],
+                           logs / "flop-floor.log", env=env, cwd=str(ROOT))
+    raw = last_json_line(logs / "flop-floor.log") if code == 0 else None
+    if raw is None:
+        log(f"  -> FLOP floor failed:\n{tail(logs / 'flop-floor.log')}")
+        return None
+    log(f"  -> FLOP floor: {raw['flop'] / 1e12:.2f} TFLOP over {raw['tokens']} tokens of {raw['distinct']} "
+        f"distinct texts, at {raw['gflops_per_core']:.1f} GFLOP/s per core × {raw['cores']}: "
+        f"{raw['floor_seconds']:.1f} s")
+    return raw
+
+
 def table(records):
     lines = ["| run | model | rows | tasks × threads | wall s | rows/s (wall) | rows/s (classify only) "
-             "| peak RSS MB | note |", "|---|---|---|---|---|---|---|---|---|"]
+             "| × FLOP floor (wall / classify only) | peak RSS MB | note |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r.get("status") == "failed":
-            lines.append(f"| {r['name']} | {r['model']} | | | | | | | **failed**: see results.json |")
+            lines.append(f"| {r['name']} | {r['model']} | | | | | | | | **failed**: see results.json |")
             continue
         rate = r["rows"] / r["wall_seconds"] if r["wall_seconds"] else 0
         inner = f"{r['rows'] / r['classify_seconds']:.0f}" if r.get("classify_seconds") else "–"
@@ -296,8 +357,14 @@ def table(records):
         note = r.get("note", "")
         if r.get("agreement") is not None:
             note += f"; labels agree with ours on {100 * r['agreement']:.2f} %"
+        floor = r.get("floor_seconds")
+        times = "–"
+        if floor:
+            times = f"{r['wall_seconds'] / floor:.2f}"
+            if r.get("classify_seconds"):
+                times += f" / {r['classify_seconds'] / floor:.2f}"
         lines.append(f"| {r['name']} | {r['model']} | {r['rows']} | {r['tasks']} × {r['threads_per_task']} "
-                     f"| {r['wall_seconds']:.1f} | {rate:.0f} | {inner} | {rss} | {note} |")
+                     f"| {r['wall_seconds']:.1f} | {rate:.0f} | {inner} | {times} | {rss} | {note} |")
     return "\n".join(lines)
 
 
@@ -357,12 +424,22 @@ def main():
         log("ours: 2 local shards at once")
         records.append(ours_two_shards(binary, model, msg_file, work, logs, "ours-2-shards", model_name))
 
+        floor = None
+        if python is not None:
+            log("FLOP floor of the messages on this model")
+            floor = flop_floor(python, exported, model, messages_json, work, logs)
+            if floor is not None:
+                for r in records:
+                    r["floor_seconds"] = floor["floor_seconds"]
+
         if not args.skip_reference:
             n = args.pipeline_messages if 0 < args.pipeline_messages < n_rows else n_rows
             log(f"reference: transformers pipeline over {n} messages")
             records.append(reference(python, exported, messages_json, n,
                                      records[0]["parts"] if msg_file.suffix == ".parquet" else [],
                                      work, logs, model_name))
+            if floor is not None and n == n_rows:
+                records[-1]["floor_seconds"] = floor["floor_seconds"]
 
         log(f"memory: the tiny model over {n_rows} and {n_big} rows")
         records.append(ours_one_task(binary, tiny, msg_file, work, logs, "ours-tiny-1x", "tiny (1 layer, width 16)",
@@ -380,14 +457,19 @@ def main():
               + ("SMOKE RUN (tiny model, 200 messages): checks the driver, not a measurement.\n\n" if args.smoke else "")
               + "CPU, same machine, one after the other, 1 run each. Wall time includes model load; "
                 "peak RSS is the process's `ru_maxrss`. Ours writes Parquet parts (`classify --output`, "
-                f"`--id-column id`) from a Parquet input of {PARQUET_ROW_GROUP}-row groups.\n\n")
+                f"`--id-column id`) from a Parquet input of {PARQUET_ROW_GROUP}-row groups.\n\n"
+              + (f"FLOP floor: {floor['flop'] / 1e12:.2f} TFLOP (the blocks' matrix products over the "
+                 f"{floor['tokens']} tokens of the {floor['distinct']} distinct messages, truncated to "
+                 f"{floor['max_length']}) at {floor['gflops_per_core']:.1f} GFLOP/s per core, the best "
+                 f"rate this machine's BLAS reached on those products in this run, × {floor['cores']} "
+                 f"cores = {floor['floor_seconds']:.1f} s.\n\n" if floor else ""))
     text = header + table(records) + "\n"
     print()
     print(text)
     (out / "results.md").write_text(text)
     (out / "results.json").write_text(json.dumps(
         {"stamp": stamp, "smoke": args.smoke, "machine": machine_info(), "binary": display(binary),
-         "input_format": msg_file.suffix.lstrip("."), "repeat": repeat,
+         "input_format": msg_file.suffix.lstrip("."), "repeat": repeat, "flop_floor": floor,
          "elapsed_seconds": time.time() - started,
          "records": [{k: v for k, v in r.items() if k != "parts"} for r in records]}, indent=1) + "\n")
     log(f"wrote {display(out / 'results.md')} and {display(out / 'results.json')}")

@@ -271,8 +271,8 @@ pub fn read_examples(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<D
 }
 
 /// [`read_examples`] as batches of rows, each with its place and its label as written
-/// (a class name, or a class number for split CSVs and unnamed integer labels): Parquet is
-/// read a record batch at a time, text files whole.
+/// (a class name, or a class number for split CSVs and unnamed integer labels): Parquet and
+/// CSV/TSV are read a batch at a time, the SMS collection whole.
 pub fn examples_rows(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<RowSource> {
     let path = path.as_ref();
     let batches = match options.kind_of(path)? {
@@ -283,9 +283,10 @@ pub fn examples_rows(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<R
             return Ok(rows);
         }
         ExamplesKind::SplitCsv => {
-            crate::table::table_batches(path, &TableOptions::csv("Text", "Label"), true)?
+            let opts = TableOptions::csv("Text", "Label");
+            return crate::table_stream::table_stream(path, &opts, true);
         }
-        ExamplesKind::Table(t) => crate::table::table_batches(path, &t, true)?,
+        ExamplesKind::Table(t) => return crate::table_stream::table_stream(path, &t, true),
         ExamplesKind::Sms => {
             let ds = read_sms(path, options.parse_mode)?;
             let labels = ds
@@ -301,7 +302,7 @@ pub fn examples_rows(path: impl AsRef<Path>, options: &ExamplesFile) -> Result<R
 
 /// The texts of `path` as batches of rows (for classifying): Parquet (by name or magic
 /// bytes; `opts.text_column` picks the column) a record batch at a time, a CSV/TSV as
-/// `opts` says, read whole.
+/// `opts` says, a batch of rows at a time.
 pub fn text_rows(path: impl AsRef<Path>, opts: &TableOptions) -> Result<RowSource> {
     let path = path.as_ref();
     if crate::inputs::is_parquet(path) {
@@ -309,9 +310,7 @@ pub fn text_rows(path: impl AsRef<Path>, opts: &TableOptions) -> Result<RowSourc
         let (rows, _) = crate::parquet_read::parquet_rows(&files, &opts.text_column, None)?;
         return Ok(rows);
     }
-    Ok(RowSource::from_batches(crate::table::table_batches(
-        path, opts, false,
-    )?))
+    crate::table_stream::table_stream(path, opts, false)
 }
 
 /// The first line of a text file, without BOM or line ending (empty when unreadable as text).

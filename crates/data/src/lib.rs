@@ -75,6 +75,7 @@ mod parquet_read;
 mod parquet_write;
 mod parts;
 mod prepare;
+mod quote_scan;
 mod rows;
 mod shards;
 mod sms;
@@ -83,6 +84,7 @@ mod source;
 mod split;
 mod split_files;
 mod table;
+mod table_stream;
 mod tokenize;
 mod unzip;
 

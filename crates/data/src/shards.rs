@@ -99,7 +99,7 @@ pub fn shard_ranges(files: &[PathBuf], rows: &[u64], shard: Shard) -> Vec<RowRan
 }
 
 /// The rows of a file to classify: a Parquet file's from its footer (nothing else is read);
-/// a text file's by reading it (as `opts` says). The text column and `id_column` are checked,
+/// a text file's by reading it through, a batch at a time (as `opts` says). The text column and `id_column` are checked,
 /// so every task of a job refuses a bad file before any writes its part.
 pub fn count_rows(
     path: &Path,
@@ -109,8 +109,11 @@ pub fn count_rows(
     if crate::inputs::is_parquet(path) {
         return crate::parquet_read::parquet_row_count(path, &opts.text_column, id_column);
     }
-    let batches = crate::table::table_batches_with_ids(path, opts, id_column)?;
-    Ok(batches.iter().map(|b| b.len() as u64).sum())
+    let mut rows = 0;
+    for batch in crate::table_stream::table_stream_with_ids(path, opts, id_column)? {
+        rows += batch?.len() as u64;
+    }
+    Ok(rows)
 }
 
 /// The texts of rows `range` of a file (see [`text_rows`](crate::text_rows)), in batches;
@@ -130,17 +133,24 @@ pub fn text_rows_in(
             range.start..range.end,
         );
     }
-    let batches = crate::table::table_batches_with_ids(path, opts, id_column)?;
+    let batches = crate::table_stream::table_stream_with_ids(path, opts, id_column)?;
     let (start, end) = (range.start, range.end);
-    let kept = batches.into_iter().filter_map(move |mut b| {
-        let keep: Vec<usize> = (0..b.len())
-            .filter(|&i| (start..end).contains(&b.rows[i]))
-            .collect();
-        if keep.is_empty() {
-            return None;
-        }
-        b.retain(&keep);
-        Some(b)
-    });
-    Ok(RowSource::from_batches(kept.collect()))
+    // Batches before the range are read and dropped; reading stops after it.
+    let kept = batches
+        .take_while(move |b| b.as_ref().map_or(true, |b| b.rows.first() < Some(&end)))
+        .filter_map(move |b| {
+            let mut b = match b {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            };
+            let keep: Vec<usize> = (0..b.len())
+                .filter(|&i| (start..end).contains(&b.rows[i]))
+                .collect();
+            if keep.is_empty() {
+                return None;
+            }
+            b.retain(&keep);
+            Some(Ok(b))
+        });
+    Ok(RowSource::new(kept))
 }

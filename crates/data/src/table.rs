@@ -212,50 +212,6 @@ fn class_indices(
 /// Texts, and raw labels with their line numbers.
 type Rows = (Vec<String>, Vec<(usize, String)>);
 
-/// The rows of a table file as batches, each text with its line (and label, when
-/// `labelled`).
-pub(crate) fn table_batches(
-    path: &Path,
-    opts: &TableOptions,
-    labelled: bool,
-) -> Result<Vec<crate::rows::RowBatch>> {
-    let bytes = crate::input::read_file(path)?;
-    let (texts, raw) = read_rows(path, &bytes, opts, labelled)?;
-    let lines = raw.iter().map(|(line, _)| *line).collect();
-    let labels = labelled.then(|| raw.into_iter().map(|(_, l)| l).collect());
-    Ok(crate::rows::batches_of(
-        path,
-        texts,
-        labels,
-        Some(lines),
-        crate::rows::BATCH_ROWS,
-    ))
-}
-
-/// [`table_batches`] of texts, with `id_column` read as each row's id.
-pub(crate) fn table_batches_with_ids(
-    path: &Path,
-    opts: &TableOptions,
-    id_column: Option<&Column>,
-) -> Result<Vec<crate::rows::RowBatch>> {
-    let Some(id) = id_column else {
-        return table_batches(path, opts, false);
-    };
-    // The id is read where a label would be.
-    let opts = TableOptions {
-        label_column: match id {
-            Column::Default => Column::Name("id".into()),
-            other => other.clone(),
-        },
-        ..opts.clone()
-    };
-    let mut batches = table_batches(path, &opts, true)?;
-    for b in &mut batches {
-        b.ids = b.labels.take();
-    }
-    Ok(batches)
-}
-
 /// The text and raw label (with its line) of every record; without `labelled`, the label
 /// column is not looked for and each "label" is the text.
 fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> Result<Rows> {
@@ -264,12 +220,74 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> 
     if opts.quoting {
         check_quotes(path, bytes, opts.delimiter)?;
     }
-    let mut rdr = csv::ReaderBuilder::new()
+    let mut rdr = csv_reader(opts, bytes);
+    let headers = read_headers(path, opts, &mut rdr)?;
+    let mut texts = Vec::new();
+    let mut raw_labels: Vec<(usize, String)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut cols: Option<(usize, usize)> = None;
+    loop {
+        let line = rdr.position().line().max(1);
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(path, line, e)),
+        }
+        let line = record.position().map_or(line, |p| {
+            p.line() + u64::from(bytes.get(p.byte() as usize) == Some(&b'\n'))
+        }) as usize;
+        let (t, l) = match cols {
+            Some(c) => c,
+            None => *cols.insert(resolve_columns(
+                path,
+                opts,
+                &headers,
+                record.len(),
+                labelled,
+            )?),
+        };
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        texts.push(field(t).to_string());
+        raw_labels.push((line, field(l).trim().to_string()));
+    }
+    if texts.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+
+    Ok((texts, raw_labels))
+}
+
+/// A CSV reader of `source` as `opts` says (delimiter, header, quoting).
+pub(crate) fn csv_reader<R: std::io::Read>(opts: &TableOptions, source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
         .delimiter(opts.delimiter)
         .has_headers(opts.has_header)
         .quoting(opts.quoting)
-        .from_reader(bytes);
-    let err = |line: u64, e: csv::Error| match e.kind() {
+        .from_reader(source)
+}
+
+/// The header's names (none without a header).
+pub(crate) fn read_headers<R: std::io::Read>(
+    path: &Path,
+    opts: &TableOptions,
+    rdr: &mut csv::Reader<R>,
+) -> Result<Vec<String>> {
+    if !opts.has_header {
+        return Ok(Vec::new());
+    }
+    Ok(rdr
+        .headers()
+        .map_err(|e| csv_error(path, 1, e))?
+        .iter()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The CSV reader's error on `line` as ours, naming the file and line.
+pub(crate) fn csv_error(path: &Path, line: u64, e: csv::Error) -> DataError {
+    match e.kind() {
         csv::ErrorKind::Utf8 { .. } => DataError::InvalidUtf8 {
             path: path.to_path_buf(),
             line: line as usize,
@@ -287,18 +305,20 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> 
             line: line as usize,
             message: e.to_string(),
         },
-    };
-    let headers: Vec<String> = if opts.has_header {
-        rdr.headers()
-            .map_err(|e| err(1, e))?
-            .iter()
-            .map(str::to_string)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    }
+}
+
+/// The (text, label) columns of a table whose first record has `width` fields; without
+/// `labelled`, the label column is not looked for and is the text's.
+pub(crate) fn resolve_columns(
+    path: &Path,
+    opts: &TableOptions,
+    headers: &[String],
+    width: usize,
+    labelled: bool,
+) -> Result<(usize, usize)> {
     let by_name = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let resolve = |col: &Column, width: usize, other: Option<usize>| -> Result<usize> {
+    let resolve = |col: &Column, other: Option<usize>| -> Result<usize> {
         let found = match col {
             Column::Name(name) => by_name(name),
             Column::Index(i) => (*i < width.max(headers.len())).then_some(*i),
@@ -326,51 +346,16 @@ fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> 
             available: if headers.is_empty() {
                 (0..width).map(|i| format!("#{i}")).collect()
             } else {
-                headers.clone()
+                headers.to_vec()
             },
         })
     };
-
-    let mut texts = Vec::new();
-    let mut raw_labels: Vec<(usize, String)> = Vec::new();
-    let mut record = csv::StringRecord::new();
-    let mut cols: Option<(usize, usize)> = None;
-    loop {
-        let line = rdr.position().line().max(1);
-        match rdr.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(err(line, e)),
-        }
-        let line = record.position().map_or(line, |p| p.line()) as usize;
-        let (t, l) = match cols {
-            Some(c) => c,
-            None => {
-                let c = if !labelled {
-                    let text = resolve(&opts.text_column, record.len(), Some(usize::MAX))?;
-                    (text, text)
-                } else {
-                    let label = resolve(&opts.label_column, record.len(), None)?;
-                    (
-                        resolve(&opts.text_column, record.len(), Some(label))?,
-                        label,
-                    )
-                };
-                cols = Some(c);
-                c
-            }
-        };
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        texts.push(field(t).to_string());
-        raw_labels.push((line, field(l).trim().to_string()));
+    if !labelled {
+        let text = resolve(&opts.text_column, Some(usize::MAX))?;
+        return Ok((text, text));
     }
-    if texts.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-
-    Ok((texts, raw_labels))
+    let label = resolve(&opts.label_column, None)?;
+    Ok((resolve(&opts.text_column, Some(label))?, label))
 }
 
 /// Errors with [`DataError::UnclosedQuote`] (naming the line where the field opens) when a
@@ -391,32 +376,11 @@ pub(crate) fn check_quotes(path: &Path, bytes: &[u8], delimiter: u8) -> Result<(
 /// CSV reader's rules: a `"` opens a quoted field only as a field's first byte, `""` inside is
 /// a literal quote, and a closing quote may be followed by more unquoted bytes.
 fn unclosed_quote_line(bytes: &[u8], delimiter: u8) -> Option<usize> {
-    let mut line = 1usize;
-    let mut opened_on = 0usize;
-    let mut at_field_start = true;
-    let mut quoted = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if quoted {
-            if c == b'"' {
-                if bytes.get(i + 1) == Some(&b'"') {
-                    i += 1; // an escaped quote
-                } else {
-                    quoted = false;
-                }
-            }
-        } else if c == b'"' && at_field_start {
-            quoted = true;
-            opened_on = line;
-        }
-        if c == b'\n' {
-            line += 1;
-        }
-        at_field_start = !quoted && (c == delimiter || c == b'\n' || c == b'\r');
-        i += 1;
+    let mut scan = crate::quote_scan::QuoteScan::new(delimiter);
+    for &c in bytes {
+        scan.step(c);
     }
-    quoted.then_some(opened_on)
+    scan.unclosed()
 }
 
 pub(crate) fn infer_label_names<'a>(labels: impl Iterator<Item = &'a str>) -> Vec<String> {

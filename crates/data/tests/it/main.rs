@@ -18,6 +18,7 @@ mod parquet;
 mod reference;
 mod settings;
 mod table;
+mod table_stream;
 mod tokenizer;
 
 // Records each thread's largest allocation, for the property tests in `fuzz`.

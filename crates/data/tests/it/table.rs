@@ -135,6 +135,14 @@ fn table_errors_name_file_and_line() {
         "{e:?}"
     );
     assert!(e.to_string().contains("t.csv:4"), "{e}");
+    // The same with CRLF line ends (the CSV reader alone says line 3 here).
+    let crlf = write(
+        dir.path(),
+        "crlf.csv",
+        "text,label\r\na,0\r\nb,1\r\nc,2\r\n",
+    );
+    let e = read_labelled(&crlf, &opts).unwrap_err();
+    assert!(e.to_string().contains("crlf.csv:4"), "{e}");
 
     let e = read_labelled(&p, &TableOptions::csv("review", "label")).unwrap_err();
     assert!(matches!(e, DataError::MissingColumn { .. }), "{e:?}");

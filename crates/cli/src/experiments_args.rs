@@ -70,6 +70,13 @@ impl ExperimentsArgs {
     }
 
     pub fn base_config(&self) -> Result<RunConfig> {
+        if let Some(p) = self.data.padding {
+            anyhow::bail!(
+                "--padding {p}: each row of the table sets its own padding (`longest` as the \
+                 chapter, rows 13 to 15 another), so it cannot be given here; to run a row with \
+                 other padding, use `spam-cli train` with that row's settings"
+            );
+        }
         let mut c = self.data.apply(RunConfig::default())?;
         if let Some(e) = self.epochs {
             c.train.epochs = e;

@@ -110,3 +110,14 @@ fn row_epochs_take_row_equals_epochs() {
         );
     }
 }
+
+/// The table's rows set their padding, so `experiments --padding` is refused, not ignored.
+#[test]
+fn experiments_refuses_padding_the_rows_set_themselves() {
+    let (code, stdout, stderr) = run(&["experiments", "--padding", "dynamic", "--rows", "1"]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        stderr.contains("--padding dynamic") && stderr.contains("each row of the table"),
+        "{stderr}"
+    );
+}

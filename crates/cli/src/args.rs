@@ -268,7 +268,7 @@ impl TrainArgs {
             }
             None => RunConfig::default(),
         };
-        self.best.apply_files(&mut c)?;
+        self.best.files.apply_files(&mut c)?;
         c = self.data.apply(c)?;
         self.best.apply_train(&mut c.train);
         if let Some(s) = self.size {

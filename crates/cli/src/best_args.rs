@@ -43,9 +43,9 @@ fn fractions(s: &str) -> std::result::Result<(f64, f64), String> {
     Ok((train, val))
 }
 
-/// Train-only flags: the splits as files, the best model, class weights, the threshold.
+/// The splits as files, used as given (`train`, and `sweep` for its trials).
 #[derive(Args, Debug, Clone, Default)]
-pub struct BestTrainArgs {
+pub struct SplitFileArgs {
     /// The training split as a file (a CSV/TSV the table reader takes, or `prepare`'s
     /// train.csv), used as given: no balancing, no splitting. Needs --validation-file.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "split"])]
@@ -53,7 +53,7 @@ pub struct BestTrainArgs {
     /// The validation split as a file, used as given (with --train-file).
     #[arg(long, value_name = "FILE")]
     pub validation_file: Option<PathBuf>,
-    /// The test split as a file (optional: without it the run has no test metrics).
+    /// The test split as a file (optional: without it there are no test metrics).
     #[arg(long, value_name = "FILE")]
     pub test_file: Option<PathBuf>,
     /// A folder with train.csv, validation.csv and optionally test.csv (what `prepare --out`
@@ -65,25 +65,9 @@ pub struct BestTrainArgs {
         conflicts_with_all = ["train_file", "validation_file", "test_file", "data", "split"]
     )]
     pub data_dir: Option<PathBuf>,
-    /// Keep the weights of the best evaluation by this metric, computed on the whole
-    /// validation split: `val_loss`, `val_accuracy` or `val_f1`. Early stopping then counts it.
-    #[arg(long, value_name = "METRIC", value_parser = named::<BestMetric>())]
-    pub metric_for_best: Option<BestMetric>,
-    /// How much an evaluation must beat the best so far to count as an improvement
-    /// (default 0).
-    #[arg(long, value_name = "DELTA")]
-    pub early_stopping_threshold: Option<f64>,
-    /// Class weights of the training loss: `auto` (n_samples / (n_classes * count) over the
-    /// training split) or one weight per class, `W,W,...`.
-    #[arg(long, value_name = "auto|W,W,...")]
-    pub class_weights: Option<ClassWeights>,
-    /// Two classes: predict the positive class from this probability on (stored with the
-    /// model; classify, eval and serve use it unless given another).
-    #[arg(long, value_name = "P")]
-    pub threshold: Option<f64>,
 }
 
-impl BestTrainArgs {
+impl SplitFileArgs {
     /// The split files; before the data flags, which then need no `--data`.
     pub fn apply_files(&self, c: &mut RunConfig) -> Result<()> {
         if let Some(dir) = &self.data_dir {
@@ -103,7 +87,32 @@ impl BestTrainArgs {
         }
         Ok(())
     }
+}
 
+/// Train-only flags: the splits as files, the best model, class weights, the threshold.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BestTrainArgs {
+    #[command(flatten)]
+    pub files: SplitFileArgs,
+    /// Keep the weights of the best evaluation by this metric, computed on the whole
+    /// validation split: `val_loss`, `val_accuracy` or `val_f1`. Early stopping then counts it.
+    #[arg(long, value_name = "METRIC", value_parser = named::<BestMetric>())]
+    pub metric_for_best: Option<BestMetric>,
+    /// How much an evaluation must beat the best so far to count as an improvement
+    /// (default 0).
+    #[arg(long, value_name = "DELTA")]
+    pub early_stopping_threshold: Option<f64>,
+    /// Class weights of the training loss: `auto` (n_samples / (n_classes * count) over the
+    /// training split) or one weight per class, `W,W,...`.
+    #[arg(long, value_name = "auto|W,W,...")]
+    pub class_weights: Option<ClassWeights>,
+    /// Two classes: predict the positive class from this probability on (stored with the
+    /// model; classify, eval and serve use it unless given another).
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+}
+
+impl BestTrainArgs {
     pub fn apply_train(&self, t: &mut TrainConfig) {
         if self.metric_for_best.is_some() {
             t.metric_for_best = self.metric_for_best;

@@ -21,7 +21,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
-    pub files: SplitFileArgs,
+    pub files: crate::best_args::SplitFileArgs,
     /// The sweep's folder: its sweep.toml, one run folder per trial (DIR/trial-003) and the
     /// report. Processes running trials of one sweep may share it.
     #[arg(long, value_name = "DIR", required = true)]
@@ -51,28 +51,6 @@ pub struct SweepReportArgs {
     pub dir: PathBuf,
 }
 
-/// The split files as `train` takes them (the same flags, read by `BestTrainArgs`).
-#[derive(Args, Debug, Clone, Default)]
-pub struct SplitFileArgs {
-    /// The training split as a file, used as given (no balancing, no splitting). Needs
-    /// --validation-file.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "split"])]
-    pub train_file: Option<PathBuf>,
-    /// The validation split as a file, used as given (with --train-file).
-    #[arg(long, value_name = "FILE")]
-    pub validation_file: Option<PathBuf>,
-    /// The test split as a file (optional: without it the trials have no test metrics).
-    #[arg(long, value_name = "FILE")]
-    pub test_file: Option<PathBuf>,
-    /// A folder with train.csv, validation.csv and optionally test.csv, used as given.
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with_all = ["train_file", "validation_file", "test_file", "data", "split"]
-    )]
-    pub data_dir: Option<PathBuf>,
-}
-
 /// `spam-cli sweep ...`.
 pub fn run(a: SweepArgs) -> Result<()> {
     if let Some(SweepCommand::Report(r)) = &a.command {
@@ -85,14 +63,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     };
     let sweep = spam_runs::Sweep::read(config)?;
     let mut base = sweep.base().clone();
-    let files = crate::best_args::BestTrainArgs {
-        train_file: a.files.train_file.clone(),
-        validation_file: a.files.validation_file.clone(),
-        test_file: a.files.test_file.clone(),
-        data_dir: a.files.data_dir.clone(),
-        ..Default::default()
-    };
-    files.apply_files(&mut base)?;
+    a.files.apply_files(&mut base)?;
     let base = a.data.apply(base)?;
     let sweep = sweep
         .with_base(base)

@@ -125,3 +125,40 @@ pub fn eval_json(model: &Path, csv: &Path, extra: &[&str]) -> String {
     assert_eq!(code, 0, "eval {extra:?}: {stdout}\n{stderr}");
     stdout
 }
+
+/// The variables by which `spam-cli` finds its array-job task (Kubernetes Indexed Jobs,
+/// Slurm arrays); a test that sets its own removes all of them first.
+pub const SCHEDULER_VARS: [&str; 6] = [
+    "JOB_COMPLETION_INDEX",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+];
+
+/// `cmd` without any scheduler variable of the test's own environment.
+pub fn without_scheduler_vars(cmd: &mut Command) -> &mut Command {
+    for var in SCHEDULER_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The number after `key` on the first line of `text` that holds it (`completions: 3`,
+/// `--array=0-6`); panics naming the key when there is none.
+pub fn number_after(text: &str, key: &str) -> usize {
+    let line = text
+        .lines()
+        .find(|l| l.contains(key))
+        .unwrap_or_else(|| panic!("no {key}"));
+    let rest = &line[line.find(key).unwrap_or(0) + key.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {line:?}"))
+}

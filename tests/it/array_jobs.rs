@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use spam_e2e::{root, run_cli, spam_cli};
+use spam_e2e::{number_after, root, run_cli, spam_cli, without_scheduler_vars};
 
 use crate::cli::tiny_run;
 
@@ -69,14 +69,7 @@ fn classify(
     cmd.args(inputs);
     cmd.args(["--output", out.to_str().expect("utf-8")]);
     cmd.args(extra);
-    for name in [
-        "JOB_COMPLETION_INDEX",
-        "SLURM_ARRAY_TASK_ID",
-        "SLURM_ARRAY_TASK_MIN",
-        "SLURM_ARRAY_TASK_COUNT",
-    ] {
-        cmd.env_remove(name);
-    }
+    without_scheduler_vars(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let out = cmd.output().expect("spawn spam-cli");
     (
@@ -450,24 +443,6 @@ fn a_killed_task_leaves_no_part_and_its_retry_finishes() {
     assert!(temp().is_none(), "the killed try's temporary file is left");
 }
 
-/// The number after `key` on the line of `text` that holds it (`completions: 4`,
-/// `--array=0-3` gives 3).
-fn number_after(text: &str, key: &str) -> usize {
-    let line = text
-        .lines()
-        .find(|l| l.contains(key))
-        .unwrap_or_else(|| panic!("no {key}"));
-    let rest = &line[line.find(key).unwrap_or(0) + key.len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key} in {line:?}"))
-}
-
 /// `docs/scale-out`'s manifests run here as their schedulers would run them: the Indexed
 /// Job's command line once per index with `JOB_COMPLETION_INDEX`, the Slurm script once per
 /// task with the `SLURM_ARRAY_TASK_*` variables; their parts equal one unsharded run.
@@ -490,14 +465,7 @@ fn the_documented_manifests_cover_every_row_once() {
     let run_task = |script: &str, out: &Path, vars: Vec<(&str, String)>| {
         let mut cmd = Command::new("bash");
         cmd.args(["-c", script]).current_dir(dir.path());
-        for name in [
-            "JOB_COMPLETION_INDEX",
-            "SLURM_ARRAY_TASK_ID",
-            "SLURM_ARRAY_TASK_MIN",
-            "SLURM_ARRAY_TASK_COUNT",
-        ] {
-            cmd.env_remove(name);
-        }
+        without_scheduler_vars(&mut cmd);
         cmd.env("PATH", &path)
             .env("MODEL", &run)
             .env("DATA", &data)

@@ -5,15 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use spam_e2e::{run_cli, spam_cli, tiny_setup};
-
-const SCHEDULER_VARS: [&str; 5] = [
-    "JOB_COMPLETION_INDEX",
-    "SLURM_ARRAY_TASK_ID",
-    "SLURM_ARRAY_TASK_MIN",
-    "SLURM_ARRAY_TASK_STEP",
-    "SLURM_ARRAY_TASK_COUNT",
-];
+use spam_e2e::{number_after, run_cli, spam_cli, tiny_setup, without_scheduler_vars};
 
 /// A sweep file: the tiny model's config (one epoch, best by validation loss) plus `grid`.
 fn write_sweep(dir: &Path, name: &str, grid: &str) -> std::path::PathBuf {
@@ -42,9 +34,7 @@ fn sweep_cmd(dir: &Path, sweep: &Path, extra: &[&str], env: &[(&str, &str)]) -> 
         .arg("--out")
         .arg(dir.join("out"))
         .args(extra);
-    for var in SCHEDULER_VARS {
-        cmd.env_remove(var);
-    }
+    without_scheduler_vars(&mut cmd);
     cmd.envs(env.iter().copied());
     cmd
 }
@@ -281,22 +271,10 @@ fn the_documented_sweep_manifests_run_every_trial_once() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let number_after = |text: &str, key: &str| -> usize {
-        let line = text.lines().find(|l| l.contains(key)).expect("key");
-        let rest = &line[line.find(key).unwrap_or(0) + key.len()..];
-        let digits: String = rest
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().expect("a number")
-    };
     let run_task = |script: &str, vars: &[(&str, String)]| -> String {
         let mut cmd = Command::new("bash");
         cmd.args(["-c", script]).current_dir(dir);
-        for var in SCHEDULER_VARS {
-            cmd.env_remove(var);
-        }
+        without_scheduler_vars(&mut cmd);
         cmd.env("PATH", &path)
             .env("SWEEP", &sweep)
             .env("DATA", dir.join("examples.csv"))
@@ -383,9 +361,7 @@ fn the_experiments_table_is_a_sweep_an_array_task_can_fill() {
         .arg(&sweep_file)
         .arg("--out")
         .arg(&out);
-    for var in SCHEDULER_VARS {
-        task.env_remove(var);
-    }
+    without_scheduler_vars(&mut task);
     let stdout = succeeded(
         task.env("JOB_COMPLETION_INDEX", "15")
             .output()

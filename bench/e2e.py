@@ -65,6 +65,23 @@ def shared_dir():
     return Path(os.environ.get("SPAM_SHARED_DIR") or (ROOT.parent / "shared"))
 
 
+def sms_collection(arg, tag):
+    """The SMS collection: `--data` if given, else the shared folder's; exits (with `tag`)
+    naming the path when it is not a file."""
+    data = Path(arg) if arg else shared_dir() / "datasets" / "sms_spam_collection" / "SMSSpamCollection"
+    if not data.is_file():
+        sys.exit(f"[{tag}] data file not found: {data} (set SPAM_SHARED_DIR or pass --data)")
+    return data
+
+
+def spam_cli_binary(arg, tag):
+    """The `spam-cli` binary `--bin` names; exits (with `tag`) saying how to build it."""
+    binary = Path(arg)
+    if not binary.is_file():
+        sys.exit(f"[{tag}] {display(binary)} not found: cargo build --release -p spam-cli (or pass --bin)")
+    return binary
+
+
 # --- environment ----------------------------------------------------------------------------------
 
 def ensure_venv(skip_install):
@@ -381,9 +398,7 @@ def main():
     if args.smoke:
         args.epochs = 1
 
-    data = Path(args.data) if args.data else shared_dir() / "datasets" / "sms_spam_collection" / "SMSSpamCollection"
-    if not data.is_file():
-        sys.exit(f"[e2e] data file not found: {data} (set SPAM_SHARED_DIR or pass --data)")
+    data = sms_collection(args.data, "e2e")
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if args.smoke else "")
     out = Path(args.out) / stamp

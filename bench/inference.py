@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e import (HERE, ROOT, display, ensure_venv, last_json_line, log, machine_info,  # noqa: E402
-                 run_child, shared_dir, tail)
+                 run_child, sms_collection, spam_cli_binary, tail)
 from reference_inference import percentile  # noqa: E402
 
 
@@ -142,12 +142,8 @@ def main():
     p.add_argument("--no-install", action="store_true")
     args = p.parse_args()
 
-    data = Path(args.data) if args.data else shared_dir() / "datasets" / "sms_spam_collection" / "SMSSpamCollection"
-    if not data.is_file():
-        sys.exit(f"[inference] data file not found: {data} (set SPAM_SHARED_DIR or pass --data)")
-    binary = Path(args.bin)
-    if not binary.is_file():
-        sys.exit(f"[inference] {display(binary)} not found: cargo build --release -p spam-cli")
+    data = sms_collection(args.data, "inference")
+    binary = spam_cli_binary(args.bin, "inference")
     python, why = ensure_venv(args.no_install)
     if python is None:
         sys.exit(f"[inference] reference unavailable: {why}")

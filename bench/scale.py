@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e import (HERE, ROOT, display, ensure_venv, last_json_line, machine_info,  # noqa: E402
-                 run_child, shared_dir, tail)
+                 run_child, sms_collection, spam_cli_binary, tail)
 from inference import read_messages, train_model  # noqa: E402
 
 EXTRAS = ["transformers", "pyarrow"]
@@ -383,12 +383,8 @@ def main():
     p.add_argument("--keep-work", action="store_true", help="keep the models, inputs and parts (temporary folder)")
     args = p.parse_args()
 
-    data = Path(args.data) if args.data else shared_dir() / "datasets" / "sms_spam_collection" / "SMSSpamCollection"
-    if not data.is_file():
-        sys.exit(f"[scale] data file not found: {data} (set SPAM_SHARED_DIR or pass --data)")
-    binary = Path(args.bin)
-    if not binary.is_file():
-        sys.exit(f"[scale] {display(binary)} not found: cargo build --release -p spam-cli (or pass --bin)")
+    data = sms_collection(args.data, "scale")
+    binary = spam_cli_binary(args.bin, "scale")
     python, why = ensure_venv(args.no_install)
     if python is not None:
         why = ensure_extras(python, args.no_install)

@@ -84,6 +84,7 @@ mod source;
 mod split;
 mod split_files;
 mod table;
+mod table_options;
 mod table_stream;
 mod tokenize;
 mod unzip;

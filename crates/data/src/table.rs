@@ -3,123 +3,9 @@
 use std::path::Path;
 
 use crate::dataset::Dataset;
-use crate::delimiter::delimiter_for;
 use crate::error::{DataError, Result};
 use crate::sniff::check_text;
-
-/// A column, by header name or 0-based index, or the default rule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Column {
-    /// The default: for the text, a column `text`, then `Text`, else the only text column
-    /// besides the label (in a CSV with a header, the other column of two); for the label, a
-    /// column `label`, then `Label`.
-    Default,
-    /// By header name (needs `has_header`).
-    Name(String),
-    /// By 0-based position.
-    Index(usize),
-}
-
-impl Column {
-    /// A 0-based index when `s` is a number, else a header name (how the CLI and run
-    /// configs spell a column).
-    pub fn name_or_index(s: &str) -> Self {
-        if s.is_empty() {
-            return Column::Default;
-        }
-        s.parse::<usize>()
-            .map_or_else(|_| Column::Name(s.to_string()), Column::Index)
-    }
-}
-
-impl From<&str> for Column {
-    fn from(s: &str) -> Self {
-        Column::Name(s.to_string())
-    }
-}
-
-impl From<usize> for Column {
-    fn from(i: usize) -> Self {
-        Column::Index(i)
-    }
-}
-
-impl std::fmt::Display for Column {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Column::Default => f.write_str("(default)"),
-            Column::Name(n) => write!(f, "{n:?}"),
-            Column::Index(i) => write!(f, "#{i}"),
-        }
-    }
-}
-
-/// How to read a labelled table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableOptions {
-    /// Field delimiter (`b','` or `b'\t'`).
-    pub delimiter: u8,
-    /// Whether the first record is a header.
-    pub has_header: bool,
-    /// Whether `"` quotes fields (standard CSV quoting; `""` is a literal quote).
-    pub quoting: bool,
-    /// The text column.
-    pub text_column: Column,
-    /// The label column.
-    pub label_column: Column,
-    /// The class names in class-index order. A label not listed is an error. When `None`, the
-    /// classes are the distinct labels found: sorted numerically if all are integers (so `0`/`1`
-    /// map to 0/1), otherwise sorted (as `datasets`' `class_encode_column` does), never in the
-    /// order rows happen to come: class 1 of two is the positive class.
-    pub label_names: Option<Vec<String>>,
-}
-
-impl TableOptions {
-    /// A comma-separated file with a header, columns chosen by name.
-    pub fn csv(text_column: impl Into<Column>, label_column: impl Into<Column>) -> Self {
-        TableOptions {
-            delimiter: b',',
-            has_header: true,
-            quoting: true,
-            text_column: text_column.into(),
-            label_column: label_column.into(),
-            label_names: None,
-        }
-    }
-
-    /// A tab-separated file with a header.
-    pub fn tsv(text_column: impl Into<Column>, label_column: impl Into<Column>) -> Self {
-        TableOptions {
-            delimiter: b'\t',
-            ..Self::csv(text_column, label_column)
-        }
-    }
-
-    /// A table with a header whose delimiter follows the file name ([`delimiter_for`]: TAB for
-    /// `.tsv`/`.txt`, comma otherwise).
-    pub fn for_file(
-        path: &Path,
-        text_column: impl Into<Column>,
-        label_column: impl Into<Column>,
-    ) -> Self {
-        TableOptions {
-            delimiter: delimiter_for(path),
-            ..Self::csv(text_column, label_column)
-        }
-    }
-
-    /// Sets whether there is a header row.
-    pub fn with_header(mut self, has_header: bool) -> Self {
-        self.has_header = has_header;
-        self
-    }
-
-    /// Sets the class names (in class-index order).
-    pub fn with_label_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
-        self.label_names = Some(names.into_iter().map(Into::into).collect());
-        self
-    }
-}
+pub use crate::table_options::{Column, TableOptions};
 
 /// Reads a labelled CSV/TSV. Accepts a UTF-8 BOM and CRLF endings; rejects a missing file, no
 /// data rows, a record with a different number of fields, invalid UTF-8, an unknown label (with
@@ -212,150 +98,35 @@ fn class_indices(
 /// Texts, and raw labels with their line numbers.
 type Rows = (Vec<String>, Vec<(usize, String)>);
 
-/// The text and raw label (with its line) of every record; without `labelled`, the label
-/// column is not looked for and each "label" is the text.
+/// The text and raw label (with its line) of every record, by the reader `table_stream`
+/// uses, after the whole-file checks (so a NUL byte or an unclosed quote anywhere is reported
+/// before what the records hold); without `labelled`, the label column is not looked for and
+/// the labels are empty.
 fn read_rows(path: &Path, bytes: &[u8], opts: &TableOptions, labelled: bool) -> Result<Rows> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     check_text(path, bytes)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if opts.quoting {
         check_quotes(path, bytes, opts.delimiter)?;
     }
-    let mut rdr = csv_reader(opts, bytes);
-    let headers = read_headers(path, opts, &mut rdr)?;
+    let mut rows = crate::table_stream::TableRows::new(path, opts, bytes, labelled)?;
     let mut texts = Vec::new();
     let mut raw_labels: Vec<(usize, String)> = Vec::new();
-    let mut record = csv::StringRecord::new();
-    let mut cols: Option<(usize, usize)> = None;
-    loop {
-        let line = rdr.position().line().max(1);
-        match rdr.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(path, line, e)),
-        }
-        let line = record.position().map_or(line, |p| {
-            p.line() + u64::from(bytes.get(p.byte() as usize) == Some(&b'\n'))
-        }) as usize;
-        let (t, l) = match cols {
-            Some(c) => c,
-            None => *cols.insert(resolve_columns(
-                path,
-                opts,
-                &headers,
-                record.len(),
-                labelled,
-            )?),
-        };
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        texts.push(field(t).to_string());
-        raw_labels.push((line, field(l).trim().to_string()));
+    while let Some(batch) = rows.next_batch()? {
+        let lines = batch.lines.unwrap_or_default();
+        let labels = batch.labels.unwrap_or_default();
+        raw_labels.extend(
+            lines
+                .into_iter()
+                .zip(labels.into_iter().chain(std::iter::repeat(String::new()))),
+        );
+        texts.extend(batch.texts);
     }
     if texts.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
     }
-
     Ok((texts, raw_labels))
-}
-
-/// A CSV reader of `source` as `opts` says (delimiter, header, quoting).
-pub(crate) fn csv_reader<R: std::io::Read>(opts: &TableOptions, source: R) -> csv::Reader<R> {
-    csv::ReaderBuilder::new()
-        .delimiter(opts.delimiter)
-        .has_headers(opts.has_header)
-        .quoting(opts.quoting)
-        .from_reader(source)
-}
-
-/// The header's names (none without a header).
-pub(crate) fn read_headers<R: std::io::Read>(
-    path: &Path,
-    opts: &TableOptions,
-    rdr: &mut csv::Reader<R>,
-) -> Result<Vec<String>> {
-    if !opts.has_header {
-        return Ok(Vec::new());
-    }
-    Ok(rdr
-        .headers()
-        .map_err(|e| csv_error(path, 1, e))?
-        .iter()
-        .map(str::to_string)
-        .collect())
-}
-
-/// The CSV reader's error on `line` as ours, naming the file and line.
-pub(crate) fn csv_error(path: &Path, line: u64, e: csv::Error) -> DataError {
-    match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => DataError::InvalidUtf8 {
-            path: path.to_path_buf(),
-            line: line as usize,
-        },
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => DataError::FieldCount {
-            path: path.to_path_buf(),
-            line: line as usize,
-            expected: *expected_len as usize,
-            found: *len as usize,
-        },
-        _ => DataError::Table {
-            path: path.to_path_buf(),
-            line: line as usize,
-            message: e.to_string(),
-        },
-    }
-}
-
-/// The (text, label) columns of a table whose first record has `width` fields; without
-/// `labelled`, the label column is not looked for and is the text's.
-pub(crate) fn resolve_columns(
-    path: &Path,
-    opts: &TableOptions,
-    headers: &[String],
-    width: usize,
-    labelled: bool,
-) -> Result<(usize, usize)> {
-    let by_name = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let resolve = |col: &Column, other: Option<usize>| -> Result<usize> {
-        let found = match col {
-            Column::Name(name) => by_name(name),
-            Column::Index(i) => (*i < width.max(headers.len())).then_some(*i),
-            Column::Default if other.is_none() => by_name("label").or_else(|| by_name("Label")),
-            Column::Default => by_name("text").or_else(|| by_name("Text")).or_else(|| {
-                // The only column, or the other column of two, is the text.
-                match (headers.len(), other) {
-                    (1, _) => Some(0),
-                    (2, Some(l)) if l < 2 => Some(1 - l),
-                    _ => None,
-                }
-            }),
-        };
-        found.ok_or_else(|| DataError::MissingColumn {
-            path: path.to_path_buf(),
-            column: match (col, other) {
-                (Column::Default, None) => {
-                    "`label` or `Label` (name it with --label-column)".into()
-                }
-                (Column::Default, Some(_)) => {
-                    "`text` or `Text` (name it with --text-column)".into()
-                }
-                (c, _) => c.to_string(),
-            },
-            available: if headers.is_empty() {
-                (0..width).map(|i| format!("#{i}")).collect()
-            } else {
-                headers.to_vec()
-            },
-        })
-    };
-    if !labelled {
-        let text = resolve(&opts.text_column, Some(usize::MAX))?;
-        return Ok((text, text));
-    }
-    let label = resolve(&opts.label_column, None)?;
-    Ok((resolve(&opts.text_column, Some(label))?, label))
 }
 
 /// Errors with [`DataError::UnclosedQuote`] (naming the line where the field opens) when a

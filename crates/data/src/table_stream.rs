@@ -1,9 +1,10 @@
-//! A CSV/TSV read a batch of rows at a time, for evaluating and classifying files larger than
-//! memory. The checks that reading a file whole makes first (an archive or UTF-16 where text
-//! belongs, a NUL byte, a quoted field that never closes) are made on the bytes as they pass,
-//! with the same errors: a small file fails before its first batch, as before; a large one
-//! fails when its reader reaches the bad byte (outputs are written atomically, so nothing
-//! half-written is left).
+//! The one CSV/TSV reader: records a batch at a time (`TableRows`), each text with its line.
+//! `eval` and `classify` stream a file through it ([`table_stream`]), holding one batch
+//! whatever the file's size; training's whole-file reads (`table::read_rows`) collect it. The
+//! checks a whole-file read makes first (an archive or UTF-16 where text belongs, a NUL byte, a
+//! quoted field that never closes) are made here on the bytes as they pass, with the same
+//! errors: a small file fails before its first batch; a large one when the reader reaches the
+//! bad byte (outputs are written atomically, so nothing half-written is left).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use crate::error::{DataError, Result};
 use crate::quote_scan::QuoteScan;
 use crate::rows::{BATCH_ROWS, RowBatch, RowSource};
-use crate::table::{Column, TableOptions, csv_error, csv_reader, read_headers, resolve_columns};
+use crate::table_options::{Column, TableOptions};
 
 /// The rows of the table file `path` as batches of [`BATCH_ROWS`], each text with its line
 /// (and its label, when `labelled`). The header, the columns and the first batch are read
@@ -33,27 +34,7 @@ pub(crate) fn table_stream(path: &Path, opts: &TableOptions, labelled: bool) -> 
         0
     };
     let source = std::io::Cursor::new(prefix.split_off(start)).chain(file);
-    let checked = Checked {
-        inner: source,
-        path: path.to_path_buf(),
-        quotes: opts.quoting.then(|| QuoteScan::new(opts.delimiter)),
-        line: 1,
-        offset: 0,
-        newlines: std::collections::VecDeque::new(),
-        error: None,
-    };
-    let mut rdr = csv_reader(opts, checked);
-    let headers = read_headers(path, opts, &mut rdr).map_err(|e| take_error(&mut rdr, e))?;
-    let mut rows = TableRows {
-        rdr,
-        path: Arc::from(path),
-        opts: opts.clone(),
-        headers,
-        labelled,
-        cols: None,
-        next_row: 0,
-        done: false,
-    };
+    let mut rows = TableRows::new(path, opts, source, labelled)?;
     let first = rows.next_batch()?;
     if first.as_ref().is_none_or(|b| b.texts.is_empty()) {
         return Err(DataError::Empty {
@@ -160,16 +141,14 @@ impl<R> Checked<R> {
     }
 }
 
-type Reader = csv::Reader<Checked<std::io::Chain<std::io::Cursor<Vec<u8>>, std::fs::File>>>;
-
 /// The error to report: what the byte checks stopped on, else the reader's own.
-fn take_error(rdr: &mut Reader, fallback: DataError) -> DataError {
+fn take_error<R: Read>(rdr: &mut csv::Reader<Checked<R>>, fallback: DataError) -> DataError {
     rdr.get_mut().error.take().unwrap_or(fallback)
 }
 
-/// The state of reading one table file batch by batch.
-struct TableRows {
-    rdr: Reader,
+/// The state of reading one table batch by batch.
+pub(crate) struct TableRows<R> {
+    rdr: csv::Reader<Checked<R>>,
     path: Arc<Path>,
     opts: TableOptions,
     headers: Vec<String>,
@@ -179,9 +158,35 @@ struct TableRows {
     done: bool,
 }
 
-impl TableRows {
+impl<R: Read> TableRows<R> {
+    /// A table read from `source` (after any BOM) as `opts` says, its header read; `path`
+    /// names it in errors.
+    pub(crate) fn new(path: &Path, opts: &TableOptions, source: R, labelled: bool) -> Result<Self> {
+        let checked = Checked {
+            inner: source,
+            path: path.to_path_buf(),
+            quotes: opts.quoting.then(|| QuoteScan::new(opts.delimiter)),
+            line: 1,
+            offset: 0,
+            newlines: std::collections::VecDeque::new(),
+            error: None,
+        };
+        let mut rdr = csv_reader(opts, checked);
+        let headers = read_headers(path, opts, &mut rdr).map_err(|e| take_error(&mut rdr, e))?;
+        Ok(Self {
+            rdr,
+            path: Arc::from(path),
+            opts: opts.clone(),
+            headers,
+            labelled,
+            cols: None,
+            next_row: 0,
+            done: false,
+        })
+    }
+
     /// The next batch of up to [`BATCH_ROWS`] rows; `None` after the last.
-    fn next_batch(&mut self) -> Result<Option<RowBatch>> {
+    pub(crate) fn next_batch(&mut self) -> Result<Option<RowBatch>> {
         if self.done {
             return Ok(None);
         }
@@ -202,11 +207,6 @@ impl TableRows {
                     let e = csv_error(&self.path, line, e);
                     return Err(take_error(&mut self.rdr, e));
                 }
-            }
-            // A field that ran to the end of the file is an unclosed quote, not a record.
-            if let Some(e) = self.rdr.get_mut().error.take() {
-                self.done = true;
-                return Err(e);
             }
             let line = match record.position() {
                 Some(p) => p.line() + u64::from(self.rdr.get_mut().line_feed_at(p.byte())),
@@ -244,4 +244,103 @@ impl TableRows {
             nulls: Vec::new(),
         }))
     }
+}
+
+/// A CSV reader of `source` as `opts` says (delimiter, header, quoting).
+pub(crate) fn csv_reader<R: std::io::Read>(opts: &TableOptions, source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .has_headers(opts.has_header)
+        .quoting(opts.quoting)
+        .from_reader(source)
+}
+
+/// The header's names (none without a header).
+pub(crate) fn read_headers<R: std::io::Read>(
+    path: &Path,
+    opts: &TableOptions,
+    rdr: &mut csv::Reader<R>,
+) -> Result<Vec<String>> {
+    if !opts.has_header {
+        return Ok(Vec::new());
+    }
+    Ok(rdr
+        .headers()
+        .map_err(|e| csv_error(path, 1, e))?
+        .iter()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The CSV reader's error on `line` as ours, naming the file and line.
+pub(crate) fn csv_error(path: &Path, line: u64, e: csv::Error) -> DataError {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => DataError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            line: line as usize,
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => DataError::FieldCount {
+            path: path.to_path_buf(),
+            line: line as usize,
+            expected: *expected_len as usize,
+            found: *len as usize,
+        },
+        _ => DataError::Table {
+            path: path.to_path_buf(),
+            line: line as usize,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The (text, label) columns of a table whose first record has `width` fields; without
+/// `labelled`, the label column is not looked for and is the text's.
+pub(crate) fn resolve_columns(
+    path: &Path,
+    opts: &TableOptions,
+    headers: &[String],
+    width: usize,
+    labelled: bool,
+) -> Result<(usize, usize)> {
+    let by_name = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let resolve = |col: &Column, other: Option<usize>| -> Result<usize> {
+        let found = match col {
+            Column::Name(name) => by_name(name),
+            Column::Index(i) => (*i < width.max(headers.len())).then_some(*i),
+            Column::Default if other.is_none() => by_name("label").or_else(|| by_name("Label")),
+            Column::Default => by_name("text").or_else(|| by_name("Text")).or_else(|| {
+                // The only column, or the other column of two, is the text.
+                match (headers.len(), other) {
+                    (1, _) => Some(0),
+                    (2, Some(l)) if l < 2 => Some(1 - l),
+                    _ => None,
+                }
+            }),
+        };
+        found.ok_or_else(|| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: match (col, other) {
+                (Column::Default, None) => {
+                    "`label` or `Label` (name it with --label-column)".into()
+                }
+                (Column::Default, Some(_)) => {
+                    "`text` or `Text` (name it with --text-column)".into()
+                }
+                (c, _) => c.to_string(),
+            },
+            available: if headers.is_empty() {
+                (0..width).map(|i| format!("#{i}")).collect()
+            } else {
+                headers.to_vec()
+            },
+        })
+    };
+    if !labelled {
+        let text = resolve(&opts.text_column, Some(usize::MAX))?;
+        return Ok((text, text));
+    }
+    let label = resolve(&opts.label_column, None)?;
+    Ok((resolve(&opts.text_column, Some(label))?, label))
 }

@@ -19,6 +19,7 @@ use crate::events::{RunEvent, RunEvents};
 use crate::pipeline::FineTuneOptions;
 use crate::run_config::RunConfig;
 use crate::sweep::{Point, Sweep};
+use crate::sweep_keys::differences;
 use crate::sweep_report::{TrialFolder, trial_folder};
 use crate::sweep_run::run_trial;
 use crate::weights::WeightsSource;
@@ -287,16 +288,9 @@ pub fn chapter_sweep(base: &RunConfig, setup: &RowSetup) -> Result<Sweep> {
     let mut points = Vec::new();
     for row in &all {
         let (config, _) = config_for(base, row, setup);
-        let mut settings = Vec::new();
-        changes(
-            &first_tree,
-            &serde_json::to_value(&config)?,
-            "",
-            &mut settings,
-        )?;
         points.push(Point {
             name: Some(row_name(row.number)),
-            settings,
+            settings: changes(&first_tree, &serde_json::to_value(&config)?)?,
         });
     }
     Sweep::from_points(first, points)
@@ -374,28 +368,15 @@ fn row_name(number: usize) -> String {
 }
 
 /// The settings where `to` differs from `from` (dotted paths to the leaves), for a point.
-fn changes(from: &Value, to: &Value, at: &str, out: &mut Vec<(String, Value)>) -> Result<()> {
-    match (from, to) {
-        (Value::Object(a), Value::Object(b)) => {
-            if let Some(k) = a.keys().find(|k| !b.contains_key(*k)) {
-                bail!("a row leaves out the run setting `{at}.{k}`, which a sweep cannot unset");
-            }
-            for (k, v) in b {
-                let path = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                changes(a.get(k).unwrap_or(&Value::Null), v, &path, out)?;
-            }
-            Ok(())
+fn changes(from: &Value, to: &Value) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for (at, was, now) in differences(from, to) {
+        if now.is_null() && !was.is_null() {
+            bail!("a row leaves out the run setting `{at}`, which a sweep cannot unset");
         }
-        _ if from == to => Ok(()),
-        _ => {
-            out.push((at.to_string(), to.clone()));
-            Ok(())
-        }
+        out.push((at, now));
     }
+    Ok(out)
 }
 
 /// A finished run with a row's settings.

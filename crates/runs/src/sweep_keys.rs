@@ -155,29 +155,36 @@ pub(crate) fn settings_difference(a: &RunConfig, b: &RunConfig) -> Option<String
         c.model.weights_resolved = None;
         serde_json::to_value(c).unwrap_or(Value::Null)
     };
-    first_difference(&tree(a), &tree(b), "")
+    let (at, a, b) = differences(&tree(a), &tree(b)).into_iter().next()?;
+    Some(format!("`{at}` is {a} here, {b} there"))
 }
 
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            keys.into_iter().find_map(|k| {
-                let path = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                first_difference(
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    &path,
-                )
-            })
+/// Every path down to a leaf where `a` and `b` differ, with `a`'s and `b`'s value there, in
+/// sorted order; a key that one side lacks is null on that side.
+pub(crate) fn differences(a: &Value, b: &Value) -> Vec<(String, Value, Value)> {
+    fn walk(a: &Value, b: &Value, at: &str, out: &mut Vec<(String, Value, Value)>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    let get = |m: &serde_json::Map<String, Value>| {
+                        m.get(k).unwrap_or(&Value::Null).clone()
+                    };
+                    walk(&get(x), &get(y), &path, out);
+                }
+            }
+            _ if a == b => {}
+            _ => out.push((at.to_string(), a.clone(), b.clone())),
         }
-        _ if a == b => None,
-        _ => Some(format!("`{at}` is {a} here, {b} there")),
     }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
 }
 
 /// `config` with its data files named by their canonical paths, so that a run with
